@@ -1,0 +1,1 @@
+"""Loupe's domain layer: settings, data, training, registry, serving, drift and monitoring."""

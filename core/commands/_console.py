@@ -1,0 +1,19 @@
+"""Console output shared by the commands: timestamped progress lines and clean error exits."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+_START = time.monotonic()
+
+
+def progress(message: str) -> None:
+    """Print one progress line with the seconds since the command started."""
+    print(f"[{time.monotonic() - _START:6.1f}s] {message}", flush=True)
+
+
+def fail(message: str, *, code: int = 1) -> int:
+    """Print an error for a person (no traceback) and return the exit code."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return code

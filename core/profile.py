@@ -1,0 +1,137 @@
+"""The training profile: what a model saw in training, used by forms, validation and drift.
+
+Stored as JSON next to each training run. Any tabular model can carry one, so nothing here
+knows about diamonds: rules such as "carat must be positive" are declared by the trainer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+PROFILE_ARTIFACT = "training_profile.json"
+DEFAULT_BINS = 20
+
+Rule = dict[str, Any]  # {"rule": "gt" | "ge" | "lt" | "le", "value": float}
+
+
+@dataclass(frozen=True)
+class NumericProfile:
+    """Summary of one numeric feature in the training reference."""
+
+    name: str
+    dtype: Literal["float", "integer"]
+    min: float
+    max: float
+    mean: float
+    std: float
+    median: float
+    unique_count: int
+    bin_edges: list[float]
+    bin_counts: list[int]
+    rules: list[Rule] = field(default_factory=list)
+    kind: Literal["numeric"] = "numeric"
+
+
+@dataclass(frozen=True)
+class CategoricalProfile:
+    """Level counts of one categorical feature in the training reference (levels in their order)."""
+
+    name: str
+    levels: list[str]
+    counts: list[int]
+    kind: Literal["categorical"] = "categorical"
+
+    @property
+    def most_frequent(self) -> str:
+        return self.levels[int(np.argmax(self.counts))]
+
+
+FeatureProfile = NumericProfile | CategoricalProfile
+
+
+@dataclass(frozen=True)
+class TrainingProfile:
+    """Per-feature reference statistics plus the row count they were computed on."""
+
+    row_count: int
+    features: dict[str, FeatureProfile]
+    target: str | None = None
+
+    def to_json(self) -> str:
+        payload = {
+            "row_count": self.row_count,
+            "target": self.target,
+            "features": [vars(feature) for feature in self.features.values()],
+        }
+        return json.dumps(payload, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainingProfile:
+        payload = json.loads(text)
+        features: dict[str, FeatureProfile] = {}
+        for item in payload["features"]:
+            kind = item.get("kind")
+            feature = NumericProfile(**item) if kind == "numeric" else CategoricalProfile(**item)
+            features[feature.name] = feature
+        return cls(row_count=int(payload["row_count"]), features=features, target=payload.get("target"))
+
+    @classmethod
+    def load(cls, path: Path) -> TrainingProfile:
+        return cls.from_json(Path(path).read_text())
+
+
+def _numeric_profile(name: str, values: pd.Series, *, n_bins: int, rules: list[Rule]) -> NumericProfile:
+    array = values.to_numpy(dtype=float)
+    edges = np.unique(np.quantile(array, np.linspace(0.0, 1.0, n_bins + 1)))
+    if len(edges) < 2:  # a constant column still needs one bin
+        edges = np.array([edges[0], edges[0] + 1.0])
+    counts, _ = np.histogram(array, bins=edges)
+    is_integer = pd.api.types.is_integer_dtype(values.dtype)
+    return NumericProfile(
+        name=name,
+        dtype="integer" if is_integer else "float",
+        min=float(array.min()),
+        max=float(array.max()),
+        mean=float(array.mean()),
+        std=float(array.std(ddof=1)) if len(array) > 1 else 0.0,
+        median=float(np.median(array)),
+        unique_count=int(pd.Series(array).nunique()),
+        bin_edges=[float(edge) for edge in edges],
+        bin_counts=[int(count) for count in counts],
+        rules=list(rules),
+    )
+
+
+def _categorical_profile(name: str, values: pd.Series) -> CategoricalProfile:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        levels = [str(level) for level in values.cat.categories]
+        counts = values.value_counts(sort=False).reindex(values.cat.categories, fill_value=0)
+    else:
+        counts = values.astype(str).value_counts().sort_index()
+        levels = [str(level) for level in counts.index]
+    return CategoricalProfile(name=name, levels=levels, counts=[int(count) for count in counts.to_numpy()])
+
+
+def build_profile(
+    features: pd.DataFrame,
+    *,
+    target: str | None = None,
+    rules: dict[str, list[Rule]] | None = None,
+    n_bins: int = DEFAULT_BINS,
+) -> TrainingProfile:
+    """Profile every column of ``features``: numerics get quantile bins, the rest level counts."""
+    rules = rules or {}
+    profiled: dict[str, FeatureProfile] = {}
+    for name in features.columns:
+        column = features[name]
+        if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+            profiled[name] = _numeric_profile(name, column, n_bins=n_bins, rules=rules.get(name, []))
+        else:
+            profiled[name] = _categorical_profile(name, column)
+    return TrainingProfile(row_count=len(features), features=profiled, target=target)

@@ -1,0 +1,26 @@
+"""The app's long-lived objects, one ``st.cache_resource`` factory each (the only Streamlit-aware cache).
+
+Everything here is built from :func:`core.settings.get_settings`; the factories take the settings'
+relevant values as arguments so a change of configuration builds new resources.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.db import make_engine, make_sessionmaker, migrate
+
+
+@st.cache_resource(show_spinner=False)
+def prediction_log_engine(database_url: str) -> Engine:
+    """The prediction-log engine, migrated to the latest schema once per process."""
+    engine = make_engine(database_url)
+    migrate(engine)
+    return engine
+
+
+def prediction_log_sessions(database_url: str) -> sessionmaker[Session]:
+    """Session factory on the cached engine."""
+    return make_sessionmaker(prediction_log_engine(database_url))

@@ -1,0 +1,109 @@
+"""Loupe's one settings object: environment variables, then ``.streamlit/secrets.toml``, then defaults.
+
+Nothing else in the project reads ``os.environ``; everything asks :func:`get_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SECRETS_FILE = PROJECT_ROOT / ".streamlit" / "secrets.toml"
+
+
+def _secrets_file() -> Path:
+    # The one place where the secrets path can be moved (tests point it at tmp_path).
+    return Path(os.environ.get("LOUPE_SECRETS_FILE", DEFAULT_SECRETS_FILE))
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name, name.lower())
+
+
+class Settings(BaseSettings):
+    """Typed configuration; field aliases are the env var / secrets.toml names documented in the README."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    home: Path = Field(default=Path("runtime"), validation_alias=_env("LOUPE_HOME"))
+    tracking_uri_override: str | None = Field(default=None, validation_alias=_env("MLFLOW_TRACKING_URI"))
+    database_url_override: str | None = Field(default=None, validation_alias=_env("LOUPE_DATABASE_URL"))
+    model_name: str = Field(default="diamond-price", validation_alias=_env("LOUPE_MODEL_NAME"))
+    experiment_name: str = Field(default="loupe", validation_alias=_env("LOUPE_EXPERIMENT_NAME"))
+    admin_token: SecretStr | None = Field(default=None, validation_alias=_env("LOUPE_ADMIN_TOKEN"))
+    shadow: bool = Field(default=True, validation_alias=_env("LOUPE_SHADOW"))
+    mlflow_timeout_s: float = Field(default=3.0, gt=0, validation_alias=_env("LOUPE_MLFLOW_TIMEOUT_S"))
+    mlflow_max_retries: int = Field(default=1, ge=0, validation_alias=_env("LOUPE_MLFLOW_MAX_RETRIES"))
+    promotion_tolerance: float = Field(default=0.05, ge=0, validation_alias=_env("LOUPE_PROMOTION_TOLERANCE"))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        secrets = TomlConfigSettingsSource(settings_cls, toml_file=_secrets_file())
+        return (init_settings, env_settings, secrets)
+
+    @property
+    def home_dir(self) -> Path:
+        """The runtime folder as an absolute path (created on demand by :func:`ensure_home`)."""
+        return self.home.expanduser().resolve()
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow tracking URI: the override, or SQLite under the runtime folder."""
+        return self.tracking_uri_override or f"sqlite:///{self.home_dir / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> Path:
+        """Where a local (SQLite) tracking store keeps artifacts."""
+        return self.home_dir / "artifacts"
+
+    @property
+    def tracking_is_local(self) -> bool:
+        return not self.tracking_uri.startswith(("http://", "https://", "databricks"))
+
+    @property
+    def database_url(self) -> str:
+        """Prediction-log database URL: the override, or SQLite under the runtime folder."""
+        return self.database_url_override or f"sqlite:///{self.home_dir / 'loupe.db'}"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Local copies of loaded models, so serving survives a dead registry."""
+        return self.home_dir / "model-cache"
+
+    def ensure_home(self) -> Path:
+        """Create the runtime folder and return it."""
+        self.home_dir.mkdir(parents=True, exist_ok=True)
+        return self.home_dir
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***``, for display."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests call ``get_settings.cache_clear()`` after changing env vars."""
+    return Settings()

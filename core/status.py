@@ -1,0 +1,49 @@
+"""What the Home page and sidebar show: the live model, its challenger, and the backends in use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core import mlflow_io
+from core.mlflow_io import RegistryUnavailable, VersionInfo
+from core.settings import Settings, mask_url
+
+SHOWN_ALIASES = ("champion", "challenger")
+
+
+@dataclass(frozen=True)
+class ConsoleStatus:
+    """A snapshot of the registry and backends for display."""
+
+    model_name: str
+    tracking_uri: str  # masked
+    database_url: str  # masked
+    registry_error: str | None
+    holders: dict[str, VersionInfo | None]
+    version_count: int
+
+    @property
+    def registry_reachable(self) -> bool:
+        return self.registry_error is None
+
+
+def console_status(settings: Settings) -> ConsoleStatus:
+    """Read the alias holders from the registry; an unreachable registry is reported, not raised."""
+    holders: dict[str, VersionInfo | None] = dict.fromkeys(SHOWN_ALIASES)
+    error: str | None = None
+    version_count = 0
+    try:
+        versions = mlflow_io.list_versions(settings)
+        version_count = len(versions)
+        for alias in SHOWN_ALIASES:
+            holders[alias] = next((version for version in versions if alias in version.aliases), None)
+    except RegistryUnavailable as unavailable:
+        error = str(unavailable)
+    return ConsoleStatus(
+        model_name=settings.model_name,
+        tracking_uri=mask_url(settings.tracking_uri),
+        database_url=mask_url(settings.database_url),
+        registry_error=error,
+        holders=holders,
+        version_count=version_count,
+    )

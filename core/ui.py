@@ -1,0 +1,48 @@
+"""Streamlit layout shared by every page: page config, the sidebar brand, number formats.
+
+Imported only by ``Home.py`` and ``pages/``; the rest of ``core`` stays free of Streamlit.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.settings import get_settings
+
+LOGO_SVG = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width="40" height="40">
+<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">
+<stop offset="0" stop-color="#7dd3fc"/><stop offset="1" stop-color="#a78bfa"/></linearGradient></defs>
+<circle cx="27" cy="27" r="17" fill="none" stroke="url(#g)" stroke-width="6"/>
+<path d="M27 17 l7 8 -7 13 -7 -13 z" fill="url(#g)" opacity="0.9"/>
+<line x1="40" y1="40" x2="56" y2="56" stroke="url(#g)" stroke-width="8" stroke-linecap="round"/>
+</svg>"""
+
+BRAND_CSS = """<style>
+[data-testid="stAppViewContainer"] {
+  background: radial-gradient(1200px 600px at 10% -10%, #1e1b4b 0%, #0b1020 55%, #070a14 100%);
+}
+[data-testid="stSidebar"] { background: linear-gradient(180deg, #111634 0%, #0b1020 100%); }
+.loupe-brand { display:flex; align-items:center; gap:.6rem; margin-bottom:.5rem; }
+.loupe-brand span { font-size:1.45rem; font-weight:700; letter-spacing:.02em;
+  background: linear-gradient(90deg,#7dd3fc,#a78bfa); -webkit-background-clip:text; color:transparent; }
+</style>"""
+
+
+def page_setup(title: str, icon: str = "🔎") -> None:
+    """Page config, theme touches and the sidebar brand; call first on every page."""
+    st.set_page_config(page_title=f"{title} · Loupe", page_icon=icon, layout="wide")
+    st.markdown(BRAND_CSS, unsafe_allow_html=True)
+    settings = get_settings()
+    with st.sidebar:
+        st.markdown(f'<div class="loupe-brand">{LOGO_SVG}<span>Loupe</span></div>', unsafe_allow_html=True)
+        st.caption(f"Operating **{settings.model_name}**")
+
+
+def money(value: float | None) -> str:
+    """A price for display: ``$1,234``."""
+    return "—" if value is None else f"${value:,.0f}"
+
+
+def milliseconds(value: float | None) -> str:
+    """A latency for display: ``3.2 ms``."""
+    return "—" if value is None else f"{value:,.1f} ms"

@@ -1,0 +1,130 @@
+"""Shared fixtures: every test gets its own LOUPE_HOME; real MLflow stores and databases, no mocks.
+
+- ``settings``: the settings for this test's isolated runtime folder.
+- ``bootstrapped_home``: a runtime folder bootstrapped once per session (champion hgb, challenger rf).
+- ``registry_home``: a private copy of that registry for tests that change it.
+- ``pg_url``: a fresh PostgreSQL schema on the local server (fails under CI=true if unreachable).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from core.settings import Settings, get_settings
+
+LOUPE_VARIABLES = (
+    "LOUPE_HOME",
+    "MLFLOW_TRACKING_URI",
+    "LOUPE_DATABASE_URL",
+    "LOUPE_MODEL_NAME",
+    "LOUPE_EXPERIMENT_NAME",
+    "LOUPE_ADMIN_TOKEN",
+    "LOUPE_SHADOW",
+    "LOUPE_SECRETS_FILE",
+)
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def use_home(monkeypatch: pytest.MonkeyPatch, home: Path, **variables: str) -> Settings:
+    """Point the settings at ``home`` (plus any extra env vars) and return the fresh settings."""
+    monkeypatch.setenv("LOUPE_HOME", str(home))
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    return get_settings()
+
+
+@contextmanager
+def preserved_environment() -> Iterator[None]:
+    """Restore os.environ afterwards: ``mlflow.set_tracking_uri`` exports MLFLOW_TRACKING_URI itself."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    with preserved_environment():
+        yield from _isolate(tmp_path, monkeypatch)
+
+
+def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in LOUPE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    # No developer's .streamlit/secrets.toml may leak into a test.
+    monkeypatch.setenv("LOUPE_SECRETS_FILE", str(tmp_path / "no-secrets.toml"))
+    monkeypatch.setenv("LOUPE_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def bootstrapped_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Bootstrapped once per session; read it, never change it (use ``registry_home`` to change)."""
+    from core.bootstrap import bootstrap
+
+    home = tmp_path_factory.mktemp("bootstrapped") / "home"
+    with preserved_environment():
+        for name in LOUPE_VARIABLES:
+            os.environ.pop(name, None)
+        os.environ["LOUPE_HOME"] = str(home)
+        get_settings.cache_clear()
+        try:
+            bootstrap(get_settings())
+        finally:
+            get_settings.cache_clear()
+    return home
+
+
+@pytest.fixture
+def registry_home(bootstrapped_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A private copy of the bootstrapped stores; artifacts stay in the shared (read-only) folder."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    for name in ("mlflow.db", "loupe.db"):
+        shutil.copy2(bootstrapped_home / name, home / name)
+    return use_home(monkeypatch, home)
+
+
+def _ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """URL of a fresh, empty schema on the local PostgreSQL, dropped afterwards."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    schema = f"loupe_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        message = f"PostgreSQL at 127.0.0.1:5432 is unreachable: {error}"
+        if _ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()

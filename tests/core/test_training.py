@@ -1,0 +1,75 @@
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from core import mlflow_io
+from core.bootstrap import bootstrap
+from core.profile import PROFILE_ARTIFACT, CategoricalProfile, NumericProfile
+from core.training import HOLDOUT_ARTIFACT, resolve_params, train
+from tests.conftest import use_home
+
+
+def test_bootstrap_registers_champion_and_challenger(bootstrapped_home: Path, monkeypatch) -> None:
+    settings = use_home(monkeypatch, bootstrapped_home)
+
+    versions = mlflow_io.list_versions(settings)
+
+    assert [version.version for version in versions] == [2, 1]
+    champion = mlflow_io.version_for_alias(settings, alias="champion")
+    challenger = mlflow_io.version_for_alias(settings, alias="challenger")
+    assert (champion.version, champion.estimator) == (1, "hgb")
+    assert (challenger.version, challenger.estimator) == (2, "rf")
+    assert set(champion.metrics) >= {"rmse", "mae", "r2", "mape"}
+    assert champion.params["estimator"] == "hgb"
+
+
+def test_training_run_logs_model_profile_and_plot(bootstrapped_home: Path, monkeypatch) -> None:
+    settings = use_home(monkeypatch, bootstrapped_home)
+    champion = mlflow_io.version_for_alias(settings, alias="champion")
+    mlflow_io.configure(settings)
+
+    artifacts = {item.path for item in mlflow.MlflowClient().list_artifacts(champion.run_id)}
+    assert {PROFILE_ARTIFACT, HOLDOUT_ARTIFACT, "predicted_vs_actual.html"} <= artifacts
+
+    profile = mlflow_io.load_profile(settings, run_id=champion.run_id)
+    assert profile.row_count == 43_152 and profile.target == "price"
+    assert isinstance(profile.features["carat"], NumericProfile)
+    assert profile.features["carat"].rules == [{"rule": "gt", "value": 0.0}]
+    assert isinstance(profile.features["cut"], CategoricalProfile)
+    assert profile.features["cut"].levels[0] == "Fair"
+
+    model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion")
+    assert model.metadata.get_input_schema().input_names() == list(profile.features)
+
+
+def test_bootstrap_is_idempotent(registry_home) -> None:
+    result = bootstrap(registry_home)
+
+    assert result.did_nothing
+    assert len(mlflow_io.list_versions(registry_home)) == 2
+
+
+def test_train_adds_a_version_and_sets_an_alias(registry_home) -> None:
+    result = train(registry_home, estimator="ridge", alias="candidate", seed=3)
+
+    assert result.version == 3
+    assert mlflow_io.version_for_alias(registry_home, alias="candidate").version == 3
+    run = mlflow.MlflowClient().get_run(result.run_id)
+    assert run.data.params["estimator"] == "ridge" and run.data.params["seed"] == "3"
+    assert run.data.metrics["rmse"] == pytest.approx(result.metrics["rmse"])
+
+
+def test_same_seed_gives_the_same_metrics(settings) -> None:
+    first = train(settings, estimator="ridge", register=False)
+    second = train(settings, estimator="ridge", register=False)
+
+    assert first.metrics == second.metrics
+    assert first.version is None
+
+
+def test_unknown_hyperparameter_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="n_estimators is not a hyperparameter of ridge"):
+        resolve_params("ridge", {"n_estimators": 3})
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        resolve_params("xgb")
