@@ -1,27 +1,34 @@
 """``python -m core COMMAND``: the project's one command line.
 
-Commands are imported only when run, so ``--help`` stays fast.
+Command modules import their heavy dependencies inside ``run``, so ``--help`` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-# name -> module in core.commands; each module defines HELP, add_arguments(parser) and run(args) -> int.
-COMMANDS: dict[str, str] = {
-    "train": "train",
-    "bootstrap": "bootstrap",
-}
+COMMANDS_PACKAGE = Path(__file__).parent / "commands"
+
+
+def command_modules() -> dict[str, str]:
+    """Command name -> module, one per file in ``core/commands`` (files starting with ``_`` are helpers).
+
+    Each module defines ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``.
+    """
+    names = sorted(info.name for info in pkgutil.iter_modules([str(COMMANDS_PACKAGE)]) if not info.name.startswith("_"))
+    return {name.replace("_", "-"): f"core.commands.{name}" for name in names}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Loupe's command line.")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module_name in COMMANDS.items():
-        module = importlib.import_module(f"core.commands.{module_name}")
+    for name, module_name in command_modules().items():
+        module = importlib.import_module(module_name)
         sub = subcommands.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)
