@@ -16,6 +16,11 @@ import pandas as pd
 
 PROFILE_ARTIFACT = "training_profile.json"
 DEFAULT_BINS = 20
+# Finer reference histogram for drift: percentile bins plus empty bins beyond the training range,
+# so binned Wasserstein/KS track the exact statistics (see core/drift.py).
+DRIFT_QUANTILE_BINS = 100
+DRIFT_OUTER_BINS = 20  # each side, spanning one training range
+DISCRETE_LIMIT = 5  # numerics with at most this many values keep their exact value counts
 
 Rule = dict[str, Any]  # {"rule": "gt" | "ge" | "lt" | "le", "value": float}
 
@@ -36,6 +41,11 @@ class NumericProfile:
     bin_counts: list[int]
     rules: list[Rule] = field(default_factory=list)
     kind: Literal["numeric"] = "numeric"
+    drift_edges: list[float] = field(default_factory=list)  # finite, ascending; bins are [e[i], e[i+1])
+    drift_counts: list[int] = field(default_factory=list)
+    drift_sums: list[float] = field(default_factory=list)  # sum of the values in each drift bin
+    values: list[float] = field(default_factory=list)  # distinct values when unique_count <= DISCRETE_LIMIT
+    value_counts: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,12 @@ def _numeric_profile(name: str, values: pd.Series, *, n_bins: int, rules: list[R
     if len(edges) < 2:  # a constant column still needs one bin
         edges = np.array([edges[0], edges[0] + 1.0])
     counts, _ = np.histogram(array, bins=edges)
+    drift_edges = _drift_edges(array)
+    drift_bins = np.searchsorted(drift_edges, array, side="right") - 1
+    drift_counts = np.bincount(drift_bins, minlength=len(drift_edges) - 1)
+    drift_sums = np.bincount(drift_bins, weights=array, minlength=len(drift_edges) - 1)
+    distinct, distinct_counts = np.unique(array, return_counts=True)
+    is_discrete = len(distinct) <= DISCRETE_LIMIT
     is_integer = pd.api.types.is_integer_dtype(values.dtype)
     return NumericProfile(
         name=name,
@@ -105,7 +121,22 @@ def _numeric_profile(name: str, values: pd.Series, *, n_bins: int, rules: list[R
         bin_edges=[float(edge) for edge in edges],
         bin_counts=[int(count) for count in counts],
         rules=list(rules),
+        drift_edges=[float(edge) for edge in drift_edges],
+        drift_counts=[int(count) for count in drift_counts],
+        drift_sums=[float(total) for total in drift_sums],
+        values=[float(value) for value in distinct] if is_discrete else [],
+        value_counts=[int(count) for count in distinct_counts] if is_discrete else [],
     )
+
+
+def _drift_edges(array: np.ndarray) -> np.ndarray:
+    """Percentile edges of ``array`` padded with equal-width bins one training range wide on each side."""
+    inner = np.unique(np.quantile(array, np.linspace(0.0, 1.0, DRIFT_QUANTILE_BINS + 1)))
+    span = float(inner[-1] - inner[0]) or max(abs(float(inner[0])), 1.0)
+    step = span / DRIFT_OUTER_BINS
+    below = inner[0] - step * np.arange(DRIFT_OUTER_BINS, 0, -1)
+    above = inner[-1] + step * np.arange(1, DRIFT_OUTER_BINS + 1)
+    return np.concatenate([below, inner, above])
 
 
 def _categorical_profile(name: str, values: pd.Series) -> CategoricalProfile:

@@ -46,6 +46,25 @@ class Settings(BaseSettings):
     mlflow_timeout_s: float = Field(default=3.0, gt=0, validation_alias=_env("LOUPE_MLFLOW_TIMEOUT_S"))
     mlflow_max_retries: int = Field(default=1, ge=0, validation_alias=_env("LOUPE_MLFLOW_MAX_RETRIES"))
     promotion_tolerance: float = Field(default=0.05, ge=0, validation_alias=_env("LOUPE_PROMOTION_TOLERANCE"))
+    # Drift (Monitoring): Evidently's defaults.
+    drift_wasserstein_threshold: float = Field(default=0.1, gt=0, validation_alias=_env("LOUPE_DRIFT_WASSERSTEIN"))
+    drift_jensenshannon_threshold: float = Field(default=0.1, gt=0, validation_alias=_env("LOUPE_DRIFT_JENSENSHANNON"))
+    drift_ks_p_value: float = Field(default=0.05, gt=0, lt=1, validation_alias=_env("LOUPE_DRIFT_KS_P_VALUE"))
+    drift_chisquare_p_value: float = Field(
+        default=0.05, gt=0, lt=1, validation_alias=_env("LOUPE_DRIFT_CHISQUARE_P_VALUE")
+    )
+    drift_share_threshold: float = Field(default=0.5, gt=0, le=1, validation_alias=_env("LOUPE_DRIFT_SHARE"))
+    drift_small_reference_rows: int = Field(
+        default=1_000, ge=0, validation_alias=_env("LOUPE_DRIFT_SMALL_REFERENCE_ROWS")
+    )
+    # Alerts (Monitoring and Home); a rule is off when its threshold is unset.
+    alert_drift_share: float | None = Field(default=0.5, ge=0, le=1, validation_alias=_env("LOUPE_ALERT_DRIFT_SHARE"))
+    alert_p95_latency_ms: float | None = Field(default=250.0, gt=0, validation_alias=_env("LOUPE_ALERT_P95_LATENCY_MS"))
+    alert_rejected_rate: float | None = Field(
+        default=0.05, ge=0, le=1, validation_alias=_env("LOUPE_ALERT_REJECTED_RATE")
+    )
+    alert_mae_ratio: float | None = Field(default=1.5, gt=0, validation_alias=_env("LOUPE_ALERT_MAE_RATIO"))
+    alert_window_hours: int = Field(default=24, ge=1, validation_alias=_env("LOUPE_ALERT_WINDOW_HOURS"))
 
     @classmethod
     def settings_customise_sources(
