@@ -31,12 +31,11 @@ for column, alias in zip(columns, ("champion", "challenger"), strict=True):
             st.write(f"No version holds `{alias}`.")
             continue
         st.markdown(f"**Version {holder.version}** · `{holder.estimator}`")
-        metrics = st.columns(4)
-        for metric_column, (name, fmt) in zip(
-            metrics, (("rmse", "{:,.1f}"), ("mae", "{:,.1f}"), ("r2", "{:.4f}"), ("mape", "{:.2%}")), strict=True
-        ):
-            value = holder.metrics.get(name)
-            metric_column.metric(name.upper(), "—" if value is None else fmt.format(value))
+        shown = (("rmse", "${:,.0f}"), ("mae", "${:,.0f}"), ("r2", "{:.4f}"), ("mape", "{:.2%}"))
+        for row in (shown[:2], shown[2:]):
+            for metric_column, (name, fmt) in zip(st.columns(2), row, strict=True):
+                value = holder.metrics.get(name)
+                metric_column.metric(f"Holdout {name.upper()}", "—" if value is None else fmt.format(value))
         st.caption(f"Registered {holder.created_at:%Y-%m-%d %H:%M} UTC · run `{holder.run_id}`")
 
 with st.container(border=True):

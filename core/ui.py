@@ -5,6 +5,8 @@ Imported only by ``Home.py`` and ``pages/``; the rest of ``core`` stays free of 
 
 from __future__ import annotations
 
+import base64
+
 import streamlit as st
 
 from core.settings import get_settings
@@ -17,14 +19,25 @@ LOGO_SVG = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width=
 <line x1="40" y1="40" x2="56" y2="56" stroke="url(#g)" stroke-width="8" stroke-linecap="round"/>
 </svg>"""
 
+WORDMARK_SVG = LOGO_SVG.replace(
+    'viewBox="0 0 64 64" width="40" height="40"', 'viewBox="0 0 230 64" width="230" height="64"'
+).replace(
+    "</svg>",
+    '<text x="72" y="45" font-family="Helvetica, Arial, sans-serif" font-size="38" font-weight="700" '
+    'fill="url(#g)" letter-spacing="1">Loupe</text></svg>',
+)
+
+
+def _data_uri(svg: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
 BRAND_CSS = """<style>
 [data-testid="stAppViewContainer"] {
   background: radial-gradient(1200px 600px at 10% -10%, #1e1b4b 0%, #0b1020 55%, #070a14 100%);
 }
 [data-testid="stSidebar"] { background: linear-gradient(180deg, #111634 0%, #0b1020 100%); }
-.loupe-brand { display:flex; align-items:center; gap:.6rem; margin-bottom:.5rem; }
-.loupe-brand span { font-size:1.45rem; font-weight:700; letter-spacing:.02em;
-  background: linear-gradient(90deg,#7dd3fc,#a78bfa); -webkit-background-clip:text; color:transparent; }
+[data-testid="stSidebarHeader"] img { height: 2.6rem; max-width: 100%; }
 </style>"""
 
 
@@ -33,8 +46,8 @@ def page_setup(title: str, icon: str = "🔎") -> None:
     st.set_page_config(page_title=f"{title} · Loupe", page_icon=icon, layout="wide")
     st.markdown(BRAND_CSS, unsafe_allow_html=True)
     settings = get_settings()
+    st.logo(_data_uri(WORDMARK_SVG), size="large", icon_image=_data_uri(LOGO_SVG))
     with st.sidebar:
-        st.markdown(f'<div class="loupe-brand">{LOGO_SVG}<span>Loupe</span></div>', unsafe_allow_html=True)
         st.caption(f"Operating **{settings.model_name}**")
 
 

@@ -28,7 +28,7 @@ def test_home_shows_champion_and_challenger(bootstrapped_home: Path, monkeypatch
     assert "**Version 1** · `hgb`" in shown
     assert "**Version 2** · `rf`" in shown
     assert "reachable" in shown and "unreachable" not in shown
-    assert any(metric.label == "RMSE" for metric in app.metric)
+    assert any(metric.label == "Holdout RMSE" for metric in app.metric)
 
 
 def test_home_survives_an_unreachable_registry(monkeypatch, tmp_path) -> None:
