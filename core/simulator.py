@@ -1,0 +1,203 @@
+"""Realistic traffic for demos and benchmarks: rows sampled from the training data, optional drift and feedback.
+
+Two ways in:
+
+- :func:`simulate` scores the rows through the real serving path (``core.serving.score_frame``), with
+  timestamps spread over the past days; this is what ``python -m core simulate`` and the Monitoring
+  page's empty state run.
+- :func:`bulk_log` writes an already-scored frame straight into the prediction log tables in large
+  batches — for seeding tests and for the million-row benchmark, where going request by request
+  would take hours. Predictions still come from the caller (the benchmark uses the real model).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from core.dataset import TARGET, load_diamonds
+from storage.base import utcnow
+from storage.prediction_log import Feedback, Prediction, PredictionFeature
+
+Progress = Callable[[str], None]
+BULK_BATCH = 50_000
+SHIFT_PATTERN = re.compile(r"^(?P<feature>[A-Za-z_][\w.\-]*)=(?P<value>.+)$")
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A drift to inject: multiply a numeric feature, or move a share of rows to one level of a categorical."""
+
+    feature: str
+    factor: float | None = None  # numeric: value × factor
+    level: str | None = None  # categorical: this level for ``share`` of the rows
+    share: float = 0.5
+
+    @classmethod
+    def parse(cls, text: str) -> Shift:
+        """``carat=1.2`` (numeric factor) or ``cut=Fair`` / ``cut=Fair:0.4`` (categorical level and share)."""
+        match = SHIFT_PATTERN.match(text.strip())
+        if not match:
+            raise ValueError(f"--shift must look like FEATURE=FACTOR or FEATURE=LEVEL[:SHARE], not {text!r}")
+        feature, value = match["feature"], match["value"]
+        try:
+            factor = float(value)
+        except ValueError:
+            return cls._level_shift(feature, value, text)
+        if not np.isfinite(factor) or factor <= 0:
+            raise ValueError(f"--shift {text!r}: the factor must be a positive number")
+        return cls(feature=feature, factor=factor)
+
+    @classmethod
+    def _level_shift(cls, feature: str, value: str, text: str) -> Shift:
+        level, _, share = value.partition(":")
+        try:
+            share_value = float(share) if share else 0.5
+        except ValueError:
+            share_value = -1.0
+        if not 0 < share_value <= 1:
+            raise ValueError(f"--shift {text!r}: the share after ':' must be a number in (0, 1]")
+        return cls(feature=feature, level=level, share=share_value)
+
+    def apply(self, frame: pd.DataFrame, *, rng: np.random.Generator) -> pd.DataFrame:
+        """The frame with this shift applied (a copy)."""
+        if self.feature not in frame:
+            raise ValueError(f"--shift: {self.feature} is not a feature (features: {', '.join(frame.columns)})")
+        shifted = frame.copy()
+        column = shifted[self.feature]
+        if self.factor is not None:
+            if not pd.api.types.is_numeric_dtype(column):
+                raise ValueError(f"--shift: {self.feature} is categorical; give a level, e.g. {self.feature}=LEVEL")
+            shifted[self.feature] = column * self.factor
+        else:
+            chosen = rng.random(len(shifted)) < self.share
+            shifted[self.feature] = column.astype(str).where(~chosen, self.level)
+        return shifted
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Sampled inputs with their true values and the timestamps they will be logged at."""
+
+    features: pd.DataFrame
+    actuals: np.ndarray
+    timestamps: np.ndarray  # datetime64[ns], UTC
+
+
+def sample_traffic(
+    *, rows: int, days: float, shifts: tuple[Shift, ...] = (), seed: int = 0, now: datetime | None = None
+) -> Traffic:
+    """``rows`` diamonds drawn with replacement (true price kept), shifted, spread over the past ``days``."""
+    if rows <= 0:
+        raise ValueError("--rows must be a positive number")
+    if days <= 0:
+        raise ValueError("--days must be a positive number")
+    rng = np.random.default_rng(seed)
+    data = load_diamonds()
+    picked = data.iloc[rng.integers(0, len(data), rows)].reset_index(drop=True)
+    features = picked.drop(columns=[TARGET])
+    features = features.astype({column: str for column in features.columns if not _is_numeric(features[column])})
+    for shift in shifts:
+        features = shift.apply(features, rng=rng)
+    end = pd.Timestamp(now or utcnow())
+    offsets = np.sort(rng.random(rows)) * days * 86_400
+    timestamps = (end - pd.to_timedelta(offsets[::-1], unit="s")).to_numpy()
+    return Traffic(features=features, actuals=picked[TARGET].to_numpy(float), timestamps=timestamps)
+
+
+def _is_numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+
+
+def simulated_latencies(rows: int, *, rng: np.random.Generator, median_ms: float = 12.0) -> np.ndarray:
+    """Log-normal serving latencies with a long tail (p99 ≈ 4× the median)."""
+    return rng.lognormal(np.log(median_ms), 0.6, rows)
+
+
+def bulk_log(
+    session: Session,
+    *,
+    features: pd.DataFrame,
+    predictions: np.ndarray,
+    timestamps: np.ndarray | list[datetime],
+    model_name: str,
+    model_version: int,
+    latency_ms: np.ndarray,
+    alias: str | None = "champion",
+    is_shadow: bool = False,
+    source: str = "simulator",
+    actuals: np.ndarray | None = None,
+    label_share: float = 0.0,
+    is_ood: np.ndarray | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> list[int]:
+    """Write scored rows into the prediction log in batches (flushed, not committed); returns their ids."""
+    rows = len(features)
+    first = (session.scalar(select(func.max(Prediction.id))) or 0) + 1
+    ids = np.arange(first, first + rows)
+    stamps = pd.to_datetime(pd.Series(timestamps), utc=True)
+    rng = np.random.default_rng(seed)
+    labelled = rng.random(rows) < label_share if actuals is not None else np.zeros(rows, dtype=bool)
+    flags = np.zeros(rows, dtype=bool) if is_ood is None else np.asarray(is_ood, dtype=bool)
+    numeric = {column: _is_numeric(features[column]) for column in features.columns}
+    request_prefix = uuid.uuid4().hex[:12]
+    for start in range(0, rows, BULK_BATCH):
+        stop = min(start + BULK_BATCH, rows)
+        batch_times = stamps.iloc[start:stop].dt.to_pydatetime()
+        session.execute(
+            insert(Prediction.__table__),
+            [
+                {
+                    "id": int(ids[i]),
+                    "created_at": batch_times[i - start],
+                    "model_name": model_name,
+                    "model_version": model_version,
+                    "alias": alias,
+                    "prediction": float(predictions[i]),
+                    "latency_ms": float(latency_ms[i]),
+                    "source": source,
+                    "request_id": f"{request_prefix}-{i}",
+                    "is_ood": bool(flags[i]),
+                    "ood_fields": None,
+                    "is_shadow": is_shadow,
+                }
+                for i in range(start, stop)
+            ],
+        )
+        values = []
+        for column, is_number in numeric.items():
+            column_values = features[column].iloc[start:stop].tolist()
+            for offset, value in enumerate(column_values):
+                missing = value is None or (isinstance(value, float) and np.isnan(value))
+                values.append(
+                    {
+                        "prediction_id": int(ids[start + offset]),
+                        "feature": column,
+                        "num_value": None if missing or not is_number else float(value),
+                        "cat_value": None if missing or is_number else str(value),
+                    }
+                )
+        session.execute(insert(PredictionFeature.__table__), values)
+        if labelled[start:stop].any():
+            received = utcnow()
+            session.execute(
+                insert(Feedback.__table__),
+                [
+                    {"prediction_id": int(ids[i]), "actual": float(actuals[i]), "received_at": received}
+                    for i in range(start, stop)
+                    if labelled[i]
+                ],
+            )
+        if progress:
+            progress(f"logged {stop:,} of {rows:,} predictions")
+    session.flush()
+    return ids.tolist()

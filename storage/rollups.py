@@ -1,0 +1,594 @@
+"""Hourly roll-ups of the prediction log, so monitoring reads hundreds of rows instead of millions.
+
+Per (model, version, shadow flag, UTC hour): counts and sums (predictions, OOD, latency, realised
+error), histograms on fixed buckets (latency: log-spaced; prediction and residual: signed-log), and
+per-feature counts on the serving version's drift bins (numerics: count and value sum per bin;
+categoricals: count per level). Rejections roll up per (model, hour, field, rule).
+
+:func:`refresh_rollups` is incremental and idempotent: it adds the rows that arrived since the last
+refresh (predictions and rejections by id, feedback by ``received_at``) to the hours they belong to,
+and moves its watermarks in the same transaction. Backfilled timestamps are fine, since rows are
+found by id, not by time. The write path is untouched; the still-open hour is simply refreshed from
+its raw rows on every call. Work is chunked by id so memory stays flat on any log size.
+
+Caveat (PostgreSQL only): a prediction committed after a higher-numbered one was already rolled up
+would be skipped; Loupe's writers commit each request in one short transaction, so this needs a
+refresh to land between two concurrent commits. :func:`rebuild_rollups` recomputes everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import BigInteger, Boolean, Float, Integer, Select, String, Text, cast, delete, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from storage.base import Base, BigId, UTCDateTime, utcnow
+from storage.prediction_log import Feedback, Prediction, PredictionFeature, Rejection
+
+# Latency buckets: 40 per decade from 0.01 ms (each ≈ 5.9 % wide), up to 10^6 ms.
+LATENCY_FLOOR_MS = 0.01
+LATENCY_PER_DECADE = 40
+LATENCY_BUCKETS = 8 * LATENCY_PER_DECADE
+# Prediction and residual buckets: 50 per unit of sign(v)·log10(1 + |v|), any magnitude, either sign.
+SIGNED_LOG_PER_UNIT = 50
+ALL = "*"  # the rejections row that counts distinct rejected input rows (field = rule = "*")
+CHUNK_ROWS = 200_000
+PG_ROLLUP_LOCK = 4_242_006
+
+FeatureBinning = Mapping[str, "np.ndarray | None"]  # feature -> numeric bin edges, or None for a categorical
+BinningSource = Callable[[str, int], "FeatureBinning | None"]  # (model_name, version) -> binning or None
+
+
+class RollupHour(Base):
+    """Counts and sums for one hour of one model version (shadow or not)."""
+
+    __tablename__ = "rollup_hours"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    is_shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    predictions: Mapped[int] = mapped_column(BigId, default=0)
+    ood: Mapped[int] = mapped_column(BigId, default=0)
+    latency_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    prediction_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    prediction_sq_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    feedback: Mapped[int] = mapped_column(BigId, default=0)
+    error_sum: Mapped[float] = mapped_column(Float, default=0.0)  # actual − predicted
+    abs_error_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    sq_error_sum: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class RollupBucket(Base):
+    """One histogram bucket of one metric (latency, prediction, residual) for one hour and version."""
+
+    __tablename__ = "rollup_buckets"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(16), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    is_shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigId, default=0)
+
+
+class RollupFeature(Base):
+    """Inputs of one feature in one bin (numeric: bin index as text) or level, per hour and version."""
+
+    __tablename__ = "rollup_features"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    is_shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    feature: Mapped[str] = mapped_column(String(128), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(256), primary_key=True)
+    count: Mapped[int] = mapped_column(BigId, default=0)
+    value_sum: Mapped[float] = mapped_column(Float, default=0.0)  # numerics: for bin means
+
+
+class RollupRejection(Base):
+    """Rejected values per hour, field and rule; field = rule = ``*`` counts distinct rejected rows."""
+
+    __tablename__ = "rollup_rejections"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    field: Mapped[str] = mapped_column(String(128), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(BigId, default=0)
+
+
+class RollupReference(Base):
+    """The training profile a version's features were binned with (kept so drift works offline)."""
+
+    __tablename__ = "rollup_references"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    profile_json: Mapped[str] = mapped_column(Text)
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RollupState(Base):
+    """How far the roll-ups have read: last prediction/rejection id, last feedback time."""
+
+    __tablename__ = "rollup_state"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigId, default=0)
+    last_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+@dataclass
+class RefreshResult:
+    """What one refresh read."""
+
+    predictions: int = 0
+    rejections: int = 0
+    feedback: int = 0
+    unbinned_versions: set[tuple[str, int]] = field(default_factory=set)
+
+    @property
+    def rows(self) -> int:
+        return self.predictions + self.rejections + self.feedback
+
+
+# --- buckets ------------------------------------------------------------------------------------
+
+
+def latency_bucket(latency_ms: np.ndarray) -> np.ndarray:
+    """Log-spaced latency bucket of each value (clipped to the covered range)."""
+    scaled = np.log10(np.maximum(np.asarray(latency_ms, dtype=float), LATENCY_FLOOR_MS) / LATENCY_FLOOR_MS)
+    return np.clip(np.floor(scaled * LATENCY_PER_DECADE), 0, LATENCY_BUCKETS - 1).astype(np.int64)
+
+
+def latency_bounds(bucket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper latency (ms) of each bucket."""
+    bucket = np.asarray(bucket, dtype=float)
+    return (
+        LATENCY_FLOOR_MS * 10 ** (bucket / LATENCY_PER_DECADE),
+        LATENCY_FLOOR_MS * 10 ** ((bucket + 1) / LATENCY_PER_DECADE),
+    )
+
+
+def signed_log_bucket(values: np.ndarray) -> np.ndarray:
+    """Signed-log bucket of each value: ``floor(50 · sign(v) · log10(1 + |v|))``."""
+    values = np.asarray(values, dtype=float)
+    return np.floor(np.sign(values) * np.log10(1 + np.abs(values)) * SIGNED_LOG_PER_UNIT).astype(np.int64)
+
+
+def signed_log_bounds(bucket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper value of each signed-log bucket."""
+
+    def inverse(scaled: np.ndarray) -> np.ndarray:
+        return np.sign(scaled) * (10 ** np.abs(scaled) - 1)
+
+    bucket = np.asarray(bucket, dtype=float)
+    return inverse(bucket / SIGNED_LOG_PER_UNIT), inverse((bucket + 1) / SIGNED_LOG_PER_UNIT)
+
+
+# --- refresh ------------------------------------------------------------------------------------
+
+
+def _hour_of(session: Session, column: Any) -> Any:
+    # The UTC hour as text (SQLite) or a naive UTC timestamp (PostgreSQL); parsed by _as_hours.
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date_trunc("hour", func.timezone("UTC", column))
+    return func.strftime("%Y-%m-%d %H:00:00", column)
+
+
+def _as_hours(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, utc=True)
+
+
+def _upsert(session: Session, table: type[Base], rows: list[dict[str, Any]], *, added: list[str]) -> None:
+    """Insert rows, or add their ``added`` columns to the rows already there."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    core_table = table.__table__
+    statement = insert(core_table)
+    keys = [column.name for column in core_table.primary_key.columns]
+    statement = statement.on_conflict_do_update(
+        index_elements=keys, set_={name: core_table.c[name] + statement.excluded[name] for name in added}
+    )
+    for start in range(0, len(rows), 20_000):
+        session.execute(statement, rows[start : start + 20_000])
+
+
+def _frame(session: Session, query: Select, columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame.from_records(list(session.execute(query)), columns=columns)
+
+
+def _state(session: Session, name: str) -> RollupState:
+    state = session.get(RollupState, name)
+    if state is None:
+        state = RollupState(name=name, last_id=0)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def _lock(session: Session) -> None:
+    # SQLite transactions already hold the write lock (BEGIN IMMEDIATE); PostgreSQL needs one.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_ROLLUP_LOCK})
+
+
+def refresh_rollups(
+    session: Session,
+    *,
+    binning: BinningSource,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Callable[[str], None] | None = None,
+) -> RefreshResult:
+    """Add everything logged since the last refresh to the roll-ups (idempotent; flushed, not committed)."""
+    _lock(session)
+    result = RefreshResult()
+    now = utcnow()
+    cache: dict[tuple[str, int], FeatureBinning | None] = {}
+
+    def binning_for(model_name: str, version: int) -> FeatureBinning | None:
+        key = (model_name, int(version))
+        if key not in cache:
+            cache[key] = binning(*key)
+            if cache[key] is None:
+                result.unbinned_versions.add(key)
+        return cache[key]
+
+    state = _state(session, "predictions")
+    newest = session.scalar(select(func.max(Prediction.id))) or 0
+    for low, high in _id_chunks(session, Prediction.id, state.last_id, newest, chunk_rows):
+        result.predictions += _add_predictions(session, low, high, binning_for)
+        state.last_id = high
+        if progress:
+            progress(f"rolled up predictions up to id {high:,} of {newest:,}")
+    state.refreshed_at = now
+
+    state = _state(session, "rejections")
+    newest = session.scalar(select(func.max(Rejection.id))) or 0
+    for low, high in _id_chunks(session, Rejection.id, state.last_id, newest, chunk_rows):
+        result.rejections += _add_rejections(session, low, high)
+        state.last_id = high
+    state.refreshed_at = now
+
+    state = _state(session, "feedback")
+    newest_time = session.scalar(select(func.max(Feedback.received_at)))
+    if newest_time is not None and (state.last_time is None or newest_time > state.last_time):
+        result.feedback += _add_feedback(session, state.last_time, newest_time)
+        state.last_time = newest_time
+    state.refreshed_at = now
+    session.flush()
+    return result
+
+
+def _id_chunks(session: Session, column: Any, last: int, newest: int, size: int) -> Iterator[tuple[int, int]]:
+    low = last
+    while low < newest:
+        high = min(low + size, newest)
+        yield low, high
+        low = high
+
+
+def _add_predictions(
+    session: Session, low: int, high: int, binning_for: Callable[[str, int], FeatureBinning | None]
+) -> int:
+    query = select(
+        Prediction.id,
+        _hour_of(session, Prediction.created_at),
+        Prediction.model_name,
+        Prediction.model_version,
+        Prediction.is_shadow,
+        Prediction.latency_ms,
+        Prediction.prediction,
+        Prediction.is_ood,
+    ).where(Prediction.id > low, Prediction.id <= high)
+    columns = ["id", "hour", "model_name", "model_version", "is_shadow", "latency_ms", "prediction", "is_ood"]
+    rows = _frame(session, query.order_by(Prediction.id), columns)
+    if rows.empty:
+        return 0
+    rows["hour"] = _as_hours(rows["hour"])
+    rows["is_shadow"] = rows["is_shadow"].astype(bool)
+    rows["is_ood"] = rows["is_ood"].astype(bool)
+    keys = ["model_name", "hour", "model_version", "is_shadow"]
+    rows["group"] = rows.groupby(keys, sort=False).ngroup()
+    groups = rows.drop_duplicates("group").set_index("group")[keys].sort_index()
+
+    totals = rows.assign(prediction_sq=rows["prediction"] ** 2).groupby("group")
+    summary = pd.DataFrame(
+        {
+            "predictions": totals.size(),
+            "ood": totals["is_ood"].sum(),
+            "latency_sum": totals["latency_ms"].sum(),
+            "prediction_sum": totals["prediction"].sum(),
+            "prediction_sq_sum": totals["prediction_sq"].sum(),
+        }
+    ).join(groups)
+    added = ["predictions", "ood", "latency_sum", "prediction_sum", "prediction_sq_sum"]
+    _upsert(session, RollupHour, _records(summary, keys + added), added=added)
+
+    buckets = [
+        _bucket_rows(rows, groups, "latency", latency_bucket(rows["latency_ms"].to_numpy())),
+        _bucket_rows(rows, groups, "prediction", signed_log_bucket(rows["prediction"].to_numpy())),
+    ]
+    _upsert(session, RollupBucket, [row for part in buckets for row in part], added=["count"])
+    _upsert(
+        session,
+        RollupFeature,
+        _feature_rows(session, rows, groups, low, high, binning_for),
+        added=["count", "value_sum"],
+    )
+    return len(rows)
+
+
+def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+    records = frame[columns].to_dict("records")
+    for record in records:
+        record["hour"] = record["hour"].to_pydatetime()
+        record["model_version"] = int(record["model_version"])
+        record["is_shadow"] = bool(record["is_shadow"])
+    return records
+
+
+def _bucket_rows(rows: pd.DataFrame, groups: pd.DataFrame, metric: str, bucket: np.ndarray) -> list[dict[str, Any]]:
+    counts = pd.DataFrame({"group": rows["group"].to_numpy(), "bucket": bucket}).value_counts().rename("count")
+    frame = counts.reset_index().join(groups, on="group")
+    frame["metric"] = metric
+    return _records(frame, ["model_name", "metric", "hour", "model_version", "is_shadow", "bucket", "count"])
+
+
+def _feature_rows(
+    session: Session,
+    rows: pd.DataFrame,
+    groups: pd.DataFrame,
+    low: int,
+    high: int,
+    binning_for: Callable[[str, int], FeatureBinning | None],
+) -> list[dict[str, Any]]:
+    query = select(
+        PredictionFeature.prediction_id,
+        PredictionFeature.feature,
+        PredictionFeature.num_value,
+        PredictionFeature.cat_value,
+    ).where(PredictionFeature.prediction_id > low, PredictionFeature.prediction_id <= high)
+    values = _frame(session, query, ["prediction_id", "feature", "num_value", "cat_value"])
+    if values.empty:
+        return []
+    ids = rows["id"].to_numpy()
+    position = np.clip(np.searchsorted(ids, values["prediction_id"].to_numpy()), 0, len(ids) - 1)
+    known = ids[position] == values["prediction_id"].to_numpy()  # the foreign key makes this all-true
+    values = values[known].assign(group=rows["group"].to_numpy()[position[known]])
+    versions = groups[["model_name", "model_version"]].drop_duplicates()
+    out: list[pd.DataFrame] = []
+    for model_name, version in versions.itertuples(index=False):
+        binning = binning_for(model_name, int(version))
+        if binning is None:
+            continue
+        version_groups = groups.index[(groups["model_name"] == model_name) & (groups["model_version"] == version)]
+        of_version = values[values["group"].isin(version_groups)]
+        for feature, edges in binning.items():
+            of_feature = of_version[of_version["feature"] == feature]
+            if of_feature.empty:
+                continue
+            if edges is None:
+                levels = of_feature.dropna(subset=["cat_value"])
+                counted = levels.groupby(["group", "cat_value"]).size().rename("count").reset_index()
+                counted = counted.rename(columns={"cat_value": "bucket"}).assign(value_sum=0.0)
+            else:
+                numbers = of_feature.dropna(subset=["num_value"])
+                number = numbers["num_value"].to_numpy(dtype=float)
+                bucket = np.clip(np.searchsorted(edges, number, side="right") - 1, 0, len(edges) - 2)
+                keyed = pd.DataFrame({"group": numbers["group"].to_numpy(), "bucket": bucket, "value": number})
+                counted = keyed.groupby(["group", "bucket"]).agg(count=("value", "size"), value_sum=("value", "sum"))
+                counted = counted.reset_index()
+                counted["bucket"] = counted["bucket"].astype(str)
+            out.append(counted.assign(feature=feature))
+    if not out:
+        return []
+    frame = pd.concat(out, ignore_index=True).join(groups, on="group")
+    columns = ["model_name", "model_version", "hour", "is_shadow", "feature", "bucket", "count", "value_sum"]
+    return _records(frame, columns)
+
+
+def _add_rejections(session: Session, low: int, high: int) -> int:
+    query = select(
+        _hour_of(session, Rejection.created_at),
+        Rejection.model_name,
+        Rejection.field,
+        Rejection.rule,
+        Rejection.request_id,
+        Rejection.row_number,
+    ).where(Rejection.id > low, Rejection.id <= high)
+    rows = _frame(session, query, ["hour", "model_name", "field", "rule", "request_id", "row_number"])
+    if rows.empty:
+        return 0
+    rows["hour"] = _as_hours(rows["hour"])
+    by_rule = rows.groupby(["model_name", "hour", "field", "rule"]).size().rename("count").reset_index()
+    distinct = rows.drop_duplicates(["model_name", "hour", "request_id", "row_number"])
+    by_row = distinct.groupby(["model_name", "hour"]).size().rename("count").reset_index().assign(field=ALL, rule=ALL)
+    records = pd.concat([by_rule, by_row], ignore_index=True).to_dict("records")
+    for record in records:
+        record["hour"] = record["hour"].to_pydatetime()
+    _upsert(session, RollupRejection, records, added=["count"])
+    return len(rows)
+
+
+def _add_feedback(session: Session, after: datetime | None, until: datetime) -> int:
+    query = (
+        select(
+            _hour_of(session, Prediction.created_at),
+            Prediction.model_name,
+            Prediction.model_version,
+            Prediction.is_shadow,
+            Prediction.prediction,
+            Feedback.actual,
+        )
+        .join(Prediction, Prediction.id == Feedback.prediction_id)
+        .where(Feedback.received_at <= until)
+    )
+    if after is not None:
+        query = query.where(Feedback.received_at > after)
+    columns = ["hour", "model_name", "model_version", "is_shadow", "prediction", "actual"]
+    rows = _frame(session, query, columns)
+    if rows.empty:
+        return 0
+    rows["hour"] = _as_hours(rows["hour"])
+    rows["is_shadow"] = rows["is_shadow"].astype(bool)
+    rows["error"] = rows["actual"] - rows["prediction"]
+    rows["abs_error"] = rows["error"].abs()
+    rows["sq_error"] = rows["error"] ** 2
+    keys = ["model_name", "hour", "model_version", "is_shadow"]
+    rows["group"] = rows.groupby(keys, sort=False).ngroup()
+    groups = rows.drop_duplicates("group").set_index("group")[keys].sort_index()
+    grouped = rows.groupby("group")
+    summary = pd.DataFrame(
+        {
+            "feedback": grouped.size(),
+            "error_sum": grouped["error"].sum(),
+            "abs_error_sum": grouped["abs_error"].sum(),
+            "sq_error_sum": grouped["sq_error"].sum(),
+        }
+    ).join(groups)
+    added = ["feedback", "error_sum", "abs_error_sum", "sq_error_sum"]
+    _upsert(session, RollupHour, _records(summary, keys + added), added=added)
+    residuals = _bucket_rows(rows, groups, "residual", signed_log_bucket(rows["error"].to_numpy()))
+    _upsert(session, RollupBucket, residuals, added=["count"])
+    return len(rows)
+
+
+def rebuild_rollups(session: Session, *, binning: BinningSource) -> RefreshResult:
+    """Drop every roll-up and read the whole log again (after changing bins, or to repair)."""
+    _lock(session)
+    for table in (RollupHour, RollupBucket, RollupFeature, RollupRejection, RollupState):
+        session.execute(delete(table))
+    return refresh_rollups(session, binning=binning)
+
+
+# --- references ---------------------------------------------------------------------------------
+
+
+def save_reference(
+    session: Session, *, model_name: str, model_version: int, run_id: str | None, profile_json: str
+) -> None:
+    """Keep the profile a version is binned with (first one wins: the bins must not change)."""
+    if session.get(RollupReference, (model_name, model_version)) is None:
+        session.add(
+            RollupReference(
+                model_name=model_name, model_version=model_version, run_id=run_id, profile_json=profile_json
+            )
+        )
+        session.flush()
+
+
+def load_reference(session: Session, *, model_name: str, model_version: int) -> str | None:
+    """The stored profile JSON of a version, if any."""
+    reference = session.get(RollupReference, (model_name, model_version))
+    return None if reference is None else reference.profile_json
+
+
+# --- reads --------------------------------------------------------------------------------------
+
+
+def _total(column: Any) -> Any:
+    # PostgreSQL sums BIGINT into NUMERIC (Decimal in Python); keep counts integral everywhere.
+    return cast(func.sum(column), BigInteger)
+
+
+def hour_totals(session: Session, *, model_name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Hourly counts and sums in ``[start, end)`` for every version and shadow flag."""
+    columns = [
+        "hour",
+        "model_version",
+        "is_shadow",
+        "predictions",
+        "ood",
+        "latency_sum",
+        "prediction_sum",
+        "prediction_sq_sum",
+        "feedback",
+        "error_sum",
+        "abs_error_sum",
+        "sq_error_sum",
+    ]
+    query = select(*(getattr(RollupHour, name) for name in columns)).where(
+        RollupHour.model_name == model_name, RollupHour.hour >= start, RollupHour.hour < end
+    )
+    return _frame(session, query, columns)
+
+
+def bucket_counts(
+    session: Session, *, model_name: str, metric: str, start: datetime, end: datetime, by_hour: bool = False
+) -> pd.DataFrame:
+    """Histogram buckets of ``metric`` summed over ``[start, end)``, per version and shadow flag (and hour)."""
+    keys = [RollupBucket.model_version, RollupBucket.is_shadow, RollupBucket.bucket]
+    if by_hour:
+        keys.insert(0, RollupBucket.hour)
+    query = (
+        select(*keys, _total(RollupBucket.count))
+        .where(
+            RollupBucket.model_name == model_name,
+            RollupBucket.metric == metric,
+            RollupBucket.hour >= start,
+            RollupBucket.hour < end,
+        )
+        .group_by(*keys)
+    )
+    return _frame(session, query, [key.key for key in keys] + ["count"])
+
+
+def feature_counts(
+    session: Session, *, model_name: str, model_version: int, start: datetime, end: datetime, include_shadow: bool
+) -> pd.DataFrame:
+    """Per feature and bucket: count and value sum over ``[start, end)`` for one version."""
+    query = select(
+        RollupFeature.feature,
+        RollupFeature.bucket,
+        _total(RollupFeature.count),
+        cast(func.sum(RollupFeature.value_sum), Float),
+    ).where(
+        RollupFeature.model_name == model_name,
+        RollupFeature.model_version == model_version,
+        RollupFeature.hour >= start,
+        RollupFeature.hour < end,
+    )
+    if not include_shadow:
+        query = query.where(RollupFeature.is_shadow.is_(False))
+    query = query.group_by(RollupFeature.feature, RollupFeature.bucket)
+    return _frame(session, query, ["feature", "bucket", "count", "value_sum"])
+
+
+def rejection_counts(session: Session, *, model_name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Rejections per hour, field and rule in ``[start, end)`` (field ``*``: distinct rejected rows)."""
+    query = select(RollupRejection.hour, RollupRejection.field, RollupRejection.rule, RollupRejection.count).where(
+        RollupRejection.model_name == model_name, RollupRejection.hour >= start, RollupRejection.hour < end
+    )
+    return _frame(session, query, ["hour", "field", "rule", "count"])
+
+
+def logged_versions(session: Session, *, model_name: str) -> list[int]:
+    """Versions with rolled-up predictions, newest first."""
+    query = select(RollupHour.model_version).where(RollupHour.model_name == model_name).distinct()
+    return sorted((int(version) for version in session.scalars(query)), reverse=True)
+
+
+def last_refresh(session: Session) -> datetime | None:
+    """When the roll-ups last read the log."""
+    state = session.get(RollupState, "predictions")
+    return None if state is None else state.refreshed_at
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A datetime in UTC (naive ones are taken as UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

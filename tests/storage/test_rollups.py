@@ -1,0 +1,272 @@
+"""Roll-ups equal a recomputation from the raw rows, on SQLite and PostgreSQL, however often refreshed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from core.simulator import bulk_log, simulated_latencies
+from storage.db import make_engine, make_sessionmaker, migrate
+from storage.prediction_log import Feedback, Prediction, PredictionFeature, Rejection
+from storage.rollups import (
+    ALL,
+    RollupBucket,
+    RollupFeature,
+    RollupHour,
+    bucket_counts,
+    feature_counts,
+    hour_totals,
+    latency_bounds,
+    latency_bucket,
+    rebuild_rollups,
+    refresh_rollups,
+    rejection_counts,
+    signed_log_bounds,
+    signed_log_bucket,
+)
+
+START = datetime(2026, 3, 1, tzinfo=UTC)
+EDGES = {
+    "size": np.array([-np.inf, 0.0, 1.0, 2.0, 5.0, np.inf]),
+    "colour": None,
+}
+
+
+def binning(model_name: str, version: int):
+    return EDGES if version != 99 else None  # version 99: its profile is unavailable
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sessions(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 'log.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    migrate(engine)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def seed(sessions, *, rows: int, version: int, seed: int, shadow: bool = False, hours: int = 5) -> None:
+    rng = np.random.default_rng(seed)
+    features = pd.DataFrame(
+        {"size": rng.lognormal(0.3, 0.8, rows), "colour": rng.choice(["red", "blue", "teal"], rows)}
+    )
+    features.loc[::17, "size"] = np.nan  # missing values are not counted
+    stamps = [START + timedelta(seconds=float(s)) for s in rng.random(rows) * hours * 3600]
+    with sessions.begin() as session:
+        bulk_log(
+            session,
+            features=features,
+            predictions=rng.normal(1000, 300, rows),
+            timestamps=stamps,
+            model_name="m",
+            model_version=version,
+            latency_ms=simulated_latencies(rows, rng=rng),
+            is_shadow=shadow,
+            actuals=rng.normal(1000, 300, rows),
+            label_share=0.4,
+            is_ood=rng.random(rows) < 0.1,
+            seed=seed,
+        )
+
+
+def raw(session) -> pd.DataFrame:
+    columns = [Prediction.id, Prediction.created_at, Prediction.model_version, Prediction.is_shadow]
+    columns += [Prediction.latency_ms, Prediction.prediction, Prediction.is_ood]
+    frame = pd.DataFrame(list(session.execute(select(*columns))), columns=[c.key for c in columns])
+    feedback = pd.DataFrame(
+        list(session.execute(select(Feedback.prediction_id, Feedback.actual))), columns=["id", "actual"]
+    )
+    frame = frame.merge(feedback, on="id", how="left")
+    frame["hour"] = pd.to_datetime(frame["created_at"], utc=True).dt.floor("h")
+    return frame
+
+
+def expected_totals(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.assign(error=frame["actual"] - frame["prediction"])
+    grouped = frame.groupby(["hour", "model_version", "is_shadow"])
+    return pd.DataFrame(
+        {
+            "predictions": grouped.size(),
+            "ood": grouped["is_ood"].sum(),
+            "latency_sum": grouped["latency_ms"].sum(),
+            "feedback": grouped["actual"].count(),
+            "abs_error_sum": grouped["error"].apply(lambda e: e.abs().sum()),
+            "sq_error_sum": grouped["error"].apply(lambda e: (e**2).sum()),
+        }
+    ).sort_index()
+
+
+def stored_totals(session) -> pd.DataFrame:
+    frame = hour_totals(session, model_name="m", start=START - timedelta(days=1), end=START + timedelta(days=1))
+    frame["hour"] = pd.to_datetime(frame["hour"], utc=True)
+    frame["is_shadow"] = frame["is_shadow"].astype(bool)
+    return frame.set_index(["hour", "model_version", "is_shadow"]).sort_index()
+
+
+def test_rollups_equal_a_recomputation_from_raw_rows(sessions) -> None:
+    seed(sessions, rows=3_000, version=1, seed=1)
+    seed(sessions, rows=1_000, version=2, seed=2, shadow=True)
+
+    with sessions.begin() as session:
+        result = refresh_rollups(session, binning=binning)
+    with sessions.begin() as session:
+        frame = raw(session)
+        stored = stored_totals(session)
+        expected = expected_totals(frame)
+        sizes = pd.DataFrame(
+            list(
+                session.execute(
+                    select(PredictionFeature.prediction_id, PredictionFeature.num_value).where(
+                        PredictionFeature.feature == "size"
+                    )
+                )
+            ),
+            columns=["id", "size"],
+        ).merge(frame[["id", "model_version"]], on="id")
+        bins = feature_counts(
+            session, model_name="m", model_version=1, start=START, end=START + timedelta(hours=5), include_shadow=True
+        )
+        latency = bucket_counts(session, model_name="m", metric="latency", start=START, end=START + timedelta(hours=5))
+
+    assert result.predictions == 4_000 and result.feedback == int(frame["actual"].notna().sum())
+    pd.testing.assert_frame_equal(stored[expected.columns], expected, check_dtype=False, rtol=1e-9)
+    size = sizes.loc[sizes["model_version"] == 1, "size"].dropna().to_numpy()
+    numeric = bins[bins["feature"] == "size"].assign(bucket=lambda b: b["bucket"].astype(int)).set_index("bucket")
+    expected_bins = np.bincount(np.searchsorted(EDGES["size"], size, side="right") - 1, minlength=5)
+    assert numeric["count"].reindex(range(5), fill_value=0).tolist() == expected_bins.tolist()
+    assert numeric["value_sum"].sum() == pytest.approx(size.sum())
+    colours = bins[bins["feature"] == "colour"].set_index("bucket")["count"]
+    assert colours.sum() == 3_000 and set(colours.index) == {"red", "blue", "teal"}
+    v1 = frame[frame["model_version"] == 1]
+    expected_latency = pd.Series(latency_bucket(v1["latency_ms"].to_numpy())).value_counts()
+    got = latency[latency["model_version"] == 1].set_index("bucket")["count"]
+    assert got.sort_index().to_dict() == expected_latency.sort_index().to_dict()
+
+
+def test_refreshing_in_pieces_equals_one_refresh_and_is_idempotent(sessions, tmp_path) -> None:
+    seed(sessions, rows=1_500, version=1, seed=3)
+    with sessions.begin() as session:
+        refresh_rollups(session, binning=binning, chunk_rows=400)
+    seed(sessions, rows=700, version=1, seed=4)  # lands in hours already rolled up (backfilled times)
+    with sessions.begin() as session:
+        refresh_rollups(session, binning=binning, chunk_rows=400)
+    with sessions.begin() as session:
+        again = refresh_rollups(session, binning=binning)  # nothing new
+        pieces = _snapshot(session)
+        rebuild_rollups(session, binning=binning)
+        whole = _snapshot(session)
+
+    assert again.rows == 0
+    for name in pieces:
+        pd.testing.assert_frame_equal(pieces[name], whole[name], check_dtype=False, rtol=1e-9)
+    assert pieces["hours"]["predictions"].sum() == 2_200
+
+
+def _snapshot(session) -> dict[str, pd.DataFrame]:
+    out = {}
+    for name, table in (("hours", RollupHour), ("buckets", RollupBucket), ("features", RollupFeature)):
+        columns = [column for column in table.__table__.columns]
+        frame = pd.DataFrame(list(session.execute(select(*columns))), columns=[c.name for c in columns])
+        keys = [c.name for c in table.__table__.primary_key.columns]
+        out[name] = frame.sort_values(keys).reset_index(drop=True)
+    return out
+
+
+def test_late_feedback_is_added_to_the_hour_of_its_prediction(sessions) -> None:
+    seed(sessions, rows=500, version=1, seed=5)
+    with sessions.begin() as session:
+        refresh_rollups(session, binning=binning)
+        first = session.scalars(select(Prediction).order_by(Prediction.id)).first()
+        labelled = {row for row in session.scalars(select(Feedback.prediction_id))}
+        target = next(p for p in session.scalars(select(Prediction)) if p.id not in labelled)
+        before = stored_totals(session)["feedback"].sum()
+    with sessions.begin() as session:
+        session.add(Feedback(prediction_id=target.id, actual=target.prediction + 100.0))
+
+    with sessions.begin() as session:
+        result = refresh_rollups(session, binning=binning)
+        after = stored_totals(session)
+        residuals = bucket_counts(
+            session, model_name="m", metric="residual", start=START, end=START + timedelta(days=1)
+        )
+
+    assert first is not None and result.feedback == 1
+    assert after["feedback"].sum() == before + 1
+    hour = pd.Timestamp(target.created_at).floor("h")
+    assert after.loc[(hour, 1, False), "feedback"] >= 1
+    assert residuals["count"].sum() == before + 1
+
+
+def test_rejections_count_values_and_distinct_rows(sessions) -> None:
+    with sessions.begin() as session:
+        for row_number, field in ((1, "carat"), (1, "depth"), (2, "carat"), (3, "cut")):
+            session.add(
+                Rejection(
+                    created_at=START + timedelta(minutes=row_number),
+                    model_name="m",
+                    source="batch",
+                    request_id="r1",
+                    row_number=row_number,
+                    field=field,
+                    rule="gt" if field != "cut" else "level",
+                    message="bad",
+                )
+            )
+    with sessions.begin() as session:
+        refresh_rollups(session, binning=binning)
+        frame = rejection_counts(session, model_name="m", start=START, end=START + timedelta(hours=1))
+
+    counts = frame.set_index(["field", "rule"])["count"]
+    assert counts[(ALL, ALL)] == 3  # three distinct rows
+    assert counts[("carat", "gt")] == 2 and counts[("cut", "level")] == 1
+
+
+def test_a_version_without_a_profile_still_counts_its_predictions(sessions) -> None:
+    seed(sessions, rows=300, version=99, seed=6)
+
+    with sessions.begin() as session:
+        result = refresh_rollups(session, binning=binning)
+        bins = feature_counts(
+            session, model_name="m", model_version=99, start=START, end=START + timedelta(days=1), include_shadow=True
+        )
+
+    assert result.unbinned_versions == {("m", 99)} and bins.empty
+    with sessions.begin() as session:
+        assert stored_totals(session)["predictions"].sum() == 300
+
+
+def test_window_edges_are_half_open_hours(sessions) -> None:
+    stamps = [START + timedelta(hours=1) - timedelta(microseconds=1), START + timedelta(hours=1)]
+    with sessions.begin() as session:
+        bulk_log(
+            session,
+            features=pd.DataFrame({"size": [1.5, 2.5], "colour": ["red", "red"]}),
+            predictions=np.array([10.0, 20.0]),
+            timestamps=stamps,
+            model_name="m",
+            model_version=1,
+            latency_ms=np.array([5.0, 6.0]),
+        )
+    with sessions.begin() as session:
+        refresh_rollups(session, binning=binning)
+        first = hour_totals(session, model_name="m", start=START, end=START + timedelta(hours=1))
+        second = hour_totals(session, model_name="m", start=START + timedelta(hours=1), end=START + timedelta(hours=2))
+
+    assert first["predictions"].sum() == 1 and first["prediction_sum"].sum() == 10.0
+    assert second["predictions"].sum() == 1 and second["prediction_sum"].sum() == 20.0
+
+
+def test_buckets_round_trip_their_bounds() -> None:
+    latencies = np.array([0.001, 0.5, 3.0, 12.0, 250.0, 9e9])
+    low, high = latency_bounds(latency_bucket(latencies))
+    inside = latencies[1:-1]
+    assert np.all((low[1:-1] <= inside) & (inside < high[1:-1]))
+    assert np.all(high / low == pytest.approx(10 ** (1 / 40)))
+
+    values = np.array([-12_345.0, -1.0, 0.0, 0.4, 326.0, 18_823.0])
+    low, high = signed_log_bounds(signed_log_bucket(values))
+    assert np.all((low <= values) & (values < high))
