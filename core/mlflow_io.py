@@ -243,3 +243,13 @@ def load_json_artifact(settings: Settings, *, run_id: str, artifact_path: str) -
             run_id=run_id, artifact_path=artifact_path, dst_path=folder, tracking_uri=settings.tracking_uri
         )
         return json.loads(Path(path).read_text())
+
+
+def input_schema(settings: Settings, *, version: int, name: str | None = None) -> list[dict] | None:
+    """The version's model-signature inputs as ``[{"name", "type", ...}]``, or ``None`` if it has no signature."""
+    source = get_version(settings, version=version, name=name).source
+    with unavailable_as_error(settings):
+        signature = mlflow.models.get_model_info(source).signature
+    if signature is None or signature.inputs is None:
+        return None
+    return signature.inputs.to_dict()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime
 
-from sqlalchemy import Boolean, Integer, String, Text, select
+from sqlalchemy import Boolean, Integer, String, Text, func, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.base import Base, BigId, UTCDateTime, utcnow
+
+ORIGINS = ("page", "cli", "rollback", "external", "bootstrap")
 
 
 class AliasChange(Base):
@@ -64,3 +67,31 @@ def list_alias_changes(session: Session, *, model_name: str, alias: str | None =
     if alias is not None:
         query = query.where(AliasChange.alias == alias)
     return list(session.scalars(query.order_by(AliasChange.id)))
+
+
+def last_alias_changes(session: Session, *, model_name: str) -> dict[str, AliasChange]:
+    """The newest ledger entry of every alias the model ever had."""
+    newest = (
+        select(func.max(AliasChange.id))
+        .where(AliasChange.model_name == model_name)
+        .group_by(AliasChange.alias)
+        .scalar_subquery()
+    )
+    return {change.alias: change for change in session.scalars(select(AliasChange).where(AliasChange.id.in_(newest)))}
+
+
+def lock_alias_ledger(session: Session, *, model_name: str) -> None:
+    """Serialise alias moves of one model until the transaction ends (other processes included).
+
+    PostgreSQL: a transaction-level advisory lock keyed on the model. SQLite: the transaction's
+    ``BEGIN IMMEDIATE`` (see ``storage.db.make_engine``) already holds the database write lock.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        key = zlib.crc32(f"loupe.alias_ledger:{model_name}".encode())
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    elif connection.dialect.name == "sqlite":
+        if connection.get_execution_options().get("sqlite_begin", "IMMEDIATE") != "IMMEDIATE":
+            raise RuntimeError("alias moves need a write-locking SQLite transaction (BEGIN IMMEDIATE)")
+    else:  # pragma: no cover - Loupe supports SQLite and PostgreSQL only
+        raise RuntimeError(f"no ledger lock for {connection.dialect.name}")

@@ -128,3 +128,34 @@ def pg_url() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def ridge_home(bootstrapped_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bootstrapped stores plus version 3: a clearly worse ridge model without an alias. Read only."""
+    from core.training import train
+
+    home = tmp_path_factory.mktemp("ridge") / "home"
+    home.mkdir(parents=True)
+    for name in ("mlflow.db", "loupe.db"):
+        shutil.copy2(bootstrapped_home / name, home / name)
+    with preserved_environment():
+        for name in LOUPE_VARIABLES:
+            os.environ.pop(name, None)
+        os.environ["LOUPE_HOME"] = str(home)
+        get_settings.cache_clear()
+        try:
+            train(get_settings(), estimator="ridge")
+        finally:
+            get_settings.cache_clear()
+    return home
+
+
+@pytest.fixture
+def ridge_registry(ridge_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A private copy of ``ridge_home`` (champion v1 hgb, challenger v2 rf, v3 ridge) for tests that change it."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    for name in ("mlflow.db", "loupe.db"):
+        shutil.copy2(ridge_home / name, home / name)
+    return use_home(monkeypatch, home)

@@ -1,0 +1,36 @@
+"""``python -m core ledger``."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Print every alias change on record (changes made outside Loupe are detected and recorded first)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--alias", help="only this alias")
+    parser.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+
+
+def run(args: argparse.Namespace) -> int:
+    from core import promotion
+    from core.commands._console import fail
+    from core.mlflow_io import RegistryUnavailable
+    from core.registry_charts import ledger_frame
+    from core.settings import get_settings
+
+    settings = get_settings()
+    try:
+        alias = None if args.alias is None else promotion.valid_alias(args.alias)
+        with promotion.ledger_sessions(settings) as sessions:
+            entries = promotion.ledger(settings, sessions=sessions, alias=alias)
+    except (promotion.PromotionRefused, RegistryUnavailable) as error:
+        return fail(str(error))
+    if not entries:
+        where = f" for {alias}" if alias else ""
+        print(f"no alias change on record{where} for {settings.model_name}; `python -m core promote` makes one")
+        return 0
+    # Oldest first: a ledger reads top to bottom.
+    frame = ledger_frame(entries).iloc[::-1]
+    print(frame.to_csv(index=False) if args.csv else frame.astype(object).fillna("—").to_string(index=False))
+    return 0

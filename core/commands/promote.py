@@ -1,0 +1,51 @@
+"""``python -m core promote``."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Move an alias to a model version behind the pre-flight checks; the move is recorded in the ledger."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", type=int, required=True, help="the model version to point the alias at")
+    parser.add_argument("--alias", required=True, help="champion, challenger or any other alias")
+    parser.add_argument("--reason", required=True, help="why (recorded in the ledger; also the override's reason)")
+    parser.add_argument("--force", action="store_true", help="override failed pre-flight checks")
+    parser.add_argument("--token", help="the admin token, required when LOUPE_ADMIN_TOKEN is set")
+
+
+def run(args: argparse.Namespace) -> int:
+    from core import promotion
+    from core.commands._console import fail, progress
+    from core.mlflow_io import RegistryUnavailable
+    from core.settings import get_settings
+
+    settings = get_settings()
+    try:
+        with promotion.ledger_sessions(settings) as sessions:
+            move = promotion.promote(
+                settings,
+                sessions=sessions,
+                version=args.version,
+                alias=args.alias,
+                reason=args.reason,
+                actor=promotion.os_user(),
+                origin="cli",
+                token=args.token,
+                override=args.force,
+            )
+    except promotion.PreflightBlocked as blocked:
+        for check in blocked.preflight.checks:
+            progress(f"{check.status:>7}  {check.name}: {check.detail}")
+        failed = ", ".join(check.name for check in blocked.preflight.failed)
+        return fail(f"promotion blocked by failed checks: {failed} (use --force with a reason to override)")
+    except (promotion.PromotionRefused, RegistryUnavailable) as error:
+        return fail(str(error))
+    assert move.preflight is not None
+    for check in move.preflight.checks:
+        progress(f"{check.status:>7}  {check.name}: {check.detail}")
+    replaced = "nothing" if move.from_version is None else f"version {move.from_version}"
+    overridden = " (failed checks overridden)" if move.override else ""
+    progress(f"{move.alias} → version {move.to_version} (was {replaced}){overridden}; ledger entry {move.ledger_id}")
+    return 0

@@ -1,0 +1,44 @@
+"""``python -m core rollback``."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Point an alias back at the version it had before its last change (from the ledger)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--alias", required=True, help="the alias to roll back, e.g. champion")
+    parser.add_argument("--reason", required=True, help="why (recorded in the ledger)")
+    parser.add_argument("--force", action="store_true", help="override failed pre-flight checks")
+    parser.add_argument("--token", help="the admin token, required when LOUPE_ADMIN_TOKEN is set")
+
+
+def run(args: argparse.Namespace) -> int:
+    from core import promotion
+    from core.commands._console import fail, progress
+    from core.mlflow_io import RegistryUnavailable
+    from core.settings import get_settings
+
+    settings = get_settings()
+    try:
+        with promotion.ledger_sessions(settings) as sessions:
+            move = promotion.rollback(
+                settings,
+                sessions=sessions,
+                alias=args.alias,
+                reason=args.reason,
+                actor=promotion.os_user(),
+                token=args.token,
+                override=args.force,
+            )
+    except promotion.PreflightBlocked as blocked:
+        for check in blocked.preflight.failed:
+            progress(f"{check.status:>7}  {check.name}: {check.detail}")
+        return fail(f"rollback blocked by failed checks (use --force with a reason to override): {blocked}")
+    except (promotion.PromotionRefused, RegistryUnavailable) as error:
+        return fail(str(error))
+    progress(
+        f"{move.alias} rolled back: version {move.from_version} → version {move.to_version}; ledger entry {move.ledger_id}"
+    )
+    return 0

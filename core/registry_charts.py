@@ -1,0 +1,179 @@
+"""Tables and figures for the Registry page: versions, ledger, checklist and the champion timeline."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+import plotly.graph_objects as go
+from pandas.io.formats.style import Styler
+
+from core.charts import TEMPLATE
+from core.mlflow_io import VersionInfo
+from core.promotion import FAIL, PASS, UNKNOWN, VALIDATION_STATUS_TAG, WARN, Check
+from storage.base import utcnow
+from storage.ledger import AliasChange
+
+STATUS_ICONS = {PASS: "✅", FAIL: "❌", WARN: "⚠️", UNKNOWN: "❔"}
+ALIAS_BADGES = {"champion": "🏆 champion", "challenger": "🥊 challenger"}
+ROW_COLOURS = {"champion": "rgba(250, 204, 21, 0.18)", "challenger": "rgba(125, 211, 252, 0.16)"}
+METRICS = ("rmse", "mae", "r2", "mape")
+TENURE_COLOURS = ("#a78bfa", "#7dd3fc")
+
+
+def badge(alias: str) -> str:
+    """How an alias is shown: champion and challenger get an icon."""
+    return ALIAS_BADGES.get(alias, f"🏷️ {alias}")
+
+
+def versions_frame(versions: Sequence[VersionInfo]) -> pd.DataFrame:
+    """One row per version, newest first: created, estimator, holdout metrics, validation status, aliases."""
+    rows = [
+        {
+            "version": version.version,
+            "created (UTC)": version.created_at.replace(tzinfo=None),
+            "estimator": version.estimator,
+            **{metric: version.metrics.get(metric) for metric in METRICS},
+            VALIDATION_STATUS_TAG: version.tags.get(VALIDATION_STATUS_TAG, ""),
+            "aliases": " ".join(badge(alias) for alias in version.aliases),
+            "run": version.run_id or "",
+        }
+        for version in sorted(versions, key=lambda version: version.version, reverse=True)
+    ]
+    columns = ["version", "created (UTC)", "estimator", *METRICS, VALIDATION_STATUS_TAG, "aliases", "run"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def versions_styler(frame: pd.DataFrame) -> Styler:
+    """The versions table with the champion's and the challenger's rows tinted."""
+
+    def tint(row: pd.Series) -> list[str]:
+        for alias, colour in ROW_COLOURS.items():
+            if alias in str(row["aliases"]).split():
+                return [f"background-color: {colour}; font-weight: 600"] * len(row)
+        return [""] * len(row)
+
+    return frame.style.apply(tint, axis=1).format(
+        {"rmse": "{:,.1f}", "mae": "{:,.1f}", "r2": "{:.4f}", "mape": "{:.2%}"}, na_rep="—"
+    )
+
+
+def failed_check_names(preflight_json: str | None) -> str:
+    """Names of the failed checks stored with a ledger entry (comma-separated)."""
+    if not preflight_json:
+        return ""
+    checks = json.loads(preflight_json).get("checks", [])
+    return ", ".join(check["name"] for check in checks if check.get("status") == FAIL)
+
+
+def ledger_frame(entries: Sequence[AliasChange]) -> pd.DataFrame:
+    """The ledger, newest first, as the page and the CSV download show it."""
+    rows = [
+        {
+            "id": entry.id,
+            "when (UTC)": entry.changed_at.replace(tzinfo=None),
+            "alias": entry.alias,
+            "from": entry.from_version,
+            "to": entry.to_version,
+            "who": entry.actor,
+            "origin": entry.origin,
+            "override": entry.override,
+            "failed checks": failed_check_names(entry.preflight),
+            "reason": entry.reason,
+        }
+        for entry in sorted(entries, key=lambda entry: entry.id, reverse=True)
+    ]
+    columns = ["id", "when (UTC)", "alias", "from", "to", "who", "origin", "override", "failed checks", "reason"]
+    return pd.DataFrame(rows, columns=columns).astype({"from": "Int64", "to": "Int64"})
+
+
+def checklist_markdown(checks: Sequence[Check]) -> str:
+    """The pre-flight as a Markdown checklist, one line per check."""
+    return "\n".join(f"- {STATUS_ICONS[check.status]} **{check.name}** — {check.detail}" for check in checks)
+
+
+@dataclass(frozen=True)
+class Tenure:
+    """A stretch of time during which ``version`` held the alias."""
+
+    version: int
+    start: datetime
+    end: datetime
+
+
+def alias_tenures(entries: Sequence[AliasChange], *, alias: str, now: datetime | None = None) -> list[Tenure]:
+    """Who held ``alias`` when, from the ledger; a removal leaves a gap until the next change."""
+    now = now or utcnow()
+    changes = sorted((entry for entry in entries if entry.alias == alias), key=lambda entry: entry.id)
+    tenures = []
+    for index, entry in enumerate(changes):
+        if entry.to_version is None:
+            continue
+        end = changes[index + 1].changed_at if index + 1 < len(changes) else now
+        tenures.append(Tenure(version=entry.to_version, start=entry.changed_at, end=end))
+    return tenures
+
+
+def timeline_figure(
+    versions: Sequence[VersionInfo],
+    entries: Sequence[AliasChange],
+    *,
+    alias: str = "champion",
+    metric: str = "rmse",
+    now: datetime | None = None,
+) -> go.Figure:
+    """Versions by registration time and holdout ``metric``; shaded bands and a step line for ``alias``."""
+    ordered = sorted(versions, key=lambda version: version.created_at)
+    by_number = {version.version: version for version in versions}
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=[version.created_at for version in ordered],
+            y=[version.metrics.get(metric) for version in ordered],
+            mode="markers+text",
+            text=[f"v{version.version}" for version in ordered],
+            textposition="top center",
+            customdata=[[version.version, version.estimator] for version in ordered],
+            hovertemplate=f"version %{{customdata[0]}} · %{{customdata[1]}}<br>{metric} %{{y:,.1f}}<extra></extra>",
+            name="versions",
+            marker={"size": 11, "color": "#e5e7eb", "line": {"width": 1, "color": "#111"}},
+        )
+    )
+    tenures = alias_tenures(entries, alias=alias, now=now)
+    xs: list[datetime | None] = []
+    ys: list[float | None] = []
+    for index, tenure in enumerate(tenures):
+        value = by_number[tenure.version].metrics.get(metric) if tenure.version in by_number else None
+        xs += [tenure.start, tenure.end, None]
+        ys += [value, value, None]
+        figure.add_vrect(
+            x0=tenure.start,
+            x1=tenure.end,
+            fillcolor=TENURE_COLOURS[index % len(TENURE_COLOURS)],
+            opacity=0.12,
+            line_width=0,
+            annotation_text=f"v{tenure.version}",
+            annotation_position="top left",
+        )
+    figure.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="lines",
+            name=f"{alias} ({metric})",
+            line={"color": "#facc15", "width": 3},
+            connectgaps=False,
+        )
+    )
+    figure.update_layout(
+        title=f"Versions over time — holdout {metric}, and who held {alias} when",
+        xaxis_title="time (UTC)",
+        yaxis_title=f"holdout {metric}",
+        template=TEMPLATE,
+        height=420,
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return figure

@@ -1,0 +1,136 @@
+"""Live evidence about model versions, aggregated in SQL over the prediction log.
+
+Shadow pairs are the two answers (one served, one shadow) logged under the same ``request_id``;
+realised errors join a version's predictions to the feedback given for the same request, so a
+shadow answer is scored against the truth reported for the served one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import Float, case, func, select
+from sqlalchemy.orm import Session, aliased
+
+from storage.prediction_log import Feedback, Prediction
+
+
+@dataclass(frozen=True)
+class VersionEvidence:
+    """What the prediction log knows about one version's live behaviour."""
+
+    version: int
+    predictions: int
+    shadow_predictions: int
+    latency_p95_ms: float | None
+    feedback_count: int
+    realised_mae: float | None
+    realised_rmse: float | None
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How closely two versions answered the same requests."""
+
+    reference_version: int
+    candidate_version: int
+    pairs: int
+    within_tolerance: int  # pairs whose answers differ by at most ``tolerance`` (relative to the reference)
+    tolerance: float
+    mean_abs_difference: float | None
+    mean_relative_difference: float | None
+
+    @property
+    def share_within_tolerance(self) -> float | None:
+        return self.within_tolerance / self.pairs if self.pairs else None
+
+
+def latency_percentile(session: Session, *, model_name: str, version: int, quantile: float = 0.95) -> float | None:
+    """Nearest-rank latency percentile of a version's logged predictions (``None`` without any)."""
+    scope = (Prediction.model_name == model_name, Prediction.model_version == version)
+    count = session.scalar(select(func.count()).select_from(Prediction).where(*scope)) or 0
+    if count == 0:
+        return None
+    rank = max(1, math.ceil(quantile * count))  # nearest-rank definition, portable across backends
+    query = select(Prediction.latency_ms).where(*scope).order_by(Prediction.latency_ms).offset(rank - 1).limit(1)
+    return float(session.scalar(query))
+
+
+def _actual_by_request(model_name: str):
+    # One truth per request, whichever of its logged predictions the feedback was attached to.
+    return (
+        select(Prediction.request_id.label("request_id"), func.max(Feedback.actual).label("actual"))
+        .join(Feedback, Feedback.prediction_id == Prediction.id)
+        .where(Prediction.model_name == model_name)
+        .group_by(Prediction.request_id)
+        .subquery()
+    )
+
+
+def version_evidence(session: Session, *, model_name: str, version: int) -> VersionEvidence:
+    """Counts, latency p95 and realised MAE/RMSE (where feedback exists) of one version."""
+    scope = (Prediction.model_name == model_name, Prediction.model_version == version)
+    counts = session.execute(
+        select(func.count(), func.coalesce(func.sum(case((Prediction.is_shadow, 1), else_=0)), 0)).where(*scope)
+    ).one()
+    actuals = _actual_by_request(model_name)
+    error = actuals.c.actual - Prediction.prediction
+    realised = session.execute(
+        select(
+            func.count(),
+            func.avg(func.abs(error)),
+            func.avg(func.cast(error * error, Float)),
+        )
+        .select_from(Prediction)
+        .join(actuals, actuals.c.request_id == Prediction.request_id)
+        .where(*scope)
+    ).one()
+    feedback_count = int(realised[0] or 0)
+    return VersionEvidence(
+        version=version,
+        predictions=int(counts[0]),
+        shadow_predictions=int(counts[1]),
+        latency_p95_ms=latency_percentile(session, model_name=model_name, version=version),
+        feedback_count=feedback_count,
+        realised_mae=float(realised[1]) if feedback_count else None,
+        realised_rmse=math.sqrt(float(realised[2])) if feedback_count else None,
+    )
+
+
+def agreement(
+    session: Session, *, model_name: str, reference_version: int, candidate_version: int, tolerance: float = 0.10
+) -> Agreement:
+    """Agreement of ``candidate_version`` with ``reference_version`` on requests both answered."""
+    reference, candidate = aliased(Prediction), aliased(Prediction)
+    difference = func.abs(candidate.prediction - reference.prediction)
+    # A zero reference answer would divide by zero; count it as agreeing only when both are zero.
+    scale = func.nullif(func.abs(reference.prediction), 0)
+    row = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((difference <= tolerance * func.abs(reference.prediction), 1), else_=0)), 0),
+            func.avg(difference),
+            func.avg(difference / scale),
+        )
+        .select_from(reference)
+        .join(
+            candidate,
+            (candidate.request_id == reference.request_id) & (candidate.model_name == reference.model_name),
+        )
+        .where(
+            reference.model_name == model_name,
+            reference.model_version == reference_version,
+            candidate.model_version == candidate_version,
+        )
+    ).one()
+    pairs = int(row[0])
+    return Agreement(
+        reference_version=reference_version,
+        candidate_version=candidate_version,
+        pairs=pairs,
+        within_tolerance=int(row[1]),
+        tolerance=tolerance,
+        mean_abs_difference=float(row[2]) if pairs else None,
+        mean_relative_difference=float(row[3]) if pairs and row[3] is not None else None,
+    )

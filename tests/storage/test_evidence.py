@@ -1,0 +1,89 @@
+import math
+
+import numpy as np
+import pytest
+
+from storage.db import make_engine, make_sessionmaker, migrate
+from storage.evidence import agreement, latency_percentile, version_evidence
+from storage.prediction_log import Feedback, Prediction
+
+MODEL = "m"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sessions(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 'loupe.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    engine = make_engine(url)
+    migrate(engine)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def log(session, *, version, request_id, prediction, latency_ms=1.0, shadow=False, model=MODEL) -> Prediction:
+    row = Prediction(
+        model_name=model,
+        model_version=version,
+        alias="challenger" if shadow else "champion",
+        prediction=prediction,
+        latency_ms=latency_ms,
+        source="form",
+        request_id=request_id,
+        is_shadow=shadow,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def test_shadow_pairs_agreement_and_realised_errors(sessions) -> None:
+    rng = np.random.default_rng(0)
+    actual = rng.uniform(500, 5000, size=30)
+    served = actual + rng.normal(0, 100, size=30)
+    shadow = served * np.where(np.arange(30) < 24, 1.05, 1.5)  # 24 of 30 within 10%
+    with sessions.begin() as session:
+        for index in range(30):
+            request_id = f"r{index}"
+            row = log(session, version=1, request_id=request_id, prediction=served[index], latency_ms=index + 1)
+            log(session, version=2, request_id=request_id, prediction=shadow[index], shadow=True, latency_ms=2.0)
+            if index < 20:  # truth known for 20 requests, attached to the served answer only
+                session.add(Feedback(prediction_id=row.id, actual=actual[index]))
+        log(session, version=1, request_id="other-model", prediction=1.0, model="other")
+
+    with sessions() as session:
+        served_evidence = version_evidence(session, model_name=MODEL, version=1)
+        shadow_evidence = version_evidence(session, model_name=MODEL, version=2)
+        agreed = agreement(session, model_name=MODEL, reference_version=1, candidate_version=2, tolerance=0.10)
+
+    assert (served_evidence.predictions, served_evidence.shadow_predictions) == (30, 0)
+    assert (shadow_evidence.predictions, shadow_evidence.shadow_predictions) == (30, 30)
+    assert served_evidence.feedback_count == shadow_evidence.feedback_count == 20
+    served_errors, shadow_errors = served[:20] - actual[:20], shadow[:20] - actual[:20]
+    assert served_evidence.realised_mae == pytest.approx(np.abs(served_errors).mean())
+    assert served_evidence.realised_rmse == pytest.approx(math.sqrt((served_errors**2).mean()))
+    assert shadow_evidence.realised_rmse == pytest.approx(math.sqrt((shadow_errors**2).mean()))
+    assert served_evidence.latency_p95_ms == 29.0  # nearest rank: ceil(0.95 * 30) = 29th of 1..30
+    assert agreed.pairs == 30 and agreed.within_tolerance == 24
+    assert agreed.share_within_tolerance == pytest.approx(0.8)
+    assert agreed.mean_abs_difference == pytest.approx(np.abs(shadow - served).mean())
+    assert agreed.mean_relative_difference == pytest.approx((np.abs(shadow - served) / served).mean())
+
+
+def test_no_traffic_means_no_evidence(sessions) -> None:
+    with sessions() as session:
+        nothing = version_evidence(session, model_name=MODEL, version=7)
+        unpaired = agreement(session, model_name=MODEL, reference_version=1, candidate_version=7)
+
+    assert nothing.predictions == 0 and nothing.feedback_count == 0
+    assert nothing.latency_p95_ms is None and nothing.realised_rmse is None and nothing.realised_mae is None
+    assert unpaired.pairs == 0 and unpaired.share_within_tolerance is None
+    assert unpaired.mean_abs_difference is None
+
+
+@pytest.mark.parametrize(("count", "expected"), [(1, 1.0), (20, 19.0), (100, 95.0)])
+def test_latency_percentile_is_nearest_rank(sessions, count, expected) -> None:
+    with sessions.begin() as session:
+        for latency in reversed(range(1, count + 1)):
+            log(session, version=3, request_id=f"q{latency}", prediction=1.0, latency_ms=float(latency))
+
+    with sessions() as session:
+        assert latency_percentile(session, model_name=MODEL, version=3) == expected
