@@ -253,3 +253,174 @@ def input_schema(settings: Settings, *, version: int, name: str | None = None) -
     if signature is None or signature.inputs is None:
         return None
     return signature.inputs.to_dict()
+
+
+# --- Experiments page: run search, experiment list, registering a run's model -------------------
+
+
+class InvalidSearchFilter(ValueError):
+    """MLflow rejected a run search filter; ``reason`` is MLflow's one-line explanation."""
+
+    def __init__(self, filter_string: str, reason: str) -> None:
+        super().__init__(f"{reason} (filter: {filter_string})")
+        self.filter_string = filter_string
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ExperimentInfo:
+    """An active MLflow experiment."""
+
+    experiment_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run as the search returned it: no further call is needed to show it."""
+
+    run_id: str
+    run_name: str
+    experiment_id: str
+    status: str
+    start_ms: int | None
+    end_ms: int | None
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    model_ids: tuple[str, ...]  # MLflow 3 logged models this run produced
+
+
+@dataclass(frozen=True)
+class RunSearch:
+    """The runs matching a search, newest first; ``truncated`` when more matched than the limit."""
+
+    runs: list[RunRecord]
+    truncated: bool
+
+
+def list_experiments(settings: Settings) -> list[ExperimentInfo]:
+    """Every active experiment, by name."""
+    from mlflow.entities import ViewType
+
+    mlflow_client = client(settings)
+    experiments: list[ExperimentInfo] = []
+    page_token: str | None = None
+    with unavailable_as_error(settings):
+        while True:
+            page = mlflow_client.search_experiments(
+                view_type=ViewType.ACTIVE_ONLY, max_results=1000, page_token=page_token
+            )
+            experiments += [ExperimentInfo(experiment.experiment_id, experiment.name) for experiment in page]
+            page_token = page.token
+            if not page_token:
+                break
+    return sorted(experiments, key=lambda experiment: experiment.name.lower())
+
+
+def search_runs(
+    settings: Settings, *, experiment_id: str, filter_string: str = "", limit: int = 10_000, page_size: int = 1_000
+) -> RunSearch:
+    """Active runs of one experiment with params, metrics, tags and logged models, a page per call.
+
+    An invalid ``filter_string`` raises :class:`InvalidSearchFilter` with MLflow's reason.
+    """
+    from mlflow.entities import ViewType
+
+    mlflow_client = client(settings)
+    records: list[RunRecord] = []
+    page_token: str | None = None
+    try:
+        with unavailable_as_error(settings):
+            while len(records) < limit:
+                page = mlflow_client.search_runs(
+                    [experiment_id],
+                    filter_string=filter_string,
+                    run_view_type=ViewType.ACTIVE_ONLY,
+                    max_results=min(page_size, limit - len(records)),
+                    order_by=["attributes.start_time DESC"],
+                    page_token=page_token,
+                )
+                records += [_run_record(run) for run in page]
+                page_token = page.token
+                if not page_token:
+                    break
+    except MlflowException as error:
+        if filter_string and error.error_code in {"INVALID_PARAMETER_VALUE", "BAD_REQUEST"}:
+            raise InvalidSearchFilter(filter_string, _first_line(error)) from error
+        raise
+    return RunSearch(runs=records, truncated=bool(page_token))
+
+
+def _run_record(run: mlflow.entities.Run) -> RunRecord:
+    outputs = run.outputs.model_outputs if run.outputs is not None else []
+    return RunRecord(
+        run_id=run.info.run_id,
+        run_name=run.info.run_name or run.info.run_id[:8],
+        experiment_id=run.info.experiment_id,
+        status=run.info.status,
+        start_ms=run.info.start_time,
+        end_ms=run.info.end_time,
+        params=run.data.params,
+        metrics=run.data.metrics,
+        tags=run.data.tags,
+        model_ids=tuple(output.model_id for output in outputs),
+    )
+
+
+def versions_by_run(settings: Settings, *, name: str | None = None) -> dict[str, list[int]]:
+    """Registered versions of the model keyed by source run id, from one (paged) search."""
+    mlflow_client = client(settings)
+    by_run: dict[str, list[int]] = {}
+    page_token: str | None = None
+    with unavailable_as_error(settings):
+        while True:
+            page = mlflow_client.search_model_versions(
+                f"name = '{name or settings.model_name}'", max_results=10_000, page_token=page_token
+            )
+            for version in page:
+                if version.run_id:
+                    by_run.setdefault(version.run_id, []).append(int(version.version))
+            page_token = page.token
+            if not page_token:
+                break
+    return {run_id: sorted(versions) for run_id, versions in by_run.items()}
+
+
+def logged_model_uri(settings: Settings, *, run_id: str) -> str | None:
+    """The URI of the model a run logged, or ``None`` for a run with params and metrics only.
+
+    MLflow 3 records logged models as run outputs (``models:/<model_id>``); a run logged the
+    MLflow 2 way keeps an ``MLmodel`` file under its ``model/`` artifact folder instead.
+    """
+    mlflow_client = client(settings)
+    with unavailable_as_error(settings):
+        run = mlflow_client.get_run(run_id)
+        outputs = run.outputs.model_outputs if run.outputs is not None else []
+        if outputs:
+            latest = max(outputs, key=lambda output: output.step)
+            return f"models:/{latest.model_id}"
+        if any(artifact.path == "model/MLmodel" for artifact in mlflow_client.list_artifacts(run_id, "model")):
+            return f"runs:/{run_id}/model"
+    return None
+
+
+def register_model_version(
+    settings: Settings, *, model_uri: str, tags: dict[str, str] | None = None, name: str | None = None
+) -> int:
+    """Register ``model_uri`` as a new version of the model (created if missing); returns the version."""
+    configure(settings)
+    with unavailable_as_error(settings):
+        registered = mlflow.register_model(model_uri, name or settings.model_name, tags=tags)
+    return int(registered.version)
+
+
+def load_json_artifact_if_present(settings: Settings, *, run_id: str, artifact_path: str) -> dict | None:
+    """A run's JSON artifact, parsed, or ``None`` when the run has no such artifact."""
+    mlflow_client = client(settings)
+    folder = artifact_path.rpartition("/")[0] or None
+    with unavailable_as_error(settings):
+        present = any(artifact.path == artifact_path for artifact in mlflow_client.list_artifacts(run_id, folder))
+    if not present:
+        return None
+    return load_json_artifact(settings, run_id=run_id, artifact_path=artifact_path)

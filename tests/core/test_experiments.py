@@ -1,0 +1,386 @@
+import math
+import os
+import time
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from core import experiments, mlflow_io
+from core.experiments import CannotRegister, InvalidFilter, RunFilters
+from core.mlflow_io import RegistryUnavailable
+from core.settings import get_settings
+from storage.db import make_engine, make_sessionmaker, migrate
+from storage.ledger import list_alias_changes
+from tests.conftest import LOUPE_VARIABLES, preserved_environment, use_home
+from tests.experiment_runs import LoggedRun, log_runs
+
+RUN_COUNT = 60
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[LoggedRun]]:
+    """60 param/metric-only runs logged once for the module; read them, never change them."""
+    home = tmp_path_factory.mktemp("synthetic") / "home"
+    with preserved_environment():
+        for name in LOUPE_VARIABLES:
+            os.environ.pop(name, None)
+        os.environ["LOUPE_HOME"] = str(home)
+        get_settings.cache_clear()
+        try:
+            logged = log_runs(get_settings(), RUN_COUNT)
+        finally:
+            get_settings.cache_clear()
+    return home, logged
+
+
+@pytest.fixture
+def synthetic_runs(synthetic, monkeypatch) -> tuple[experiments.RunSet, list[LoggedRun]]:
+    home, logged = synthetic
+    settings = use_home(monkeypatch, home)
+    experiment_id = mlflow_io.ensure_experiment(settings)
+    return experiments.load_runs(settings, experiment_id=experiment_id), logged
+
+
+def sessions_for(settings):
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    return make_sessionmaker(engine)
+
+
+def test_one_row_per_run_with_attributes_params_and_metrics(synthetic_runs) -> None:
+    runs, logged = synthetic_runs
+
+    assert len(runs.frame) == RUN_COUNT
+    assert set(runs.frame.index) == {run.run_id for run in logged}
+    assert runs.metrics == ("rmse", "mae", "r2", "mape")
+    assert set(runs.params) == {"estimator", "seed", "learning_rate", "max_iter", "n_estimators", "max_depth", "alpha"}
+    assert runs.estimators == ("hgb", "rf", "ridge")
+    run = logged[16]  # an rf run that failed after 16 s
+    row = runs.frame.loc[run.run_id]
+    assert row["run_name"] == "rf-0016"
+    assert row["status"] == "FAILED"
+    assert row["estimator"] == "rf"
+    assert row["start"] == pd.Timestamp(run.start)
+    assert row["duration_s"] == 16.0
+    assert row["metrics.rmse"] == run.metrics["rmse"] == 500 + 16 * 3 + 200
+    assert row["params.n_estimators"] == float(run.params["n_estimators"])
+    assert math.isnan(row["params.learning_rate"])  # an hgb-only param
+    assert row["params.max_depth"] == "None"  # text stays text
+    assert not row["has_model"] and row["registered"] == ""
+    # numeric params become numbers, so they sort and plot as numbers
+    assert pd.api.types.is_float_dtype(runs.frame["params.learning_rate"])
+
+
+def test_key_params_are_the_varying_ones_without_the_estimator(synthetic_runs) -> None:
+    runs, _ = synthetic_runs
+
+    # the most common first (seed is on every run), then by name
+    assert runs.key_params() == ["seed", "alpha", "learning_rate", "max_depth", "max_iter", "n_estimators"]
+    assert runs.key_params(limit=2) == ["seed", "alpha"]
+    hgb_only = experiments.narrow(runs, estimators=["hgb"])
+    # within one estimator the others' params are constant (missing), so they are not key
+    assert experiments.RunSet.key_params(hgb_only) == ["seed", "learning_rate", "max_iter"]
+
+
+def test_table_sorts_all_runs_before_cutting_a_page(synthetic_runs) -> None:
+    runs, logged = synthetic_runs
+    table = experiments.display_table(runs, params=["learning_rate", "alpha"])
+    by_rmse = sorted(logged, key=lambda run: run.metrics["rmse"])
+
+    first = experiments.runs_page(experiments.sort_table(table, sort_by="rmse", descending=False), page=1, page_size=10)
+    last = experiments.runs_page(experiments.sort_table(table, sort_by="rmse", descending=True), page=1, page_size=10)
+
+    assert list(table.columns[:7]) == list(experiments.FIXED_COLUMNS)
+    assert {"learning_rate", "alpha", "rmse", "mae", "r2", "mape"} <= set(table.columns)
+    assert list(first.table["run"]) == [run.name for run in by_rmse[:10]]
+    assert list(last.table["run"]) == [run.name for run in reversed(by_rmse[-10:])]
+    assert (first.page, first.pages, first.total) == (1, 6, RUN_COUNT)
+
+    by_alpha = experiments.sort_table(table, sort_by="alpha", descending=True)
+    assert by_alpha["alpha"].iloc[:20].notna().all() and by_alpha["alpha"].iloc[20:].isna().all()
+    assert list(by_alpha["alpha"].iloc[:20]) == sorted(by_alpha["alpha"].iloc[:20], reverse=True)
+
+    clamped = experiments.runs_page(table, page=99, page_size=25)
+    assert (clamped.page, len(clamped.table)) == (3, 10)
+    with pytest.raises(ValueError, match="sort_by must be one of"):
+        experiments.sort_table(table, sort_by="nope", descending=False)
+
+
+def test_mlflow_search_filter_and_date_range(synthetic, monkeypatch) -> None:
+    home, logged = synthetic
+    settings = use_home(monkeypatch, home)
+    experiment_id = mlflow_io.ensure_experiment(settings)
+
+    hgb = experiments.load_runs(
+        settings,
+        experiment_id=experiment_id,
+        filters=RunFilters(search="params.estimator = 'hgb' and metrics.rmse < 560"),
+    )
+    day = experiments.load_runs(
+        settings,
+        experiment_id=experiment_id,
+        filters=RunFilters(started_from=date(2026, 1, 2), started_to=date(2026, 1, 2)),
+    )
+
+    expected = {run.run_id for run in logged if run.estimator == "hgb" and run.metrics["rmse"] < 560}
+    assert set(hgb.frame.index) == expected and len(expected) == 7
+    # runs start hourly from 2026-01-01 12:00 UTC: runs 12..35 started on 2 January
+    assert set(day.frame.index) == {run.run_id for run in logged[12:36]}
+    assert day.filter_string == "attributes.start_time >= 1767312000000 and attributes.start_time < 1767398400000"
+    assert not hgb.unfiltered_empty
+
+
+@pytest.mark.parametrize(
+    ("search", "reason"),
+    [
+        ("rmse < 3", "Invalid attribute key 'rmse'"),
+        ("metrics.rmse <<< 3", "Invalid comparator '<<<'"),
+        ("metrics.rmse < 600 or metrics.mae < 3", "Invalid clause(s) in filter string: 'or'"),
+        ("params.seed = 3", "Expected a quoted string value for parameter"),
+    ],
+)
+def test_an_invalid_filter_gets_a_message_naming_it(synthetic, monkeypatch, search: str, reason: str) -> None:
+    home, _ = synthetic
+    settings = use_home(monkeypatch, home)
+
+    with pytest.raises(InvalidFilter) as raised:
+        experiments.load_runs(
+            settings, experiment_id=mlflow_io.ensure_experiment(settings), filters=RunFilters(search=search)
+        )
+
+    message = str(raised.value)
+    assert f"The filter `{search}` is not valid MLflow search syntax" in message
+    assert reason in message
+    assert "metrics.rmse < 600 and params.estimator = 'hgb'" in message  # an example of what works
+
+
+def test_quick_filters_estimator_and_metric_threshold(synthetic_runs) -> None:
+    runs, logged = synthetic_runs
+
+    cheap = experiments.narrow(runs, estimators=["rf", "ridge"], metric="rmse", threshold=800.0)
+    good_fit = experiments.narrow(runs, metric="r2", threshold=0.94)  # higher is better: "at least"
+    untouched = experiments.narrow(runs, metric="rmse", threshold=None)
+
+    assert set(cheap.frame.index) == {
+        run.run_id for run in logged if run.estimator in {"rf", "ridge"} and run.metrics["rmse"] <= 800
+    }
+    assert set(cheap.frame["estimator"]) == {"rf", "ridge"} and len(cheap.frame) == 22
+    assert set(good_fit.frame.index) == {run.run_id for run in logged if run.metrics["r2"] >= 0.94}
+    assert cheap.estimators == ("hgb", "rf", "ridge")  # the picker still offers every estimator
+    assert len(untouched.frame) == RUN_COUNT
+    with pytest.raises(ValueError, match="metric must be one of rmse, mae, r2, mape"):
+        experiments.narrow(runs, metric="accuracy", threshold=1.0)
+
+
+def test_comparison_table_and_only_differences(synthetic_runs) -> None:
+    runs, logged = synthetic_runs
+    hgb_a, hgb_b, ridge = logged[0], logged[15], logged[2]  # both hgb have seed 0
+
+    full = experiments.comparison_table(runs, run_ids=[hgb_a.run_id, hgb_b.run_id])
+    differences = experiments.comparison_table(runs, run_ids=[hgb_a.run_id, hgb_b.run_id], only_differences=True)
+    with_ridge = experiments.comparison_table(
+        runs, run_ids=[hgb_a.run_id, hgb_b.run_id, ridge.run_id], only_differences=True
+    )
+
+    labels = runs.labels()
+    assert list(full.columns) == [labels[hgb_a.run_id], labels[hgb_b.run_id]]
+    assert full.loc["metric: rmse"].tolist() == ["500", "545"]
+    assert full.loc["param: learning_rate"].tolist() == ["0.01", "0.06"]
+    assert full.loc["param: alpha"].tolist() == ["—", "—"]
+    assert list(differences.index) == [
+        "param: learning_rate",
+        "param: max_iter",
+        "metric: rmse",
+        "metric: mae",
+        "metric: r2",
+        "metric: mape",
+    ]
+    # a missing value differs from a present one: ridge brings alpha (and drops the hgb params)
+    assert {"estimator", "param: estimator", "param: alpha", "param: learning_rate"} <= set(with_ridge.index)
+    assert "status" not in with_ridge.index and "param: seed" in with_ridge.index
+
+
+@pytest.mark.parametrize(
+    ("values", "differ"),
+    [
+        ([1.0, 1.0], False),
+        ([1.0, 2.0], True),
+        ([1.0, float("nan")], True),
+        ([float("nan"), None], False),
+        (["None", "None"], False),
+        (["a", None], True),
+    ],
+)
+def test_values_differ(values, differ: bool) -> None:
+    assert experiments.values_differ(pd.Series(values, dtype=object)) is differ
+
+
+def test_leaderboard_is_the_best_run_of_each_estimator(synthetic_runs) -> None:
+    runs, logged = synthetic_runs
+
+    by_rmse = experiments.leaderboard(runs, metric="rmse")
+    by_r2 = experiments.leaderboard(runs, metric="r2")
+    among_late = experiments.leaderboard(experiments.narrow(runs, metric="rmse", threshold=600.0), metric="rmse")
+
+    assert list(by_rmse["run"]) == ["hgb-0000", "rf-0001", "ridge-0002"]
+    assert list(by_rmse["rmse"]) == [500.0, 703.0, 706.0]
+    assert list(by_rmse["runs"]) == [20, 20, 20]
+    assert list(by_rmse.index) == [1, 2, 3]
+    assert list(by_r2["run"]) == ["hgb-0000", "rf-0001", "ridge-0002"]  # highest r2 first
+    assert by_r2["r2"].is_monotonic_decreasing
+    assert list(among_late["estimator"]) == ["hgb"]
+    assert by_rmse.loc[1, "run_id"] == logged[0].run_id
+
+
+def test_run_url_only_for_http_servers_and_without_credentials(settings, monkeypatch) -> None:
+    assert experiments.run_url(settings, experiment_id="1", run_id="abc") is None  # sqlite store
+
+    served = use_home(monkeypatch, Path(settings.home_dir), MLFLOW_TRACKING_URI="https://me:secret@mlflow.example/")
+
+    assert (
+        experiments.run_url(served, experiment_id="7", run_id="abc")
+        == "https://mlflow.example/#/experiments/7/runs/abc"
+    )
+
+
+def test_a_param_only_run_cannot_be_registered(synthetic, monkeypatch, tmp_path) -> None:
+    home, logged = synthetic
+    settings = use_home(monkeypatch, home)
+    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+
+    reason = experiments.registrable(runs, run_id=logged[0].run_id)
+
+    assert "logged no model" in reason and "python -m core train" in reason
+    with pytest.raises(CannotRegister, match="logged no model"):
+        experiments.register_run(settings, run_id=logged[0].run_id, actor="test")
+    assert mlflow_io.versions_by_run(settings) == {}
+
+
+def test_experiments_list_and_default(settings) -> None:
+    assert [experiment.name for experiment in experiments.list_experiments(settings)] == ["Default"]
+    mlflow_io.ensure_experiment(settings)
+    other = mlflow_io.client(settings).create_experiment("another")
+
+    found = experiments.list_experiments(settings)
+
+    assert [experiment.name for experiment in found] == ["another", "Default", "loupe"]
+    assert experiments.default_experiment(found, name="loupe") == 2
+    assert experiments.default_experiment(found, name="missing") == 0
+    assert found[0].experiment_id == other
+
+
+def test_an_empty_experiment_is_flagged_for_the_empty_state(settings) -> None:
+    experiment_id = mlflow_io.ensure_experiment(settings)
+
+    empty = experiments.load_runs(settings, experiment_id=experiment_id)
+    filtered = experiments.load_runs(settings, experiment_id=experiment_id, filters=RunFilters(search="metrics.x > 1"))
+
+    assert empty.empty and empty.unfiltered_empty
+    assert filtered.empty and not filtered.unfiltered_empty
+    assert empty.metrics == () and empty.estimators == ()
+    with pytest.raises(ValueError, match="not 'rmse'"):
+        experiments.leaderboard(empty, metric="rmse")
+
+
+def test_a_dead_server_is_reported_quickly(monkeypatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    get_settings.cache_clear()
+
+    started = time.monotonic()
+    with pytest.raises(RegistryUnavailable, match=r"127\.0\.0\.1:9"):
+        experiments.load_runs(get_settings(), experiment_id="1")
+    assert time.monotonic() - started < 5
+
+
+# --- real trained runs (the bootstrapped registry: v1 hgb champion, v2 rf challenger) ----------
+
+
+def test_trained_runs_show_their_model_and_registered_versions(bootstrapped_home, monkeypatch) -> None:
+    settings = use_home(monkeypatch, bootstrapped_home)
+    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+
+    by_estimator = runs.frame.set_index("estimator")
+
+    assert runs.frame["has_model"].all()
+    assert by_estimator.loc["hgb", "registered"] == "v1 (champion)"
+    assert by_estimator.loc["rf", "registered"] == "v2 (challenger)"
+    assert experiments.registrable(runs, run_id=by_estimator.loc["hgb", "run_id"]) is None
+    assert by_estimator.loc["hgb", "metrics.rmse"] < by_estimator.loc["rf", "metrics.rmse"]
+
+
+def test_holdout_predictions_are_read_for_trained_runs_only(bootstrapped_home, synthetic, monkeypatch) -> None:
+    settings = use_home(monkeypatch, bootstrapped_home)
+    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+    hgb = runs.frame.index[runs.frame["estimator"] == "hgb"][0]
+
+    holdout = experiments.load_holdouts(settings, runs, run_ids=[hgb])[0]
+
+    assert holdout.missing_reason is None and len(holdout.actual) == len(holdout.predicted) == 2000
+    assert holdout.label == runs.labels()[hgb]
+
+    home, logged = synthetic
+    settings = use_home(monkeypatch, home)
+    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+    missing = experiments.load_holdouts(settings, runs, run_ids=[logged[0].run_id])[0]
+    assert missing.missing_reason == "no holdout_predictions.json artifact" and missing.actual == []
+
+
+def test_register_a_run_as_a_new_version_and_set_challenger(registry_home) -> None:
+    settings = registry_home
+    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+    hgb_run = runs.frame.index[runs.frame["estimator"] == "hgb"][0]
+    sessions = sessions_for(settings)
+
+    registration = experiments.register_run(
+        settings, run_id=hgb_run, alias="challenger", estimator="hgb", actor="ada", sessions=sessions
+    )
+
+    assert registration.version == 3 and registration.previous_version == 2
+    assert mlflow_io.alias_map(settings) == {"champion": 1, "challenger": 3}
+    version = mlflow_io.get_version(settings, version=3)
+    assert version.run_id == hgb_run and version.estimator == "hgb"
+    assert mlflow_io.versions_by_run(settings)[hgb_run] == [1, 3]
+    with sessions() as session:
+        change = list_alias_changes(session, model_name=settings.model_name, alias="challenger")[-1]
+    assert (change.from_version, change.to_version, change.origin, change.actor) == (2, 3, "page", "ada")
+    assert hgb_run in change.reason
+
+    again = experiments.load_runs(settings, experiment_id=runs.experiment_id)
+    assert again.frame.loc[hgb_run, "registered"] == "v1 (champion), v3 (challenger)"
+
+
+def test_register_without_alias_leaves_aliases_and_ledger_alone(registry_home) -> None:
+    settings = registry_home
+    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+    rf_run = runs.frame.index[runs.frame["estimator"] == "rf"][0]
+    sessions = sessions_for(settings)
+    with sessions() as session:
+        ledger_before = len(list_alias_changes(session, model_name=settings.model_name))
+
+    registration = experiments.register_run(settings, run_id=rf_run, actor="ada")
+
+    assert registration.version == 3 and registration.alias is None
+    assert mlflow_io.alias_map(settings) == {"champion": 1, "challenger": 2}
+    with sessions() as session:
+        assert len(list_alias_changes(session, model_name=settings.model_name)) == ledger_before
+
+
+def test_setting_challenger_needs_the_admin_token_when_one_is_set(registry_home, monkeypatch) -> None:
+    settings = use_home(monkeypatch, registry_home.home_dir, LOUPE_ADMIN_TOKEN="s3cret")
+    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+    hgb_run = runs.frame.index[runs.frame["estimator"] == "hgb"][0]
+    sessions = sessions_for(settings)
+
+    for token in (None, "wrong"):
+        with pytest.raises(CannotRegister, match="needs the admin token"):
+            experiments.register_run(
+                settings, run_id=hgb_run, alias="challenger", actor="ada", token=token, sessions=sessions
+            )
+    assert mlflow_io.versions_by_run(settings)[hgb_run] == [1]  # nothing registered
+
+    registration = experiments.register_run(
+        settings, run_id=hgb_run, alias="challenger", actor="ada", token="s3cret", sessions=sessions
+    )
+    assert mlflow_io.alias_map(settings)["challenger"] == registration.version == 3
