@@ -424,3 +424,81 @@ def load_json_artifact_if_present(settings: Settings, *, run_id: str, artifact_p
     if not present:
         return None
     return load_json_artifact(settings, run_id=run_id, artifact_path=artifact_path)
+
+
+# --- Serving (Predict page): cheap alias resolution, local model copies -------------------------
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A model loaded from a local copy: the object to call ``predict`` on and what describes it."""
+
+    model: object
+    flavor: str  # "sklearn" (called directly) or "pyfunc"
+    signature_inputs: list[dict] | None
+    run_id: str | None
+
+
+def resolve_alias(settings: Settings, *, alias: str, name: str | None = None) -> tuple[int, str | None] | None:
+    """``(version, run_id)`` the alias points to, in one registry call; ``None`` if the alias does not exist."""
+    mlflow_client = client(settings)
+    with unavailable_as_error(settings):
+        try:
+            version = mlflow_client.get_model_version_by_alias(name or settings.model_name, alias)
+        except MlflowException as error:
+            if error.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+                return None
+            raise
+    return int(version.version), version.run_id
+
+
+def registry_change_token(settings: Settings) -> bytes | None:
+    """A token that changes whenever a local SQLite registry commits anything; ``None`` when not knowable.
+
+    SQLite bumps the "file change counter" in the database header (bytes 24-27) on every commit in
+    rollback-journal mode, which MLflow uses. Reading it costs microseconds against milliseconds for a
+    registry query, so serving can skip re-resolving an alias while nothing was written. Remote stores
+    and WAL-mode files (whose header lags behind commits) return ``None``: resolve every time.
+    """
+    uri = settings.tracking_uri
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0]).expanduser().resolve()
+    wal = path.with_name(path.name + "-wal")
+    try:
+        if wal.exists() and wal.stat().st_size > 0:
+            return None
+        with path.open("rb") as handle:
+            header = handle.read(100)
+        status = path.stat()
+    except OSError:
+        return None
+    if len(header) < 100 or header[18] == 2:  # byte 18 == 2: WAL mode
+        return None
+    return header[24:28] + status.st_size.to_bytes(8, "little") + status.st_mtime_ns.to_bytes(8, "little")
+
+
+def download_model_version(settings: Settings, *, version: int, destination: Path, name: str | None = None) -> Path:
+    """Copy a registered version's model files into ``destination`` (which must not exist yet)."""
+    configure(settings)
+    destination.mkdir(parents=True)
+    with unavailable_as_error(settings):
+        path = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name or settings.model_name}/{version}",
+            dst_path=str(destination),
+            tracking_uri=settings.tracking_uri,
+            registry_uri=settings.tracking_uri,
+        )
+    return Path(path)
+
+
+def load_local_model(path: Path) -> LocalModel:
+    """Load a model folder: scikit-learn models natively (fast ``predict``), anything else as pyfunc."""
+    from mlflow.models import Model
+
+    metadata = Model.load(str(path))
+    signature = metadata.signature
+    inputs = signature.inputs.to_dict() if signature is not None and signature.inputs is not None else None
+    if "sklearn" in metadata.flavors:
+        return LocalModel(mlflow.sklearn.load_model(str(path)), "sklearn", inputs, metadata.run_id)
+    return LocalModel(mlflow.pyfunc.load_model(str(path)), "pyfunc", inputs, metadata.run_id)

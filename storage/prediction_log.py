@@ -1,13 +1,24 @@
-"""The prediction log: every answered prediction, its inputs, rejections and ground truth."""
+"""The prediction log: every answered prediction, its inputs, rejections and ground truth.
+
+Features live in a typed side table (``num_value`` / ``cat_value``) so Monitoring can aggregate
+them in SQL. Shadow predictions (``is_shadow``) point at the answer they shadow (``shadow_of``) and
+carry no feature rows of their own: their inputs are the answer's.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, delete, func, insert, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.base import Base, BigId, UTCDateTime, utcnow
+
+# Rows per INSERT statement group: keeps memory flat on 200k-row batches and lets callers report progress.
+INSERT_CHUNK = 5_000
+# SQLite allows ~32k bound variables per statement; lookups by id stay well below it.
+LOOKUP_CHUNK = 900
 
 
 class Prediction(Base):
@@ -27,6 +38,7 @@ class Prediction(Base):
     is_ood: Mapped[bool] = mapped_column(Boolean, default=False)
     ood_fields: Mapped[str | None] = mapped_column(Text)  # comma-separated feature names
     is_shadow: Mapped[bool] = mapped_column(Boolean, default=False)
+    shadow_of: Mapped[int | None] = mapped_column(BigId, index=True)  # the answered prediction's id
 
     __table_args__ = (Index("ix_predictions_model_time", "model_name", "created_at"),)
 
@@ -70,3 +82,97 @@ class Rejection(Base):
     field: Mapped[str] = mapped_column(String(128))
     rule: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
+
+
+FeatureValues = Mapping[str, float | str | None]
+
+
+def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def log_predictions(
+    session: Session,
+    *,
+    records: Sequence[Mapping[str, object]],
+    features: Sequence[FeatureValues] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[int]:
+    """Insert predictions (dicts of :class:`Prediction` columns) and their features; returns the ids in order.
+
+    Bulk inserts in chunks of :data:`INSERT_CHUNK`; ``progress`` gets the number of rows written so far.
+    Nothing is committed: a failure anywhere leaves the caller's transaction to roll back whole.
+    """
+    if features is not None and len(features) != len(records):
+        raise ValueError(f"{len(records)} predictions but {len(features)} feature rows")
+    ids: list[int] = []
+    # Core inserts on the tables (not the ORM classes): half the per-row cost on 100k-row batches.
+    predictions, feature_table = Prediction.__table__, PredictionFeature.__table__
+    statement = insert(predictions).returning(predictions.c.id, sort_by_parameter_order=True)
+    for start in range(0, len(records), INSERT_CHUNK):
+        chunk = records[start : start + INSERT_CHUNK]
+        chunk_ids = list(session.scalars(statement, list(chunk)))
+        if features is not None:
+            feature_rows = [
+                {
+                    "prediction_id": prediction_id,
+                    "feature": name,
+                    "num_value": None if isinstance(value, str) else value,
+                    "cat_value": value if isinstance(value, str) else None,
+                }
+                for prediction_id, values in zip(chunk_ids, features[start : start + INSERT_CHUNK], strict=True)
+                for name, value in values.items()
+            ]
+            if feature_rows:
+                session.execute(insert(feature_table), feature_rows)
+        ids += chunk_ids
+        if progress is not None:
+            progress(len(ids))
+    return ids
+
+
+def log_rejections(session: Session, *, rows: Sequence[Mapping[str, object]]) -> int:
+    """Insert rejections (dicts of :class:`Rejection` columns); returns how many."""
+    for chunk in _chunks(rows, INSERT_CHUNK):
+        session.execute(insert(Rejection.__table__), list(chunk))
+    return len(rows)
+
+
+def add_feedback(session: Session, *, actuals: Mapping[int, float]) -> list[int]:
+    """Attach true values to logged predictions (a repeated id replaces its value); returns the unknown ids."""
+    wanted = sorted({int(prediction_id) for prediction_id in actuals})
+    known: set[int] = set()
+    for chunk in _chunks(wanted, LOOKUP_CHUNK):
+        known.update(session.scalars(select(Prediction.id).where(Prediction.id.in_(chunk))))
+    to_store = [prediction_id for prediction_id in wanted if prediction_id in known]
+    for chunk in _chunks(to_store, LOOKUP_CHUNK):
+        session.execute(delete(Feedback).where(Feedback.prediction_id.in_(chunk)))
+    received_at = utcnow()
+    rows = [
+        {"prediction_id": prediction_id, "actual": float(actuals[prediction_id]), "received_at": received_at}
+        for prediction_id in to_store
+    ]
+    for chunk in _chunks(rows, INSERT_CHUNK):
+        session.execute(insert(Feedback.__table__), list(chunk))
+    return [prediction_id for prediction_id in wanted if prediction_id not in known]
+
+
+def count_predictions(session: Session, *, model_name: str | None = None, is_shadow: bool | None = None) -> int:
+    """How many predictions are logged (optionally for one model, answers or shadows only)."""
+    query = select(func.count()).select_from(Prediction)
+    if model_name is not None:
+        query = query.where(Prediction.model_name == model_name)
+    if is_shadow is not None:
+        query = query.where(Prediction.is_shadow.is_(is_shadow))
+    return int(session.scalar(query) or 0)
+
+
+def features_of(session: Session, *, prediction_id: int) -> dict[str, float | str | None]:
+    """The logged inputs of one prediction, by feature name."""
+    rows = session.execute(
+        select(PredictionFeature.feature, PredictionFeature.num_value, PredictionFeature.cat_value).where(
+            PredictionFeature.prediction_id == prediction_id
+        )
+    )
+    return {feature: cat if cat is not None else num for feature, num, cat in rows}

@@ -30,11 +30,13 @@ def upgrade() -> None:
         sa.Column("is_ood", sa.Boolean(), nullable=False),
         sa.Column("ood_fields", sa.Text(), nullable=True),
         sa.Column("is_shadow", sa.Boolean(), nullable=False),
+        sa.Column("shadow_of", BIG_ID, nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_predictions")),
     )
     op.create_index(op.f("ix_predictions_created_at"), "predictions", ["created_at"])
     op.create_index("ix_predictions_model_time", "predictions", ["model_name", "created_at"])
     op.create_index(op.f("ix_predictions_request_id"), "predictions", ["request_id"])
+    op.create_index(op.f("ix_predictions_shadow_of"), "predictions", ["shadow_of"])
 
     op.create_table(
         "prediction_features",
@@ -85,6 +87,7 @@ def downgrade() -> None:
     op.drop_table("rejections")
     op.drop_table("feedback")
     op.drop_table("prediction_features")
+    op.drop_index("ix_predictions_shadow_of", table_name="predictions")
     op.drop_index("ix_predictions_request_id", table_name="predictions")
     op.drop_index("ix_predictions_model_time", table_name="predictions")
     op.drop_index("ix_predictions_created_at", table_name="predictions")

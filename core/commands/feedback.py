@@ -1,0 +1,43 @@
+"""``python -m core feedback``."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Attach true values to logged predictions from a CSV of prediction_id,actual."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="CSV with the columns prediction_id,actual")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.batch import BatchFileError
+    from core.commands._console import fail, progress
+    from core.feedback import attach_feedback
+    from core.settings import get_settings
+    from storage.db import make_engine, make_sessionmaker, migrate
+
+    settings = get_settings()
+    try:
+        data = Path(args.input).read_bytes()
+    except OSError as error:
+        return fail(f"cannot read {args.input}: {error.strerror or error}")
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+        result = attach_feedback(data, sessions=make_sessionmaker(engine))
+    except BatchFileError as error:
+        return fail(str(error))
+    finally:
+        engine.dispose()
+    progress(f"{result.stored:,} actual value(s) stored")
+    for row, _field, message in result.rejected.itertuples(index=False, name=None):
+        progress(f"row {row}: {message}")
+    if result.unknown_ids:
+        shown = ", ".join(str(prediction_id) for prediction_id in result.unknown_ids[:20])
+        more = f" (+{len(result.unknown_ids) - 20} more)" if len(result.unknown_ids) > 20 else ""
+        progress(f"{len(result.unknown_ids):,} unknown prediction id(s), not stored: {shown}{more}")
+    return 0 if result.stored else fail("no actual value could be stored")

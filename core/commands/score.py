@@ -1,0 +1,64 @@
+"""``python -m core score``."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Score a CSV with the version an alias points to; accepted rows to --output, rejected rows beside it."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="CSV with one column per model input (UTF-8, comma-separated)")
+    parser.add_argument("--output", required=True, help="where to write inputs + prediction + prediction id + version")
+    parser.add_argument("--alias", default="champion", help="registry alias to score with (default: champion)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.batch import BatchFileError, read_csv, write_outputs
+    from core.commands._console import fail, progress
+    from core.serving import ServingError, score_frame, serve
+    from core.settings import get_settings
+    from storage.db import make_engine, make_sessionmaker, migrate
+
+    settings = get_settings()
+    source = Path(args.input)
+    try:
+        data = source.read_bytes()
+    except OSError as error:
+        return fail(f"cannot read {source}: {error.strerror or error}")
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+        sessions = make_sessionmaker(engine)
+        served, resolution = serve(settings, alias=args.alias)
+        if resolution.notice:
+            progress(resolution.notice)
+        progress(f"{settings.model_name} v{served.version} ({args.alias}) expects: {', '.join(served.schema.names)}")
+        batch = read_csv(data, schema=served.schema)
+        for notice in batch.notices:
+            progress(notice)
+        progress(f"scoring {len(batch.frame):,} rows")
+        steps = {"last": -1}
+
+        def report(fraction: float) -> None:
+            step = int(fraction * 10)
+            if step != steps["last"]:
+                steps["last"] = step
+                progress(f"{fraction:.0%}")
+
+        result = score_frame(settings, batch.frame, sessions=sessions, source="cli", alias=args.alias, progress=report)
+    except (BatchFileError, ServingError) as error:
+        return fail(str(error))
+    finally:
+        engine.dispose()
+    rejected_path = write_outputs(result, batch.frame, output=Path(args.output))
+    progress(f"{len(result.accepted):,} rows scored by v{result.model_version} → {args.output}")
+    if result.shadow is not None and result.shadow.version is not None:
+        progress(f"shadow: challenger v{result.shadow.version} scored {result.shadow.scored:,} rows")
+    if rejected_path is not None:
+        progress(f"{result.rejected_row_count:,} rows rejected → {rejected_path}")
+    if result.accepted.empty:
+        return fail("no row could be scored; see the rejected rows for the reasons")
+    return 0

@@ -1,0 +1,388 @@
+"""What a model accepts: fields from its MLflow signature, levels, ranges and rules from its training profile.
+
+Nothing here knows about diamonds. :meth:`InputSchema.validate_frame` checks a whole batch with
+vectorised pandas; :meth:`InputSchema.validate_record` checks one form entry in plain Python (fast
+enough for the answering path). Both produce the same messages, each naming the field and the rule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from core.profile import CategoricalProfile, NumericProfile, Rule, TrainingProfile
+
+NUMERIC_TYPES = {"double": "float", "float": "float", "long": "integer", "integer": "integer"}
+NAN_WORDS = frozenset({"nan", "+nan", "-nan"})
+RULE_SYMBOLS = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤"}
+LEVELS_SHOWN = 12
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why one value of one row was refused."""
+
+    row: int
+    field: str
+    rule: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One input the model takes: its kind, the profile's reference values and the rules it must obey."""
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    dtype: Literal["float", "integer", "string", "boolean"]
+    required: bool = True
+    levels: tuple[str, ...] | None = None
+    rules: tuple[Rule, ...] = ()
+    train_min: float | None = None
+    train_max: float | None = None
+    default: float | str | None = None
+
+    def _describe(self, value: object) -> str:
+        return repr(value) if isinstance(value, str) else _number(value)
+
+    def message(self, rule: str, value: object = None, *, limit: float | None = None) -> str:
+        """The text shown for a refused value: it always names the field and the rule."""
+        if rule == "required":
+            return f"{self.name}: value is missing (rule: required)"
+        if rule == "type":
+            expected = "a whole number" if self.dtype == "integer" else "a number"
+            return f"{self.name}: {self._describe(value)} is not {expected} (rule: type)"
+        if rule == "finite":
+            return f"{self.name}: {self._describe(value)} is not a finite number (rule: finite)"
+        if rule == "integer":
+            return f"{self.name}: {self._describe(value)} is not a whole number (rule: integer)"
+        if rule == "category":
+            levels = list(self.levels or ())
+            shown = ", ".join(levels[:LEVELS_SHOWN]) + (" …" if len(levels) > LEVELS_SHOWN else "")
+            hint = _case_hint(str(value), levels)
+            return f"{self.name}: {value!r} is not a known level{hint} (rule: category; one of {shown})"
+        if rule in RULE_SYMBOLS:
+            return f"{self.name}: must be {RULE_SYMBOLS[rule]} {_number(limit)}, got {_number(value)} (rule: {rule} {_number(limit)})"
+        raise ValueError(f"unknown rule {rule!r}")
+
+    def ood_message(self, value: float) -> str:
+        """The warning for an accepted value outside the training range."""
+        return (
+            f"{self.name}: {_number(value)} is outside the training range "
+            f"{_number(self.train_min)} – {_number(self.train_max)}"
+        )
+
+
+def _number(value: object) -> str:
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        number = float(value)
+        if math.isfinite(number) and number == int(number) and abs(number) < 1e15:
+            return str(int(number))
+        return f"{number:g}"
+    return str(value)
+
+
+def _case_hint(value: str, levels: Sequence[str]) -> str:
+    matches = [level for level in levels if level.casefold() == value.strip().casefold()]
+    return f" (did you mean {matches[0]!r}?)" if matches else ""
+
+
+def _violates(rule: str, value: float, limit: float) -> bool:
+    return {
+        "gt": not value > limit,
+        "ge": not value >= limit,
+        "lt": not value < limit,
+        "le": not value <= limit,
+    }[rule]
+
+
+@dataclass(frozen=True)
+class RecordCheck:
+    """One record checked: the clean values (when accepted), problems and out-of-range fields."""
+
+    values: dict[str, float | str | bool] | None
+    problems: list[Problem]
+    ood_fields: list[str]
+    warnings: list[str]
+
+    @property
+    def accepted(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class FrameCheck:
+    """A frame checked: typed model inputs of the accepted rows, problems, and OOD flags per accepted row."""
+
+    accepted_mask: np.ndarray
+    clean: pd.DataFrame  # accepted rows only, model columns, model dtypes, original index
+    problems: pd.DataFrame  # row, field, rule, message (row = 1-based position in the frame)
+    ood_fields: list[str]  # per accepted row: comma-separated names or ""
+
+
+@dataclass(frozen=True)
+class InputSchema:
+    """The fields a model version accepts, in the signature's order."""
+
+    fields: tuple[FieldSpec, ...]
+    has_profile: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [spec.name for spec in self.fields]
+
+    @property
+    def required_names(self) -> list[str]:
+        return [spec.name for spec in self.fields if spec.required]
+
+    def get(self, name: str) -> FieldSpec:
+        return next(spec for spec in self.fields if spec.name == name)
+
+    def defaults(self) -> dict[str, float | str | None]:
+        """Form defaults: training medians and most frequent levels."""
+        return {spec.name: spec.default for spec in self.fields}
+
+    def template_csv(self) -> str:
+        """A CSV with the header and one row of defaults, to fill in and upload."""
+        row = {spec.name: "" if spec.default is None else spec.default for spec in self.fields}
+        return pd.DataFrame([row], columns=self.names).to_csv(index=False)
+
+    # --- one record (form) ------------------------------------------------------------------
+
+    def validate_record(self, record: Mapping[str, object]) -> RecordCheck:
+        """Check one record in plain Python; unknown keys are ignored."""
+        values: dict[str, float | str | bool] = {}
+        problems: list[Problem] = []
+        ood: list[str] = []
+        warnings: list[str] = []
+        for spec in self.fields:
+            raw = record.get(spec.name)
+            if spec.kind == "numeric":
+                number, problem = self._check_number(spec, raw)
+                if problem is not None:
+                    if problem != "skip":
+                        problems.append(Problem(1, spec.name, problem[0], problem[1]))
+                    continue
+                values[spec.name] = number
+                if spec.train_min is not None and not (spec.train_min <= number <= spec.train_max):
+                    ood.append(spec.name)
+                    warnings.append(spec.ood_message(number))
+            else:
+                text = None if raw is None or (isinstance(raw, float) and math.isnan(raw)) else str(raw).strip()
+                if not text:
+                    if spec.required:
+                        problems.append(Problem(1, spec.name, "required", spec.message("required")))
+                    continue
+                if spec.levels is not None and text not in spec.levels:
+                    problems.append(Problem(1, spec.name, "category", spec.message("category", text)))
+                    continue
+                values[spec.name] = text
+        return RecordCheck(values=None if problems else values, problems=problems, ood_fields=ood, warnings=warnings)
+
+    def _check_number(self, spec: FieldSpec, raw: object) -> tuple[float, tuple[str, str] | str | None]:
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return 0.0, (("required", spec.message("required")) if spec.required else "skip")
+        if isinstance(raw, bool):
+            return 0.0, ("type", spec.message("type", raw))
+        if isinstance(raw, str):
+            text = raw.strip()
+            try:
+                number = float(text)
+            except ValueError:
+                return 0.0, ("type", spec.message("type", text))
+            if text.casefold() in NAN_WORDS or math.isinf(number):
+                return 0.0, ("finite", spec.message("finite", text))
+        else:
+            try:
+                number = float(raw)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                return 0.0, ("type", spec.message("type", str(raw)))
+            if math.isnan(number):
+                if spec.required:
+                    return 0.0, ("required", spec.message("required"))
+                return 0.0, "skip"
+            if math.isinf(number):
+                return 0.0, ("finite", spec.message("finite", number))
+        if spec.dtype == "integer" and number != int(number):
+            return 0.0, ("integer", spec.message("integer", number))
+        for rule in spec.rules:
+            if _violates(rule["rule"], number, float(rule["value"])):
+                return 0.0, (rule["rule"], spec.message(rule["rule"], number, limit=float(rule["value"])))
+        return number, None
+
+    # --- a whole frame (batch) -----------------------------------------------------------------
+
+    def validate_frame(self, frame: pd.DataFrame) -> FrameCheck:
+        """Check every row of ``frame`` (which must hold every required column) with vectorised rules."""
+        count = len(frame)
+        rejected = np.zeros(count, dtype=bool)
+        problem_parts: list[pd.DataFrame] = []
+        ood_masks: dict[str, np.ndarray] = {}
+        clean_columns: dict[str, pd.Series] = {}
+
+        def refuse(spec: FieldSpec, rule: str, mask: np.ndarray, shown: pd.Series | None, limit=None) -> None:
+            positions = np.flatnonzero(mask & ~already[spec.name])
+            if len(positions) == 0:
+                return
+            already[spec.name][positions] = True
+            rejected[positions] = True
+            if shown is None:
+                messages = [spec.message(rule)] * len(positions)
+            else:
+                messages = [spec.message(rule, value, limit=limit) for value in shown.iloc[positions]]
+            problem_parts.append(
+                pd.DataFrame({"row": positions + 1, "field": spec.name, "rule": rule, "message": messages})
+            )
+
+        already = {spec.name: np.zeros(count, dtype=bool) for spec in self.fields}
+        for spec in self.fields:
+            if spec.name not in frame.columns:
+                if spec.required:
+                    refuse(spec, "required", np.ones(count, dtype=bool), None)
+                continue
+            column = frame[spec.name].reset_index(drop=True)
+            if spec.kind == "numeric":
+                numbers = self._frame_numbers(spec, column, refuse)
+                clean_columns[spec.name] = numbers
+                if spec.train_min is not None:
+                    finite = np.isfinite(numbers.to_numpy())
+                    ood_masks[spec.name] = finite & (
+                        (numbers.to_numpy() < spec.train_min) | (numbers.to_numpy() > spec.train_max)
+                    )
+            else:
+                text = column.astype("string").str.strip()
+                missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
+                if spec.required:
+                    refuse(spec, "required", missing, None)
+                if spec.levels is not None:
+                    unknown = ~text.isin(list(spec.levels)).fillna(False).to_numpy(dtype=bool) & ~missing
+                    refuse(spec, "category", unknown, text)
+                clean_columns[spec.name] = text.astype(object)
+
+        accepted = ~rejected
+        clean = pd.DataFrame(clean_columns, columns=[name for name in self.names if name in clean_columns])
+        clean = clean.loc[accepted]
+        clean.index = frame.index[accepted]
+        ood_fields = self._ood_strings(ood_masks, accepted)
+        problems = (
+            pd.concat(problem_parts, ignore_index=True).sort_values(["row"], kind="stable", ignore_index=True)
+            if problem_parts
+            else pd.DataFrame({"row": pd.Series(dtype=int), "field": [], "rule": [], "message": []})
+        )
+        return FrameCheck(accepted_mask=accepted, clean=clean, problems=problems, ood_fields=ood_fields)
+
+    @staticmethod
+    def _frame_numbers(spec: FieldSpec, column: pd.Series, refuse) -> pd.Series:
+        if pd.api.types.is_bool_dtype(column.dtype):
+            refuse(spec, "type", np.ones(len(column), dtype=bool), column.astype(str))
+            return pd.Series(np.nan, index=column.index)
+        if pd.api.types.is_numeric_dtype(column.dtype):
+            numbers = column.astype(float)
+            shown = numbers
+            missing = numbers.isna().to_numpy()
+            not_a_number = np.zeros(len(column), dtype=bool)
+            nan_word = np.zeros(len(column), dtype=bool)
+        else:
+            text = column.astype("string").str.strip()
+            missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
+            numbers = pd.to_numeric(text.where(~missing), errors="coerce").astype(float)
+            nan_word = text.str.casefold().isin(NAN_WORDS).fillna(False).to_numpy(dtype=bool)
+            not_a_number = numbers.isna().to_numpy() & ~missing & ~nan_word
+            shown = text
+        if spec.required:
+            refuse(spec, "required", missing, None)
+        refuse(spec, "type", not_a_number, shown)
+        refuse(spec, "finite", nan_word | np.isinf(numbers.to_numpy()), shown)
+        values = numbers.to_numpy()
+        finite = np.isfinite(values)
+        if spec.dtype == "integer":
+            refuse(spec, "integer", finite & (values != np.round(values)), numbers)
+        for rule in spec.rules:
+            limit = float(rule["value"])
+            with np.errstate(invalid="ignore"):
+                broken = (
+                    finite
+                    & ~{"gt": values > limit, "ge": values >= limit, "lt": values < limit, "le": values <= limit}[
+                        rule["rule"]
+                    ]
+                )
+            refuse(spec, rule["rule"], broken, numbers, limit)
+        return numbers
+
+    def _ood_strings(self, masks: dict[str, np.ndarray], accepted: np.ndarray) -> list[str]:
+        if not masks:
+            return [""] * int(accepted.sum())
+        names = list(masks)
+        flags = np.column_stack([masks[name][accepted] for name in names])
+        result = [""] * len(flags)
+        for position in np.flatnonzero(flags.any(axis=1)):
+            result[position] = ",".join(name for name, flag in zip(names, flags[position], strict=True) if flag)
+        return result
+
+    def ood_warnings(self, row: Mapping[str, object], ood_fields: str) -> list[str]:
+        """Warnings for one accepted row's out-of-range fields."""
+        return [self.get(name).ood_message(float(row[name])) for name in ood_fields.split(",") if name]  # type: ignore[arg-type]
+
+
+def _from_profile(
+    name: str, feature: NumericProfile | CategoricalProfile | None, dtype: str, required: bool
+) -> FieldSpec:
+    if isinstance(feature, NumericProfile):
+        default: float | None = feature.median
+        if dtype == "integer":
+            default = float(round(feature.median))
+        return FieldSpec(
+            name=name,
+            kind="numeric",
+            dtype="integer" if dtype == "integer" else "float",
+            required=required,
+            rules=tuple(feature.rules),
+            train_min=feature.min,
+            train_max=feature.max,
+            default=default,
+        )
+    if isinstance(feature, CategoricalProfile):
+        return FieldSpec(
+            name=name,
+            kind="categorical",
+            dtype="boolean" if dtype == "boolean" else "string",
+            required=required,
+            levels=tuple(feature.levels),
+            default=feature.most_frequent,
+        )
+    if dtype in ("float", "integer"):
+        return FieldSpec(name=name, kind="numeric", dtype=dtype, required=required)  # type: ignore[arg-type]
+    levels = ("False", "True") if dtype == "boolean" else None
+    return FieldSpec(name=name, kind="categorical", dtype=dtype, required=required, levels=levels)  # type: ignore[arg-type]
+
+
+def build_schema(signature_inputs: Sequence[Mapping[str, Any]] | None, profile: TrainingProfile | None) -> InputSchema:
+    """The schema from signature inputs (``[{"name", "type", "required"}]``) and the training profile.
+
+    The signature decides which fields exist and their types; the profile adds levels, ranges, rules
+    and defaults. Without a signature the profile's features are used; with neither, it is an error.
+    """
+    features = profile.features if profile is not None else {}
+    specs: list[FieldSpec] = []
+    if signature_inputs:
+        for column in signature_inputs:
+            if "name" not in column:
+                raise ValueError("the model signature has unnamed (tensor) inputs; Loupe serves tabular models")
+            kind = str(column.get("type", "string"))
+            dtype = NUMERIC_TYPES.get(kind, "boolean" if kind == "boolean" else "string")
+            specs.append(
+                _from_profile(column["name"], features.get(column["name"]), dtype, column.get("required", True))
+            )
+    elif features:
+        for name, feature in features.items():
+            dtype = feature.dtype if isinstance(feature, NumericProfile) else "string"
+            specs.append(_from_profile(name, feature, dtype, True))
+    else:
+        raise ValueError("the model has neither a signature nor a training profile: Loupe cannot tell its inputs")
+    return InputSchema(fields=tuple(specs), has_profile=profile is not None)

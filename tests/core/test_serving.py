@@ -1,0 +1,216 @@
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from core import mlflow_io, serving
+from core.dataset import load_diamonds
+from core.serving import ServingError, predict_one, score_frame, score_shadow_for, serve
+from storage.db import make_engine, make_sessionmaker, migrate
+from storage.prediction_log import Prediction, PredictionFeature, Rejection, features_of
+from tests.conftest import use_home
+
+ROOT = Path(__file__).resolve().parents[2]
+DIAMOND = {"carat": 0.7, "cut": "Ideal", "color": "G", "clarity": "VS2", "depth": 61.8, "table": 57.0}
+DIAMOND |= {"x": 5.7, "y": 5.72, "z": 3.53}
+DEAD_SERVER = "http://127.0.0.1:9"
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_caches():
+    serving.clear_memory_caches()
+    yield
+    serving.clear_memory_caches()
+
+
+@pytest.fixture
+def log(registry_home):
+    engine = make_engine(registry_home.database_url)
+    migrate(engine)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def rows(sessions, *, shadow: bool | None = None) -> list[Prediction]:
+    query = select(Prediction).order_by(Prediction.id)
+    if shadow is not None:
+        query = query.where(Prediction.is_shadow.is_(shadow))
+    with sessions.begin() as session:
+        return list(session.scalars(query))
+
+
+def diamonds(count: int) -> pd.DataFrame:
+    frame = load_diamonds().drop(columns="price").head(count)
+    return frame.astype({"cut": str, "color": str, "clarity": str}).reset_index(drop=True)
+
+
+def test_one_prediction_is_answered_by_the_champion_logged_and_shadowed(registry_home, log) -> None:
+    outcome = predict_one(registry_home, DIAMOND, sessions=log)
+
+    assert outcome.accepted and outcome.version == 1 and outcome.errors == []
+    assert 300 < outcome.prediction < 10_000
+    assert outcome.warnings == [] and outcome.notice is None
+    (answer,) = rows(log, shadow=False)
+    assert answer.id == outcome.prediction_id and answer.model_version == 1 and answer.alias == "champion"
+    assert answer.prediction == pytest.approx(outcome.prediction)
+    assert answer.source == "form" and not answer.is_ood
+    with log.begin() as session:
+        assert features_of(session, prediction_id=answer.id) == DIAMOND
+    (shadow,) = rows(log, shadow=True)
+    assert shadow.model_version == 2 and shadow.alias == "challenger"
+    assert shadow.request_id == answer.request_id and shadow.shadow_of == answer.id
+    assert shadow.prediction != answer.prediction
+
+
+def test_the_page_can_defer_shadow_until_after_the_answer(registry_home, log) -> None:
+    outcome = predict_one(registry_home, DIAMOND, sessions=log, run_shadow=False)
+    assert rows(log, shadow=True) == []
+
+    result = score_shadow_for(registry_home, outcome, sessions=log)
+
+    assert result.version == 2 and result.scored == 1 and result.error is None
+    assert rows(log, shadow=True)[0].shadow_of == outcome.prediction_id
+
+
+def test_out_of_range_values_are_answered_with_a_warning_and_a_flag(registry_home, log) -> None:
+    outcome = predict_one(registry_home, {**DIAMOND, "carat": 7.5, "table": 99.0}, sessions=log)
+
+    assert outcome.accepted
+    assert outcome.warnings == [
+        "carat: 7.5 is outside the training range 0.2 – 5.01",
+        "table: 99 is outside the training range 43 – 95",
+    ]
+    answer = rows(log, shadow=False)[0]
+    assert answer.is_ood and answer.ood_fields == "carat,table"
+
+
+def test_an_alias_move_is_picked_up_on_the_next_request(registry_home, log) -> None:
+    assert predict_one(registry_home, DIAMOND, sessions=log, run_shadow=False).version == 1
+
+    mlflow_io.set_alias(registry_home, alias="champion", version=2)
+
+    assert predict_one(registry_home, DIAMOND, sessions=log, run_shadow=False).version == 2
+    mlflow_io.set_alias(registry_home, alias="champion", version=1)
+    assert predict_one(registry_home, DIAMOND, sessions=log, run_shadow=False).version == 1
+
+
+def test_no_shadow_when_the_challenger_is_the_champion_or_shadow_is_off(registry_home, log, monkeypatch) -> None:
+    mlflow_io.set_alias(registry_home, alias="challenger", version=1)
+    predict_one(registry_home, DIAMOND, sessions=log)
+    assert rows(log, shadow=True) == []
+
+    mlflow_io.set_alias(registry_home, alias="challenger", version=2)
+    quiet = use_home(monkeypatch, registry_home.home_dir, LOUPE_SHADOW="false")
+    score_frame(quiet, diamonds(5), sessions=log, source="batch")
+    assert rows(log, shadow=True) == []
+    assert len(rows(log, shadow=False)) == 6
+
+
+def test_a_dead_registry_serves_the_cached_version_within_five_seconds(registry_home, log, monkeypatch) -> None:
+    predict_one(registry_home, DIAMOND, sessions=log, run_shadow=False)  # loads and copies v1
+    dead = use_home(monkeypatch, registry_home.home_dir, MLFLOW_TRACKING_URI=DEAD_SERVER)
+    serving.clear_memory_caches()  # as after a restart: only the local copy is left
+
+    started = time.monotonic()
+    outcome = predict_one(dead, DIAMOND, sessions=log)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 5, f"took {elapsed:.1f}s"
+    assert outcome.accepted and outcome.version == 1 and outcome.served_from_cache
+    assert outcome.notice == "registry unreachable — serving cached v1"
+    # The next request does not wait for the dead server again.
+    started = time.monotonic()
+    assert predict_one(dead, DIAMOND, sessions=log).notice == "registry unreachable — serving cached v1"
+    assert time.monotonic() - started < 1
+
+
+def test_a_dead_registry_with_nothing_cached_is_a_clear_error(monkeypatch, tmp_path) -> None:
+    dead = use_home(monkeypatch, tmp_path / "home", MLFLOW_TRACKING_URI=DEAD_SERVER)
+
+    started = time.monotonic()
+    with pytest.raises(ServingError, match="registry unreachable and no version for 'champion' was ever loaded"):
+        serve(dead, alias="champion")
+    assert time.monotonic() - started < 5
+
+
+def test_a_missing_alias_is_a_clear_error(registry_home) -> None:
+    with pytest.raises(ServingError, match="no version of diamond-price holds the alias 'gold'"):
+        serve(registry_home, alias="gold")
+
+
+def test_score_frame_logs_accepted_and_rejected_rows_in_one_go(registry_home, log) -> None:
+    frame = diamonds(50)
+    frame.loc[3, "carat"] = -1.0
+    frame.loc[7, "cut"] = "Superb"
+
+    result = score_frame(registry_home, frame, sessions=log, source="batch", request_id="batch-1")
+
+    assert result.rows_in == 50 and len(result.accepted) == 48 and result.model_version == 1
+    assert result.rejected[["row", "field", "rule"]].values.tolist() == [[4, "carat", "gt"], [8, "cut", "category"]]
+    assert list(result.accepted.columns[-4:]) == ["prediction", "prediction_id", "model_version", "ood_fields"]
+    answers = rows(log, shadow=False)
+    assert [row.id for row in answers] == result.accepted["prediction_id"].tolist()
+    assert {row.request_id for row in answers} == {"batch-1"}
+    assert result.shadow.scored == 48 and len(rows(log, shadow=True)) == 48
+    with log.begin() as session:
+        rejections = session.execute(select(Rejection.row_number, Rejection.field, Rejection.rule)).all()
+        assert sorted(rejections) == [(4, "carat", "gt"), (8, "cut", "category")]
+        assert session.scalar(select(func.count()).select_from(PredictionFeature)) == 48 * 9
+
+
+def test_timestamps_spread_rows_over_the_past(registry_home, log) -> None:
+    frame = diamonds(3)
+    start = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    stamps = pd.Series([start, start + timedelta(days=1), start + timedelta(days=2)])
+
+    score_frame(registry_home, frame, sessions=log, source="simulator", timestamps=stamps)
+
+    answers = rows(log, shadow=False)
+    assert [row.created_at for row in answers] == list(stamps)
+    assert [row.created_at for row in rows(log, shadow=True)] == list(stamps)
+    assert {row.source for row in answers} == {"simulator"}
+
+
+def test_an_error_mid_batch_leaves_no_rows(registry_home, log) -> None:
+    def stop_halfway(fraction: float) -> None:
+        if 0.5 < fraction < 1.0:
+            raise KeyboardInterrupt("stopped by the user")
+
+    with pytest.raises(KeyboardInterrupt):
+        score_frame(registry_home, diamonds(12_000), sessions=log, source="batch", progress=stop_halfway)
+
+    assert rows(log) == []
+    with log.begin() as session:
+        assert session.scalar(select(func.count()).select_from(PredictionFeature)) == 0
+
+
+@pytest.mark.slow
+def test_after_a_restart_the_cli_serves_the_local_copy_when_the_registry_is_dead(registry_home, log, tmp_path) -> None:
+    predict_one(registry_home, DIAMOND, sessions=log, run_shadow=False)
+    source = tmp_path / "in.csv"
+    diamonds(10).to_csv(source, index=False)
+    environment = {
+        "LOUPE_HOME": str(registry_home.home_dir),
+        "MLFLOW_TRACKING_URI": DEAD_SERVER,
+        "PATH": "/usr/bin:/bin",
+        "LOUPE_SECRETS_FILE": str(tmp_path / "none.toml"),
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-m", "core", "score", "--input", str(source), "--output", str(tmp_path / "out.csv")],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "registry unreachable — serving cached v1" in result.stdout
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert len(scored) == 10 and set(scored["model_version"]) == {1}

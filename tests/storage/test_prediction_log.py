@@ -1,0 +1,201 @@
+import multiprocessing
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, inspect, select, text
+
+from storage.base import utcnow
+from storage.db import current_revision, head_revision, make_engine, make_sessionmaker, migrate
+from storage.prediction_log import (
+    Feedback,
+    Prediction,
+    PredictionFeature,
+    add_feedback,
+    count_predictions,
+    features_of,
+    log_predictions,
+)
+
+WRITERS = 8
+PER_WRITER = 250
+
+
+def record(**overrides) -> dict:
+    base = {
+        "created_at": utcnow(),
+        "model_name": "m",
+        "model_version": 1,
+        "alias": "champion",
+        "prediction": 1.5,
+        "latency_ms": 2.0,
+        "source": "form",
+        "request_id": "r1",
+        "is_ood": False,
+        "ood_fields": None,
+        "is_shadow": False,
+        "shadow_of": None,
+    }
+    return {**base, **overrides}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'log' / 'loupe.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def sessions(url):
+    engine = make_engine(url)
+    migrate(engine)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def test_bulk_log_returns_ids_in_order_with_typed_features(sessions) -> None:
+    records = [record(prediction=float(index)) for index in range(12_000)]  # spans several insert chunks
+    features = [{"carat": index / 10, "cut": "Ideal"} for index in range(12_000)]
+
+    with sessions.begin() as session:
+        ids = log_predictions(session, records=records, features=features)
+
+    assert len(ids) == 12_000 and len(set(ids)) == 12_000
+    with sessions.begin() as session:
+        assert session.get(Prediction, ids[7]).prediction == 7.0
+        assert session.get(Prediction, ids[-1]).prediction == 11_999.0
+        assert features_of(session, prediction_id=ids[42]) == {"carat": 4.2, "cut": "Ideal"}
+        typed = session.execute(
+            select(func.avg(PredictionFeature.num_value)).where(PredictionFeature.feature == "carat")
+        ).scalar()
+        assert typed == pytest.approx(sum(range(12_000)) / 10 / 12_000)
+        assert count_predictions(session, model_name="m") == 12_000
+
+
+def test_created_at_is_kept_in_utc(sessions) -> None:
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    with sessions.begin() as session:
+        (prediction_id,) = log_predictions(session, records=[record(created_at=moment)])
+    with sessions.begin() as session:
+        assert session.get(Prediction, prediction_id).created_at == moment
+
+
+def test_a_failure_mid_batch_leaves_no_rows(sessions) -> None:
+    def explode(written: int) -> None:
+        if written >= 5_000:
+            raise RuntimeError("the user stopped the batch")
+
+    with pytest.raises(RuntimeError), sessions.begin() as session:
+        log_predictions(
+            session, records=[record() for _ in range(12_000)], features=[{"x": 1.0}] * 12_000, progress=explode
+        )
+
+    with sessions.begin() as session:
+        assert count_predictions(session) == 0
+        assert session.scalar(select(func.count()).select_from(PredictionFeature)) == 0
+
+
+def test_feedback_reports_unknown_ids_and_replaces_repeats(sessions) -> None:
+    with sessions.begin() as session:
+        ids = log_predictions(session, records=[record(), record()])
+
+    with sessions.begin() as session:
+        unknown = add_feedback(session, actuals={ids[0]: 100.0, 999_999: 5.0})
+    with sessions.begin() as session:
+        again = add_feedback(session, actuals={ids[0]: 120.0, ids[1]: 80.0})
+
+    assert unknown == [999_999]
+    assert again == []
+    with sessions.begin() as session:
+        stored = dict(session.execute(select(Feedback.prediction_id, Feedback.actual)).all())
+    assert stored == {ids[0]: 120.0, ids[1]: 80.0}
+
+
+def _writer(url: str, writer: int, queue) -> None:
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    errors = 0
+    for index in range(PER_WRITER):
+        try:
+            # Read, then write, in one transaction: the pattern that loses rows under a deferred BEGIN.
+            with sessions.begin() as session:
+                session.scalar(select(func.count()).select_from(Prediction).where(Prediction.source == "form"))
+                log_predictions(
+                    session,
+                    records=[record(request_id=f"w{writer}-{index}", prediction=float(index))],
+                    features=[{"carat": 0.5, "cut": "Ideal"}],
+                )
+        except Exception as error:  # counted, so the test can say what went wrong
+            errors += 1
+            queue.put(f"{type(error).__name__}: {error}"[:300])
+    engine.dispose()
+    queue.put(errors)
+
+
+@pytest.mark.slow
+def test_eight_processes_log_exactly_two_thousand_rows(url) -> None:
+    engine = make_engine(url)
+    migrate(engine)
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    processes = [context.Process(target=_writer, args=(url, writer, queue)) for writer in range(WRITERS)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=240)
+    messages = [queue.get(timeout=10) for _ in range(WRITERS)]
+    while not queue.empty():
+        messages.append(queue.get())
+
+    assert all(process.exitcode == 0 for process in processes)
+    errors = [message for message in messages if isinstance(message, str)]
+    assert errors == []
+    assert sum(message for message in messages if isinstance(message, int)) == 0
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT COUNT(*) FROM predictions")).scalar() == WRITERS * PER_WRITER
+        assert connection.execute(text("SELECT COUNT(DISTINCT request_id) FROM predictions")).scalar() == 2_000
+        assert connection.execute(text("SELECT COUNT(*) FROM prediction_features")).scalar() == 4_000
+    engine.dispose()
+
+
+def test_migration_from_an_empty_database(url) -> None:
+    engine = make_engine(url)
+    migrate(engine)
+
+    columns = {column["name"] for column in inspect(engine).get_columns("predictions")}
+    assert {"shadow_of", "is_shadow", "ood_fields", "request_id"} <= columns
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_migration_keeps_a_populated_log(url) -> None:
+    engine = make_engine(url)
+    migrate(engine, revision="0001")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO predictions (created_at, model_name, model_version, alias, prediction, latency_ms, "
+                "source, request_id, is_ood, ood_fields, is_shadow) VALUES "
+                "(:at, 'm', 1, 'champion', 1234.5, 3.0, 'form', 'old', false, NULL, false)"
+            ),
+            {"at": datetime(2026, 1, 1, tzinfo=UTC).replace(tzinfo=None)},
+        )
+        old_id = connection.execute(text("SELECT id FROM predictions")).scalar()
+        connection.execute(
+            text("INSERT INTO prediction_features VALUES (:id, 'carat', 0.5, NULL)"),
+            {"id": old_id},
+        )
+
+    migrate(engine)
+
+    assert current_revision(engine) == head_revision()
+    sessions = make_sessionmaker(engine)
+    with sessions.begin() as session:
+        old = session.get(Prediction, old_id)
+        assert old.prediction == 1234.5 and old.request_id == "old"
+        assert features_of(session, prediction_id=old_id) == {"carat": 0.5}
+        (new_id,) = log_predictions(session, records=[record()], features=[{"carat": 1.0}])
+        assert add_feedback(session, actuals={old_id: 1300.0, new_id: 10.0}) == []
+    with sessions.begin() as session:
+        assert count_predictions(session) == 2
+    engine.dispose()
