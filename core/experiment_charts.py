@@ -1,0 +1,179 @@
+"""Plotly figures for comparing runs. They take the Experiments frames; tests read the data back out."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from core.charts import TEMPLATE
+from core.experiments import MISSING, Holdout, RunSet, lower_is_better, selected
+
+BEST_COLOR = "#a78bfa"
+OTHER_COLOR = "#475569"
+ESTIMATOR_COLORS = ("#7dd3fc", "#a78bfa", "#f472b6", "#fbbf24", "#34d399", "#f87171")
+GRID_COLUMNS = 3
+
+
+def metric_bar_figures(runs: RunSet, *, run_ids: list[str], metrics: list[str] | None = None) -> dict[str, go.Figure]:
+    """One bar chart per metric over the chosen runs, the best bar highlighted."""
+    rows = selected(runs, run_ids)
+    labels = runs.labels()
+    figures = {}
+    for metric in metrics or list(runs.metrics):
+        values = rows[f"metrics.{metric}"]
+        lower = lower_is_better(metric)
+        best = values.idxmin() if lower else values.idxmax()
+        colors = [BEST_COLOR if run_id == best else OTHER_COLOR for run_id in run_ids]
+        figure = go.Figure(
+            go.Bar(
+                x=[labels[run_id] for run_id in run_ids],
+                y=values.to_list(),
+                marker={"color": colors},
+                text=[MISSING if pd.isna(value) else f"{value:.4g}" for value in values],
+                textposition="auto",
+            )
+        )
+        direction = "lower is better" if lower else "higher is better"
+        figure.update_layout(title=f"{metric} ({direction})", template=TEMPLATE, height=320, showlegend=False)
+        figures[metric] = figure
+    return figures
+
+
+def parallel_coordinates_figure(frame: pd.DataFrame, *, params: list[str], metric: str) -> go.Figure:
+    """Params → metric: one axis per param (numeric, or categorical with ``—`` for missing), the metric last.
+
+    Runs without the metric are left out; lines are coloured by the metric, brighter is better.
+    """
+    rows = frame[frame[f"metrics.{metric}"].notna()]
+    dimensions = [_dimension(rows[f"params.{name}"], label=name) for name in params]
+    metric_values = rows[f"metrics.{metric}"].astype(float)
+    dimensions.append({"label": metric, "values": metric_values.to_list()})
+    figure = go.Figure(
+        go.Parcoords(
+            line={
+                "color": metric_values.to_list(),
+                "colorscale": "Viridis",
+                "reversescale": lower_is_better(metric),
+                "showscale": True,
+                "colorbar": {"title": {"text": metric}},
+            },
+            dimensions=dimensions,
+        )
+    )
+    figure.update_layout(title=f"params → {metric} ({len(rows)} runs)", template=TEMPLATE, height=460)
+    return figure
+
+
+def _dimension(values: pd.Series, *, label: str) -> dict:
+    if pd.api.types.is_numeric_dtype(values) and values.notna().all():
+        return {"label": label, "values": values.astype(float).to_list()}
+    # Text, or numbers with gaps (a param other estimators do not have): one tick per level.
+    texts = [MISSING if pd.isna(value) else _text(value) for value in values]
+    levels = sorted(set(texts), key=_level_order)
+    codes = {level: code for code, level in enumerate(levels)}
+    return {
+        "label": label,
+        "values": [codes[text] for text in texts],
+        "tickvals": list(range(len(levels))),
+        "ticktext": levels,
+    }
+
+
+def _text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _level_order(level: str) -> tuple[int, float, str]:
+    # Numbers in numeric order, then words, then the missing marker.
+    if level == MISSING:
+        return (2, 0.0, level)
+    try:
+        return (0, float(level), level)
+    except ValueError:
+        return (1, 0.0, level)
+
+
+def param_metric_scatter(runs: RunSet, frame: pd.DataFrame, *, param: str, metric: str) -> go.Figure:
+    """Any param against any metric, one trace (colour) per estimator; runs missing either are left out."""
+    labels = runs.labels()
+    rows = frame[frame[f"params.{param}"].notna() & frame[f"metrics.{metric}"].notna()]
+    numeric = pd.api.types.is_numeric_dtype(rows[f"params.{param}"])
+    x_values = rows[f"params.{param}"].astype(float) if numeric else rows[f"params.{param}"].map(_text)
+    figure = go.Figure()
+    for index, (estimator, group) in enumerate(rows.groupby("estimator", sort=True)):
+        figure.add_trace(
+            go.Scatter(
+                x=x_values[group.index].to_list(),
+                y=group[f"metrics.{metric}"].astype(float).to_list(),
+                mode="markers",
+                name=str(estimator),
+                text=[labels[run_id] for run_id in group.index],
+                hovertemplate=f"%{{text}}<br>{param}=%{{x}}<br>{metric}=%{{y:.4g}}<extra>{estimator}</extra>",
+                marker={"size": 9, "color": ESTIMATOR_COLORS[index % len(ESTIMATOR_COLORS)], "opacity": 0.8},
+            )
+        )
+    figure.update_layout(
+        title=f"{param} vs {metric} ({len(rows)} runs)",
+        xaxis_title=param,
+        yaxis_title=metric,
+        template=TEMPLATE,
+        height=420,
+    )
+    if not numeric:
+        order = sorted(set(x_values), key=_level_order)
+        figure.update_xaxes(type="category", categoryorder="array", categoryarray=order)
+    return figure
+
+
+def predicted_vs_actual_grid(holdouts: list[Holdout]) -> go.Figure:
+    """Each run's holdout predictions against the actual values, side by side on shared axes."""
+    shown = [holdout for holdout in holdouts if holdout.missing_reason is None]
+    count = max(1, len(shown))
+    columns = min(GRID_COLUMNS, count)
+    rows = math.ceil(count / columns)
+    figure = make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=[holdout.label for holdout in shown] or ["no holdout predictions"],
+        shared_xaxes="all",
+        shared_yaxes="all",
+        horizontal_spacing=0.05,
+        vertical_spacing=0.12,
+    )
+    values = [value for holdout in shown for value in (*holdout.actual, *holdout.predicted)]
+    low, high = (float(np.min(values)), float(np.max(values))) if values else (0.0, 1.0)
+    for index, holdout in enumerate(shown):
+        row, column = index // columns + 1, index % columns + 1
+        figure.add_trace(
+            go.Scattergl(
+                x=holdout.actual,
+                y=holdout.predicted,
+                mode="markers",
+                name=holdout.label,
+                marker={"size": 3, "opacity": 0.5, "color": ESTIMATOR_COLORS[index % len(ESTIMATOR_COLORS)]},
+            ),
+            row=row,
+            col=column,
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=[low, high],
+                y=[low, high],
+                mode="lines",
+                name="perfect",
+                showlegend=index == 0,
+                line={"dash": "dash", "color": "#aaa"},
+            ),
+            row=row,
+            col=column,
+        )
+    figure.update_layout(template=TEMPLATE, height=380 * rows, title="predicted vs actual (holdout)")
+    figure.update_xaxes(title_text="actual")
+    figure.update_yaxes(title_text="predicted")
+    return figure

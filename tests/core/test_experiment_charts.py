@@ -1,0 +1,142 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from core import experiment_charts, experiments, mlflow_io
+from core.experiments import Holdout
+from core.settings import get_settings
+from tests.conftest import LOUPE_VARIABLES, preserved_environment, use_home
+from tests.experiment_runs import LoggedRun, log_runs
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[LoggedRun]]:
+    """12 param/metric-only runs (4 per estimator) logged once for the module; read only."""
+    home = tmp_path_factory.mktemp("charts") / "home"
+    with preserved_environment():
+        for name in LOUPE_VARIABLES:
+            os.environ.pop(name, None)
+        os.environ["LOUPE_HOME"] = str(home)
+        get_settings.cache_clear()
+        try:
+            logged = log_runs(get_settings(), 12)
+        finally:
+            get_settings.cache_clear()
+    return home, logged
+
+
+@pytest.fixture
+def runs(synthetic, monkeypatch) -> experiments.RunSet:
+    settings = use_home(monkeypatch, synthetic[0])
+    return experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+
+
+def test_one_bar_chart_per_metric_with_the_best_run_highlighted(runs, synthetic) -> None:
+    _, logged = synthetic
+    chosen = [logged[3].run_id, logged[0].run_id, logged[1].run_id]  # hgb, hgb (best), rf
+
+    figures = experiment_charts.metric_bar_figures(runs, run_ids=chosen)
+
+    assert list(figures) == ["rmse", "mae", "r2", "mape"]
+    rmse = figures["rmse"].data[0]
+    assert list(rmse.x) == [runs.labels()[run_id] for run_id in chosen]
+    assert list(rmse.y) == [logged[3].metrics["rmse"], 500.0, logged[1].metrics["rmse"]]
+    assert list(rmse.marker.color) == [
+        experiment_charts.OTHER_COLOR,
+        experiment_charts.BEST_COLOR,
+        experiment_charts.OTHER_COLOR,
+    ]
+    # r2: higher is better, so the same run wins
+    assert list(figures["r2"].data[0].marker.color).index(experiment_charts.BEST_COLOR) == 1
+    assert figures["r2"].layout.title.text == "r2 (higher is better)"
+    assert figures["rmse"].layout.title.text == "rmse (lower is better)"
+
+
+def test_parallel_coordinates_has_an_axis_per_param_and_the_metric_last(runs, synthetic) -> None:
+    _, logged = synthetic
+
+    figure = experiment_charts.parallel_coordinates_figure(runs.frame, params=["seed", "alpha"], metric="rmse")
+
+    order = list(runs.frame.index)  # newest first
+    by_id = {run.run_id: run for run in logged}
+    seed, alpha, rmse = figure.data[0].dimensions
+    assert (seed.label, alpha.label, rmse.label) == ("seed", "alpha", "rmse")
+    assert list(seed.values) == [float(by_id[run_id].params["seed"]) for run_id in order]
+    assert list(rmse.values) == [by_id[run_id].metrics["rmse"] for run_id in order]
+    assert list(figure.data[0].line.color) == list(rmse.values)
+    assert figure.data[0].line.reversescale  # lower rmse is better: brightest
+    # alpha exists on ridge runs only: a categorical axis with "—" for the others
+    assert list(alpha.ticktext) == ["0.5", "1", "1.5", "—"]
+    shown = [alpha.ticktext[code] for code in alpha.values]
+    assert shown == [
+        by_id[run_id].params["alpha"].removesuffix(".0") if "alpha" in by_id[run_id].params else "—" for run_id in order
+    ]
+
+
+def test_parallel_coordinates_leaves_out_runs_without_the_metric(runs) -> None:
+    frame = runs.frame.copy()
+    frame.loc[frame.index[0], "metrics.rmse"] = float("nan")
+
+    figure = experiment_charts.parallel_coordinates_figure(frame, params=["seed"], metric="rmse")
+
+    assert len(figure.data[0].dimensions[0].values) == len(frame) - 1
+    assert figure.layout.title.text == f"params → rmse ({len(frame) - 1} runs)"
+
+
+def test_scatter_of_a_param_against_a_metric_per_estimator(runs, synthetic) -> None:
+    _, logged = synthetic
+
+    figure = experiment_charts.param_metric_scatter(runs, runs.frame, param="learning_rate", metric="mae")
+
+    assert [trace.name for trace in figure.data] == ["hgb"]  # only hgb runs have a learning rate
+    trace = figure.data[0]
+    hgb = {runs.labels()[run.run_id]: run for run in logged if run.estimator == "hgb"}
+    assert sorted(trace.text) == sorted(hgb)
+    for label, x, y in zip(trace.text, trace.x, trace.y, strict=True):
+        assert x == pytest.approx(float(hgb[label].params["learning_rate"]))
+        assert y == hgb[label].metrics["mae"]
+
+
+def test_scatter_of_a_text_param_uses_a_category_axis(runs) -> None:
+    figure = experiment_charts.param_metric_scatter(runs, runs.frame, param="estimator", metric="rmse")
+
+    assert [trace.name for trace in figure.data] == ["hgb", "rf", "ridge"]
+    assert all(set(trace.x) == {trace.name} for trace in figure.data)
+    assert figure.layout.xaxis.type == "category"
+    assert list(figure.layout.xaxis.categoryarray) == ["hgb", "rf", "ridge"]
+    assert sum(len(trace.y) for trace in figure.data) == len(runs.frame)
+
+
+def test_predicted_vs_actual_side_by_side_skips_runs_without_predictions() -> None:
+    holdouts = [
+        Holdout(label="a", actual=[1.0, 2.0, 3.0], predicted=[1.5, 2.5, 2.0]),
+        Holdout(label="b", missing_reason="no holdout_predictions.json artifact"),
+        Holdout(label="c", actual=[10.0], predicted=[0.5]),
+    ]
+
+    figure = experiment_charts.predicted_vs_actual_grid(holdouts)
+
+    points = [trace for trace in figure.data if trace.mode == "markers"]
+    lines = [trace for trace in figure.data if trace.mode == "lines"]
+    assert [trace.name for trace in points] == ["a", "c"]
+    assert list(points[0].x) == [1.0, 2.0, 3.0] and list(points[0].y) == [1.5, 2.5, 2.0]
+    assert list(points[1].x) == [10.0] and list(points[1].y) == [0.5]
+    assert all(list(line.x) == [0.5, 10.0] == list(line.y) for line in lines)  # one shared identity line
+    assert (points[0].xaxis, points[1].xaxis) == ("x", "x2")  # side by side
+    assert [annotation.text for annotation in figure.layout.annotations] == ["a", "c"]
+
+
+def test_predicted_vs_actual_of_real_trained_runs(bootstrapped_home, monkeypatch) -> None:
+    settings = use_home(monkeypatch, bootstrapped_home)
+    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+    run_ids = list(runs.frame.index)
+
+    holdouts = experiments.load_holdouts(settings, runs, run_ids=run_ids)
+    figure = experiment_charts.predicted_vs_actual_grid(holdouts)
+
+    points = [trace for trace in figure.data if trace.mode == "markers"]
+    assert [trace.name for trace in points] == [runs.labels()[run_id] for run_id in run_ids]
+    for trace, holdout in zip(points, holdouts, strict=True):
+        assert list(trace.x) == holdout.actual and list(trace.y) == holdout.predicted
+        assert len(trace.x) == 2000
