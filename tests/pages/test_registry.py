@@ -1,0 +1,174 @@
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import mlflow_io, promotion
+from storage.db import make_engine, make_sessionmaker, migrate
+from storage.ledger import list_alias_changes
+from tests.conftest import use_home
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 60
+
+
+def registry_page() -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages/3_Registry.py"), default_timeout=TIMEOUT)
+
+
+def ledger_rows(settings) -> list[tuple]:
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            return [
+                (entry.alias, entry.from_version, entry.to_version, entry.actor, entry.origin, entry.override)
+                for entry in list_alias_changes(session, model_name=settings.model_name)
+            ]
+    finally:
+        engine.dispose()
+
+
+def messages(elements) -> str:
+    return "\n".join(str(element.value) for element in elements)
+
+
+def fill_promotion(app: AppTest, *, version: int, alias: str, name: str = "ana", reason: str = "") -> AppTest:
+    app.text_input(key="operator").input(name)
+    app.selectbox(key="promote_version").select(version)
+    app.radio(key="promote_alias_choice").set_value(alias)
+    app.text_area(key="promote_reason").input(reason)
+    return app.run()
+
+
+def test_the_page_lists_versions_and_says_promotion_is_open(registry_home) -> None:
+    app = registry_page().run()
+
+    assert not app.exception
+    assert "Promotion is open" in messages(app.warning)
+    shown = messages(app.markdown)
+    assert "**🏆 champion** — version **1** · `hgb`" in shown
+    assert "**🥊 challenger** — version **2** · `rf`" in shown
+    versions = app.dataframe[0].value
+    assert list(versions["version"]) == [2, 1]
+    assert list(app.dataframe[1].value["origin"]) == ["bootstrap", "bootstrap"]
+    assert app.get("download_button")[0].proto.label == "Download the ledger (CSV)"
+
+
+def test_promoting_from_the_page_moves_the_alias_and_records_the_operator(registry_home) -> None:
+    app = fill_promotion(registry_page().run(), version=2, alias="champion", reason="rf holds up")
+    assert "✅ **holdout rmse**" in messages(app.markdown)
+
+    app.button(key="promote_button").click().run()
+
+    assert not app.exception
+    assert "`champion` → version 2 (was version 1)" in messages(app.success)
+    assert mlflow_io.alias_map(registry_home)["champion"] == 2
+    assert ledger_rows(registry_home)[-1] == ("champion", 1, 2, "ana", "page", False)
+    assert app.dataframe[1].value.iloc[0]["reason"] == "rf holds up"
+
+
+def test_a_missing_reason_or_name_is_refused_on_the_page(registry_home) -> None:
+    app = fill_promotion(registry_page().run(), version=2, alias="champion", name="", reason="fine")
+    app.button(key="promote_button").click().run()
+    assert "operator name is required" in messages(app.error)
+
+    app.text_input(key="operator").input("ana")
+    app.text_area(key="promote_reason").input("")
+    app.button(key="promote_button").click().run()
+
+    assert "reason is required" in messages(app.error)
+    assert mlflow_io.alias_map(registry_home)["champion"] == 1
+
+
+@pytest.mark.slow
+def test_a_worse_version_is_blocked_until_overridden_with_a_reason(ridge_registry) -> None:
+    app = fill_promotion(registry_page().run(), version=3, alias="champion", reason="")
+    assert "❌ **holdout rmse**" in messages(app.markdown)
+    assert "Blocked by 1 failed check" in messages(app.error)
+
+    app.text_area(key="promote_reason").input("ridge for the audit")
+    app.button(key="promote_button").click().run()
+    assert "blocked by failed checks" in messages(app.error)
+    assert mlflow_io.alias_map(ridge_registry)["champion"] == 1
+
+    app.checkbox(key="promote_override").check()
+    app.button(key="promote_button").click().run()
+
+    assert "failed checks overridden" in messages(app.success)
+    assert mlflow_io.alias_map(ridge_registry)["champion"] == 3
+    assert ledger_rows(ridge_registry)[-1] == ("champion", 1, 3, "ana", "page", True)
+
+
+def test_with_a_token_set_the_page_asks_for_it_and_refuses_a_wrong_one(registry_home, monkeypatch) -> None:
+    settings = use_home(monkeypatch, registry_home.home_dir, LOUPE_ADMIN_TOKEN="s3cret")
+    app = registry_page().run()
+    assert "need the admin token" in messages(app.info)
+    app = fill_promotion(app, version=2, alias="champion", reason="rf")
+    app.text_input(key="admin_token").input("guess")
+    app.button(key="promote_button").click().run()
+
+    assert "admin token is wrong" in messages(app.error)
+    assert mlflow_io.alias_map(settings)["champion"] == 1
+    assert len(ledger_rows(settings)) == 2
+
+    app.text_input(key="admin_token").input("s3cret")
+    app.button(key="promote_button").click().run()
+    assert mlflow_io.alias_map(settings)["champion"] == 2
+
+
+def test_one_click_rollback_and_outside_changes_on_the_page(registry_home) -> None:
+    mlflow_io.set_alias(registry_home, alias="champion", version=2)  # someone used another MLflow client
+
+    app = registry_page().run()
+    assert "`champion` v1 → v2" in messages(app.warning)
+    assert "rolling back restores **version 1**" in messages(app.markdown)
+
+    app.text_input(key="operator").input("bo")
+    app.text_input(key="rollback_reason").input("unreviewed change")
+    app.button(key="rollback_button").click().run()
+
+    assert not app.exception
+    assert "version 2 → version 1" in messages(app.success)
+    assert mlflow_io.alias_map(registry_home)["champion"] == 1
+    assert ledger_rows(registry_home)[-2:] == [
+        ("champion", 1, 2, "outside Loupe", "external", False),
+        ("champion", 2, 1, "bo", "rollback", False),
+    ]
+
+
+def test_removing_an_alias_and_tagging_a_version(registry_home) -> None:
+    app = registry_page().run()
+    app.text_input(key="operator").input("ana")
+    app.selectbox(key="remove_alias").select("challenger")
+    app.text_input(key="remove_reason").input("retired")
+    app.checkbox(key="remove_confirm").check().run()
+    app.button(key="remove_button").click().run()
+    assert "`challenger` removed" in messages(app.success)
+
+    app.selectbox(key="validation_version").select(2)
+    app.selectbox(key="validation_status").select("validated")
+    app.button(key="validation_button").click().run()
+
+    assert not app.exception
+    assert "challenger" not in mlflow_io.alias_map(registry_home)
+    assert mlflow_io.get_version(registry_home, version=2).tags[promotion.VALIDATION_STATUS_TAG] == "validated"
+    assert ledger_rows(registry_home)[-1] == ("challenger", 2, None, "ana", "page", False)
+
+
+def test_an_empty_registry_says_what_to_do(monkeypatch, tmp_path) -> None:
+    settings = use_home(monkeypatch, tmp_path / "home")
+    migrate(make_engine(settings.database_url))
+
+    app = registry_page().run()
+
+    assert not app.exception
+    assert "make run" in messages(app.info)
+
+
+def test_an_unreachable_registry_is_reported(monkeypatch, tmp_path) -> None:
+    use_home(monkeypatch, tmp_path / "home", MLFLOW_TRACKING_URI="http://127.0.0.1:9")
+
+    app = registry_page().run()
+
+    assert not app.exception
+    assert "Registry unreachable" in messages(app.error)
