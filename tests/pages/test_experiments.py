@@ -1,0 +1,183 @@
+import os
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import mlflow_io
+from core.settings import get_settings
+from storage.db import make_engine, make_sessionmaker
+from storage.ledger import list_alias_changes
+from tests.conftest import LOUPE_VARIABLES, preserved_environment, use_home
+from tests.experiment_runs import LoggedRun, log_runs
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 60
+RUN_COUNT = 60
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[LoggedRun]]:
+    """60 param/metric-only runs logged once for the module; read only."""
+    home = tmp_path_factory.mktemp("experiments-page") / "home"
+    with preserved_environment():
+        for name in LOUPE_VARIABLES:
+            os.environ.pop(name, None)
+        os.environ["LOUPE_HOME"] = str(home)
+        get_settings.cache_clear()
+        try:
+            logged = log_runs(get_settings(), RUN_COUNT)
+        finally:
+            get_settings.cache_clear()
+    return home, logged
+
+
+def page() -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages/2_Experiments.py"), default_timeout=TIMEOUT)
+
+
+def captions(app: AppTest) -> str:
+    return "\n".join(caption.value for caption in app.caption)
+
+
+def runs_table(app: AppTest):
+    return app.dataframe[0].value
+
+
+@pytest.fixture
+def synthetic_page(synthetic, monkeypatch) -> tuple[AppTest, str, list[LoggedRun]]:
+    home, logged = synthetic
+    settings = use_home(monkeypatch, home)
+    app = page().run()
+    assert not app.exception
+    return app, mlflow_io.ensure_experiment(settings), logged
+
+
+def test_an_empty_store_says_how_to_log_runs(settings) -> None:
+    app = page().run()
+
+    assert not app.exception
+    assert any("has no runs yet" in info.value and "python -m core train" in info.value for info in app.info)
+    assert "The configured experiment `loupe` does not exist yet." in captions(app)
+
+
+def test_an_experiment_without_runs_says_how_to_log_runs(settings) -> None:
+    mlflow_io.ensure_experiment(settings)
+
+    app = page().run()
+
+    assert app.selectbox(key="experiment").format_func(app.selectbox(key="experiment").value) == "loupe"
+    assert any("**loupe** has no runs yet" in info.value for info in app.info)
+
+
+def test_the_table_pages_through_all_runs_sorted_by_the_first_metric(synthetic_page) -> None:
+    app, _, logged = synthetic_page
+    by_rmse = sorted(logged, key=lambda run: run.metrics["rmse"])
+
+    first = runs_table(app)
+    assert f"{RUN_COUNT} runs · page 1 of 2 · sorted by rmse" in captions(app)
+    assert len(first) == 50
+    assert list(first["run"]) == [run.name for run in by_rmse[:50]]
+    assert {"run", "started", "duration (s)", "status", "estimator", "registered", "rmse", "mae", "r2", "mape"} <= set(
+        first.columns
+    )
+
+    app.number_input(key="page").set_value(2).run()
+    assert list(runs_table(app)["run"]) == [run.name for run in by_rmse[50:]]
+
+    app.selectbox(key="sort_by").set_value("run").run()
+    app.toggle(key="descending").set_value(True).run()
+    app.number_input(key="page").set_value(1).run()
+    assert list(runs_table(app)["run"][:3]) == sorted((run.name for run in logged), reverse=True)[:3]
+    assert not app.exception
+
+
+def test_an_invalid_filter_gets_a_message_not_a_traceback(synthetic_page) -> None:
+    app, _, _ = synthetic_page
+
+    app.text_input(key="search").set_value("rmse < 3").run()
+
+    assert not app.exception
+    assert "The filter `rmse < 3` is not valid MLflow search syntax" in app.error[0].value
+    assert "Invalid attribute key 'rmse'" in app.error[0].value
+
+
+def test_filters_narrow_the_runs(synthetic_page) -> None:
+    app, _, logged = synthetic_page
+
+    app.text_input(key="search").set_value("params.estimator != 'ridge'").run()
+    assert f"{40} runs · page 1 of 1" in captions(app)
+
+    app.multiselect(key="estimators").set_value(["rf"]).run()
+    assert set(runs_table(app)["estimator"]) == {"rf"} and len(runs_table(app)) == 20
+
+    app.selectbox(key="threshold_metric").set_value("rmse").run()
+    app.number_input(key="threshold").set_value(760.0).run()
+    expected = [run.name for run in logged if run.estimator == "rf" and run.metrics["rmse"] <= 760]
+    assert sorted(runs_table(app)["run"]) == sorted(expected) and len(expected) == 7
+
+    app.number_input(key="threshold").set_value(1.0).run()
+    assert any("No run matches these filters" in warning.value for warning in app.warning)
+    assert not app.exception
+
+
+def test_compare_leaderboard_and_register_explanations(synthetic_page) -> None:
+    app, experiment_id, logged = synthetic_page
+    chosen = [logged[0].run_id, logged[15].run_id, logged[2].run_id]
+    assert any("Pick two or more runs" in info.value for info in app.info)
+
+    app.multiselect(key=f"compare_{experiment_id}").set_value(chosen).run()
+    assert not app.exception
+    comparison = app.dataframe[1].value
+    assert comparison.shape == (13, 3)
+    assert comparison.loc["metric: rmse"].tolist() == ["500", "545", "706"]
+
+    app.toggle(key="only_differences").set_value(True).run()
+    differences = app.dataframe[1].value
+    assert "status" not in differences.index and "metric: rmse" in differences.index
+    assert len(differences) < len(comparison)
+    assert "no holdout_predictions.json artifact" in captions(app)  # param/metric-only runs
+
+    leaderboard = app.dataframe[2].value
+    assert list(leaderboard["run"]) == ["hgb-0000", "rf-0001", "ridge-0002"]
+    app.selectbox(key="leaderboard_metric").set_value("r2").run()
+    assert "highest r2 wins" in captions(app)
+
+    app.selectbox(key=f"register_run_{experiment_id}").set_value(logged[0].run_id).run()
+    assert any("logged no model" in warning.value for warning in app.warning)
+    assert app.button(key="register").disabled
+
+
+def test_register_a_trained_run_and_set_challenger_from_the_page(registry_home) -> None:
+    settings = registry_home
+    experiment_id = mlflow_io.ensure_experiment(settings)
+    app = page().run()
+    hgb_run = mlflow_io.version_for_alias(settings, alias="champion").run_id
+
+    app.selectbox(key=f"register_run_{experiment_id}").set_value(hgb_run).run()
+    assert not app.button(key="register").disabled
+    app.checkbox(key="register_challenger").check()
+    app.text_input(key="register_actor").set_value("grace")
+    app.button(key="register").click().run()
+
+    assert not app.exception
+    assert any("as version 3 of diamond-price" in success.value for success in app.success)
+    assert any("`challenger` → version 3 (was version 2)" in success.value for success in app.success)
+    assert mlflow_io.alias_map(settings) == {"champion": 1, "challenger": 3}
+    assert "v1 (champion), v3 (challenger)" in set(runs_table(app)["registered"])
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            change = list_alias_changes(session, model_name=settings.model_name, alias="challenger")[-1]
+        assert (change.from_version, change.to_version, change.origin, change.actor) == (2, 3, "page", "grace")
+    finally:
+        engine.dispose()
+
+
+def test_an_unreachable_tracking_server_is_reported(monkeypatch, tmp_path) -> None:
+    use_home(monkeypatch, tmp_path / "home", MLFLOW_TRACKING_URI="http://127.0.0.1:9")
+
+    app = page().run()
+
+    assert not app.exception
+    assert "MLflow unreachable" in app.error[0].value and "127.0.0.1:9" in app.error[0].value
