@@ -1,8 +1,8 @@
 """Live evidence about model versions, aggregated in SQL over the prediction log.
 
-Shadow pairs are the two answers (one served, one shadow) logged under the same ``request_id``;
-realised errors join a version's predictions to the feedback given for the same request, so a
-shadow answer is scored against the truth reported for the served one.
+A shadow prediction points at the answer it shadows (``shadow_of``): that pair is the unit of
+agreement (a batch shares one ``request_id`` across rows, so the pair is not found by request id).
+Feedback is attached to the served answer; a shadow answer is scored against its answer's truth.
 """
 
 from __future__ import annotations
@@ -57,33 +57,18 @@ def latency_percentile(session: Session, *, model_name: str, version: int, quant
     return float(session.scalar(query))
 
 
-def _actual_by_request(model_name: str):
-    # One truth per request, whichever of its logged predictions the feedback was attached to.
-    return (
-        select(Prediction.request_id.label("request_id"), func.max(Feedback.actual).label("actual"))
-        .join(Feedback, Feedback.prediction_id == Prediction.id)
-        .where(Prediction.model_name == model_name)
-        .group_by(Prediction.request_id)
-        .subquery()
-    )
-
-
 def version_evidence(session: Session, *, model_name: str, version: int) -> VersionEvidence:
     """Counts, latency p95 and realised MAE/RMSE (where feedback exists) of one version."""
     scope = (Prediction.model_name == model_name, Prediction.model_version == version)
     counts = session.execute(
         select(func.count(), func.coalesce(func.sum(case((Prediction.is_shadow, 1), else_=0)), 0)).where(*scope)
     ).one()
-    actuals = _actual_by_request(model_name)
-    error = actuals.c.actual - Prediction.prediction
+    error = Feedback.actual - Prediction.prediction
     realised = session.execute(
-        select(
-            func.count(),
-            func.avg(func.abs(error)),
-            func.avg(func.cast(error * error, Float)),
-        )
+        select(func.count(), func.avg(func.abs(error)), func.avg(func.cast(error * error, Float)))
         .select_from(Prediction)
-        .join(actuals, actuals.c.request_id == Prediction.request_id)
+        # A served answer carries its own feedback; a shadow one borrows the answer's it shadows.
+        .join(Feedback, Feedback.prediction_id == func.coalesce(Prediction.shadow_of, Prediction.id))
         .where(*scope)
     ).one()
     feedback_count = int(realised[0] or 0)
@@ -101,7 +86,7 @@ def version_evidence(session: Session, *, model_name: str, version: int) -> Vers
 def agreement(
     session: Session, *, model_name: str, reference_version: int, candidate_version: int, tolerance: float = 0.10
 ) -> Agreement:
-    """Agreement of ``candidate_version`` with ``reference_version`` on requests both answered."""
+    """Agreement of ``candidate_version`` with ``reference_version`` on the inputs both answered (shadow pairs)."""
     reference, candidate = aliased(Prediction), aliased(Prediction)
     difference = func.abs(candidate.prediction - reference.prediction)
     # A zero reference answer would divide by zero; count it as agreeing only when both are zero.
@@ -114,10 +99,8 @@ def agreement(
             func.avg(difference / scale),
         )
         .select_from(reference)
-        .join(
-            candidate,
-            (candidate.request_id == reference.request_id) & (candidate.model_name == reference.model_name),
-        )
+        # Either side may be the shadow: the challenger shadows the champion, or after a promotion the reverse.
+        .join(candidate, (candidate.shadow_of == reference.id) | (reference.shadow_of == candidate.id))
         .where(
             reference.model_name == model_name,
             reference.model_version == reference_version,

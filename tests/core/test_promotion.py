@@ -279,6 +279,7 @@ def log_traffic(sessions, settings, *, requests, served, shadow, actual, served_
                 request_id=f"req-{index}",
             )
             session.add(answer)
+            session.flush()
             session.add(
                 Prediction(
                     model_name=settings.model_name,
@@ -289,9 +290,9 @@ def log_traffic(sessions, settings, *, requests, served, shadow, actual, served_
                     source="form",
                     request_id=f"req-{index}",
                     is_shadow=True,
+                    shadow_of=answer.id,
                 )
             )
-            session.flush()
             session.add(Feedback(prediction_id=answer.id, actual=actual(index)))
 
 

@@ -19,16 +19,17 @@ def sessions(request, tmp_path):
     engine.dispose()
 
 
-def log(session, *, version, request_id, prediction, latency_ms=1.0, shadow=False, model=MODEL) -> Prediction:
+def log(session, *, version, request_id, prediction, latency_ms=1.0, shadow_of=None, model=MODEL) -> Prediction:
     row = Prediction(
         model_name=model,
         model_version=version,
-        alias="challenger" if shadow else "champion",
+        alias="champion" if shadow_of is None else "challenger",
         prediction=prediction,
         latency_ms=latency_ms,
         source="form",
         request_id=request_id,
-        is_shadow=shadow,
+        is_shadow=shadow_of is not None,
+        shadow_of=shadow_of,
     )
     session.add(row)
     session.flush()
@@ -42,9 +43,9 @@ def test_shadow_pairs_agreement_and_realised_errors(sessions) -> None:
     shadow = served * np.where(np.arange(30) < 24, 1.05, 1.5)  # 24 of 30 within 10%
     with sessions.begin() as session:
         for index in range(30):
-            request_id = f"r{index}"
+            request_id = f"batch-{index // 10}"  # a batch shares its request id across rows
             row = log(session, version=1, request_id=request_id, prediction=served[index], latency_ms=index + 1)
-            log(session, version=2, request_id=request_id, prediction=shadow[index], shadow=True, latency_ms=2.0)
+            log(session, version=2, request_id=request_id, prediction=shadow[index], shadow_of=row.id, latency_ms=2.0)
             if index < 20:  # truth known for 20 requests, attached to the served answer only
                 session.add(Feedback(prediction_id=row.id, actual=actual[index]))
         log(session, version=1, request_id="other-model", prediction=1.0, model="other")
