@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     )
     alert_mae_ratio: float | None = Field(default=1.5, gt=0, validation_alias=_env("LOUPE_ALERT_MAE_RATIO"))
     alert_window_hours: int = Field(default=24, ge=1, validation_alias=_env("LOUPE_ALERT_WINDOW_HOURS"))
+
+    @field_validator(
+        "alert_drift_share", "alert_p95_latency_ms", "alert_rejected_rate", "alert_mae_ratio", mode="before"
+    )
+    @classmethod
+    def _off(cls, value: object) -> object:
+        # LOUPE_ALERT_...=off (or empty, none) switches a rule off.
+        return None if isinstance(value, str) and value.strip().lower() in {"", "off", "none", "null"} else value
 
     @classmethod
     def settings_customise_sources(

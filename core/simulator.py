@@ -137,10 +137,14 @@ def bulk_log(
     actuals: np.ndarray | None = None,
     label_share: float = 0.0,
     is_ood: np.ndarray | None = None,
+    shadow_of: list[int] | None = None,
     seed: int = 0,
     progress: Progress | None = None,
 ) -> list[int]:
-    """Write scored rows into the prediction log in batches (flushed, not committed); returns their ids."""
+    """Write scored rows into the prediction log in batches (flushed, not committed); returns their ids.
+
+    Shadow rows (``shadow_of`` given: the answered ids, in order) get no feature rows, as in serving.
+    """
     rows = len(features)
     first = (session.scalar(select(func.max(Prediction.id))) or 0) + 1
     ids = np.arange(first, first + rows)
@@ -169,12 +173,13 @@ def bulk_log(
                     "is_ood": bool(flags[i]),
                     "ood_fields": None,
                     "is_shadow": is_shadow,
+                    "shadow_of": None if shadow_of is None else int(shadow_of[i]),
                 }
                 for i in range(start, stop)
             ],
         )
         values = []
-        for column, is_number in numeric.items():
+        for column, is_number in numeric.items() if shadow_of is None else ():
             column_values = features[column].iloc[start:stop].tolist()
             for offset, value in enumerate(column_values):
                 missing = value is None or (isinstance(value, float) and np.isnan(value))
@@ -186,7 +191,8 @@ def bulk_log(
                         "cat_value": None if missing or is_number else str(value),
                     }
                 )
-        session.execute(insert(PredictionFeature.__table__), values)
+        if values:
+            session.execute(insert(PredictionFeature.__table__), values)
         if labelled[start:stop].any():
             received = utcnow()
             session.execute(

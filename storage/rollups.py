@@ -42,6 +42,8 @@ ALL = "*"  # the rejections row that counts distinct rejected input rows (field 
 CHUNK_ROWS = 200_000
 PG_ROLLUP_LOCK = 4_242_006
 
+ZERO_FILLED = {"predictions", "ood", "latency_sum", "prediction_sum", "prediction_sq_sum", "feedback", "error_sum"}
+ZERO_FILLED |= {"abs_error_sum", "sq_error_sum", "count", "value_sum"}
 FeatureBinning = Mapping[str, "np.ndarray | None"]  # feature -> numeric bin edges, or None for a categorical
 BinningSource = Callable[[str, int], "FeatureBinning | None"]  # (model_name, version) -> binning or None
 
@@ -116,6 +118,7 @@ class RollupReference(Base):
     model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[str | None] = mapped_column(String(64))
     profile_json: Mapped[str] = mapped_column(Text)
+    holdout_mae: Mapped[float | None] = mapped_column(Float)  # training's holdout MAE, for the MAE alert
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -201,6 +204,9 @@ def _upsert(session: Session, table: type[Base], rows: list[dict[str, Any]], *, 
     core_table = table.__table__
     statement = insert(core_table)
     keys = [column.name for column in core_table.primary_key.columns]
+    # A new row starts every counter it was not given at zero (e.g. feedback for an hour not rolled up yet).
+    zeros = {column.name: 0 for column in core_table.columns if column.name not in keys and column.name in ZERO_FILLED}
+    rows = [{**zeros, **row} for row in rows]
     statement = statement.on_conflict_do_update(
         index_elements=keys, set_={name: core_table.c[name] + statement.excluded[name] for name in added}
     )
@@ -248,10 +254,11 @@ def refresh_rollups(
                 result.unbinned_versions.add(key)
         return cache[key]
 
+    feedback_seen = _state(session, "feedback").last_time
     state = _state(session, "predictions")
-    newest = session.scalar(select(func.max(Prediction.id))) or 0
+    newest = newest_prediction = session.scalar(select(func.max(Prediction.id))) or 0
     for low, high in _id_chunks(session, Prediction.id, state.last_id, newest, chunk_rows):
-        result.predictions += _add_predictions(session, low, high, binning_for)
+        result.predictions += _add_predictions(session, low, high, binning_for, feedback_seen)
         state.last_id = high
         if progress:
             progress(f"rolled up predictions up to id {high:,} of {newest:,}")
@@ -267,7 +274,7 @@ def refresh_rollups(
     state = _state(session, "feedback")
     newest_time = session.scalar(select(func.max(Feedback.received_at)))
     if newest_time is not None and (state.last_time is None or newest_time > state.last_time):
-        result.feedback += _add_feedback(session, state.last_time, newest_time)
+        result.feedback += _add_feedback(session, state.last_time, newest_time, newest_prediction)
         state.last_time = newest_time
     state.refreshed_at = now
     session.flush()
@@ -283,7 +290,11 @@ def _id_chunks(session: Session, column: Any, last: int, newest: int, size: int)
 
 
 def _add_predictions(
-    session: Session, low: int, high: int, binning_for: Callable[[str, int], FeatureBinning | None]
+    session: Session,
+    low: int,
+    high: int,
+    binning_for: Callable[[str, int], FeatureBinning | None],
+    feedback_seen: datetime | None,
 ) -> int:
     query = select(
         Prediction.id,
@@ -330,6 +341,19 @@ def _add_predictions(
         _feature_rows(session, rows, groups, low, high, binning_for),
         added=["count", "value_sum"],
     )
+    if feedback_seen is not None and rows["is_shadow"].any():
+        # Feedback is given for the answer; a shadow row logged after it was rolled up scores against it here.
+        shadow = Prediction.__table__.alias("shadow")
+        query = (
+            select(shadow.c.id, Feedback.actual)
+            .select_from(shadow)
+            .join(Feedback, Feedback.prediction_id == shadow.c.shadow_of)
+            .where(shadow.c.id > low, shadow.c.id <= high, Feedback.received_at <= feedback_seen)
+        )
+        known = _frame(session, query, ["id", "actual"])
+        if not known.empty:
+            labelled = rows.merge(known, on="id")
+            _add_errors(session, labelled[["model_name", "hour", "model_version", "is_shadow", "prediction", "actual"]])
     return len(rows)
 
 
@@ -363,7 +387,19 @@ def _feature_rows(
         PredictionFeature.num_value,
         PredictionFeature.cat_value,
     ).where(PredictionFeature.prediction_id > low, PredictionFeature.prediction_id <= high)
-    values = _frame(session, query, ["prediction_id", "feature", "num_value", "cat_value"])
+    columns = ["prediction_id", "feature", "num_value", "cat_value"]
+    values = _frame(session, query, columns)
+    if rows["is_shadow"].any():
+        # Shadow predictions carry no inputs of their own: theirs are the answer's (``shadow_of``).
+        shadow_query = (
+            select(Prediction.id, PredictionFeature.feature, PredictionFeature.num_value, PredictionFeature.cat_value)
+            .select_from(Prediction)
+            .join(PredictionFeature, PredictionFeature.prediction_id == Prediction.shadow_of)
+            .where(Prediction.id > low, Prediction.id <= high, Prediction.shadow_of.is_not(None))
+        )
+        borrowed = _frame(session, shadow_query, columns)
+        if not borrowed.empty:
+            values = pd.concat([values, borrowed], ignore_index=True) if not values.empty else borrowed
     if values.empty:
         return []
     ids = rows["id"].to_numpy()
@@ -425,8 +461,9 @@ def _add_rejections(session: Session, low: int, high: int) -> int:
     return len(rows)
 
 
-def _add_feedback(session: Session, after: datetime | None, until: datetime) -> int:
-    query = (
+def _add_feedback(session: Session, after: datetime | None, until: datetime, newest_prediction: int) -> int:
+    columns = ["hour", "model_name", "model_version", "is_shadow", "prediction", "actual"]
+    direct = (
         select(
             _hour_of(session, Prediction.created_at),
             Prediction.model_name,
@@ -435,18 +472,40 @@ def _add_feedback(session: Session, after: datetime | None, until: datetime) -> 
             Prediction.prediction,
             Feedback.actual,
         )
+        .select_from(Feedback)
         .join(Prediction, Prediction.id == Feedback.prediction_id)
-        .where(Feedback.received_at <= until)
     )
-    if after is not None:
-        query = query.where(Feedback.received_at > after)
-    columns = ["hour", "model_name", "model_version", "is_shadow", "prediction", "actual"]
-    rows = _frame(session, query, columns)
+    shadow = Prediction.__table__.alias("shadow")
+    shadows = (
+        select(
+            _hour_of(session, shadow.c.created_at),
+            shadow.c.model_name,
+            shadow.c.model_version,
+            shadow.c.is_shadow,
+            shadow.c.prediction,
+            Feedback.actual,
+        )
+        .select_from(Feedback)
+        .join(shadow, shadow.c.shadow_of == Feedback.prediction_id)
+        .where(shadow.c.id <= newest_prediction)  # later shadow rows pick this feedback up when rolled up
+    )
+    frames = []
+    for query in (direct, shadows):
+        query = query.where(Feedback.received_at <= until)
+        if after is not None:
+            query = query.where(Feedback.received_at > after)
+        frames.append(_frame(session, query, columns))
+    rows = pd.concat([frame for frame in frames if not frame.empty] or frames[:1], ignore_index=True)
     if rows.empty:
         return 0
     rows["hour"] = _as_hours(rows["hour"])
-    rows["is_shadow"] = rows["is_shadow"].astype(bool)
-    rows["error"] = rows["actual"] - rows["prediction"]
+    _add_errors(session, rows)
+    return len(frames[0])
+
+
+def _add_errors(session: Session, rows: pd.DataFrame) -> None:
+    """Add realised-error sums and residual buckets for rows of (keys, prediction, actual)."""
+    rows = rows.assign(is_shadow=rows["is_shadow"].astype(bool), error=rows["actual"] - rows["prediction"])
     rows["abs_error"] = rows["error"].abs()
     rows["sq_error"] = rows["error"] ** 2
     keys = ["model_name", "hour", "model_version", "is_shadow"]
@@ -465,7 +524,6 @@ def _add_feedback(session: Session, after: datetime | None, until: datetime) -> 
     _upsert(session, RollupHour, _records(summary, keys + added), added=added)
     residuals = _bucket_rows(rows, groups, "residual", signed_log_bucket(rows["error"].to_numpy()))
     _upsert(session, RollupBucket, residuals, added=["count"])
-    return len(rows)
 
 
 def rebuild_rollups(session: Session, *, binning: BinningSource) -> RefreshResult:
@@ -480,22 +538,31 @@ def rebuild_rollups(session: Session, *, binning: BinningSource) -> RefreshResul
 
 
 def save_reference(
-    session: Session, *, model_name: str, model_version: int, run_id: str | None, profile_json: str
+    session: Session,
+    *,
+    model_name: str,
+    model_version: int,
+    run_id: str | None,
+    profile_json: str,
+    holdout_mae: float | None = None,
 ) -> None:
     """Keep the profile a version is binned with (first one wins: the bins must not change)."""
     if session.get(RollupReference, (model_name, model_version)) is None:
         session.add(
             RollupReference(
-                model_name=model_name, model_version=model_version, run_id=run_id, profile_json=profile_json
+                model_name=model_name,
+                model_version=model_version,
+                run_id=run_id,
+                profile_json=profile_json,
+                holdout_mae=holdout_mae,
             )
         )
         session.flush()
 
 
-def load_reference(session: Session, *, model_name: str, model_version: int) -> str | None:
-    """The stored profile JSON of a version, if any."""
-    reference = session.get(RollupReference, (model_name, model_version))
-    return None if reference is None else reference.profile_json
+def load_reference(session: Session, *, model_name: str, model_version: int) -> RollupReference | None:
+    """The stored reference of a version (profile JSON, holdout MAE), if any."""
+    return session.get(RollupReference, (model_name, model_version))
 
 
 # --- reads --------------------------------------------------------------------------------------

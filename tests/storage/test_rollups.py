@@ -270,3 +270,61 @@ def test_buckets_round_trip_their_bounds() -> None:
     values = np.array([-12_345.0, -1.0, 0.0, 0.4, 326.0, 18_823.0])
     low, high = signed_log_bounds(signed_log_bucket(values))
     assert np.all((low <= values) & (values < high))
+
+
+def test_shadow_rows_take_the_answers_inputs_and_feedback(sessions) -> None:
+    rng = np.random.default_rng(9)
+    rows = 400
+    features = pd.DataFrame({"size": rng.lognormal(0.3, 0.8, rows), "colour": rng.choice(["red", "blue"], rows)})
+    stamps = [START + timedelta(seconds=float(s)) for s in np.sort(rng.random(rows)) * 7200]
+    actual = rng.normal(1000, 300, rows)
+    with sessions.begin() as session:
+        answered = bulk_log(
+            session,
+            features=features,
+            predictions=actual + 50,  # the champion is 50 off everywhere
+            timestamps=stamps,
+            model_name="m",
+            model_version=1,
+            latency_ms=np.full(rows, 5.0),
+        )
+        session.add_all(
+            Feedback(prediction_id=i, actual=float(a)) for i, a in zip(answered[:200], actual[:200], strict=True)
+        )
+    with sessions.begin() as session:
+        refresh_rollups(session, binning=binning)  # the first half's feedback is rolled up before its shadows exist
+    with sessions.begin() as session:
+        bulk_log(
+            session,
+            features=features,
+            predictions=actual - 20,  # the challenger is 20 off
+            timestamps=stamps,
+            model_name="m",
+            model_version=2,
+            latency_ms=np.full(rows, 9.0),
+            alias="challenger",
+            is_shadow=True,
+            shadow_of=answered,
+        )
+    with sessions.begin() as session:
+        session.add_all(
+            Feedback(prediction_id=i, actual=float(a)) for i, a in zip(answered[200:300], actual[200:300], strict=True)
+        )
+    with sessions.begin() as session:
+        refresh_rollups(session, binning=binning)
+        totals = stored_totals(session).groupby(level=["model_version", "is_shadow"]).sum()
+        window = {"start": START, "end": START + timedelta(hours=2)}
+        answer_bins = feature_counts(session, model_name="m", model_version=1, include_shadow=True, **window)
+        shadow_bins = feature_counts(session, model_name="m", model_version=2, include_shadow=True, **window)
+        answered_only = feature_counts(session, model_name="m", model_version=2, include_shadow=False, **window)
+
+    champion, challenger = totals.loc[(1, False)], totals.loc[(2, True)]
+    assert champion["feedback"] == 300 and challenger["feedback"] == 300
+    assert champion["abs_error_sum"] / 300 == pytest.approx(50) and challenger["abs_error_sum"] / 300 == pytest.approx(
+        20
+    )
+    key = ["feature", "bucket"]
+    pd.testing.assert_frame_equal(
+        answer_bins.sort_values(key).reset_index(drop=True), shadow_bins.sort_values(key).reset_index(drop=True)
+    )
+    assert answered_only.empty

@@ -1,0 +1,103 @@
+"""Alert rules on the monitoring figures: drift share, p95 latency, rejected-input rate, realised MAE.
+
+Thresholds come from the settings (``LOUPE_ALERT_*``; unset turns a rule off). The MAE rule compares
+the realised MAE with the serving version's holdout MAE from training: it fires when the live error
+is ``alert_mae_ratio`` times the error the model was promoted on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.monitoring import Sessions, Snapshot, Window, WindowStats, snapshot
+from core.settings import Settings
+
+Severity = Literal["warning", "error"]
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One rule that fired."""
+
+    rule: str  # drift_share | p95_latency | rejected_rate | mae
+    severity: Severity
+    message: str
+    value: float
+    threshold: float
+
+
+def evaluate(
+    stats: WindowStats, settings: Settings, *, holdout_mae: float | None = None, version: int | None = None
+) -> list[Alert]:
+    """The rules that fire on one window's figures."""
+    alerts: list[Alert] = []
+    subject = f"version {version}" if version is not None else "the model"
+    share = stats.drift_share
+    if settings.alert_drift_share is not None and share is not None and share >= settings.alert_drift_share:
+        drifted = ", ".join(item.feature for item in stats.drift.features if item.drifted) if stats.drift else ""
+        alerts.append(
+            Alert(
+                "drift_share",
+                "error",
+                f"Input drift: {share:.0%} of {subject}'s features drifted from training ({drifted}); "
+                f"alert at ≥ {settings.alert_drift_share:.0%}.",
+                share,
+                settings.alert_drift_share,
+            )
+        )
+    p95 = stats.latency.get(95)
+    if settings.alert_p95_latency_ms is not None and p95 is not None and p95 >= settings.alert_p95_latency_ms:
+        alerts.append(
+            Alert(
+                "p95_latency",
+                "warning",
+                f"Slow answers: p95 latency {p95:,.1f} ms, alert at ≥ {settings.alert_p95_latency_ms:,.0f} ms.",
+                p95,
+                settings.alert_p95_latency_ms,
+            )
+        )
+    rate = stats.rejected_rate
+    if settings.alert_rejected_rate is not None and rate is not None and rate >= settings.alert_rejected_rate:
+        alerts.append(
+            Alert(
+                "rejected_rate",
+                "warning",
+                f"Rejected inputs: {rate:.1%} of input rows were refused, alert at ≥ {settings.alert_rejected_rate:.1%}.",
+                rate,
+                settings.alert_rejected_rate,
+            )
+        )
+    if settings.alert_mae_ratio is not None and stats.mae is not None and holdout_mae:
+        limit = holdout_mae * settings.alert_mae_ratio
+        if stats.mae >= limit:
+            alerts.append(
+                Alert(
+                    "mae",
+                    "error",
+                    f"Realised error: MAE {stats.mae:,.1f} on {stats.feedback:,} labelled predictions is "
+                    f"{stats.mae / holdout_mae:.1f}× {subject}'s holdout MAE {holdout_mae:,.1f} "
+                    f"(alert at ≥ {settings.alert_mae_ratio:g}×).",
+                    stats.mae,
+                    limit,
+                )
+            )
+    return alerts
+
+
+def snapshot_alerts(settings: Settings, view: Snapshot) -> list[Alert]:
+    """Alerts on a Monitoring page snapshot (its current window)."""
+    return evaluate(view.current, settings, holdout_mae=view.holdout_mae, version=view.drift_version)
+
+
+def active_alerts(settings: Settings, *, sessions: Sessions) -> list[Alert]:
+    """Alerts over the last ``alert_window_hours`` for the answering traffic (Home's banner)."""
+    window = Window.last(timedelta(hours=settings.alert_window_hours))
+    try:
+        view = snapshot(settings, sessions=sessions, window=window, include_shadow=False)
+    except SQLAlchemyError:
+        return []
+    return snapshot_alerts(settings, view)

@@ -1,0 +1,194 @@
+"""Plotly figures and display strings for the Monitoring page; tests check the data inside them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from core.charts import TEMPLATE
+from core.drift import DriftReport, FeatureDrift
+from core.monitoring import Kpi
+
+HEIGHT = 320
+BAND_ALPHA = 0.18
+PALETTE = ["#7dd3fc", "#a78bfa", "#f472b6", "#fbbf24", "#34d399", "#f87171"]
+
+
+def _layout(figure: go.Figure, *, title: str, y_title: str, x_title: str = "hour (UTC)") -> go.Figure:
+    figure.update_layout(
+        title=title,
+        template=TEMPLATE,
+        height=HEIGHT,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"orientation": "h", "y": -0.25},
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+    )
+    return figure
+
+
+def latency_figure(frame: pd.DataFrame) -> go.Figure:
+    """Hourly latency p50/p95/p99 lines (log scale)."""
+    figure = go.Figure()
+    for index, column in enumerate(("p50", "p95", "p99")):
+        if column in frame:
+            figure.add_trace(
+                go.Scatter(
+                    x=frame["hour"],
+                    y=frame[column],
+                    mode="lines+markers",
+                    name=column,
+                    line={"color": PALETTE[index]},
+                    marker={"size": 4},
+                )
+            )
+    figure.update_yaxes(type="log")
+    return _layout(figure, title="Latency percentiles", y_title="ms")
+
+
+def throughput_figure(frame: pd.DataFrame) -> go.Figure:
+    """Predictions per hour, stacked by version (shadow separate)."""
+    figure = go.Figure()
+    for index, (series, rows) in enumerate(frame.groupby("series")):
+        figure.add_trace(
+            go.Bar(x=rows["hour"], y=rows["predictions"], name=str(series), marker_color=PALETTE[index % len(PALETTE)])
+        )
+    figure.update_layout(barmode="stack")
+    return _layout(figure, title="Throughput", y_title="predictions per hour")
+
+
+def prediction_figure(frame: pd.DataFrame) -> go.Figure:
+    """Median prediction per hour and version with its p10–p90 band."""
+    figure = go.Figure()
+    for index, (series, rows) in enumerate(frame.groupby("series")):
+        colour = PALETTE[index % len(PALETTE)]
+        rows = rows.sort_values("hour")
+        band = _rgba(colour, BAND_ALPHA)
+        figure.add_trace(
+            go.Scatter(
+                x=rows["hour"], y=rows["p90"], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip"
+            )
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=rows["hour"],
+                y=rows["p10"],
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor=band,
+                name=f"{series} p10–p90",
+            )
+        )
+        figure.add_trace(
+            go.Scatter(x=rows["hour"], y=rows["p50"], mode="lines", name=f"{series} median", line={"color": colour})
+        )
+    return _layout(figure, title="Prediction distribution", y_title="prediction")
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},{alpha})"
+
+
+def error_figure(frame: pd.DataFrame) -> go.Figure:
+    """Realised MAE (solid) and RMSE (dotted) per hour and version."""
+    figure = go.Figure()
+    for index, (series, rows) in enumerate(frame.groupby("series")):
+        colour = PALETTE[index % len(PALETTE)]
+        figure.add_trace(
+            go.Scatter(
+                x=rows["hour"], y=rows["mae"], mode="lines+markers", name=f"{series} MAE", line={"color": colour}
+            )
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=rows["hour"],
+                y=rows["rmse"],
+                mode="lines",
+                name=f"{series} RMSE",
+                line={"color": colour, "dash": "dot"},
+            )
+        )
+    return _layout(figure, title="Realised error where feedback exists", y_title="error")
+
+
+def residual_figure(frame: pd.DataFrame) -> go.Figure:
+    """Residual (actual − predicted) distribution per version, as shares of each version's feedback."""
+    figure = go.Figure()
+    for index, (series, rows) in enumerate(frame.groupby("series")):
+        share = rows["count"] / rows["count"].sum()
+        figure.add_trace(
+            go.Bar(
+                x=(rows["low"] + rows["high"]) / 2,
+                y=share,
+                width=(rows["high"] - rows["low"]),
+                name=str(series),
+                opacity=0.65,
+                marker_color=PALETTE[index % len(PALETTE)],
+            )
+        )
+    figure.update_layout(barmode="overlay")
+    return _layout(figure, title="Residuals (actual − predicted)", y_title="share", x_title="residual")
+
+
+def drift_overlay_figure(drift: FeatureDrift) -> go.Figure:
+    """Reference (training) against current shares for one feature."""
+    distribution = drift.distribution
+    figure = go.Figure()
+    if drift.kind == "numeric" and distribution.centers and len(distribution.centers) > 12:
+        x = distribution.centers
+        figure.add_trace(
+            go.Scatter(x=x, y=distribution.reference, mode="lines", line_shape="hvh", name="training", fill="tozeroy")
+        )
+        figure.add_trace(
+            go.Scatter(x=x, y=distribution.current, mode="lines", line_shape="hvh", name="current", fill="tozeroy")
+        )
+    else:
+        figure.add_trace(
+            go.Bar(x=distribution.labels, y=distribution.reference, name="training", marker_color=PALETTE[0])
+        )
+        figure.add_trace(go.Bar(x=distribution.labels, y=distribution.current, name="current", marker_color=PALETTE[2]))
+        figure.update_layout(barmode="group")
+    verdict = "drifted" if drift.drifted else "stable"
+    title = f"{drift.feature}: {drift.method} {drift.statistic:.3g} ({verdict}, threshold {drift.threshold:g})"
+    return _layout(figure, title=title, y_title="share of rows", x_title=drift.feature)
+
+
+def drift_table(report: DriftReport) -> pd.DataFrame:
+    """The per-feature drift table as shown: feature, method, statistic, rule, threshold, drifted, PSI, rows."""
+    frame = report.to_frame()
+    frame.insert(4, "rule", [item.rule for item in report.features])
+    return frame.rename(columns={"reference_count": "training rows", "current_count": "current rows"})
+
+
+def kpi_display(kpi: Kpi) -> tuple[str, str | None, str]:
+    """(value, delta, delta_color) for ``st.metric``: red when the change is for the worse."""
+    value = _format(kpi.value, kpi.unit)
+    delta = kpi.delta
+    if delta is None:
+        return value, None, "off"
+    if kpi.unit == "share":
+        shown = f"{delta * 100:+.1f} pp"
+    elif kpi.unit == "count":
+        shown = f"{delta:+,.0f}"
+    elif kpi.unit == "ms":
+        shown = f"{delta:+,.1f} ms"
+    else:
+        shown = f"{delta:+,.1f}"
+    if np.isclose(delta, 0.0):
+        return value, shown, "off"
+    return value, shown, "inverse" if kpi.higher_is_worse else "normal"
+
+
+def _format(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "share":
+        return f"{value:.1%}"
+    if unit == "count":
+        return f"{value:,.0f}"
+    if unit == "ms":
+        return f"{value:,.1f} ms"
+    return f"{value:,.1f}"
