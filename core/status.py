@@ -47,3 +47,27 @@ def console_status(settings: Settings) -> ConsoleStatus:
         holders=holders,
         version_count=version_count,
     )
+
+
+@dataclass(frozen=True)
+class LiveAliases:
+    """Which version each alias points to right now, or why that is unknown."""
+
+    versions: dict[str, int]
+    registry_error: str | None = None
+
+
+def live_aliases(settings: Settings) -> LiveAliases:
+    """One cheap registry call for the sidebar: every alias of the model and its version."""
+    try:
+        return LiveAliases(versions=mlflow_io.alias_map(settings))
+    except RegistryUnavailable as unavailable:
+        return LiveAliases(versions={}, registry_error=str(unavailable))
+
+
+def backend_label(url: str) -> str:
+    """A short name for a database or tracking URL: SQLite, PostgreSQL, MLflow server, ..."""
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    return {"sqlite": "SQLite", "postgresql": "PostgreSQL", "http": "MLflow server", "https": "MLflow server"}.get(
+        scheme, scheme
+    )
