@@ -394,3 +394,54 @@ def test_racing_promotions_end_on_one_version_with_both_in_the_ledger_in_order(
         assert first_from is None and second_from == first_to and {first_to, second_to} == {1, 2}
         assert mlflow_io.alias_map(settings)[alias] == second_to
     assert get_settings().database_url == settings.database_url
+
+
+def test_after_a_promotion_the_predict_path_answers_with_the_new_version_without_restart(registry_home, sessions_for):
+    from core import serving
+
+    settings, sessions = registry_home, sessions_for(registry_home)
+    diamond = {"carat": 0.7, "cut": "Ideal", "color": "G", "clarity": "VS2", "depth": 61.8, "table": 57.0}
+    diamond |= {"x": 5.7, "y": 5.72, "z": 3.53}
+    serving.clear_memory_caches()
+    try:
+        before = serving.predict_one(settings, diamond, sessions=sessions, run_shadow=False)
+        promotion.promote(settings, sessions=sessions, version=2, alias="champion", reason="rf", actor="ana")
+        after = serving.predict_one(settings, diamond, sessions=sessions, run_shadow=False)
+        promotion.rollback(settings, sessions=sessions, alias="champion", reason="back", actor="ana")
+        rolled_back = serving.predict_one(settings, diamond, sessions=sessions, run_shadow=False)
+    finally:
+        serving.clear_memory_caches()
+
+    assert (before.version, after.version, rolled_back.version) == (1, 2, 1)
+    assert after.prediction != before.prediction and rolled_back.prediction == pytest.approx(before.prediction)
+
+
+def test_real_shadow_traffic_and_feedback_become_pre_flight_evidence(registry_home, sessions_for) -> None:
+    from core import serving
+    from core.dataset import load_diamonds
+    from storage.prediction_log import add_feedback
+
+    settings, sessions = registry_home, sessions_for(registry_home)
+    sample = load_diamonds().sample(25, random_state=7)
+    serving.clear_memory_caches()
+    try:
+        outcomes = [
+            serving.predict_one(settings, row.drop("price").to_dict(), sessions=sessions)
+            for _, row in sample.astype({"cut": str, "color": str, "clarity": str}).iterrows()
+        ]
+    finally:
+        serving.clear_memory_caches()
+    with sessions.begin() as session:
+        add_feedback(
+            session, actuals={o.prediction_id: price for o, price in zip(outcomes, sample["price"], strict=True)}
+        )
+
+    checked = promotion.preflight(settings, sessions=sessions, version=2, alias="champion")
+
+    by_name = {check.name: check for check in checked.checks}
+    assert (
+        by_name["shadow agreement"].status in (PASS, WARN)
+        and "of 25 shared requests" in by_name["shadow agreement"].detail
+    )
+    assert by_name["realised error"].status in (PASS, FAIL) and "(25)" in by_name["realised error"].detail
+    assert by_name["latency p95"].status in (PASS, FAIL) and " ms vs " in by_name["latency p95"].detail
