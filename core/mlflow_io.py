@@ -347,7 +347,9 @@ def search_runs(
                     break
     except MlflowException as error:
         if filter_string and error.error_code in {"INVALID_PARAMETER_VALUE", "BAD_REQUEST"}:
-            raise InvalidSearchFilter(filter_string, _first_line(error)) from error
+            # Over REST the message carries the code as a prefix; the local store's does not.
+            reason = _first_line(error).removeprefix(f"{error.error_code}: ")
+            raise InvalidSearchFilter(filter_string, reason) from error
         raise
     return RunSearch(runs=records, truncated=bool(page_token))
 
@@ -388,21 +390,17 @@ def versions_by_run(settings: Settings, *, name: str | None = None) -> dict[str,
 
 
 def logged_model_uri(settings: Settings, *, run_id: str) -> str | None:
-    """The URI of the model a run logged, or ``None`` for a run with params and metrics only.
+    """``models:/<model_id>`` of the model a run logged, or ``None`` for a run with params and metrics only.
 
-    MLflow 3 records logged models as run outputs (``models:/<model_id>``); a run logged the
-    MLflow 2 way keeps an ``MLmodel`` file under its ``model/`` artifact folder instead.
+    MLflow 3 records each ``log_model`` as a run output; with several, the one of the latest step wins.
     """
     mlflow_client = client(settings)
     with unavailable_as_error(settings):
         run = mlflow_client.get_run(run_id)
-        outputs = run.outputs.model_outputs if run.outputs is not None else []
-        if outputs:
-            latest = max(outputs, key=lambda output: output.step)
-            return f"models:/{latest.model_id}"
-        if any(artifact.path == "model/MLmodel" for artifact in mlflow_client.list_artifacts(run_id, "model")):
-            return f"runs:/{run_id}/model"
-    return None
+    outputs = run.outputs.model_outputs if run.outputs is not None else []
+    if not outputs:
+        return None
+    return f"models:/{max(outputs, key=lambda output: output.step).model_id}"
 
 
 def register_model_version(

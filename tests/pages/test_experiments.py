@@ -1,4 +1,11 @@
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -181,3 +188,54 @@ def test_an_unreachable_tracking_server_is_reported(monkeypatch, tmp_path) -> No
 
     assert not app.exception
     assert "MLflow unreachable" in app.error[0].value and "127.0.0.1:9" in app.error[0].value
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``mlflow server`` on loopback (SQLite behind it), stopped with its whole process group."""
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--workers", "1"]
+    command += ["--artifacts-destination", str(folder / "artifacts")]
+    with open(folder / "server.log", "w") as log:
+        process = subprocess.Popen(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 150  # a loaded 2-core machine needs ~30 s
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"mlflow server did not start: {(folder / 'server.log').read_text()[-2000:]}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_against_an_mlflow_server_runs_link_to_its_ui(mlflow_server, monkeypatch, tmp_path) -> None:
+    settings = use_home(monkeypatch, tmp_path / "home", MLFLOW_TRACKING_URI=mlflow_server)
+    logged = log_runs(settings, 4)
+    experiment_id = mlflow_io.ensure_experiment(settings)
+
+    app = page().run()
+
+    assert not app.exception
+    links = dict(zip(runs_table(app)["run"], runs_table(app)["mlflow"], strict=True))
+    assert links == {run.name: f"{mlflow_server}/#/experiments/{experiment_id}/runs/{run.run_id}" for run in logged}
+    app.selectbox(key=f"register_run_{experiment_id}").set_value(logged[1].run_id).run()
+    assert f"[Open this run in the MLflow UI]({links[logged[1].name]})" in [markdown.value for markdown in app.markdown]
+
+    app.text_input(key="search").set_value("metrics.rmse <<< 3").run()
+    assert not app.exception
+    assert app.error[0].value.startswith("The filter `metrics.rmse <<< 3` is not valid MLflow search syntax: Invalid")
