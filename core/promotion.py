@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 from mlflow.exceptions import MlflowException
 from sqlalchemy.orm import Session, sessionmaker
@@ -75,11 +76,24 @@ class PreflightBlocked(PromotionRefused):
         )
 
 
+class DriftLike(Protocol):
+    """Anything that reports input drift: a verdict (``None``: cannot tell) and one line to show.
+
+    ``core.monitoring.DriftStatus`` fits as it is, so the pre-flight does not depend on Monitoring.
+    """
+
+    @property
+    def drifted(self) -> bool | None: ...
+
+    @property
+    def detail(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class DriftStatus:
-    """Input drift as Monitoring sees it now: the verdict and one line to show."""
+    """A drift verdict built by hand (tests, the command line)."""
 
-    drifted: bool
+    drifted: bool | None
     detail: str
 
 
@@ -203,7 +217,7 @@ def _reading(sessions: Sessions) -> Iterator[Session]:
 
 
 def preflight(
-    settings: Settings, *, sessions: Sessions, version: int, alias: str, drift: DriftStatus | None = None
+    settings: Settings, *, sessions: Sessions, version: int, alias: str, drift: DriftLike | None = None
 ) -> Preflight:
     """Check moving ``alias`` to ``version`` against the alias's current holder."""
     alias = valid_alias(alias)
@@ -221,7 +235,7 @@ def _checks(
     alias: str,
     candidate: VersionInfo,
     holder: VersionInfo | None,
-    drift: DriftStatus | None,
+    drift: DriftLike | None,
 ) -> Preflight:
     if holder is not None and holder.version == candidate.version:
         raise InvalidRequest(f"version {candidate.version} already holds {alias}")
@@ -373,9 +387,11 @@ def _latency_check(name: str, new: evidence.VersionEvidence, old: evidence.Versi
     return Check(name, FAIL if new.latency_p95_ms > LATENCY_FACTOR * old.latency_p95_ms else PASS, detail)
 
 
-def _drift_check(drift: DriftStatus | None) -> Check:
+def _drift_check(drift: DriftLike | None) -> Check:
     if drift is None:
         return Check("input drift", UNKNOWN, "drift status unknown (Monitoring has not reported one)")
+    if drift.drifted is None:
+        return Check("input drift", UNKNOWN, drift.detail)
     return Check("input drift", FAIL if drift.drifted else PASS, drift.detail)
 
 
@@ -393,7 +409,7 @@ def promote(
     origin: str = "page",
     token: str | None = None,
     override: bool = False,
-    drift: DriftStatus | None = None,
+    drift: DriftLike | None = None,
 ) -> AliasMove:
     """Point ``alias`` at ``version`` if the pre-flight passes (or is overridden); record it in the ledger."""
     alias, reason, actor = valid_alias(alias), _required(reason, "reason"), _required(actor, "operator name")
@@ -439,7 +455,7 @@ def rollback(
     actor: str,
     token: str | None = None,
     override: bool = False,
-    drift: DriftStatus | None = None,
+    drift: DriftLike | None = None,
 ) -> AliasMove:
     """Restore the version ``alias`` had before its last change, with the same guards as a promotion."""
     alias, reason, actor = valid_alias(alias), _required(reason, "reason"), _required(actor, "operator name")
@@ -503,7 +519,7 @@ def _move(
     alias: str,
     choose_target: Callable[[Session, int | None], int | None],
     checked: Preflight | None,
-    drift: DriftStatus | None,
+    drift: DriftLike | None,
     reason: str,
     actor: str,
     origin: str,

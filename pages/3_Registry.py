@@ -21,7 +21,7 @@ page_setup("Registry", "🏷️")
 settings = get_settings()
 sessions = prediction_log_sessions(settings.database_url)
 # Input drift from Monitoring; None shows "unknown" in the pre-flight until Monitoring is wired in.
-drift: promotion.DriftStatus | None = None
+drift: promotion.DriftLike | None = None
 
 st.title("Registry")
 st.caption(f"Versions of **{settings.model_name}**, the aliases that route traffic to them, and every move on record.")

@@ -255,12 +255,16 @@ def test_drift_and_validation_status_feed_the_preflight(registry_home, sessions_
     calm = promotion.preflight(
         settings, sessions=sessions, version=2, alias="champion", drift=DriftStatus(False, "no drift")
     )
+    undecided = promotion.preflight(
+        settings, sessions=sessions, version=2, alias="champion", drift=DriftStatus(None, "no logged inputs")
+    )
     promotion.set_validation_status(settings, version=2, status="rejected")
     rejected = promotion.preflight(settings, sessions=sessions, version=2, alias="champion")
 
     assert statuses(drifting)["input drift"] == FAIL and not drifting.passed
     assert "carat drifted" in drifting.failed[0].detail
     assert statuses(calm)["input drift"] == PASS and calm.passed
+    assert statuses(undecided)["input drift"] == UNKNOWN and undecided.checks[-1].detail == "no logged inputs"
     assert statuses(rejected)["validation_status"] == FAIL
     with pytest.raises(InvalidRequest, match="validation status must be one of"):
         promotion.set_validation_status(settings, version=2, status="meh")
