@@ -53,3 +53,10 @@ links[0].page_link("pages/1_Predict.py", label="Predict", icon="💎", help="Sco
 links[1].page_link("pages/2_Experiments.py", label="Experiments", icon="🧪", help="Compare runs, register a model")
 links[2].page_link("pages/3_Registry.py", label="Registry", icon="🏷️", help="Move aliases behind guardrails")
 links[3].page_link("pages/4_Monitoring.py", label="Monitoring", icon="📈", help="Drift, latency, realised error")
+
+# Monitoring's alert rules (core/alerts.py) over the last day, as banners.
+from core.alerts import home_alerts  # noqa: E402
+from core.resources import prediction_log_sessions  # noqa: E402
+
+for alert in home_alerts(settings, open_sessions=lambda: prediction_log_sessions(settings.database_url)):
+    (st.error if alert.severity == "error" else st.warning)(f"{alert.message} See **Monitoring**.", icon="🚨")

@@ -7,6 +7,7 @@ is ``alert_mae_ratio`` times the error the model was promoted on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -101,3 +102,11 @@ def active_alerts(settings: Settings, *, sessions: Sessions) -> list[Alert]:
     except SQLAlchemyError:
         return []
     return snapshot_alerts(settings, view)
+
+
+def home_alerts(settings: Settings, *, open_sessions: Callable[[], Sessions]) -> list[Alert]:
+    """Alerts for Home's banner; a prediction log that cannot be opened shows none rather than failing."""
+    try:
+        return active_alerts(settings, sessions=open_sessions())
+    except SQLAlchemyError:
+        return []

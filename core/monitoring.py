@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 import numpy as np
@@ -72,6 +72,14 @@ class Window:
         if end <= start:
             raise ValueError("the window must end after it starts")
         return cls(start=start, end=end)
+
+    @classmethod
+    def for_days(cls, first: date, last: date) -> Window:
+        """Whole UTC days from ``first`` to ``last`` inclusive (the page's custom window)."""
+        if last < first:
+            raise ValueError("the window must end after it starts")
+        start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+        return cls(start=start, end=datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1))
 
     @property
     def hours(self) -> int:
@@ -445,6 +453,12 @@ def snapshot(
     )
 
 
+def known_versions(settings: Settings, *, sessions: Sessions) -> list[int]:
+    """Versions with logged predictions, newest first (from the roll-ups)."""
+    with sessions.begin() as session:
+        return rollups.logged_versions(session, model_name=settings.model_name)
+
+
 # --- time series and comparisons for the charts -------------------------------------------------
 
 
@@ -509,6 +523,15 @@ def residual_histogram(frame: pd.DataFrame) -> pd.DataFrame:
     grouped = frame.groupby(["series", "bucket"], as_index=False)["count"].sum()
     low, high = rollups.signed_log_bounds(grouped["bucket"].to_numpy())
     return grouped.assign(low=low, high=high)[["series", "low", "high", "count"]]
+
+
+def rejection_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rejected values per field and rule in the window, most frequent first."""
+    rules = frame[frame["field"] != rollups.ALL] if not frame.empty else frame
+    if rules.empty:
+        return pd.DataFrame(columns=["field", "rule", "rejected values"])
+    table = rules.groupby(["field", "rule"], as_index=False)["count"].sum().sort_values("count", ascending=False)
+    return table.rename(columns={"count": "rejected values"})
 
 
 def version_comparison(snapshot: Snapshot) -> pd.DataFrame:
@@ -586,3 +609,67 @@ def current_drift_status(
 def utc_now() -> datetime:
     """Now in UTC (one place, so pages do not import datetime arithmetic)."""
     return datetime.now(UTC)
+
+
+# --- export -------------------------------------------------------------------------------------
+
+
+def export_meta(settings: Settings, *, window: Window, version: int, include_shadow: bool) -> dict[str, object]:
+    """What a drift report was computed on, written at the top of every export."""
+    return {
+        "model_name": settings.model_name,
+        "model_version": version,
+        "window_start": window.start.isoformat(),
+        "window_end": window.end.isoformat(),
+        "include_shadow": include_shadow,
+    }
+
+
+def report_json(report: DriftReport, meta: dict[str, object]) -> str:
+    """The drift report as JSON: the meta fields, dataset drift and share, then one entry per feature."""
+    return report.to_json(**meta) + "\n"
+
+
+def report_csv(report: DriftReport, meta: dict[str, object]) -> str:
+    """The drift report as CSV: one row per feature, with the dataset verdict and meta repeated on each row."""
+    frame = report.to_frame()
+    frame["dataset_drift"] = report.dataset_drift
+    frame["drift_share"] = report.share
+    for key, value in meta.items():
+        frame[key] = value
+    return frame.to_csv(index=False)
+
+
+def drift_export(
+    settings: Settings,
+    *,
+    sessions: Sessions,
+    window: str | Window = "7d",
+    version: int | None = None,
+    include_shadow: bool = False,
+    fmt: str = "json",
+) -> str:
+    """The drift report for the CLI: ``ValueError`` with a clear message when there is nothing to report."""
+    if isinstance(window, str):
+        window = Window.last(parse_duration(window))
+    if fmt not in {"json", "csv"}:
+        raise ValueError(f"format must be json or csv, not {fmt!r}")
+    refresh(settings, sessions=sessions)
+    with sessions.begin() as session:
+        if version is None:
+            totals = rollups.hour_totals(session, model_name=settings.model_name, start=window.start, end=window.end)
+            version = _serving_version(totals)
+            if version is None:
+                raise ValueError(
+                    f"no predictions of {settings.model_name} logged in {window.label()}; "
+                    "try a longer --window or generate traffic with `python -m core simulate`"
+                )
+        report = window_drift(
+            settings, session=session, window=window, model_version=version, include_shadow=include_shadow
+        )
+    if report is None:
+        raise ValueError(f"version {version} of {settings.model_name} has no training profile to compare with")
+    if not report.features:
+        raise ValueError(f"no inputs of version {version} logged in {window.label()}")
+    meta = export_meta(settings, window=window, version=version, include_shadow=include_shadow)
+    return report_json(report, meta) if fmt == "json" else report_csv(report, meta)

@@ -13,6 +13,7 @@ Two ways in:
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,9 +22,11 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from threadpoolctl import threadpool_limits
 
 from core.dataset import TARGET, load_diamonds
+from core.settings import Settings
 from storage.base import utcnow
 from storage.prediction_log import Feedback, Prediction, PredictionFeature
 
@@ -136,6 +139,7 @@ def bulk_log(
     source: str = "simulator",
     actuals: np.ndarray | None = None,
     label_share: float = 0.0,
+    labelled: np.ndarray | None = None,
     is_ood: np.ndarray | None = None,
     shadow_of: list[int] | None = None,
     seed: int = 0,
@@ -150,7 +154,8 @@ def bulk_log(
     ids = np.arange(first, first + rows)
     stamps = pd.to_datetime(pd.Series(timestamps), utc=True)
     rng = np.random.default_rng(seed)
-    labelled = rng.random(rows) < label_share if actuals is not None else np.zeros(rows, dtype=bool)
+    if labelled is None:  # feedback for a random ``label_share`` of the rows
+        labelled = rng.random(rows) < label_share if actuals is not None else np.zeros(rows, dtype=bool)
     flags = np.zeros(rows, dtype=bool) if is_ood is None else np.asarray(is_ood, dtype=bool)
     numeric = {column: _is_numeric(features[column]) for column in features.columns}
     request_prefix = uuid.uuid4().hex[:12]
@@ -207,3 +212,175 @@ def bulk_log(
             progress(f"logged {stop:,} of {rows:,} predictions")
     session.flush()
     return ids.tolist()
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """What a simulation logged."""
+
+    requests: int
+    accepted: int
+    rejected_rows: int
+    shadow_scored: int
+    feedback: int
+    model_version: int | None
+    seconds: float
+    via: str  # "serving" or "bulk"
+
+
+def _request_sizes(rows: int, *, rng: np.random.Generator, mean: int) -> list[int]:
+    # Mostly single rows with the odd batch, like a mix of form submissions and small CSV uploads.
+    sizes: list[int] = []
+    while sum(sizes) < rows:
+        sizes.append(int(min(rng.geometric(1 / mean), rows - sum(sizes))))
+    return sizes
+
+
+def _with_invalid_rows(features: pd.DataFrame, *, share: float, rng: np.random.Generator) -> pd.DataFrame:
+    # A negative value breaks the first numeric feature's "must be > 0" rule, so rejections show up too.
+    numeric = [column for column in features.columns if _is_numeric(features[column])]
+    if not share or not numeric:
+        return features
+    broken = features.copy()
+    chosen = rng.random(len(broken)) < share
+    broken.loc[chosen, numeric[0]] = -broken.loc[chosen, numeric[0]].abs() - 1
+    return broken
+
+
+def simulate(
+    settings: Settings,
+    *,
+    sessions: sessionmaker[Session],
+    rows: int,
+    days: float,
+    shifts: tuple[Shift, ...] = (),
+    label_share: float = 0.0,
+    invalid_share: float = 0.01,
+    mean_request_rows: int = 8,
+    seed: int = 0,
+    progress: Callable[[float, str], None] | None = None,
+) -> SimulationResult:
+    """Score sampled traffic through the real serving path (champion answers, challenger shadows).
+
+    Requests of a few rows each, timestamps spread over the past ``days``; afterwards true prices are
+    sent back as feedback for ``label_share`` of the answered rows.
+    """
+    from core.serving import score_frame
+    from storage.prediction_log import add_feedback
+
+    if not 0 <= label_share <= 1:
+        raise ValueError("--label-share must be between 0 and 1")
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    traffic = sample_traffic(rows=rows, days=days, shifts=shifts, seed=seed)
+    features = _with_invalid_rows(traffic.features, share=invalid_share, rng=rng)
+    stamps = pd.Series(pd.to_datetime(traffic.timestamps, utc=True))
+    report = progress or (lambda fraction, message: None)
+    accepted = rejected = shadow = 0
+    version: int | None = None
+    truths: dict[int, float] = {}
+    sizes = _request_sizes(rows, rng=rng, mean=mean_request_rows)
+    start = 0
+    # Small requests: OpenMP's per-tree thread hand-off makes a gradient-boosting predict of a few rows
+    # ~30× slower than one thread on a busy 2-core machine.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        for number, size in enumerate(sizes, start=1):
+            stop = start + size
+            result = score_frame(
+                settings,
+                features.iloc[start:stop].reset_index(drop=True),
+                sessions=sessions,
+                source="simulator",
+                timestamps=stamps.iloc[start:stop].reset_index(drop=True),
+            )
+            version = result.model_version
+            accepted += len(result.accepted)
+            rejected += result.rejected_row_count
+            shadow += result.shadow.scored if result.shadow is not None else 0
+            actual = traffic.actuals[start:stop]
+            labelled = rng.random(len(result.accepted)) < label_share
+            positions = result.accepted.index.to_numpy()
+            for prediction_id, position in zip(
+                result.accepted["prediction_id"].to_numpy()[labelled], positions[labelled], strict=True
+            ):
+                truths[int(prediction_id)] = float(actual[position])
+            start = stop
+            if number % 10 == 0 or stop == rows:
+                report(stop / rows, f"scored {stop:,} of {rows:,} rows in {number:,} requests")
+    if truths:
+        with sessions.begin() as session:
+            add_feedback(session, actuals=truths)
+        report(1.0, f"sent {len(truths):,} true values back as feedback")
+    return SimulationResult(
+        requests=len(sizes),
+        accepted=accepted,
+        rejected_rows=rejected,
+        shadow_scored=shadow,
+        feedback=len(truths),
+        model_version=version,
+        seconds=time.perf_counter() - started,
+        via="serving",
+    )
+
+
+def simulate_bulk(
+    settings: Settings,
+    *,
+    sessions: sessionmaker[Session],
+    rows: int,
+    days: float,
+    shifts: tuple[Shift, ...] = (),
+    label_share: float = 0.0,
+    seed: int = 0,
+    progress: Callable[[float, str], None] | None = None,
+) -> SimulationResult:
+    """Millions of rows fast: the champion's real predictions, written straight to the log in batches.
+
+    Skips per-request validation, shadow scoring and measured latency (latencies are drawn from a
+    log-normal); meant for benchmarks and load, not for demos of the serving path.
+    """
+    from core.serving import serve
+
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    traffic = sample_traffic(rows=rows, days=days, shifts=shifts, seed=seed)
+    served, _ = serve(settings, alias="champion")
+    report = progress or (lambda fraction, message: None)
+    check = served.schema.validate_frame(traffic.features)
+    kept = np.flatnonzero(check.accepted_mask)
+    model_input = served.model_input(check.clean)
+    predictions = np.concatenate(
+        [served.predict(model_input.iloc[low : low + 100_000]) for low in range(0, len(model_input), 100_000)]
+    )
+    report(0.2, f"{served.name} v{served.version} scored {len(kept):,} rows")
+    labelled = rng.random(len(kept)) < label_share
+    with sessions.begin() as session:
+        bulk_log(
+            session,
+            features=traffic.features.iloc[kept].reset_index(drop=True),
+            predictions=predictions,
+            timestamps=traffic.timestamps[kept],
+            model_name=settings.model_name,
+            model_version=served.version,
+            latency_ms=simulated_latencies(len(kept), rng=rng),
+            actuals=traffic.actuals[kept],
+            labelled=labelled,
+            is_ood=np.array([bool(fields) for fields in check.ood_fields]),
+            seed=seed,
+            progress=lambda message: report(0.2 + 0.8 * _logged_share(message, len(kept)), message),
+        )
+    return SimulationResult(
+        requests=1,
+        accepted=len(kept),
+        rejected_rows=rows - len(kept),
+        shadow_scored=0,
+        feedback=int(labelled.sum()),
+        model_version=served.version,
+        seconds=time.perf_counter() - started,
+        via="bulk",
+    )
+
+
+def _logged_share(message: str, total: int) -> float:
+    match = re.match(r"logged ([\d,]+)", message)
+    return int(match[1].replace(",", "")) / max(total, 1) if match else 0.0

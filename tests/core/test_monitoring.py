@@ -205,3 +205,28 @@ def test_an_empty_log_gives_an_empty_snapshot(registry_home, sessions) -> None:
     assert all(kpi.delta is None for kpi in view.kpis() if kpi.name != "Predictions")
     assert monitoring.latency_over_time(view.latency_by_hour).empty
     assert pd.DataFrame(monitoring.version_comparison(view)).empty
+
+
+@pytest.mark.slow
+def test_drift_command_prints_the_report(registry_home, capsys) -> None:
+    import json
+
+    from core.cli import main
+
+    seed_traffic(registry_home, rows=2_000, start=datetime.now(UTC) - timedelta(hours=20), hours=19, shift=1.2)
+
+    assert main(["drift", "--window", "1d", "--format", "json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert main(["drift", "--window", "1d", "--version", "1", "--format", "csv"]) == 0
+    csv = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
+
+    assert payload["model_version"] == 1 and payload["dataset_drift"] is False
+    assert payload["drift_share"] == pytest.approx(1 / 9)
+    carat = next(item for item in payload["features"] if item["feature"] == "carat")
+    assert carat["method"] == "wasserstein" and carat["drifted"] is True and carat["threshold"] == 0.1
+    assert list(csv.columns[:6]) == ["feature", "kind", "method", "statistic", "threshold", "drifted"]
+    assert csv.set_index("feature").loc["carat", "drifted"]
+    assert main(["drift", "--window", "1d", "--version", "9"]) == 1
+    assert "no training profile" in capsys.readouterr().err
+    assert main(["drift", "--window", "seven days"]) == 1
+    assert "12h, 7d or 2w" in capsys.readouterr().err

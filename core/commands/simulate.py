@@ -1,0 +1,79 @@
+"""``python -m core simulate``."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Generate realistic traffic through the serving path (spread over past days; optional drift and feedback)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rows", type=int, default=2_000, help="input rows to score (default: 2000)")
+    parser.add_argument("--days", type=float, default=7.0, help="spread timestamps over the past D days (default: 7)")
+    parser.add_argument(
+        "--shift",
+        action="append",
+        default=[],
+        metavar="FEATURE=VALUE",
+        help="drift: carat=1.2 multiplies a numeric; cut=Fair[:0.4] moves a share (default 0.5) to a level; repeatable",
+    )
+    parser.add_argument("--label-share", type=float, default=0.0, help="send true values back for this share (0–1)")
+    parser.add_argument("--invalid-share", type=float, default=0.01, help="share of rows made invalid (default: 0.01)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument(
+        "--bulk",
+        action="store_true",
+        help="write straight to the log with the champion's predictions (fast, for millions of rows; no shadow)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from core.commands._console import fail, progress
+    from core.mlflow_io import RegistryUnavailable
+    from core.serving import ServingError
+    from core.settings import get_settings
+    from core.simulator import Shift, simulate, simulate_bulk
+    from storage.db import make_engine, make_sessionmaker, migrate
+
+    settings = get_settings()
+    try:
+        shifts = tuple(Shift.parse(text) for text in args.shift)
+        if args.rows <= 0 or args.days <= 0:
+            raise ValueError("--rows and --days must be positive")
+        if settings.database_url.startswith("sqlite"):
+            settings.ensure_home()
+        engine = make_engine(settings.database_url)
+        migrate(engine)
+        sessions = make_sessionmaker(engine)
+        report = lambda fraction, message: progress(f"{fraction:4.0%} {message}")  # noqa: E731
+        if args.bulk:
+            result = simulate_bulk(
+                settings,
+                sessions=sessions,
+                rows=args.rows,
+                days=args.days,
+                shifts=shifts,
+                label_share=args.label_share,
+                seed=args.seed,
+                progress=report,
+            )
+        else:
+            result = simulate(
+                settings,
+                sessions=sessions,
+                rows=args.rows,
+                days=args.days,
+                shifts=shifts,
+                label_share=args.label_share,
+                invalid_share=args.invalid_share,
+                seed=args.seed,
+                progress=report,
+            )
+    except (ValueError, RegistryUnavailable, ServingError) as error:
+        return fail(str(error))
+    progress(
+        f"done via {result.via}: {result.accepted:,} answered by v{result.model_version}, "
+        f"{result.rejected_rows:,} rejected, {result.shadow_scored:,} shadow, {result.feedback:,} with feedback "
+        f"in {result.seconds:,.1f}s"
+    )
+    return 0

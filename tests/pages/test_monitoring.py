@@ -1,0 +1,120 @@
+"""The Monitoring page on a seeded log, on an empty log, and its demo-traffic button."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.dataset import load_diamonds
+from core.settings import get_settings
+from core.simulator import bulk_log, simulated_latencies
+from storage.db import make_engine, make_sessionmaker, migrate
+from storage.prediction_log import count_predictions
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 60
+
+
+def page() -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages/4_Monitoring.py"), default_timeout=TIMEOUT)
+
+
+def seed(settings, *, rows: int, shift: float, hours_back: float) -> None:
+    rng = np.random.default_rng(0)
+    data = load_diamonds().sample(rows, replace=True, random_state=1).reset_index(drop=True)
+    features = data.drop(columns=["price"]).astype({"cut": str, "color": str, "clarity": str})
+    features["carat"] = features["carat"] * shift
+    now = datetime.now(UTC)
+    stamps = pd.Series([now - timedelta(hours=float(h)) for h in np.sort(rng.random(rows))[::-1] * hours_back])
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    with make_sessionmaker(engine).begin() as session:
+        bulk_log(
+            session,
+            features=features,
+            predictions=data["price"].to_numpy() * rng.normal(1, 0.1, rows),
+            timestamps=stamps,
+            model_name=settings.model_name,
+            model_version=1,
+            latency_ms=simulated_latencies(rows, rng=rng),
+            actuals=data["price"].to_numpy(float),
+            label_share=0.3,
+        )
+    engine.dispose()
+
+
+def texts(app: AppTest) -> str:
+    parts = [element.value for element in (*app.markdown, *app.caption, *app.info, *app.warning, *app.error)]
+    return "\n".join(str(part) for part in parts)
+
+
+@pytest.mark.slow
+def test_a_seeded_log_shows_kpis_drift_and_downloads(registry_home) -> None:
+    seed(registry_home, rows=3_000, shift=1.25, hours_back=100)
+
+    app = page().run()
+
+    assert not app.exception
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert set(metrics) >= {"Predictions", "Rejected inputs", "Latency p95", "Drift share", "Realised MAE"}
+    assert metrics["Predictions"] != "—" and int(metrics["Predictions"].replace(",", "")) > 2_000
+    assert metrics["Drift share"] == "11.1%"  # carat only: 1 of 9 features
+    drift_table = next(frame.value for frame in app.dataframe if "method" in frame.value.columns)
+    carat = drift_table.set_index("feature").loc["carat"]
+    assert carat["method"] == "wasserstein" and bool(carat["drifted"]) and carat["threshold"] == 0.1
+    assert "1 of 9 features drifted" in texts(app)
+    assert app.selectbox(key="monitoring_drift_feature").value == "carat"
+
+
+@pytest.mark.slow
+def test_controls_change_the_window_and_version(registry_home) -> None:
+    seed(registry_home, rows=600, shift=1.0, hours_back=60)
+    app = page().run()
+
+    app.selectbox(key="monitoring_window").set_value("Last hour").run()
+    hour = {metric.label: metric.value for metric in app.metric}
+    app.selectbox(key="monitoring_window").set_value("Last week").run()
+    week = {metric.label: metric.value for metric in app.metric}
+
+    assert not app.exception
+    assert int(week["Predictions"].replace(",", "")) == 600
+    assert int(hour.get("Predictions", "0").replace(",", "").replace("—", "0")) < 600
+    assert app.selectbox(key="monitoring_version").options == ["All versions", "Version 1"]
+    app.selectbox(key="monitoring_version").set_value(1).run()
+    assert not app.exception
+
+
+@pytest.mark.slow
+def test_an_empty_log_offers_the_simulator_and_it_fills_the_log(registry_home) -> None:
+    app = page().run()
+
+    assert not app.exception
+    assert "prediction log is empty" in texts(app)
+    app.number_input(key="monitoring_sim_rows").set_value(50)
+    app.button(key="monitoring_sim_run").click().run(timeout=300)
+
+    assert not app.exception
+    engine = make_engine(registry_home.database_url)
+    with make_sessionmaker(engine).begin() as session:
+        answered = count_predictions(session, model_name=registry_home.model_name, is_shadow=False)
+        shadows = count_predictions(session, model_name=registry_home.model_name, is_shadow=True)
+    engine.dispose()
+    assert 45 <= answered <= 50 and shadows == answered  # a few rows are made invalid on purpose
+    assert any(metric.label == "Predictions" for metric in app.metric)
+
+
+@pytest.mark.slow
+def test_home_shows_monitoring_alerts(registry_home, monkeypatch) -> None:
+    monkeypatch.setenv("LOUPE_ALERT_P95_LATENCY_MS", "1")  # every answer is slower than 1 ms
+    get_settings.cache_clear()
+    seed(registry_home, rows=300, shift=1.0, hours_back=5)
+
+    app = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=TIMEOUT).run()
+
+    assert not app.exception
+    assert any("Slow answers: p95 latency" in warning.value for warning in app.warning)
