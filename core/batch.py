@@ -74,8 +74,11 @@ def read_csv(data: bytes, *, schema: InputSchema, max_bytes: int | None = None) 
     if missing:
         raise BatchFileError(f"missing column(s): {', '.join(missing)}; the model needs: {expected}")
     try:
+        # header=None: the parser takes the field count from the header line and refuses longer rows
+        # (with a header it would silently turn the extra leading cells into an index).
         frame = pd.read_csv(
             io.StringIO(text),
+            header=None,
             dtype=str,
             keep_default_na=False,
             na_filter=False,
@@ -83,8 +86,9 @@ def read_csv(data: bytes, *, schema: InputSchema, max_bytes: int | None = None) 
             skip_blank_lines=True,
         )
     except pd.errors.ParserError as error:
-        raise BatchFileError(f"the file is not a well-formed CSV: {error}") from None
-    frame.columns = [str(name).strip() for name in frame.columns]
+        raise BatchFileError(f"the file is not a well-formed CSV: {str(error).strip()}") from None
+    frame = frame.iloc[1:].reset_index(drop=True)
+    frame.columns = header
     frame = frame.fillna("")  # short rows leave missing cells: report them as missing values
     if frame.empty:
         raise BatchFileError(f"the file has a header but no data rows; add rows under: {expected}")

@@ -33,7 +33,7 @@ def parse_feedback(data: bytes) -> tuple[dict[int, float], pd.DataFrame]:
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.ParserError as error:
-        raise BatchFileError(f"the file is not a well-formed CSV: {error}") from None
+        raise BatchFileError(f"the file is not a well-formed CSV: {str(error).strip()}") from None
     frame.columns = [str(name).strip() for name in frame.columns]
     missing = [name for name in FEEDBACK_COLUMNS if name not in frame.columns]
     if missing:

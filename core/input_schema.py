@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -131,7 +131,7 @@ class InputSchema:
 
     fields: tuple[FieldSpec, ...]
     has_profile: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None  # what the model predicts, when its profile says
 
     @property
     def names(self) -> list[str]:
@@ -385,4 +385,6 @@ def build_schema(signature_inputs: Sequence[Mapping[str, Any]] | None, profile: 
             specs.append(_from_profile(name, feature, dtype, True))
     else:
         raise ValueError("the model has neither a signature nor a training profile: Loupe cannot tell its inputs")
-    return InputSchema(fields=tuple(specs), has_profile=profile is not None)
+    return InputSchema(
+        fields=tuple(specs), has_profile=profile is not None, target=profile.target if profile is not None else None
+    )

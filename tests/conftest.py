@@ -159,3 +159,73 @@ def ridge_registry(ridge_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
     for name in ("mlflow.db", "loupe.db"):
         shutil.copy2(ridge_home / name, home / name)
     return use_home(monkeypatch, home)
+
+
+DIABETES_MODEL = "diabetes-progression"
+
+
+def _register_diabetes_model(settings: Settings) -> None:
+    """A second, non-diamond model: scikit-learn's bundled diabetes data, other fields, an integer and a level."""
+    import mlflow
+    import sklearn
+    from mlflow.models import infer_signature
+    from sklearn.compose import ColumnTransformer
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from core import mlflow_io
+    from core.profile import PROFILE_ARTIFACT, build_profile
+    from core.training import trusted_types
+
+    data = load_diabetes(as_frame=True, scaled=False)
+    features = data.data.copy()
+    features["age"] = features["age"].astype("int64")
+    features["sex"] = features["sex"].map({1.0: "female", 2.0: "male"})
+    numeric = [name for name in features.columns if name != "sex"]
+    pipeline = Pipeline(
+        [
+            (
+                "prepare",
+                ColumnTransformer(
+                    [("sex", OneHotEncoder(handle_unknown="ignore"), ["sex"]), ("numbers", StandardScaler(), numeric)]
+                ),
+            ),
+            ("model", Ridge(alpha=1.0)),
+        ]
+    ).fit(features, data.target)
+    profile = build_profile(
+        features,
+        target="progression",
+        rules={"bmi": [{"rule": "gt", "value": 0.0}], "age": [{"rule": "ge", "value": 0}]},
+    )
+    experiment_id = mlflow_io.ensure_experiment(settings)
+    with mlflow.start_run(experiment_id=experiment_id, run_name="diabetes-ridge"):
+        mlflow.log_text(profile.to_json(), PROFILE_ARTIFACT)
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            signature=infer_signature(features.head(5), pipeline.predict(features.head(5))),
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+            skops_trusted_types=trusted_types(pipeline),
+        )
+    version = mlflow.register_model(info.model_uri, settings.model_name).version
+    mlflow_io.set_alias(settings, alias="champion", version=int(version))
+
+
+@pytest.fixture(scope="session")
+def diabetes_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A runtime folder whose registry holds only the diabetes model (LOUPE_MODEL_NAME=diabetes-progression)."""
+    home = tmp_path_factory.mktemp("diabetes") / "home"
+    with preserved_environment():
+        for name in LOUPE_VARIABLES:
+            os.environ.pop(name, None)
+        os.environ["LOUPE_HOME"] = str(home)
+        os.environ["LOUPE_MODEL_NAME"] = DIABETES_MODEL
+        get_settings.cache_clear()
+        try:
+            _register_diabetes_model(get_settings())
+        finally:
+            get_settings.cache_clear()
+    return home

@@ -1,0 +1,67 @@
+import pytest
+from sqlalchemy import select
+
+from core.batch import BatchFileError
+from core.feedback import attach_feedback, parse_feedback
+from storage.base import utcnow
+from storage.db import make_engine, make_sessionmaker, migrate
+from storage.prediction_log import Feedback, log_predictions
+
+
+@pytest.fixture
+def sessions(settings):
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def logged(sessions, count: int) -> list[int]:
+    record = {
+        "created_at": utcnow(),
+        "model_name": "m",
+        "model_version": 1,
+        "alias": "champion",
+        "prediction": 10.0,
+        "latency_ms": 1.0,
+        "source": "form",
+        "request_id": "r",
+        "is_ood": False,
+        "ood_fields": None,
+        "is_shadow": False,
+        "shadow_of": None,
+    }
+    with sessions.begin() as session:
+        return log_predictions(session, records=[record] * count)
+
+
+def test_actuals_are_stored_unknown_ids_reported_bad_rows_refused(sessions) -> None:
+    ids = logged(sessions, 3)
+    data = (f"prediction_id, actual\n{ids[0]},100.5\n{ids[1]}, 200\n424242,1\n{ids[2]},inf\n{ids[2]},lots\n").encode()
+
+    result = attach_feedback(data, sessions=sessions)
+
+    assert result.stored == 2 and result.unknown_ids == [424242]
+    assert result.rejected["message"].tolist() == [
+        "actual: 'inf' is not a finite number (rule: finite)",
+        "actual: 'lots' is not a number (rule: type)",
+    ]
+    with sessions.begin() as session:
+        assert dict(session.execute(select(Feedback.prediction_id, Feedback.actual)).all()) == {
+            ids[0]: 100.5,
+            ids[1]: 200.0,
+        }
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"id,actual\n1,2\n", "missing column(s): prediction_id"),
+        (b"prediction_id,actual\n", "header but no rows"),
+        (b"prediction_id,actual\n1,\xe9\n", "not UTF-8"),
+    ],
+)
+def test_bad_feedback_files_get_clear_messages(data: bytes, message: str) -> None:
+    with pytest.raises(BatchFileError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_feedback(data)

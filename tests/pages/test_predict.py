@@ -1,0 +1,172 @@
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from streamlit.testing.v1 import AppTest
+
+from core import serving
+from core.dataset import load_diamonds
+from storage.db import make_engine, make_sessionmaker, migrate
+from storage.prediction_log import Feedback, Prediction
+from tests.conftest import DIABETES_MODEL, use_home
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 60
+
+
+@pytest.fixture(autouse=True)
+def fresh_serving_caches():
+    serving.clear_memory_caches()
+    yield
+    serving.clear_memory_caches()
+
+
+def predict_page() -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages/1_Predict.py"), default_timeout=TIMEOUT)
+
+
+def count(settings, *, shadow: bool | None = None, table=Prediction) -> int:
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    query = select(func.count()).select_from(table)
+    if shadow is not None:
+        query = query.where(Prediction.is_shadow.is_(shadow))
+    with make_sessionmaker(engine).begin() as session:
+        result = session.scalar(query)
+    engine.dispose()
+    return int(result)
+
+
+def metric(app: AppTest, label: str) -> str:
+    return next(item.value for item in app.metric if item.label == label)
+
+
+def test_single_prediction_from_the_form(registry_home) -> None:
+    app = predict_page().run()
+    assert not app.exception
+    assert any("Answering: **diamond-price v1**" in item.value for item in app.markdown)
+    assert app.number_input(key="predict_field_carat").value == pytest.approx(0.7)
+    assert app.selectbox(key="predict_field_cut").value == "Ideal"
+
+    app.number_input(key="predict_field_carat").set_value(1.2)
+    app.selectbox(key="predict_field_color").set_value("D")
+    app.button(key="predict_submit").click()
+    app.run()
+
+    assert not app.exception
+    assert metric(app, "Predicted price").startswith("$")
+    assert metric(app, "Answering version") == "v1"
+    assert metric(app, "Latency").endswith(" ms")
+    assert count(registry_home, shadow=False) == 1
+    assert count(registry_home, shadow=True) == 1  # the challenger ran after the answer was rendered
+
+
+def test_refused_form_input_names_field_and_rule_and_logs_nothing(registry_home) -> None:
+    app = predict_page().run()
+    app.number_input(key="predict_field_carat").set_value(0.0)
+    app.number_input(key="predict_field_x").set_value(-1.0)
+    app.button(key="predict_submit").click()
+    app.run()
+
+    assert not app.exception
+    (error,) = app.error
+    assert "carat: must be > 0, got 0 (rule: gt 0)" in error.value
+    assert "x: must be ≥ 0, got -1 (rule: ge 0)" in error.value
+    assert count(registry_home) == 0
+
+
+def test_out_of_range_input_is_answered_with_a_warning(registry_home) -> None:
+    app = predict_page().run()
+    app.number_input(key="predict_field_carat").set_value(6.0)
+    app.button(key="predict_submit").click()
+    app.run()
+
+    assert any("carat: 6 is outside the training range" in warning.value for warning in app.warning)
+    assert count(registry_home, shadow=False) == 1
+
+
+def test_batch_upload_scores_rejects_and_offers_downloads(registry_home) -> None:
+    frame = load_diamonds().drop(columns="price").head(30)
+    frame["cut"] = frame["cut"].astype(str)
+    frame.loc[4, "cut"] = "Superb"
+    app = predict_page().run()
+    assert app.get("download_button")  # the template
+
+    app.file_uploader(key="batch_upload").upload("stones.csv", frame.to_csv(index=False).encode(), "text/csv")
+    app.run()
+    app.button(key="batch_score").click()
+    app.run()
+
+    assert not app.exception
+    assert metric(app, "Rows") == "30" and metric(app, "Scored") == "29" and metric(app, "Rejected rows") == "1"
+    assert metric(app, "Version") == "v1"
+    assert count(registry_home, shadow=False) == 29
+
+
+def test_batch_with_a_bad_file_says_why(registry_home) -> None:
+    app = predict_page().run()
+    app.file_uploader(key="batch_upload").upload("latin.csv", "carat;cut\n0,5;Idéal\n".encode("latin-1"), "text/csv")
+    app.run()
+    app.button(key="batch_score").click()
+    app.run()
+
+    assert not app.exception
+    assert any("latin.csv: the file is not UTF-8 text" in error.value for error in app.error)
+    assert count(registry_home) == 0
+
+
+def test_ground_truth_upload_reports_unknown_ids(registry_home) -> None:
+    app = predict_page().run()
+    app.button(key="predict_submit").click()
+    app.run()
+    engine = make_engine(registry_home.database_url)
+    with make_sessionmaker(engine).begin() as session:
+        answer_id = session.scalar(select(Prediction.id).where(Prediction.is_shadow.is_(False)))
+    engine.dispose()
+
+    app.file_uploader(key="feedback_upload").upload(
+        "truth.csv", f"prediction_id,actual\n{answer_id},2500\n777777,1\n".encode(), "text/csv"
+    )
+    app.run()
+    app.button(key="feedback_attach").click()
+    app.run()
+
+    assert not app.exception
+    assert any("1 actual value(s) stored" in item.value for item in app.success)
+    assert any("777777" in item.value for item in app.warning)
+    assert count(registry_home, table=Feedback) == 1
+
+
+def test_dead_registry_with_nothing_cached_is_a_clear_error(monkeypatch, tmp_path) -> None:
+    use_home(monkeypatch, tmp_path / "home", MLFLOW_TRACKING_URI="http://127.0.0.1:9")
+
+    app = predict_page().run()
+
+    assert not app.exception
+    assert "Nothing can answer: registry unreachable" in app.error[0].value
+
+
+@pytest.mark.slow
+def test_the_form_follows_another_models_signature(diabetes_home, monkeypatch) -> None:
+    settings = use_home(monkeypatch, diabetes_home, LOUPE_MODEL_NAME=DIABETES_MODEL)
+
+    app = predict_page().run()
+
+    assert not app.exception
+    assert app.number_input(key="predict_field_age").value == 50
+    assert app.selectbox(key="predict_field_sex").options == ["female", "male"]
+    assert app.number_input(key="predict_field_bmi").value == pytest.approx(25.7)
+    assert not any(widget.key == "predict_field_carat" for widget in app.number_input)
+
+    app.number_input(key="predict_field_bmi").set_value(-2.0)
+    app.button(key="predict_submit").click()
+    app.run()
+    assert "bmi: must be > 0, got -2 (rule: gt 0)" in app.error[0].value
+
+    app.number_input(key="predict_field_bmi").set_value(31.0)
+    app.button(key="predict_submit").click()
+    app.run()
+    assert not app.exception
+    assert metric(app, "Answering version") == "v1"
+    assert not metric(app, "Predicted progression").startswith("$")
+    assert count(settings) == 1
