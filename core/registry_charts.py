@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from pandas.io.formats.style import Styler
 
 from core.charts import TEMPLATE
-from core.mlflow_io import VersionInfo
+from core.mlflow_io import ESTIMATOR_TAG, VersionInfo
 from core.promotion import FAIL, PASS, UNKNOWN, VALIDATION_STATUS_TAG, WARN, Check
 from storage.base import utcnow
 from storage.ledger import AliasChange
@@ -39,11 +39,16 @@ def versions_frame(versions: Sequence[VersionInfo]) -> pd.DataFrame:
             **{metric: version.metrics.get(metric) for metric in METRICS},
             VALIDATION_STATUS_TAG: version.tags.get(VALIDATION_STATUS_TAG, ""),
             "aliases": " ".join(badge(alias) for alias in version.aliases),
+            "other tags": ", ".join(
+                f"{key}={value}"
+                for key, value in sorted(version.tags.items())
+                if key not in (ESTIMATOR_TAG, VALIDATION_STATUS_TAG)
+            ),
             "run": version.run_id or "",
         }
         for version in sorted(versions, key=lambda version: version.version, reverse=True)
     ]
-    columns = ["version", "created (UTC)", "estimator", *METRICS, VALIDATION_STATUS_TAG, "aliases", "run"]
+    columns = ["version", "created (UTC)", "estimator", *METRICS, VALIDATION_STATUS_TAG, "aliases", "other tags", "run"]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -28,7 +28,7 @@ def version(number: int, *, rmse: float, aliases=(), hours: int = 0) -> VersionI
         source=f"models:/m-{number}",
         created_at=T0 + timedelta(hours=hours),
         aliases=tuple(aliases),
-        tags={ESTIMATOR_TAG: "hgb", "validation_status": "validated"} if number == 1 else {},
+        tags={ESTIMATOR_TAG: "hgb", "validation_status": "validated", "team": "pricing"} if number == 1 else {},
         metrics={"rmse": rmse, "mae": rmse / 2},
     )
 
@@ -89,7 +89,7 @@ def test_versions_frame_and_its_highlighting() -> None:
     assert list(frame["version"]) == [3, 2, 1]
     assert list(frame["aliases"]) == ["🏷️ canary", "🥊 challenger", "🏆 champion"]
     assert list(frame["validation_status"]) == ["", "", "validated"]
-    assert frame.loc[2, "estimator"] == "hgb"
+    assert frame.loc[2, "estimator"] == "hgb" and list(frame["other tags"]) == ["", "", "team=pricing"]
     style = versions_styler(frame).to_html().split("</style>")[0]
     assert all(colour in style for colour in ROW_COLOURS.values())
     assert "row1_col0" in style and "row2_col0" in style and "row0_" not in style  # only champion and challenger
