@@ -6,7 +6,7 @@ and the registry adds two calls (versions by run, aliases): nothing is fetched p
 
 from __future__ import annotations
 
-import hmac
+import getpass
 import math
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -16,10 +16,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import mlflow_io
+from core import mlflow_io, promotion
 from core.mlflow_io import InvalidSearchFilter, RunRecord
 from core.settings import Settings
-from storage.ledger import record_alias_change
 
 STANDARD_METRICS = ("rmse", "mae", "r2", "mape")
 HIGHER_IS_BETTER = ("r2", "accuracy", "precision", "recall", "f1", "auc", "roc_auc", "score")
@@ -404,13 +403,14 @@ def leaderboard(runs: RunSet, *, metric: str) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Registration:
-    """A version registered from a run, and the alias moved to it (if any)."""
+    """A version registered from a run, and what became of the alias move (if one was asked for)."""
 
     run_id: str
     model_name: str
     version: int
-    alias: str | None
+    alias: str | None  # the alias now on the new version
     previous_version: int | None  # the alias's holder before the move
+    alias_refused: str | None = None  # why the registry guardrails kept the alias where it was
 
 
 def registrable(runs: RunSet, *, run_id: str) -> str | None:
@@ -425,7 +425,15 @@ def registrable(runs: RunSet, *, run_id: str) -> str | None:
 
 def token_required(settings: Settings) -> bool:
     """Moving an alias needs the admin token when ``LOUPE_ADMIN_TOKEN`` is set."""
-    return settings.admin_token is not None and bool(settings.admin_token.get_secret_value())
+    return promotion.promotion_is_protected(settings)
+
+
+def default_actor() -> str:
+    """The OS user, for the ledger's "who" when the operator does not type a name."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return "unknown"
 
 
 def register_run(
@@ -441,17 +449,19 @@ def register_run(
 ) -> Registration:
     """Register the run's logged model as a new version of ``settings.model_name``; optionally move ``alias`` to it.
 
-    ``estimator`` becomes the version's ``loupe.estimator`` tag. An alias move is checked against the
-    admin token first (nothing changes when it is wrong) and is written to the alias ledger (origin
-    ``page``) in the same transaction as the move.
+    ``estimator`` becomes the version's ``loupe.estimator`` tag. The alias move goes through the
+    Registry's guardrails (:func:`core.promotion.promote`: token, pre-flight, ledger entry with origin
+    ``page``). A wrong or missing token refuses before anything is registered; a failed pre-flight
+    keeps the new version and leaves the alias where it was (``alias_refused`` says why).
     """
     if alias:
         if sessions is None:
             raise ValueError("sessions is required to record an alias move in the ledger")
-        if token_required(settings) and not hmac.compare_digest(
-            (token or "").encode(), settings.admin_token.get_secret_value().encode()
-        ):
-            raise CannotRegister(f"Setting `{alias}` needs the admin token (LOUPE_ADMIN_TOKEN); nothing was changed.")
+        try:
+            alias = promotion.valid_alias(alias)
+            promotion.check_token(settings, token)
+        except promotion.PromotionRefused as refused:
+            raise CannotRegister(f"Cannot set `{alias}`: {refused}. Nothing was registered.") from refused
     model_uri = mlflow_io.logged_model_uri(settings, run_id=run_id)
     if model_uri is None:
         raise CannotRegister(
@@ -461,22 +471,22 @@ def register_run(
     version = mlflow_io.register_model_version(
         settings, model_uri=model_uri, tags={mlflow_io.ESTIMATOR_TAG: estimator} if estimator else None
     )
-    previous = None
-    if alias:
-        with sessions.begin() as session:
-            previous = mlflow_io.alias_map(settings).get(alias)
-            record_alias_change(
-                session,
-                model_name=settings.model_name,
-                alias=alias,
-                from_version=previous,
-                to_version=version,
-                actor=actor or "unknown",
-                reason=reason or f"registered from run {run_id} on the Experiments page",
-                origin="page",
-            )
-            # Inside the transaction: if the move fails, the ledger entry is rolled back with it.
-            mlflow_io.set_alias(settings, alias=alias, version=version)
-    return Registration(
-        run_id=run_id, model_name=settings.model_name, version=version, alias=alias or None, previous_version=previous
+    registration = Registration(
+        run_id=run_id, model_name=settings.model_name, version=version, alias=None, previous_version=None
     )
+    if not alias:
+        return registration
+    try:
+        move = promotion.promote(
+            settings,
+            sessions=sessions,
+            version=version,
+            alias=alias,
+            reason=reason or f"registered from run {run_id} on the Experiments page",
+            actor=actor or default_actor(),
+            origin="page",
+            token=token,
+        )
+    except promotion.PromotionRefused as refused:
+        return replace(registration, alias_refused=str(refused))
+    return replace(registration, alias=alias, previous_version=move.from_version)

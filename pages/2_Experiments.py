@@ -1,7 +1,5 @@
 """Experiments: find the runs worth promoting, see how params drive metrics, compare, register the best."""
 
-import getpass
-
 import streamlit as st
 
 from core import experiment_charts, experiments
@@ -212,6 +210,9 @@ with register_tab:
     feedback = st.session_state.pop("register_feedback", None)
     if feedback:
         st.success(feedback, icon="✅")
+    refusal = st.session_state.pop("register_refusal", None)
+    if refusal:
+        st.warning(refusal, icon="🛡️")
     register_id = st.selectbox(
         "Run", ordered_ids, format_func=labels.get, key=f"register_run_{experiment_id}", help="In the table's order."
     )
@@ -221,8 +222,12 @@ with register_tab:
     why_not = experiments.registrable(runs, run_id=register_id)
     if why_not:
         st.warning(why_not, icon="🚫")
-    set_challenger = st.checkbox("Also point `challenger` at the new version", key="register_challenger")
-    actor = st.text_input("Your name (for the alias ledger)", value=getpass.getuser(), key="register_actor")
+    set_challenger = st.checkbox(
+        "Also point `challenger` at the new version",
+        key="register_challenger",
+        help="Goes through the Registry's pre-flight checks; a failing check leaves `challenger` where it is.",
+    )
+    actor = st.text_input("Your name (for the alias ledger)", value=experiments.default_actor(), key="register_actor")
     token = None
     if set_challenger and experiments.token_required(settings):
         token = st.text_input("Admin token", type="password", key="register_token")
@@ -258,4 +263,9 @@ with register_tab:
                     f" `{registration.alias}` → version {registration.version} (was {was}); recorded in the ledger."
                 )
             st.session_state["register_feedback"] = message
+            if registration.alias_refused:
+                st.session_state["register_refusal"] = (
+                    f"`challenger` stayed where it was: {registration.alias_refused} "
+                    "Review the version on the Registry page."
+                )
             st.rerun()

@@ -346,6 +346,7 @@ def test_register_a_run_as_a_new_version_and_set_challenger(registry_home) -> No
         change = list_alias_changes(session, model_name=settings.model_name, alias="challenger")[-1]
     assert (change.from_version, change.to_version, change.origin, change.actor) == (2, 3, "page", "ada")
     assert hgb_run in change.reason
+    assert '"name": "holdout rmse", "status": "pass"' in change.preflight  # the Registry's guardrails ran
 
     again = experiments.load_runs(settings, experiment_id=runs.experiment_id)
     assert again.frame.loc[hgb_run, "registered"] == "v1 (champion), v3 (challenger)"
@@ -373,8 +374,8 @@ def test_setting_challenger_needs_the_admin_token_when_one_is_set(registry_home,
     hgb_run = runs.frame.index[runs.frame["estimator"] == "hgb"][0]
     sessions = sessions_for(settings)
 
-    for token in (None, "wrong"):
-        with pytest.raises(CannotRegister, match="needs the admin token"):
+    for token, why in ((None, "the admin token is required"), ("wrong", "the admin token is wrong")):
+        with pytest.raises(CannotRegister, match=f"Cannot set `challenger`: {why}.*Nothing was registered"):
             experiments.register_run(
                 settings, run_id=hgb_run, alias="challenger", actor="ada", token=token, sessions=sessions
             )
@@ -384,3 +385,22 @@ def test_setting_challenger_needs_the_admin_token_when_one_is_set(registry_home,
         settings, run_id=hgb_run, alias="challenger", actor="ada", token="s3cret", sessions=sessions
     )
     assert mlflow_io.alias_map(settings)["challenger"] == registration.version == 3
+
+
+def test_a_failed_preflight_keeps_the_version_and_leaves_the_alias(registry_home, monkeypatch) -> None:
+    # No tolerance: the rf model's holdout rmse is worse than the hgb champion's, so the move is blocked.
+    settings = use_home(monkeypatch, registry_home.home_dir, LOUPE_PROMOTION_TOLERANCE="0")
+    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+    rf_run = runs.frame.index[runs.frame["estimator"] == "rf"][0]
+    sessions = sessions_for(settings)
+    with sessions() as session:
+        ledger_before = len(list_alias_changes(session, model_name=settings.model_name))
+
+    registration = experiments.register_run(settings, run_id=rf_run, alias="champion", actor="ada", sessions=sessions)
+
+    assert registration.version == 3 and registration.alias is None
+    assert "blocked by failed checks" in registration.alias_refused and "holdout rmse" in registration.alias_refused
+    assert mlflow_io.alias_map(settings) == {"champion": 1, "challenger": 2}
+    assert mlflow_io.versions_by_run(settings)[rf_run] == [2, 3]
+    with sessions() as session:
+        assert len(list_alias_changes(session, model_name=settings.model_name)) == ledger_before

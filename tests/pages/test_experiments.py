@@ -190,6 +190,24 @@ def test_an_unreachable_tracking_server_is_reported(monkeypatch, tmp_path) -> No
     assert "MLflow unreachable" in app.error[0].value and "127.0.0.1:9" in app.error[0].value
 
 
+def test_a_blocked_challenger_move_keeps_the_new_version_and_says_why(registry_home, monkeypatch) -> None:
+    settings = use_home(monkeypatch, registry_home.home_dir, LOUPE_PROMOTION_TOLERANCE="0")
+    mlflow_io.set_alias(settings, alias="challenger", version=1)  # the better hgb model holds challenger
+    rf_run = mlflow_io.get_version(settings, version=2).run_id
+    experiment_id = mlflow_io.ensure_experiment(settings)
+    app = page().run()
+
+    app.selectbox(key=f"register_run_{experiment_id}").set_value(rf_run).run()
+    app.checkbox(key="register_challenger").check()
+    app.button(key="register").click().run()
+
+    assert not app.exception
+    assert any("as version 3 of diamond-price" in success.value for success in app.success)
+    refusal = next(warning.value for warning in app.warning if "stayed where it was" in warning.value)
+    assert "blocked by failed checks" in refusal and "holdout rmse" in refusal
+    assert mlflow_io.alias_map(settings)["challenger"] == 1
+
+
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``mlflow server`` on loopback (SQLite behind it), stopped with its whole process group."""
