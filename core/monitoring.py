@@ -673,3 +673,23 @@ def drift_export(
         raise ValueError(f"no inputs of version {version} logged in {window.label()}")
     meta = export_meta(settings, window=window, version=version, include_shadow=include_shadow)
     return report_json(report, meta) if fmt == "json" else report_csv(report, meta)
+
+
+def drift_and_latency(
+    settings: Settings, *, sessions: Sessions, window: Window, version: int | None = None
+) -> tuple[DriftReport | None, dict[int, float | None]]:
+    """The two headline computations on their own (refresh, drift, latency percentiles), as benchmarked."""
+    refresh(settings, sessions=sessions)
+    with sessions.begin() as session:
+        if version is None:
+            totals = rollups.hour_totals(session, model_name=settings.model_name, start=window.start, end=window.end)
+            version = _serving_version(totals)
+        report = (
+            None if version is None else window_drift(settings, session=session, window=window, model_version=version)
+        )
+        latency = rollups.bucket_counts(
+            session, model_name=settings.model_name, metric="latency", start=window.start, end=window.end
+        )
+    latency = _select(latency, version=version, include_shadow=False)
+    merged = latency.groupby("bucket")["count"].sum() if not latency.empty else pd.Series(dtype=float)
+    return report, latency_percentiles(merged.index.to_numpy(), merged.to_numpy())

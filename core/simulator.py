@@ -161,41 +161,39 @@ def bulk_log(
     request_prefix = uuid.uuid4().hex[:12]
     for start in range(0, rows, BULK_BATCH):
         stop = min(start + BULK_BATCH, rows)
-        batch_times = stamps.iloc[start:stop].dt.to_pydatetime()
+        batch_ids = ids[start:stop].tolist()
+        columns = {
+            "id": batch_ids,
+            "created_at": list(stamps.iloc[start:stop].dt.to_pydatetime()),
+            "prediction": np.asarray(predictions[start:stop], dtype=float).tolist(),
+            "latency_ms": np.asarray(latency_ms[start:stop], dtype=float).tolist(),
+            "request_id": [f"{request_prefix}-{i}" for i in range(start, stop)],
+            "is_ood": flags[start:stop].tolist(),
+            "shadow_of": [None] * (stop - start) if shadow_of is None else [int(i) for i in shadow_of[start:stop]],
+        }
+        constant = {"model_name": model_name, "model_version": model_version, "alias": alias, "source": source}
+        constant |= {"ood_fields": None, "is_shadow": is_shadow}
+        names = list(columns)
         session.execute(
             insert(Prediction.__table__),
-            [
-                {
-                    "id": int(ids[i]),
-                    "created_at": batch_times[i - start],
-                    "model_name": model_name,
-                    "model_version": model_version,
-                    "alias": alias,
-                    "prediction": float(predictions[i]),
-                    "latency_ms": float(latency_ms[i]),
-                    "source": source,
-                    "request_id": f"{request_prefix}-{i}",
-                    "is_ood": bool(flags[i]),
-                    "ood_fields": None,
-                    "is_shadow": is_shadow,
-                    "shadow_of": None if shadow_of is None else int(shadow_of[i]),
-                }
-                for i in range(start, stop)
-            ],
+            [constant | dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)],
         )
-        values = []
+        values: list[dict] = []
         for column, is_number in numeric.items() if shadow_of is None else ():
-            column_values = features[column].iloc[start:stop].tolist()
-            for offset, value in enumerate(column_values):
-                missing = value is None or (isinstance(value, float) and np.isnan(value))
-                values.append(
-                    {
-                        "prediction_id": int(ids[start + offset]),
-                        "feature": column,
-                        "num_value": None if missing or not is_number else float(value),
-                        "cat_value": None if missing or is_number else str(value),
-                    }
-                )
+            chunk = features[column].iloc[start:stop]
+            present = chunk.notna().tolist()
+            if is_number:
+                numbers = chunk.astype(float).tolist()
+                values += [
+                    {"prediction_id": i, "feature": column, "num_value": v if ok else None, "cat_value": None}
+                    for i, v, ok in zip(batch_ids, numbers, present, strict=True)
+                ]
+            else:
+                texts = chunk.astype(str).tolist()
+                values += [
+                    {"prediction_id": i, "feature": column, "num_value": None, "cat_value": v if ok else None}
+                    for i, v, ok in zip(batch_ids, texts, present, strict=True)
+                ]
         if values:
             session.execute(insert(PredictionFeature.__table__), values)
         if labelled[start:stop].any():

@@ -1,0 +1,75 @@
+"""The Monitoring figures carry the data they are given; KPI strings colour changes for the worse."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from core import monitoring_charts as charts
+from core.dataset import load_diamonds
+from core.drift import current_counts, drift_report
+from core.monitoring import Kpi
+from core.profile import build_profile
+
+HOURS = pd.date_range("2026-03-01", periods=3, freq="h", tz="UTC")
+
+
+def test_latency_and_throughput_figures() -> None:
+    latency = pd.DataFrame({"hour": HOURS, "p50": [10.0, 11.0, 12.0], "p95": [30.0, 31.0, 40.0], "p99": [50.0, 60, 90]})
+    throughput = pd.DataFrame(
+        {"hour": [*HOURS, HOURS[0]], "series": ["v1", "v1", "v1", "v2 (shadow)"], "predictions": [5, 6, 7, 5]}
+    )
+
+    figure = charts.latency_figure(latency)
+    bars = charts.throughput_figure(throughput)
+
+    assert [trace.name for trace in figure.data] == ["p50", "p95", "p99"]
+    assert list(figure.data[1].y) == [30.0, 31.0, 40.0] and figure.layout.yaxis.type == "log"
+    assert {trace.name: sum(trace.y) for trace in bars.data} == {"v1": 18, "v2 (shadow)": 5}
+    assert bars.layout.template.layout.paper_bgcolor is not None  # the shared dark template
+
+
+def test_prediction_error_and_residual_figures() -> None:
+    quantiles = pd.DataFrame(
+        {"hour": HOURS, "series": "v1", "p10": [1.0, 2, 3], "p50": [5.0, 6, 7], "p90": [9.0, 9, 9]}
+    )
+    errors = pd.DataFrame({"hour": HOURS, "series": "v1", "feedback": 3, "mae": [1.0, 2, 3], "rmse": [2.0, 3, 4]})
+    residuals = pd.DataFrame({"series": "v1", "low": [-10.0, 0.0], "high": [0.0, 10.0], "count": [1, 3]})
+
+    band = charts.prediction_figure(quantiles)
+    error = charts.error_figure(errors)
+    residual = charts.residual_figure(residuals)
+
+    assert [trace.name for trace in band.data][-1] == "v1 median" and list(band.data[-1].y) == [5.0, 6.0, 7.0]
+    assert [list(trace.y) for trace in error.data] == [[1.0, 2.0, 3.0], [2.0, 3.0, 4.0]]
+    assert list(residual.data[0].x) == [-5.0, 5.0] and list(residual.data[0].y) == [0.25, 0.75]
+
+
+def test_drift_overlay_and_table() -> None:
+    frame = load_diamonds().drop(columns=["price"])
+    profile = build_profile(frame)
+    report = drift_report(profile, current_counts(profile, frame.assign(carat=frame["carat"] * 1.3)))
+    carat = next(item for item in report.features if item.feature == "carat")
+    cut = next(item for item in report.features if item.feature == "cut")
+
+    numeric = charts.drift_overlay_figure(carat)
+    levels = charts.drift_overlay_figure(cut)
+    table = charts.drift_table(report)
+
+    assert [trace.name for trace in numeric.data] == ["training", "current"]
+    assert np.isclose(sum(numeric.data[0].y), 1.0) and np.isclose(sum(numeric.data[1].y), 1.0)
+    assert "drifted" in numeric.layout.title.text
+    assert list(levels.data[0].x) == ["Fair", "Good", "Very Good", "Premium", "Ideal"]
+    assert list(table.columns[:6]) == ["feature", "kind", "method", "statistic", "rule", "threshold"]
+    assert table.set_index("feature").loc["carat", "drifted"]
+
+
+def test_kpi_display() -> None:
+    assert charts.kpi_display(Kpi("Latency p95", 42.0, 40.0, "ms")) == ("42.0 ms", "+2.0 ms", "inverse")
+    assert charts.kpi_display(Kpi("Predictions", 1200, 1000, "count", higher_is_worse=False)) == (
+        "1,200",
+        "+200",
+        "normal",
+    )
+    assert charts.kpi_display(Kpi("Drift share", 0.25, 0.0, "share")) == ("25.0%", "+25.0 pp", "inverse")
+    assert charts.kpi_display(Kpi("Realised MAE", None, 3.0, "value")) == ("—", None, "off")
