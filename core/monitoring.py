@@ -227,10 +227,13 @@ class WindowStats:
     mae: float | None
     rmse: float | None
     drift: DriftReport | None = None
+    answered: int | None = None  # answered (not shadow) rows of every version: rejections are per model
 
     @property
     def rejected_rate(self) -> float | None:
-        seen = self.predictions + self.rejected_rows
+        """Refused input rows over all input rows the model was sent (answered + refused)."""
+        answered = self.predictions if self.answered is None else self.answered
+        seen = answered + self.rejected_rows
         return self.rejected_rows / seen if seen else None
 
     @property
@@ -317,18 +320,23 @@ class Snapshot:
 
 
 def _stats(
-    totals: pd.DataFrame, latency: pd.DataFrame, rejections: pd.DataFrame, drift: DriftReport | None
+    totals: pd.DataFrame,
+    latency: pd.DataFrame,
+    rejections: pd.DataFrame,
+    drift: DriftReport | None,
+    *,
+    answered: int | None = None,
 ) -> WindowStats:
     predictions = int(totals["predictions"].sum()) if not totals.empty else 0
     feedback = int(totals["feedback"].sum()) if not totals.empty else 0
     rejected = rejections[rejections["field"] == rollups.ALL] if not rejections.empty else rejections
+    merged = latency.groupby("bucket")["count"].sum() if not latency.empty else pd.Series(dtype=float)
     return WindowStats(
         predictions=predictions,
+        answered=answered,
         rejected_rows=int(rejected["count"].sum()) if not rejected.empty else 0,
         ood=int(totals["ood"].sum()) if not totals.empty else 0,
-        latency=latency_percentiles(latency["bucket"].to_numpy(), latency["count"].to_numpy())
-        if not latency.empty
-        else dict.fromkeys(PERCENTILES),
+        latency=latency_percentiles(merged.index.to_numpy(), merged.to_numpy()),
         feedback=feedback,
         mae=float(totals["abs_error_sum"].sum() / feedback) if feedback else None,
         rmse=float(math.sqrt(totals["sq_error_sum"].sum() / feedback)) if feedback else None,
@@ -383,6 +391,10 @@ def current_from_rollups(profile: TrainingProfile, counts: pd.DataFrame) -> dict
     return current
 
 
+def _count(totals: pd.DataFrame) -> int:
+    return int(totals["predictions"].sum()) if not totals.empty else 0
+
+
 def _serving_version(totals: pd.DataFrame) -> int | None:
     # The version that answered most in the window (not shadow): the one whose inputs matter.
     answered = totals[~totals["is_shadow"].astype(bool)] if not totals.empty else totals
@@ -428,12 +440,20 @@ def snapshot(
                     settings, session=session, window=span, model_version=drift_version, include_shadow=include_shadow
                 )
     latency = _select(latency_all, version=version, include_shadow=include_shadow)
-    current = _stats(_hours_in(totals, window), _hours_in(latency, window), _hours_in(rejections, window), drifts[0])
+    answered = _select(totals_all, version=None, include_shadow=False)
+    current = _stats(
+        _hours_in(totals, window),
+        _hours_in(latency, window),
+        _hours_in(rejections, window),
+        drifts[0],
+        answered=_count(_hours_in(answered, window)),
+    )
     before = _stats(
         _hours_in(totals, previous_window),
         _hours_in(latency, previous_window),
         _hours_in(rejections, previous_window),
         drifts[1],
+        answered=_count(_hours_in(answered, previous_window)),
     )
     return Snapshot(
         window=window,
