@@ -45,6 +45,7 @@ LATENCY_FACTOR = 2.0  # a candidate whose p95 is more than twice the holder's fa
 AGREEMENT_TOLERANCE = 0.10  # shadow answers within 10% of the served one "agree"
 AGREEMENT_WARN_SHARE = 0.80
 EXTERNAL_ACTOR = "outside Loupe"
+OPERATOR_ORIGINS = ("page", "cli")
 # MLflow's own alias rule, checked here so the operator gets a sentence instead of a server error.
 ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
@@ -196,6 +197,13 @@ def _required(value: str | None, field_name: str) -> str:
     if not value:
         raise InvalidRequest(f"{field_name} is required")
     return value
+
+
+def _operator_origin(origin: str) -> str:
+    # "rollback", "external" and "bootstrap" are written by Loupe itself, never claimed by a caller.
+    if origin not in OPERATOR_ORIGINS:
+        raise ValueError(f"origin must be one of {', '.join(OPERATOR_ORIGINS)}, not {origin!r}")
+    return origin
 
 
 def _existing_version(settings: Settings, version: int) -> VersionInfo:
@@ -413,6 +421,7 @@ def promote(
 ) -> AliasMove:
     """Point ``alias`` at ``version`` if the pre-flight passes (or is overridden); record it in the ledger."""
     alias, reason, actor = valid_alias(alias), _required(reason, "reason"), _required(actor, "operator name")
+    origin = _operator_origin(origin)
     check_token(settings, token)
     checked = preflight(settings, sessions=sessions, version=version, alias=alias, drift=drift)
     return _move(
@@ -491,6 +500,7 @@ def remove_alias(
 ) -> AliasMove:
     """Delete ``alias`` from the model and record it (``to_version`` is empty in the ledger)."""
     alias, reason, actor = valid_alias(alias), _required(reason, "reason"), _required(actor, "operator name")
+    origin = _operator_origin(origin)
     check_token(settings, token)
 
     def choose_target(session: Session, holder: int | None) -> int | None:

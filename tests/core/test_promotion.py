@@ -233,6 +233,10 @@ def test_bad_requests_name_the_field_and_the_rule(registry_home, sessions_for, a
         promotion.promote(registry_home, sessions=sessions, version=2, alias="champion", reason="r", actor=" ")
     with pytest.raises(InvalidRequest, match="version 99 of diamond-price does not exist"):
         promotion.promote(registry_home, sessions=sessions, version=99, alias="champion", reason="r", actor="a")
+    with pytest.raises(ValueError, match="origin must be one of page, cli"):
+        promotion.promote(
+            registry_home, sessions=sessions, version=2, alias="champion", reason="r", actor="a", origin="external"
+        )
     with pytest.raises(InvalidRequest, match="version 1 already holds champion"):
         promotion.promote(registry_home, sessions=sessions, version=1, alias="champion", reason="r", actor="a")
 
