@@ -80,7 +80,6 @@ def upgrade() -> None:
         sa.Column("model_version", sa.Integer(), nullable=False),
         sa.Column("run_id", sa.String(length=64), nullable=True),
         sa.Column("profile_json", sa.Text(), nullable=False),
-        sa.Column("holdout_mae", sa.Float(), nullable=True),
         sa.Column("saved_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("model_name", "model_version", name=op.f("pk_rollup_references")),
     )
