@@ -8,8 +8,13 @@ categoricals: count per level). Rejections roll up per (model, hour, field, rule
 :func:`refresh_rollups` is incremental and idempotent: it adds the rows that arrived since the last
 refresh (predictions and rejections by id, feedback by ``received_at``) to the hours they belong to,
 and moves its watermarks in the same transaction. Backfilled timestamps are fine, since rows are
-found by id, not by time. The write path is untouched; the still-open hour is simply refreshed from
-its raw rows on every call. Work is chunked by id so memory stays flat on any log size.
+found by id, not by time. The write path is untouched: the still-open hour's new raw rows (a few
+thousand an hour at a million a week) are added on every call, so the current hour is always live.
+Shadow rows take their answer's inputs and feedback (``shadow_of``). Work is chunked by id, so memory
+stays flat on any log size.
+
+Caveat: feedback that *replaces* an earlier value for the same prediction is added again (the old
+value's contribution is not removed); :func:`rebuild_rollups` recomputes everything from the raw log.
 
 Caveat (PostgreSQL only): a prediction committed after a higher-numbered one was already rolled up
 would be skipped; Loupe's writers commit each request in one short transaction, so this needs a
