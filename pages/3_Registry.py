@@ -20,8 +20,6 @@ from core.ui import page_setup
 page_setup("Registry", "🏷️")
 settings = get_settings()
 sessions = prediction_log_sessions(settings.database_url)
-# Input drift from Monitoring; None shows "unknown" in the pre-flight until Monitoring is wired in.
-drift: promotion.DriftLike | None = None
 
 st.title("Registry")
 st.caption(f"Versions of **{settings.model_name}**, the aliases that route traffic to them, and every move on record.")
@@ -51,6 +49,9 @@ if not view.versions:
         icon="ℹ️",
     )
     st.stop()
+
+# Current input drift for the pre-flight (any object with .drifted and .detail); None shows "unknown".
+drift: promotion.DriftLike | None = None
 
 protected = promotion.promotion_is_protected(settings)
 if protected:
