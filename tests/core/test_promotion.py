@@ -453,3 +453,30 @@ def test_real_shadow_traffic_and_feedback_become_pre_flight_evidence(registry_ho
     )
     assert by_name["realised error"].status in (PASS, FAIL) and "(25)" in by_name["realised error"].detail
     assert by_name["latency p95"].status in (PASS, FAIL) and " ms vs " in by_name["latency p95"].detail
+
+
+@pytest.mark.slow
+def test_a_stale_pre_flight_is_checked_again_against_the_holder_found_under_the_lock(ridge_registry, sessions_for):
+    settings, sessions = ridge_registry, sessions_for(ridge_registry)
+    seen_by_operator = promotion.preflight(settings, sessions=sessions, version=3, alias="canary")
+    assert seen_by_operator.holder is None and seen_by_operator.passed  # nothing to compare with yet
+    mlflow_io.set_alias(settings, alias="canary", version=1)  # meanwhile, someone else sets canary
+
+    with pytest.raises(PreflightBlocked) as blocked:
+        promotion._move(
+            settings,
+            sessions=sessions,
+            alias="canary",
+            choose_target=lambda session, holder: 3,
+            checked=seen_by_operator,
+            drift=None,
+            reason="the operator saw a clean checklist",
+            actor="ana",
+            origin="page",
+            override=False,
+        )
+
+    assert blocked.value.preflight.holder == 1
+    assert [check.name for check in blocked.value.preflight.failed] == ["holdout rmse"]
+    assert mlflow_io.alias_map(settings)["canary"] == 1
+    assert entries(settings, sessions, alias="canary") == [("canary", None, 1, "external")]
