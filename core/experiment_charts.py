@@ -64,7 +64,12 @@ def parallel_coordinates_figure(frame: pd.DataFrame, *, params: list[str], metri
             dimensions=dimensions,
         )
     )
-    figure.update_layout(title=f"params → {metric} ({len(rows)} runs)", template=TEMPLATE, height=460)
+    figure.update_layout(
+        title=f"params → {metric} ({len(rows)} runs)",
+        template=TEMPLATE,
+        height=460,
+        margin={"l": 70, "r": 40, "t": 90, "b": 40},  # room for the outer axes' tick labels
+    )
     return figure
 
 

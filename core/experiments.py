@@ -22,7 +22,7 @@ from core.settings import Settings
 
 STANDARD_METRICS = ("rmse", "mae", "r2", "mape")
 HIGHER_IS_BETTER = ("r2", "accuracy", "precision", "recall", "f1", "auc", "roc_auc", "score")
-FIXED_COLUMNS = ("run", "started", "duration (s)", "status", "estimator", "model", "registered")
+FIXED_COLUMNS = ("run", "estimator", "registered", "model", "status", "started", "duration (s)", "mlflow")
 KEY_PARAM_LIMIT = 6
 HOLDOUT_ARTIFACT = "holdout_predictions.json"
 MISSING = "—"
@@ -242,27 +242,21 @@ class RunsPage:
 
 
 def display_table(runs: RunSet, *, params: list[str] | None = None, settings: Settings | None = None) -> pd.DataFrame:
-    """The runs as the page shows them: readable column names, chosen params, every metric."""
+    """The runs as the page shows them: who and what first, then every metric, the registry, timing, params."""
     params = runs.key_params() if params is None else params
     frame = runs.frame
-    table = pd.DataFrame(
-        {
-            "run": frame["run_name"],
-            "started": frame["start"],
-            "duration (s)": frame["duration_s"].round(1),
-            "status": frame["status"],
-            "estimator": frame["estimator"],
-            "model": frame["has_model"],
-            "registered": frame["registered"],
-        },
-        index=frame.index,
-    )
+    table = pd.DataFrame({"run": frame["run_name"], "estimator": frame["estimator"]}, index=frame.index)
+    for name in runs.metrics:
+        table[name] = frame[f"metrics.{name}"]
+    table["registered"] = frame["registered"]
+    table["model"] = frame["has_model"]
+    table["status"] = frame["status"]
+    table["started"] = frame["start"]
+    table["duration (s)"] = frame["duration_s"].round(1)
     for name in params:
         label = name if name not in FIXED_COLUMNS and name not in runs.metrics else f"param: {name}"
         table[label] = frame[f"params.{name}"]
-    for name in runs.metrics:
-        table[name] = frame[f"metrics.{name}"]
-    if settings is not None and run_url(settings, experiment_id=runs.experiment_id, run_id="x"):
+    if settings is not None and mlflow_ui(settings):
         table["mlflow"] = [run_url(settings, experiment_id=runs.experiment_id, run_id=run_id) for run_id in table.index]
     table.index.name = "run_id"
     return table
@@ -285,14 +279,19 @@ def runs_page(table: pd.DataFrame, *, page: int, page_size: int) -> RunsPage:
     return RunsPage(table=table.iloc[start : start + page_size], page=page, pages=pages, total=len(table))
 
 
-def run_url(settings: Settings, *, experiment_id: str, run_id: str) -> str | None:
-    """The run's page in the MLflow UI when tracking is an http(s) server (credentials removed), else ``None``."""
+def mlflow_ui(settings: Settings) -> str | None:
+    """The MLflow UI's address when tracking is an http(s) server (credentials removed), else ``None``."""
     parts = urlsplit(settings.tracking_uri)
     if parts.scheme not in {"http", "https"}:
         return None
     host = parts.netloc.rpartition("@")[2]
-    base = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
-    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+def run_url(settings: Settings, *, experiment_id: str, run_id: str) -> str | None:
+    """The run's page in the MLflow UI, or ``None`` without a tracking server."""
+    base = mlflow_ui(settings)
+    return None if base is None else f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 # --- comparing runs ---------------------------------------------------------------------------
@@ -421,6 +420,22 @@ def registrable(runs: RunSet, *, run_id: str) -> str | None:
         f"Run {runs.labels()[run_id]} has params and metrics but logged no model, so there is nothing to register. "
         f"Log one with `mlflow.<flavor>.log_model(..., name='model')`, or train with `{TRAIN_HINT}`."
     )
+
+
+def with_models_first(runs: RunSet, *, run_ids: list[str]) -> list[str]:
+    """``run_ids`` with the runs that logged a model first, each group keeping its order."""
+    has_model = runs.frame["has_model"]
+    return [run_id for run_id in run_ids if has_model[run_id]] + [run_id for run_id in run_ids if not has_model[run_id]]
+
+
+def run_summary(runs: RunSet, *, run_id: str) -> str:
+    """One line about a run: estimator, metrics, registered versions."""
+    row = runs.frame.loc[run_id]
+    metrics = ", ".join(
+        f"{name} {_display(row[f'metrics.{name}'])}" for name in runs.metrics if not _is_missing(row[f"metrics.{name}"])
+    )
+    registered = f" · registered as {row['registered']}" if row["registered"] else " · not registered yet"
+    return f"{row['estimator']} · {metrics or 'no metrics'}{registered}"
 
 
 def token_required(settings: Settings) -> bool:

@@ -121,7 +121,13 @@ with runs_tab:
         "mlflow": st.column_config.LinkColumn("mlflow", display_text="open"),
         **{name: st.column_config.NumberColumn(name, format="%.4g") for name in runs.metrics},
     }
-    st.dataframe(page.table, hide_index=True, column_config=column_config, key="runs_table")
+    st.dataframe(
+        page.table,
+        hide_index=True,
+        column_config=column_config,
+        height=min(38 + 35 * len(page.table), 740),
+        key="runs_table",
+    )
     st.download_button(
         "Download these runs (CSV)",
         data=ordered.to_csv(),
@@ -170,7 +176,13 @@ with compare_tab:
                 key="parcoords",
             )
         param_column, metric_column = st.columns(2)
-        scatter_param = param_column.selectbox("Param (x)", list(runs.params), key=f"scatter_param_{experiment_id}")
+        scatter_default = runs.key_params()[0] if runs.key_params() else None
+        scatter_param = param_column.selectbox(
+            "Param (x)",
+            list(runs.params),
+            index=list(runs.params).index(scatter_default) if scatter_default else 0,
+            key=f"scatter_param_{experiment_id}",
+        )
         scatter_metric = metric_column.selectbox("Metric (y)", list(runs.metrics), key="scatter_metric")
         if scatter_param and scatter_metric:
             st.plotly_chart(
@@ -186,9 +198,12 @@ with compare_tab:
         except RegistryUnavailable as error:
             st.error(f"Could not read the runs' artifacts. {error}", icon="🚫")
             holdouts = []
-        for holdout in holdouts:
-            if holdout.missing_reason:
-                st.caption(f"{holdout.label}: {holdout.missing_reason} (param/metric-only runs have none).")
+        missing = [holdout.label for holdout in holdouts if holdout.missing_reason]
+        if missing:
+            st.caption(
+                f"No {experiments.HOLDOUT_ARTIFACT} artifact for {', '.join(missing)} "
+                "(param/metric-only runs have none)."
+            )
         if any(holdout.missing_reason is None for holdout in holdouts):
             st.plotly_chart(experiment_charts.predicted_vs_actual_grid(holdouts), key="predicted_vs_actual")
 
@@ -214,8 +229,13 @@ with register_tab:
     if refusal:
         st.warning(refusal, icon="🛡️")
     register_id = st.selectbox(
-        "Run", ordered_ids, format_func=labels.get, key=f"register_run_{experiment_id}", help="In the table's order."
+        "Run",
+        experiments.with_models_first(runs, run_ids=ordered_ids),
+        format_func=labels.get,
+        key=f"register_run_{experiment_id}",
+        help="Runs that logged a model first, each group in the table's order.",
     )
+    st.caption(experiments.run_summary(runs, run_id=register_id))
     url = experiments.run_url(settings, experiment_id=experiment_id, run_id=register_id)
     if url:
         st.markdown(f"[Open this run in the MLflow UI]({url})")

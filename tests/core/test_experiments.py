@@ -1,3 +1,4 @@
+import dataclasses
 import math
 import os
 import time
@@ -92,8 +93,21 @@ def test_table_sorts_all_runs_before_cutting_a_page(synthetic_runs) -> None:
     first = experiments.runs_page(experiments.sort_table(table, sort_by="rmse", descending=False), page=1, page_size=10)
     last = experiments.runs_page(experiments.sort_table(table, sort_by="rmse", descending=True), page=1, page_size=10)
 
-    assert list(table.columns[:7]) == list(experiments.FIXED_COLUMNS)
-    assert {"learning_rate", "alpha", "rmse", "mae", "r2", "mape"} <= set(table.columns)
+    assert list(table.columns) == [
+        "run",
+        "estimator",
+        "rmse",
+        "mae",
+        "r2",
+        "mape",
+        "registered",
+        "model",
+        "status",
+        "started",
+        "duration (s)",
+        "learning_rate",
+        "alpha",
+    ]
     assert list(first.table["run"]) == [run.name for run in by_rmse[:10]]
     assert list(last.table["run"]) == [run.name for run in reversed(by_rmse[-10:])]
     assert (first.page, first.pages, first.total) == (1, 6, RUN_COUNT)
@@ -308,9 +322,26 @@ def test_trained_runs_show_their_model_and_registered_versions(bootstrapped_home
     assert by_estimator.loc["rf", "registered"] == "v2 (challenger)"
     assert experiments.registrable(runs, run_id=by_estimator.loc["hgb", "run_id"]) is None
     assert by_estimator.loc["hgb", "metrics.rmse"] < by_estimator.loc["rf", "metrics.rmse"]
+    summary = experiments.run_summary(runs, run_id=by_estimator.loc["hgb", "run_id"])
+    assert summary.startswith("hgb · rmse ") and summary.endswith(" · registered as v1 (champion)")
 
 
-def test_holdout_predictions_are_read_for_trained_runs_only(bootstrapped_home, synthetic, monkeypatch) -> None:
+def test_runs_with_a_model_come_first_for_registering(synthetic_runs) -> None:
+    runs, logged = synthetic_runs
+    frame = runs.frame.copy()
+    frame.loc[[logged[5].run_id, logged[2].run_id], "has_model"] = True
+    mixed = dataclasses.replace(runs, frame=frame)
+    order = [run.run_id for run in logged[:8]]
+
+    first = experiments.with_models_first(mixed, run_ids=order)
+
+    assert first == [order[2], order[5], order[0], order[1], order[3], order[4], order[6], order[7]]
+    assert experiments.run_summary(runs, run_id=logged[0].run_id) == (
+        "hgb · rmse 500, mae 250, r2 0.95, mape 0.1 · not registered yet"
+    )
+
+
+def test_holdout_predictions_are_read_for_trained_runs(bootstrapped_home, monkeypatch) -> None:
     settings = use_home(monkeypatch, bootstrapped_home)
     runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
     hgb = runs.frame.index[runs.frame["estimator"] == "hgb"][0]
@@ -320,10 +351,12 @@ def test_holdout_predictions_are_read_for_trained_runs_only(bootstrapped_home, s
     assert holdout.missing_reason is None and len(holdout.actual) == len(holdout.predicted) == 2000
     assert holdout.label == runs.labels()[hgb]
 
-    home, logged = synthetic
-    settings = use_home(monkeypatch, home)
-    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
-    missing = experiments.load_holdouts(settings, runs, run_ids=[logged[0].run_id])[0]
+
+def test_a_param_only_run_has_no_holdout_predictions(synthetic_runs) -> None:
+    runs, logged = synthetic_runs
+
+    missing = experiments.load_holdouts(get_settings(), runs, run_ids=[logged[0].run_id])[0]
+
     assert missing.missing_reason == "no holdout_predictions.json artifact" and missing.actual == []
 
 

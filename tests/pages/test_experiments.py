@@ -143,7 +143,8 @@ def test_compare_leaderboard_and_register_explanations(synthetic_page) -> None:
     differences = app.dataframe[1].value
     assert "status" not in differences.index and "metric: rmse" in differences.index
     assert len(differences) < len(comparison)
-    assert "no holdout_predictions.json artifact" in captions(app)  # param/metric-only runs
+    labels = ", ".join(app.multiselect(key=f"compare_{experiment_id}").format_func(run_id) for run_id in chosen)
+    assert f"No holdout_predictions.json artifact for {labels}" in captions(app)  # param/metric-only runs
 
     leaderboard = app.dataframe[2].value
     assert list(leaderboard["run"]) == ["hgb-0000", "rf-0001", "ridge-0002"]
