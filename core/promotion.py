@@ -264,17 +264,30 @@ def _checks(
 
 def _signature_check(settings: Settings, candidate: VersionInfo, holder: VersionInfo | None) -> Check:
     name = "signature"
+    try:
+        new = mlflow_io.input_schema(settings, version=candidate.version)
+    except MlflowException as error:  # e.g. the model's artifacts were deleted; the version entry remains
+        return Check(name, FAIL, f"version {candidate.version}'s model cannot be read: {_first_line(error)}")
+    if new is None:
+        # Predict builds its form and its input checks from the signature: without one it cannot serve.
+        return Check(name, FAIL, f"version {candidate.version} has no model signature")
     if holder is None:
-        return Check(name, PASS, "no version holds the alias: nothing to stay compatible with")
-    new = mlflow_io.input_schema(settings, version=candidate.version)
-    old = mlflow_io.input_schema(settings, version=holder.version)
-    if new is None or old is None:
-        missing = candidate.version if new is None else holder.version
-        return Check(name, UNKNOWN, f"version {missing} has no signature to compare")
+        return Check(name, PASS, f"{len(new)} inputs; no version holds the alias, so nothing to stay compatible with")
+    try:
+        old = mlflow_io.input_schema(settings, version=holder.version)
+    except MlflowException as error:
+        return Check(name, UNKNOWN, f"version {holder.version}'s model cannot be read: {_first_line(error)}")
+    if old is None:
+        return Check(name, UNKNOWN, f"version {holder.version} has no signature to compare with")
     problems = signature_differences(old=old, new=new)
     if problems:
         return Check(name, FAIL, "; ".join(problems))
     return Check(name, PASS, f"same {len(new)} inputs (names and types) as version {holder.version}")
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else type(error).__name__
 
 
 def signature_differences(*, old: list[dict], new: list[dict]) -> list[str]:
@@ -299,7 +312,14 @@ def _holdout_check(settings: Settings, candidate: VersionInfo, holder: VersionIn
     name = f"holdout {HOLDOUT_METRIC}"
     new = candidate.metrics.get(HOLDOUT_METRIC)
     if new is None:
-        return Check(name, UNKNOWN, f"version {candidate.version} has no holdout {HOLDOUT_METRIC}")
+        if holder is None or holder.metrics.get(HOLDOUT_METRIC) is None:
+            return Check(name, UNKNOWN, f"version {candidate.version} has no holdout {HOLDOUT_METRIC}")
+        return Check(
+            name,
+            FAIL,
+            f"version {candidate.version} has no holdout {HOLDOUT_METRIC}, so nothing shows it is no worse "
+            f"than version {holder.version} ({holder.metrics[HOLDOUT_METRIC]:,.1f})",
+        )
     if holder is None:
         return Check(name, PASS, f"{new:,.1f}; no holder to compare with")
     old = holder.metrics.get(HOLDOUT_METRIC)

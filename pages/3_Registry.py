@@ -100,6 +100,8 @@ with promote_tab:
             checked = promotion.preflight(settings, sessions=sessions, version=version, alias=alias, drift=drift)
         except promotion.PromotionRefused as refused:
             st.info(str(refused), icon="ℹ️")
+        except RegistryUnavailable as error:
+            st.error(str(error), icon="🚫")
     if checked is not None:
         current = "nothing" if checked.holder is None else f"version {checked.holder}"
         st.markdown(f"**Pre-flight: `{checked.alias}` {current} → version {checked.candidate}**")
@@ -153,6 +155,8 @@ with rollback_tab:
             holder_version, target = promotion.rollback_target(settings, sessions=sessions, alias=rollback_alias)
         except promotion.PromotionRefused as refused:
             st.info(str(refused), icon="ℹ️")
+        except RegistryUnavailable as error:
+            st.error(str(error), icon="🚫")
         if target is not None:
             current = "nothing" if holder_version is None else f"version {holder_version}"
             st.markdown(f"`{rollback_alias}` is on {current}; rolling back restores **version {target}**.")
@@ -163,6 +167,8 @@ with rollback_tab:
                 st.markdown(checklist_markdown(guard.checks))
             except promotion.PromotionRefused as refused:
                 st.info(str(refused), icon="ℹ️")
+            except RegistryUnavailable as error:
+                st.error(str(error), icon="🚫")
         rollback_reason = st.text_input("Reason (required)", key="rollback_reason")
         rollback_override = st.checkbox("Override failed checks", key="rollback_override")
         label = f"Roll back {rollback_alias}" + ("" if target is None else f" to version {target}")

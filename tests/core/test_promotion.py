@@ -480,3 +480,24 @@ def test_a_stale_pre_flight_is_checked_again_against_the_holder_found_under_the_
     assert [check.name for check in blocked.value.preflight.failed] == ["holdout rmse"]
     assert mlflow_io.alias_map(settings)["canary"] == 1
     assert entries(settings, sessions, alias="canary") == [("canary", None, 1, "external")]
+
+
+def test_a_version_without_a_readable_model_or_metrics_cannot_slip_through(registry_home, sessions_for, tmp_path):
+    settings, sessions = registry_home, sessions_for(registry_home)
+    (tmp_path / "not-a-model").mkdir()
+    registered = mlflow_io.client(settings).create_model_version(
+        settings.model_name, source=str(tmp_path / "not-a-model")
+    )
+    version = int(registered.version)
+
+    as_champion = promotion.preflight(settings, sessions=sessions, version=version, alias="champion")
+    as_new_alias = promotion.preflight(settings, sessions=sessions, version=version, alias="canary")
+
+    assert statuses(as_champion)["signature"] == FAIL and "cannot be read" in as_champion.checks[0].detail
+    assert (
+        statuses(as_champion)["holdout rmse"] == FAIL and "nothing shows it is no worse" in as_champion.checks[1].detail
+    )
+    assert statuses(as_new_alias)["signature"] == FAIL and statuses(as_new_alias)["holdout rmse"] == UNKNOWN
+    with pytest.raises(PreflightBlocked):
+        promotion.promote(settings, sessions=sessions, version=version, alias="champion", reason="r", actor="a")
+    assert mlflow_io.alias_map(settings)["champion"] == 1
