@@ -170,3 +170,18 @@ def test_the_form_follows_another_models_signature(diabetes_home, monkeypatch) -
     assert metric(app, "Answering version") == "v1"
     assert not metric(app, "Predicted progression").startswith("$")
     assert count(settings) == 1
+
+
+def test_dead_registry_serves_the_cached_version_with_a_notice(registry_home, monkeypatch) -> None:
+    assert not predict_page().run().exception  # loads v1 and keeps a local copy
+    use_home(monkeypatch, registry_home.home_dir, MLFLOW_TRACKING_URI="http://127.0.0.1:9")
+    serving.clear_memory_caches()  # as after a restart
+
+    app = predict_page().run()
+    assert any(warning.value == "registry unreachable — serving cached v1" for warning in app.warning)
+    app.button(key="predict_submit").click()
+    app.run()
+
+    assert not app.exception
+    assert metric(app, "Answering version") == "v1"
+    assert count(registry_home, shadow=False) == 1
