@@ -4,6 +4,7 @@ import streamlit as st
 
 from core import promotion
 from core.mlflow_io import RegistryUnavailable
+from core.monitoring import current_drift_status
 from core.registry_charts import (
     STATUS_ICONS,
     badge,
@@ -51,7 +52,12 @@ if not view.versions:
     st.stop()
 
 # Current input drift for the pre-flight (any object with .drifted and .detail); None shows "unknown".
-drift: promotion.DriftLike | None = None
+# Monitoring: live inputs of the last day against the serving champion's training profile.
+drift: promotion.DriftLike | None = (
+    current_drift_status(settings, sessions=sessions, model_version=view.holders["champion"])
+    if "champion" in view.holders
+    else None
+)
 
 protected = promotion.promotion_is_protected(settings)
 if protected:
