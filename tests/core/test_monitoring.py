@@ -230,3 +230,25 @@ def test_drift_command_prints_the_report(registry_home, capsys) -> None:
     assert "no training profile" in capsys.readouterr().err
     assert main(["drift", "--window", "seven days"]) == 1
     assert "12h, 7d or 2w" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_the_same_figures_on_postgresql(registry_home, pg_url, monkeypatch) -> None:
+    from tests.conftest import use_home
+
+    settings = use_home(monkeypatch, registry_home.home_dir, LOUPE_DATABASE_URL=pg_url)
+    day = Window.last(timedelta(days=1), now=NOW)
+    logged = seed_traffic(settings, rows=2_000, start=day.start, hours=24.5, shift=1.2, seed=7)
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+
+    view = monitoring.snapshot(settings, sessions=sessions, window=day)
+    status = monitoring.drift_export(settings, sessions=sessions, window=day, fmt="csv")
+    engine.dispose()
+
+    labelled = logged[logged["labelled"]]
+    assert view.current.predictions == 2_000 and view.current.feedback == len(labelled)
+    assert view.current.mae == pytest.approx(np.mean(np.abs(labelled["actual"] - labelled["prediction"])))
+    assert [item.feature for item in view.current.drift.features if item.drifted] == ["carat"]
+    assert "carat,numeric,wasserstein" in status and len(monitoring.latency_over_time(view.latency_by_hour)) == 25
