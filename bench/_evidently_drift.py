@@ -31,12 +31,17 @@ def main(reference_path: str, current_path: str, numerical: str, categorical: st
         config = metric["config"]
         if config["type"].endswith("ValueDrift"):
             value, threshold, method = float(metric["value"]), float(config["threshold"]), config["method"]
-            is_p_value = "p_value" in method.lower() or "test" in method.lower()
+            if "k-s" in method.lower():  # Evidently: KS drifts at p <= threshold, other p-value tests at p < threshold
+                drifted = value <= threshold
+            elif "p_value" in method.lower():
+                drifted = value < threshold
+            else:  # distances
+                drifted = value >= threshold
             columns[config["column"]] = {
                 "method": method,
                 "statistic": value,
                 "threshold": threshold,
-                "drifted": value < threshold if is_p_value else value >= threshold,
+                "drifted": drifted,
             }
         elif config["type"].endswith("DriftedColumnsCount"):
             share = metric["value"]["share"]
