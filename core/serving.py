@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import threading
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
+from threadpoolctl import ThreadpoolController
 
 from core import mlflow_io
 from core.input_schema import InputSchema, Problem, build_schema
@@ -80,7 +82,7 @@ class ServedModel:
         return np.asarray(self.model.predict(frame), dtype=float).reshape(len(frame), -1)[:, 0]
 
     def predict_record(self, values: Mapping[str, object]) -> float:
-        """One validated record → one prediction (the answering path: no pandas validation)."""
+        """One validated record → one prediction (the answering path: no pandas validation, one thread)."""
         columns: dict[str, list] = {}
         for spec in self.schema.fields:
             value = values.get(spec.name)
@@ -91,7 +93,10 @@ class ServedModel:
             elif value is None and spec.kind == "numeric":
                 value = np.nan
             columns[spec.name] = [value]
-        return float(self.predict(pd.DataFrame(columns))[0])
+        frame = pd.DataFrame(columns)
+        # One row gains nothing from an OpenMP team; on a busy machine waiting for one costs 10-100 ms.
+        with _thread_pools().limit(limits=1, user_api="openmp"):
+            return float(self.predict(frame)[0])
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,11 @@ class PredictionOutcome:
     @property
     def accepted(self) -> bool:
         return self.prediction is not None
+
+
+@functools.cache
+def _thread_pools() -> ThreadpoolController:
+    return ThreadpoolController()
 
 
 # --- resolution and loading -------------------------------------------------------------------------
