@@ -1,0 +1,219 @@
+"""Serving benchmark: the console's answering path vs bare ``pipeline.predict`` vs MLflow's REST server.
+
+Same run, same model (the bootstrapped HGB champion), same 1-row requests, interleaved request by
+request so machine noise hits all alike. Loupe predicts one row on one OpenMP thread (an OpenMP team
+only adds waiting for one row), so bare predict is measured both as called by default and on one
+thread: ``loupe_answer_p50_over_bare_one_thread_p50`` is the like-for-like overhead ratio. Shadow scoring is measured on
+its own (it runs after the answer). Batch: 100k rows validate → score → log, end to end, vs bare predict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import ThreadpoolController
+
+REQUESTS = 300
+WARMUP = 20
+BATCH_ROWS = 100_000
+REST_START_TIMEOUT_S = 180
+REST_REQUEST_TIMEOUT_S = 5
+REST_WARMUP_TIMEOUT_S = 60  # the server loads the model on its first request
+
+
+def _percentiles(samples_ms: list[float]) -> tuple[float, float]:
+    return float(np.percentile(samples_ms, 50)), float(np.percentile(samples_ms, 95))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start_rest_server(settings, workdir: Path) -> tuple[subprocess.Popen, int, str | None]:
+    """``mlflow models serve`` on loopback; returns the process, its port and an error if it did not come up."""
+    port = _free_port()
+    mlflow_cli = Path(sys.executable).with_name("mlflow")
+    # The server execs ``uvicorn`` by name: it must find the venv's scripts on PATH.
+    path = f"{mlflow_cli.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    environment = {**os.environ, "MLFLOW_TRACKING_URI": settings.tracking_uri, "PATH": path}
+    log_path = workdir / "mlflow-serve.log"
+    model_uri = f"models:/{settings.model_name}/1"
+    command = [str(mlflow_cli), "models", "serve", "-m", model_uri, "--env-manager", "local"]
+    command += ["-h", "127.0.0.1", "-p", str(port)]
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            command,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + REST_START_TIMEOUT_S
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as answer:
+                if answer.status == 200:
+                    return server, port, None
+        except OSError:
+            time.sleep(0.5)
+    tail = log_path.read_text()[-500:]
+    return server, port, f"mlflow models serve did not start: {tail}"
+
+
+def _rest_call(port: int, row: dict, columns: list[str], *, timeout: float = REST_REQUEST_TIMEOUT_S) -> None:
+    body = json.dumps({"dataframe_split": {"columns": columns, "data": [[row[name] for name in columns]]}})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations", data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        answer.read()
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """End the server and its workers (its own process group, started by us)."""
+    for sent in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(server.pid, sent)
+            server.wait(timeout=10)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run(workdir: Path) -> dict[str, float | int | str]:
+    # A script, not core code: point Loupe at a private runtime folder for this run.
+    os.environ["LOUPE_HOME"] = str(workdir / "home")
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ.pop("LOUPE_DATABASE_URL", None)
+    os.environ.pop("LOUPE_MODEL_NAME", None)
+    from core import serving
+    from core.bootstrap import bootstrap
+    from core.dataset import load_diamonds
+    from core.settings import get_settings
+    from storage.db import make_engine, make_sessionmaker, migrate
+
+    get_settings.cache_clear()
+    settings = get_settings()
+    print("  bootstrapping a registry (trains champion and challenger)…", flush=True)
+    bootstrap(settings)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    sessions = make_sessionmaker(engine)
+
+    served, _ = serving.serve(settings, alias="champion")
+    pipeline = served.model
+    columns = served.schema.names
+    sample = load_diamonds().drop(columns="price").sample(REQUESTS, random_state=7)
+    sample = sample.astype({name: str for name in ("cut", "color", "clarity")})
+    rows = [
+        {name: (value.item() if hasattr(value, "item") else value) for name, value in row.items()}
+        for row in sample.to_dict("records")
+    ]
+    frames = [pd.DataFrame([row], columns=columns) for row in rows]
+
+    pools = ThreadpoolController()
+    print("  starting MLflow REST serving (mlflow models serve)…", flush=True)
+    server, port, rest_error = _start_rest_server(settings, workdir)
+    try:
+        print("  1-row requests, interleaved: Loupe answering path, bare predict, MLflow REST…", flush=True)
+        for index in range(WARMUP):
+            pipeline.predict(frames[index])
+            serving.predict_one(settings, rows[index], sessions=sessions, run_shadow=False)
+            if rest_error is None:
+                _rest_call(port, rows[index], columns, timeout=REST_WARMUP_TIMEOUT_S)
+        bare_ms: list[float] = []
+        bare_single_ms: list[float] = []
+        answer_ms: list[float] = []
+        rest_ms: list[float] = []
+        rest_failures = 0
+        outcomes = []
+        for row, frame in zip(rows, frames, strict=True):
+            started = time.perf_counter()
+            pipeline.predict(frame)
+            bare_ms.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            with pools.limit(limits=1, user_api="openmp"):
+                pipeline.predict(frame)
+            bare_single_ms.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            outcomes.append(serving.predict_one(settings, row, sessions=sessions, run_shadow=False))
+            answer_ms.append((time.perf_counter() - started) * 1000)
+            if rest_error is None:
+                started = time.perf_counter()
+                try:
+                    _rest_call(port, row, columns)
+                    rest_ms.append((time.perf_counter() - started) * 1000)
+                except OSError:  # counted, and left out of the percentiles (in REST's favour)
+                    rest_failures += 1
+    finally:
+        _stop(server)
+    assert all(outcome.accepted for outcome in outcomes)
+
+    print("  shadow scoring (after the answer)…", flush=True)
+    shadow_ms: list[float] = []
+    for outcome in outcomes[:100]:
+        started = time.perf_counter()
+        result = serving.score_shadow_for(settings, outcome, sessions=sessions)
+        shadow_ms.append((time.perf_counter() - started) * 1000)
+        assert result is not None and result.scored == 1, result
+
+    print(f"  batch of {BATCH_ROWS:,} rows…", flush=True)
+    full = load_diamonds().drop(columns="price").astype({name: str for name in ("cut", "color", "clarity")})
+    batch = pd.concat([full] * (BATCH_ROWS // len(full) + 1), ignore_index=True).head(BATCH_ROWS)
+    started = time.perf_counter()
+    pipeline.predict(batch[columns])
+    bare_batch_s = time.perf_counter() - started
+    started = time.perf_counter()
+    result = serving.score_frame(settings, batch, sessions=sessions, source="batch", shadow=False)
+    loupe_batch_s = time.perf_counter() - started
+    assert len(result.accepted) == BATCH_ROWS
+    engine.dispose()
+
+    bare_p50, bare_p95 = _percentiles(bare_ms)
+    single_p50, single_p95 = _percentiles(bare_single_ms)
+    answer_p50, answer_p95 = _percentiles(answer_ms)
+    shadow_p50, shadow_p95 = _percentiles(shadow_ms)
+    figures: dict[str, float | int | str] = {
+        "requests": len(answer_ms),
+        "bare_predict_p50_ms": bare_p50,
+        "bare_predict_p95_ms": bare_p95,
+        "loupe_answer_p50_ms": answer_p50,
+        "loupe_answer_p95_ms": answer_p95,
+        "bare_predict_one_thread_p50_ms": single_p50,
+        "bare_predict_one_thread_p95_ms": single_p95,
+        "loupe_answer_p50_over_bare_p50": answer_p50 / bare_p50,
+        "loupe_answer_p50_over_bare_one_thread_p50": answer_p50 / single_p50,
+        "loupe_answer_mean_over_bare_mean": statistics.fmean(answer_ms) / statistics.fmean(bare_ms),
+        "shadow_p50_ms": shadow_p50,
+        "shadow_p95_ms": shadow_p95,
+        "batch_rows": BATCH_ROWS,
+        "batch_loupe_rows_per_s": BATCH_ROWS / loupe_batch_s,
+        "batch_bare_predict_rows_per_s": BATCH_ROWS / bare_batch_s,
+        "batch_loupe_over_bare_throughput": (BATCH_ROWS / loupe_batch_s) / (BATCH_ROWS / bare_batch_s),
+    }
+    if rest_error is None:
+        rest_p50, rest_p95 = _percentiles(rest_ms)
+        figures |= {
+            "mlflow_rest_p50_ms": rest_p50,
+            "mlflow_rest_p95_ms": rest_p95,
+            "mlflow_rest_p50_over_loupe_answer_p50": rest_p50 / answer_p50,
+            "mlflow_rest_failed_requests": rest_failures,
+        }
+    else:
+        figures["mlflow_rest_error"] = rest_error
+    return figures
