@@ -229,3 +229,12 @@ def diabetes_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         finally:
             get_settings.cache_clear()
     return home
+
+
+@pytest.fixture
+def diabetes_registry(diabetes_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A private copy of ``diabetes_home``'s registry with LOUPE_MODEL_NAME set (an empty prediction log)."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    shutil.copy2(diabetes_home / "mlflow.db", home / "mlflow.db")
+    return use_home(monkeypatch, home, LOUPE_MODEL_NAME=DIABETES_MODEL)

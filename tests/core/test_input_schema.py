@@ -12,7 +12,7 @@ from core.profile import build_profile
 from core.serving import predict_one, serve
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Prediction, Rejection
-from tests.conftest import DIABETES_MODEL, use_home
+from tests.conftest import DIABETES_MODEL
 
 SIGNATURE = [
     {"name": "carat", "type": "double", "required": True},
@@ -207,8 +207,8 @@ def test_a_file_over_the_upload_limit_gets_a_clear_message(registry_home, log) -
 
 
 @pytest.mark.slow
-def test_a_model_with_another_signature_gets_its_own_schema_without_code_changes(diabetes_home, monkeypatch) -> None:
-    settings = use_home(monkeypatch, diabetes_home, LOUPE_MODEL_NAME=DIABETES_MODEL)
+def test_a_model_with_another_signature_gets_its_own_schema_without_code_changes(diabetes_registry) -> None:
+    settings = diabetes_registry
     serving.clear_memory_caches()
     engine = make_engine(settings.database_url)
     migrate(engine)

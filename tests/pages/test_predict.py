@@ -8,7 +8,7 @@ from core import serving
 from core.dataset import load_diamonds
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Feedback, Prediction
-from tests.conftest import DIABETES_MODEL, use_home
+from tests.conftest import use_home
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60
@@ -147,8 +147,8 @@ def test_dead_registry_with_nothing_cached_is_a_clear_error(monkeypatch, tmp_pat
 
 
 @pytest.mark.slow
-def test_the_form_follows_another_models_signature(diabetes_home, monkeypatch) -> None:
-    settings = use_home(monkeypatch, diabetes_home, LOUPE_MODEL_NAME=DIABETES_MODEL)
+def test_the_form_follows_another_models_signature(diabetes_registry) -> None:
+    settings = diabetes_registry
 
     app = predict_page().run()
 
