@@ -10,7 +10,7 @@ import base64
 import streamlit as st
 
 from core.settings import get_settings
-from core.status import LiveAliases, backend_label, live_aliases
+from core.status import backend_label, live_aliases
 
 LOGO_SVG = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width="40" height="40">
 <defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">
@@ -48,7 +48,7 @@ def page_setup(title: str, icon: str = "🔎") -> None:
     st.markdown(BRAND_CSS, unsafe_allow_html=True)
     settings = get_settings()
     st.logo(_data_uri(WORDMARK_SVG), size="large", icon_image=_data_uri(LOGO_SVG))
-    live = _live_aliases(settings.tracking_uri, settings.model_name)
+    live = live_aliases(settings)  # one registry call; never cached, so a promotion shows at once
     with st.sidebar:
         st.markdown(f"**{settings.model_name}**")
         if live.registry_error:
@@ -58,13 +58,6 @@ def page_setup(title: str, icon: str = "🔎") -> None:
         else:
             st.caption(" · ".join(f"`{alias}` v{version}" for alias, version in sorted(live.versions.items())))
         st.caption(f"tracking: {backend_label(settings.tracking_uri)} · log: {backend_label(settings.database_url)}")
-
-
-@st.cache_data(ttl=10, show_spinner=False)
-def _live_aliases(tracking_uri: str, model_name: str) -> LiveAliases:
-    # Keyed by the values that matter, so a configuration change is never served stale data.
-    del tracking_uri, model_name
-    return live_aliases(get_settings())
 
 
 def money(value: float | None) -> str:

@@ -25,9 +25,12 @@ sessions = prediction_log_sessions(settings.database_url)
 st.title("Registry")
 st.caption(f"Versions of **{settings.model_name}**, the aliases that route traffic to them, and every move on record.")
 
+# Notices live in one container that always exists: a message appearing or going away must not shift
+# the widgets below it, or Streamlit re-creates the tabs and the operator is thrown back to the first.
+notices = st.container()
 flash = st.session_state.pop("registry_flash", None)
 if flash:
-    st.success(flash, icon="✅")
+    notices.success(flash, icon="✅")
 
 try:
     view = promotion.registry_view(settings, sessions=sessions)
@@ -39,7 +42,7 @@ if view.external:
     moves = ", ".join(
         f"`{change.alias}` v{change.from_version or '—'} → v{change.to_version or '—'}" for change in view.external
     )
-    st.warning(
+    notices.warning(
         f"Alias changes made outside Loupe were found and recorded in the ledger as external: {moves}.", icon="🕵️"
     )
 
