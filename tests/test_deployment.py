@@ -37,3 +37,10 @@ def test_dockerfile_copies_only_what_exists_and_runs_bootstrap() -> None:
         assert (ROOT / source).exists(), f"Dockerfile copies {source}, which is not in the repo"
     assert "python -m core bootstrap" in dockerfile
     assert "streamlit run Home.py" in dockerfile
+
+
+def test_readme_documents_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+
+    for name in settings_variables() - {"LOUPE_SECRETS_FILE"}:
+        assert f"`{name}`" in readme, f"{name} is missing from the README's configuration table"
