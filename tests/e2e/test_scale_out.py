@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import mlflow_io
+from core import mlflow_io, promotion
+from core.dataset import load_diamonds
+from core.serving import predict_one
+from storage.db import make_engine, make_sessionmaker
+from storage.prediction_log import count_predictions
 from tests.conftest import use_home
 from tests.e2e.conftest import run_core
 
@@ -54,3 +61,54 @@ def test_home_page_reads_the_tracking_server(scaled_out) -> None:
     assert "**Version 1** · `hgb`" in shown
     assert settings.tracking_uri in shown
     assert "postgresql+psycopg://" in shown
+
+
+def diamonds_csv(path: Path, *, rows: int, seed: int) -> Path:
+    load_diamonds().drop(columns=["price"]).sample(rows, random_state=seed).to_csv(path, index=False)
+    return path
+
+
+def test_predict_promote_and_monitor_on_the_scaled_out_stack(scaled_out, tmp_path: Path) -> None:
+    settings, env = scaled_out
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    case = {"carat": 0.9, "cut": "Ideal", "color": "G", "clarity": "VS1", "depth": 61.8, "table": 57.0}
+    case |= {"x": 6.2, "y": 6.2, "z": 3.8}
+    try:
+        answered = predict_one(settings, case, sessions=sessions, source="form")
+        assert answered.accepted and answered.version == 1 and answered.prediction > 0
+
+        move = promotion.promote(
+            settings, sessions=sessions, version=2, alias="champion", reason="scale-out test", actor="ci"
+        )
+        assert (move.from_version, move.to_version) == (1, 2)
+        assert predict_one(settings, case, sessions=sessions, source="form").version == 2
+        assert [change.to_version for change in promotion.ledger(settings, sessions=sessions, alias="champion")][
+            -1
+        ] == 2
+
+        # Two Loupe processes write to the same PostgreSQL log at once: nothing is lost.
+        inputs = [diamonds_csv(tmp_path / f"in-{n}.csv", rows=300, seed=n) for n in (1, 2)]
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-m", "core", "score", "--input", str(path), "--output", f"{path}.out"],
+                cwd=ROOT,
+                env={**os.environ, **env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for path in inputs
+        ]
+        outputs = [process.communicate(timeout=600)[0] for process in processes]
+        assert [process.returncode for process in processes] == [0, 0], outputs
+
+        with sessions.begin() as session:
+            answers = count_predictions(session, model_name=settings.model_name, is_shadow=False)
+        assert answers == 2 + 600
+
+        drift = run_core("drift", "--window", "1d", "--format", "json", env=env)
+        assert drift.returncode == 0, drift.stderr
+        assert '"carat"' in drift.stdout and "share" in drift.stdout
+    finally:
+        engine.dispose()
