@@ -472,7 +472,7 @@ def test_real_shadow_traffic_and_feedback_become_pre_flight_evidence(registry_ho
         and "of 25 shared requests" in by_name["shadow agreement"].detail
     )
     assert by_name["realised error"].status in (PASS, FAIL) and "(25)" in by_name["realised error"].detail
-    assert by_name["latency p95"].status in (PASS, FAIL) and " ms vs " in by_name["latency p95"].detail
+    assert by_name["latency p95"].status in (PASS, WARN, FAIL) and " ms vs " in by_name["latency p95"].detail
 
 
 @pytest.mark.slow
