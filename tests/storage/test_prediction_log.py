@@ -141,11 +141,13 @@ def test_eight_processes_log_exactly_two_thousand_rows(url) -> None:
     processes = [context.Process(target=_writer, args=(url, writer, queue)) for writer in range(WRITERS)]
     for process in processes:
         process.start()
+    # Drain the queue before joining (a child blocks on exit until its queued items are read); the
+    # generous timeout is for a loaded machine, where eight fresh interpreters take a while to import.
+    messages: list[object] = []
+    while sum(isinstance(message, int) for message in messages) < WRITERS:
+        messages.append(queue.get(timeout=900))
     for process in processes:
-        process.join(timeout=240)
-    messages = [queue.get(timeout=10) for _ in range(WRITERS)]
-    while not queue.empty():
-        messages.append(queue.get())
+        process.join(timeout=60)
 
     assert all(process.exitcode == 0 for process in processes)
     errors = [message for message in messages if isinstance(message, str)]
