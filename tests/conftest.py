@@ -30,6 +30,7 @@ LOUPE_VARIABLES = (
     "LOUPE_SECRETS_FILE",
 )
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+STORES = ("mlflow.db", "loupe.db")
 
 
 def use_home(monkeypatch: pytest.MonkeyPatch, home: Path, **variables: str) -> Settings:
@@ -50,6 +51,31 @@ def preserved_environment() -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@contextmanager
+def settings_at(home: Path, **variables: str) -> Iterator[Settings]:
+    """Settings for ``home`` (plus ``variables``) outside any test, for session fixtures that build stores."""
+    with preserved_environment():
+        for name in LOUPE_VARIABLES:
+            os.environ.pop(name, None)
+        os.environ.update({"LOUPE_HOME": str(home), **variables})
+        get_settings.cache_clear()
+        try:
+            yield get_settings()
+        finally:
+            get_settings.cache_clear()
+
+
+def private_copy(
+    source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, stores: tuple[str, ...] = STORES, **variables: str
+) -> Settings:
+    """Copy ``source``'s stores into this test's home (artifacts stay shared, read-only) and use it."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    for name in stores:
+        shutil.copy2(source / name, home / name)
+    return use_home(monkeypatch, home, **variables)
 
 
 @pytest.fixture(autouse=True)
@@ -80,26 +106,15 @@ def bootstrapped_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from core.bootstrap import bootstrap
 
     home = tmp_path_factory.mktemp("bootstrapped") / "home"
-    with preserved_environment():
-        for name in LOUPE_VARIABLES:
-            os.environ.pop(name, None)
-        os.environ["LOUPE_HOME"] = str(home)
-        get_settings.cache_clear()
-        try:
-            bootstrap(get_settings())
-        finally:
-            get_settings.cache_clear()
+    with settings_at(home) as settings:
+        bootstrap(settings)
     return home
 
 
 @pytest.fixture
 def registry_home(bootstrapped_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A private copy of the bootstrapped stores; artifacts stay in the shared (read-only) folder."""
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    for name in ("mlflow.db", "loupe.db"):
-        shutil.copy2(bootstrapped_home / name, home / name)
-    return use_home(monkeypatch, home)
+    return private_copy(bootstrapped_home, tmp_path, monkeypatch)
 
 
 def _ci() -> bool:
@@ -137,28 +152,17 @@ def ridge_home(bootstrapped_home: Path, tmp_path_factory: pytest.TempPathFactory
 
     home = tmp_path_factory.mktemp("ridge") / "home"
     home.mkdir(parents=True)
-    for name in ("mlflow.db", "loupe.db"):
+    for name in STORES:
         shutil.copy2(bootstrapped_home / name, home / name)
-    with preserved_environment():
-        for name in LOUPE_VARIABLES:
-            os.environ.pop(name, None)
-        os.environ["LOUPE_HOME"] = str(home)
-        get_settings.cache_clear()
-        try:
-            train(get_settings(), estimator="ridge")
-        finally:
-            get_settings.cache_clear()
+    with settings_at(home) as settings:
+        train(settings, estimator="ridge")
     return home
 
 
 @pytest.fixture
 def ridge_registry(ridge_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A private copy of ``ridge_home`` (champion v1 hgb, challenger v2 rf, v3 ridge) for tests that change it."""
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    for name in ("mlflow.db", "loupe.db"):
-        shutil.copy2(ridge_home / name, home / name)
-    return use_home(monkeypatch, home)
+    return private_copy(ridge_home, tmp_path, monkeypatch)
 
 
 DIABETES_MODEL = "diabetes-progression"
@@ -218,23 +222,12 @@ def _register_diabetes_model(settings: Settings) -> None:
 def diabetes_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A runtime folder whose registry holds only the diabetes model (LOUPE_MODEL_NAME=diabetes-progression)."""
     home = tmp_path_factory.mktemp("diabetes") / "home"
-    with preserved_environment():
-        for name in LOUPE_VARIABLES:
-            os.environ.pop(name, None)
-        os.environ["LOUPE_HOME"] = str(home)
-        os.environ["LOUPE_MODEL_NAME"] = DIABETES_MODEL
-        get_settings.cache_clear()
-        try:
-            _register_diabetes_model(get_settings())
-        finally:
-            get_settings.cache_clear()
+    with settings_at(home, LOUPE_MODEL_NAME=DIABETES_MODEL) as settings:
+        _register_diabetes_model(settings)
     return home
 
 
 @pytest.fixture
 def diabetes_registry(diabetes_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A private copy of ``diabetes_home``'s registry with LOUPE_MODEL_NAME set (an empty prediction log)."""
-    home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
-    shutil.copy2(diabetes_home / "mlflow.db", home / "mlflow.db")
-    return use_home(monkeypatch, home, LOUPE_MODEL_NAME=DIABETES_MODEL)
+    return private_copy(diabetes_home, tmp_path, monkeypatch, stores=("mlflow.db",), LOUPE_MODEL_NAME=DIABETES_MODEL)
