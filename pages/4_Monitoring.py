@@ -26,7 +26,7 @@ st.caption(
 # --- controls -----------------------------------------------------------------------------------
 monitoring.refresh(settings, sessions=sessions)  # so the version list includes what was just logged
 versions = monitoring.known_versions(settings, sessions=sessions)
-controls = st.columns([2, 2, 1.3, 1.3, 1.2])
+controls = st.columns([1.8, 1.8, 1.6, 1.4, 1.1])  # wide enough for "Include shadow" at 1280 px
 preset = controls[0].selectbox("Window", [*monitoring.PRESETS, "Custom"], index=2, key="monitoring_window")
 version_choice = controls[1].selectbox(
     "Model version",
