@@ -24,7 +24,7 @@ install: $(STAMP) ## Create or refresh .venv from the requirements
 bootstrap: $(STAMP) ## Prepare runtime/ and register a first model if the registry is empty
 	$(BIN)/python -m core bootstrap
 
-run: bootstrap ## Set everything up and serve the console on http://localhost:$(PORT)
+run: bootstrap ## Set everything up and serve the console on http://localhost:8501 (PORT=... to change)
 	$(BIN)/streamlit run Home.py --server.port $(PORT)
 
 test: $(STAMP) ## Run the whole test suite

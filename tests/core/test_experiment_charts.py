@@ -1,12 +1,10 @@
-import os
 from pathlib import Path
 
 import pytest
 
 from core import experiment_charts, experiments, mlflow_io
 from core.experiments import Holdout
-from core.settings import get_settings
-from tests.conftest import LOUPE_VARIABLES, preserved_environment, use_home
+from tests.conftest import settings_at, use_home
 from tests.experiment_runs import LoggedRun, log_runs
 
 
@@ -14,15 +12,8 @@ from tests.experiment_runs import LoggedRun, log_runs
 def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[LoggedRun]]:
     """12 param/metric-only runs (4 per estimator) logged once for the module; read only."""
     home = tmp_path_factory.mktemp("charts") / "home"
-    with preserved_environment():
-        for name in LOUPE_VARIABLES:
-            os.environ.pop(name, None)
-        os.environ["LOUPE_HOME"] = str(home)
-        get_settings.cache_clear()
-        try:
-            logged = log_runs(get_settings(), 12)
-        finally:
-            get_settings.cache_clear()
+    with settings_at(home) as settings:
+        logged = log_runs(settings, 12)
     return home, logged
 
 

@@ -1,6 +1,5 @@
 import dataclasses
 import math
-import os
 import time
 from datetime import date
 from pathlib import Path
@@ -14,7 +13,7 @@ from core.mlflow_io import RegistryUnavailable
 from core.settings import get_settings
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.ledger import list_alias_changes
-from tests.conftest import LOUPE_VARIABLES, preserved_environment, use_home
+from tests.conftest import settings_at, use_home
 from tests.experiment_runs import LoggedRun, log_runs
 
 RUN_COUNT = 60
@@ -24,15 +23,8 @@ RUN_COUNT = 60
 def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[LoggedRun]]:
     """60 param/metric-only runs logged once for the module; read them, never change them."""
     home = tmp_path_factory.mktemp("synthetic") / "home"
-    with preserved_environment():
-        for name in LOUPE_VARIABLES:
-            os.environ.pop(name, None)
-        os.environ["LOUPE_HOME"] = str(home)
-        get_settings.cache_clear()
-        try:
-            logged = log_runs(get_settings(), RUN_COUNT)
-        finally:
-            get_settings.cache_clear()
+    with settings_at(home) as settings:
+        logged = log_runs(settings, RUN_COUNT)
     return home, logged
 
 
