@@ -10,6 +10,8 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.monitoring import DriftStatus, current_drift_status
+from core.settings import get_settings
 from storage.db import make_engine, make_sessionmaker, migrate
 
 
@@ -24,3 +26,11 @@ def prediction_log_engine(database_url: str) -> Engine:
 def prediction_log_sessions(database_url: str) -> sessionmaker[Session]:
     """Session factory on the cached engine."""
     return make_sessionmaker(prediction_log_engine(database_url))
+
+
+@st.cache_resource(ttl=60, show_spinner=False)
+def recent_drift_status(database_url: str, model_version: int) -> DriftStatus:
+    """Monitoring's drift verdict for a version, recomputed at most once a minute (the Registry reruns often)."""
+    return current_drift_status(
+        get_settings(), sessions=prediction_log_sessions(database_url), model_version=model_version
+    )

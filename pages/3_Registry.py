@@ -4,7 +4,6 @@ import streamlit as st
 
 from core import promotion
 from core.mlflow_io import RegistryUnavailable
-from core.monitoring import current_drift_status
 from core.registry_charts import (
     STATUS_ICONS,
     badge,
@@ -14,7 +13,7 @@ from core.registry_charts import (
     versions_frame,
     versions_styler,
 )
-from core.resources import prediction_log_sessions
+from core.resources import prediction_log_sessions, recent_drift_status
 from core.settings import get_settings
 from core.ui import page_setup
 
@@ -57,9 +56,7 @@ if not view.versions:
 # Current input drift for the pre-flight (any object with .drifted and .detail); None shows "unknown".
 # Monitoring: live inputs of the last day against the serving champion's training profile.
 drift: promotion.DriftLike | None = (
-    current_drift_status(settings, sessions=sessions, model_version=view.holders["champion"])
-    if "champion" in view.holders
-    else None
+    recent_drift_status(settings.database_url, view.holders["champion"]) if "champion" in view.holders else None
 )
 
 protected = promotion.promotion_is_protected(settings)
