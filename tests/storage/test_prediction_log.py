@@ -1,4 +1,8 @@
 import multiprocessing
+import queue as queue_module
+import sys
+import time
+import types
 from datetime import UTC, datetime
 
 import pytest
@@ -133,9 +137,12 @@ def _writer(url: str, writer: int, queue) -> None:
 
 
 @pytest.mark.slow
-def test_eight_processes_log_exactly_two_thousand_rows(url) -> None:
+def test_eight_processes_log_exactly_two_thousand_rows(url, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = make_engine(url)
     migrate(engine)
+    # Streamlit's AppTest (run earlier in the suite) leaves sys.modules["__main__"] pointing at a page
+    # script, which spawned children would re-run; give them a plain main module instead.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     processes = [context.Process(target=_writer, args=(url, writer, queue)) for writer in range(WRITERS)]
@@ -144,8 +151,14 @@ def test_eight_processes_log_exactly_two_thousand_rows(url) -> None:
     # Drain the queue before joining (a child blocks on exit until its queued items are read); the
     # generous timeout is for a loaded machine, where eight fresh interpreters take a while to import.
     messages: list[object] = []
+    deadline = time.monotonic() + 900
     while sum(isinstance(message, int) for message in messages) < WRITERS:
-        messages.append(queue.get(timeout=900))
+        try:
+            messages.append(queue.get(timeout=5))
+        except queue_module.Empty:
+            codes = [process.exitcode for process in processes]
+            assert time.monotonic() < deadline, f"writers still running after 15 minutes: {codes}"
+            assert any(code is None for code in codes), f"writers died without reporting: exit codes {codes}"
     for process in processes:
         process.join(timeout=60)
 
