@@ -24,7 +24,6 @@ from core import mlflow_io
 from core.mlflow_io import VersionInfo
 from core.settings import Settings
 from storage import evidence
-from storage.db import make_engine, make_sessionmaker, migrate
 from storage.ledger import (
     AliasChange,
     last_alias_changes,
@@ -697,17 +696,6 @@ def registry_view(settings: Settings, *, sessions: Sessions) -> RegistryView:
 
 
 # --- outside Streamlit --------------------------------------------------------------------------
-
-
-@contextmanager
-def ledger_sessions(settings: Settings) -> Iterator[Sessions]:
-    """Sessions on the migrated prediction log (which holds the ledger), for the command line."""
-    engine = make_engine(settings.database_url)
-    try:
-        migrate(engine)
-        yield make_sessionmaker(engine)
-    finally:
-        engine.dispose()
 
 
 def os_user() -> str:

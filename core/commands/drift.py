@@ -18,22 +18,19 @@ def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail
     from core.monitoring import drift_export
     from core.settings import get_settings
-    from storage.db import make_engine, make_sessionmaker, migrate
+    from storage.db import migrated_sessions
 
     settings = get_settings()
     try:
-        if settings.database_url.startswith("sqlite"):
-            settings.ensure_home()
-        engine = make_engine(settings.database_url)
-        migrate(engine)
-        text = drift_export(
-            settings,
-            sessions=make_sessionmaker(engine),
-            window=args.window,
-            version=args.version,
-            include_shadow=args.include_shadow,
-            fmt=args.format,
-        )
+        with migrated_sessions(settings.database_url) as sessions:
+            text = drift_export(
+                settings,
+                sessions=sessions,
+                window=args.window,
+                version=args.version,
+                include_shadow=args.include_shadow,
+                fmt=args.format,
+            )
     except ValueError as error:
         return fail(str(error))
     print(text, end="" if text.endswith("\n") else "\n")

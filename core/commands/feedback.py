@@ -18,21 +18,18 @@ def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail, progress
     from core.feedback import attach_feedback
     from core.settings import get_settings
-    from storage.db import make_engine, make_sessionmaker, migrate
+    from storage.db import migrated_sessions
 
     settings = get_settings()
     try:
         data = Path(args.input).read_bytes()
     except OSError as error:
         return fail(f"cannot read {args.input}: {error.strerror or error}")
-    engine = make_engine(settings.database_url)
     try:
-        migrate(engine)
-        result = attach_feedback(data, sessions=make_sessionmaker(engine))
+        with migrated_sessions(settings.database_url) as sessions:
+            result = attach_feedback(data, sessions=sessions)
     except BatchFileError as error:
         return fail(str(error))
-    finally:
-        engine.dispose()
     progress(f"{result.stored:,} actual value(s) stored")
     for row, _field, message in result.rejected.itertuples(index=False, name=None):
         progress(f"row {row}: {message}")

@@ -18,11 +18,12 @@ def run(args: argparse.Namespace) -> int:
     from core.mlflow_io import RegistryUnavailable
     from core.registry_charts import ledger_frame
     from core.settings import get_settings
+    from storage.db import migrated_sessions
 
     settings = get_settings()
     try:
         alias = None if args.alias is None else promotion.valid_alias(args.alias)
-        with promotion.ledger_sessions(settings) as sessions:
+        with migrated_sessions(settings.database_url) as sessions:
             entries = promotion.ledger(settings, sessions=sessions, alias=alias)
     except (promotion.PromotionRefused, RegistryUnavailable) as error:
         return fail(str(error))

@@ -19,10 +19,11 @@ def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail, progress
     from core.mlflow_io import RegistryUnavailable
     from core.settings import get_settings
+    from storage.db import migrated_sessions
 
     settings = get_settings()
     try:
-        with promotion.ledger_sessions(settings) as sessions:
+        with migrated_sessions(settings.database_url) as sessions:
             move = promotion.rollback(
                 settings,
                 sessions=sessions,

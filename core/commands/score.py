@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail, progress
     from core.serving import ServingError, score_frame, serve
     from core.settings import get_settings
-    from storage.db import make_engine, make_sessionmaker, migrate
+    from storage.db import migrated_sessions
 
     settings = get_settings()
     source = Path(args.input)
@@ -28,31 +28,31 @@ def run(args: argparse.Namespace) -> int:
         data = source.read_bytes()
     except OSError as error:
         return fail(f"cannot read {source}: {error.strerror or error}")
-    engine = make_engine(settings.database_url)
     try:
-        migrate(engine)
-        sessions = make_sessionmaker(engine)
-        served, resolution = serve(settings, alias=args.alias)
-        if resolution.notice:
-            progress(resolution.notice)
-        progress(f"{settings.model_name} v{served.version} ({args.alias}) expects: {', '.join(served.schema.names)}")
-        batch = read_csv(data, schema=served.schema)
-        for notice in batch.notices:
-            progress(notice)
-        progress(f"scoring {len(batch.frame):,} rows")
-        steps = {"last": -1}
+        with migrated_sessions(settings.database_url) as sessions:
+            served, resolution = serve(settings, alias=args.alias)
+            if resolution.notice:
+                progress(resolution.notice)
+            progress(
+                f"{settings.model_name} v{served.version} ({args.alias}) expects: {', '.join(served.schema.names)}"
+            )
+            batch = read_csv(data, schema=served.schema)
+            for notice in batch.notices:
+                progress(notice)
+            progress(f"scoring {len(batch.frame):,} rows")
+            steps = {"last": -1}
 
-        def report(fraction: float) -> None:
-            step = int(fraction * 10)
-            if step != steps["last"]:
-                steps["last"] = step
-                progress(f"{fraction:.0%}")
+            def report(fraction: float) -> None:
+                step = int(fraction * 10)
+                if step != steps["last"]:
+                    steps["last"] = step
+                    progress(f"{fraction:.0%}")
 
-        result = score_frame(settings, batch.frame, sessions=sessions, source="cli", alias=args.alias, progress=report)
+            result = score_frame(
+                settings, batch.frame, sessions=sessions, source="cli", alias=args.alias, progress=report
+            )
     except (BatchFileError, ServingError) as error:
         return fail(str(error))
-    finally:
-        engine.dispose()
     rejected_path = write_outputs(result, batch.frame, output=Path(args.output))
     progress(f"{len(result.accepted):,} rows scored by v{result.model_version} → {args.output}")
     if result.shadow is not None and result.shadow.version is not None:

@@ -33,42 +33,38 @@ def run(args: argparse.Namespace) -> int:
     from core.serving import ServingError
     from core.settings import get_settings
     from core.simulator import Shift, simulate, simulate_bulk
-    from storage.db import make_engine, make_sessionmaker, migrate
+    from storage.db import migrated_sessions
 
     settings = get_settings()
     try:
         shifts = tuple(Shift.parse(text) for text in args.shift)
         if args.rows <= 0 or args.days <= 0:
             raise ValueError("--rows and --days must be positive")
-        if settings.database_url.startswith("sqlite"):
-            settings.ensure_home()
-        engine = make_engine(settings.database_url)
-        migrate(engine)
-        sessions = make_sessionmaker(engine)
         report = lambda fraction, message: progress(f"{fraction:4.0%} {message}")  # noqa: E731
-        if args.bulk:
-            result = simulate_bulk(
-                settings,
-                sessions=sessions,
-                rows=args.rows,
-                days=args.days,
-                shifts=shifts,
-                label_share=args.label_share,
-                seed=args.seed,
-                progress=report,
-            )
-        else:
-            result = simulate(
-                settings,
-                sessions=sessions,
-                rows=args.rows,
-                days=args.days,
-                shifts=shifts,
-                label_share=args.label_share,
-                invalid_share=args.invalid_share,
-                seed=args.seed,
-                progress=report,
-            )
+        with migrated_sessions(settings.database_url) as sessions:
+            if args.bulk:
+                result = simulate_bulk(
+                    settings,
+                    sessions=sessions,
+                    rows=args.rows,
+                    days=args.days,
+                    shifts=shifts,
+                    label_share=args.label_share,
+                    seed=args.seed,
+                    progress=report,
+                )
+            else:
+                result = simulate(
+                    settings,
+                    sessions=sessions,
+                    rows=args.rows,
+                    days=args.days,
+                    shifts=shifts,
+                    label_share=args.label_share,
+                    invalid_share=args.invalid_share,
+                    seed=args.seed,
+                    progress=report,
+                )
     except (ValueError, RegistryUnavailable, ServingError) as error:
         return fail(str(error))
     progress(
