@@ -153,6 +153,26 @@ class InputSchema:
         row = {spec.name: "" if spec.default is None else spec.default for spec in self.fields}
         return pd.DataFrame([row], columns=self.names).to_csv(index=False)
 
+    def probe_frame(self, *, rows: int = 128, seed: int = 0) -> pd.DataFrame:
+        """Rows spread uniformly over the training ranges and levels (defaults and ±1 without a profile).
+
+        Used to check that a compiled model answers like the original across the input space.
+        """
+        rng = np.random.default_rng(seed)
+        columns: dict[str, Any] = {}
+        for spec in self.fields:
+            if spec.kind == "numeric":
+                low, high = spec.train_min, spec.train_max
+                if low is None or high is None:
+                    centre = float(spec.default) if isinstance(spec.default, int | float) else 0.0
+                    low, high = centre - 1.0, centre + 1.0
+                values = rng.uniform(low, high, rows)
+                columns[spec.name] = np.round(values) if spec.dtype == "integer" else values
+            else:
+                levels = spec.levels or ((str(spec.default),) if spec.default is not None else ("",))
+                columns[spec.name] = rng.choice(np.asarray(levels, dtype=object), rows)
+        return pd.DataFrame(columns, columns=self.names)
+
     # --- one record (form) ------------------------------------------------------------------
 
     def validate_record(self, record: Mapping[str, object]) -> RecordCheck:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from threadpoolctl import ThreadpoolController
 
 from core import mlflow_io
+from core.compiled_pipeline import CompiledPipeline, compile_verified
 from core.input_schema import InputSchema, Problem, build_schema
 from core.mlflow_io import RegistryUnavailable
 from core.profile import TrainingProfile
@@ -62,6 +63,8 @@ class ServedModel:
     model: Any
     schema: InputSchema
     path: Path
+    compiled: CompiledPipeline | None = None  # the one-record fast path, when the pipeline compiles
+    scoring_path: str = "predict()"  # how one record is scored, and why (shown on the Predict page)
 
     def model_input(self, clean: pd.DataFrame) -> pd.DataFrame:
         """Validated values in the signature's column order and types."""
@@ -82,8 +85,8 @@ class ServedModel:
         return np.asarray(self.model.predict(frame), dtype=float).reshape(len(frame), -1)[:, 0]
 
     def predict_record(self, values: Mapping[str, object]) -> float:
-        """One validated record → one prediction (the answering path: no pandas validation, one thread)."""
-        columns: dict[str, list] = {}
+        """One validated record → one prediction: compiled when possible, else ``predict`` on one thread."""
+        row: dict[str, object] = {}
         for spec in self.schema.fields:
             value = values.get(spec.name)
             if spec.dtype == "boolean":
@@ -92,8 +95,12 @@ class ServedModel:
                 value = int(value)  # type: ignore[call-overload]
             elif value is None and spec.kind == "numeric":
                 value = np.nan
-            columns[spec.name] = [value]
-        frame = pd.DataFrame(columns)
+            row[spec.name] = value
+        if self.compiled is not None:
+            answer = self.compiled.predict(row)
+            if answer is not None:
+                return answer
+        frame = pd.DataFrame({name: [value] for name, value in row.items()})
         # One row gains nothing from an OpenMP team; on a busy machine waiting for one costs 10-100 ms.
         with _thread_pools().limit(limits=1, user_api="openmp"):
             return float(self.predict(frame)[0])
@@ -262,7 +269,7 @@ def _load(settings: Settings, *, version: int, run_id: str | None, offline: bool
     profile_path = folder / PROFILE_FILE
     profile = TrainingProfile.load(profile_path) if profile_path.exists() else None
     schema = build_schema(local.signature_inputs, profile)
-    return ServedModel(
+    served = ServedModel(
         name=settings.model_name,
         version=version,
         run_id=meta.get("run_id") or local.run_id,
@@ -271,6 +278,10 @@ def _load(settings: Settings, *, version: int, run_id: str | None, offline: bool
         schema=schema,
         path=folder,
     )
+    if not (settings.compile_models and local.flavor == "sklearn"):
+        return served
+    compiled, scoring_path = compile_verified(local.model, served.model_input(schema.probe_frame()))
+    return replace(served, compiled=compiled, scoring_path=scoring_path)
 
 
 def _read_meta(folder: Path) -> dict | None:

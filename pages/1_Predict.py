@@ -37,6 +37,7 @@ if resolution.notice:
     st.warning(resolution.notice, icon="📦")
 shadow_note = " · shadow scoring on (challenger logged, never shown)" if settings.shadow else " · shadow scoring off"
 st.markdown(f"Answering: **{served.name} v{served.version}** (`{ALIAS}`, {served.flavor}){shadow_note}")
+st.caption(f"One-case scoring: {served.scoring_path}")
 if not schema.has_profile:
     st.info("This version has no training profile: only its signature's types are checked, no ranges.", icon="ℹ️")
 

@@ -27,6 +27,7 @@ LOUPE_VARIABLES = (
     "LOUPE_EXPERIMENT_NAME",
     "LOUPE_ADMIN_TOKEN",
     "LOUPE_SHADOW",
+    "LOUPE_COMPILE_MODELS",
     "LOUPE_SECRETS_FILE",
 )
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -66,6 +66,25 @@ def test_integer_fields_refuse_fractions_and_frames_agree_with_records(small_sch
     assert frame.problems["message"].tolist() == [record.problems[0].message]
 
 
+def test_probe_rows_cover_the_training_ranges_and_levels_and_pass_validation(small_schema) -> None:
+    probe = small_schema.probe_frame(rows=200, seed=3)
+
+    check = small_schema.validate_frame(probe)
+
+    assert list(probe.columns) == small_schema.names and len(probe) == 200
+    assert check.accepted_mask.all() and set(check.ood_fields) == {""}
+    assert set(probe["cut"]) == {"Fair", "Good", "Ideal"}
+    assert probe["carat"].min() < 0.6 and probe["carat"].max() > 1.7
+    assert (probe["count"] == probe["count"].round()).all()
+
+
+def test_probe_rows_without_a_profile_sit_around_zero() -> None:
+    probe = build_schema(SIGNATURE, None).probe_frame(rows=50)
+
+    assert probe["carat"].between(-1, 1).all() and probe["count"].between(-1, 1).all()
+    assert set(probe["cut"]) == {""}
+
+
 def test_ood_is_flagged_per_row(small_schema) -> None:
     frame = pd.DataFrame({"carat": [0.1, 0.5, 9.0], "cut": ["Good"] * 3, "count": [1, 99, 2]})
 
@@ -219,6 +238,7 @@ def test_a_model_with_another_signature_gets_its_own_schema_without_code_changes
     assert schema.names == ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
     assert schema.get("age").dtype == "integer" and schema.get("sex").levels == ("female", "male")
     assert schema.get("bmi").rules == ({"rule": "gt", "value": 0.0},)
+    assert served.scoring_path == "compiled: ColumnTransformer → Ridge"  # the form's answer; batch uses predict
 
     good = schema.defaults()
     answer = predict_one(settings, good, sessions=sessions)
@@ -235,7 +255,7 @@ def test_a_model_with_another_signature_gets_its_own_schema_without_code_changes
     assert len(batch.accepted) == 1 and batch.rejected["message"].tolist() == [
         "s1: 'high' is not a number (rule: type)"
     ]
-    assert np.isclose(batch.accepted["prediction"].iloc[0], answer.prediction)
+    assert batch.accepted["prediction"].iloc[0] == pytest.approx(answer.prediction, rel=1e-9)
     with sessions.begin() as session:
         assert session.scalar(select(func.count()).select_from(Prediction)) == 2
         assert set(session.scalars(select(Prediction.model_name))) == {DIABETES_MODEL}

@@ -4,6 +4,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
@@ -65,6 +66,32 @@ def test_one_prediction_is_answered_by_the_champion_logged_and_shadowed(registry
     assert shadow.model_version == 2 and shadow.alias == "challenger"
     assert shadow.request_id == answer.request_id and shadow.shadow_of == answer.id
     assert shadow.prediction != answer.prediction
+
+
+def test_the_champion_answers_from_its_compiled_form_exactly_as_predict_would(registry_home, log) -> None:
+    served, _ = serve(registry_home)
+    frame = diamonds(40)
+
+    answers = [
+        predict_one(registry_home, record, sessions=log, run_shadow=False).prediction
+        for record in frame.to_dict("records")
+    ]
+
+    assert served.compiled is not None
+    assert served.scoring_path == (
+        "compiled: ColumnTransformer → TransformedTargetRegressor(HistGradientBoostingRegressor(800 trees))"
+    )
+    np.testing.assert_allclose(answers, served.predict(served.model_input(frame)), rtol=1e-9, atol=0)
+
+
+def test_with_compilation_off_one_record_goes_through_predict(registry_home, log, monkeypatch) -> None:
+    settings = use_home(monkeypatch, registry_home.home_dir, LOUPE_COMPILE_MODELS="false")
+
+    served, _ = serve(settings)
+    outcome = predict_one(settings, DIAMOND, sessions=log, run_shadow=False)
+
+    assert served.compiled is None and served.scoring_path == "predict()"
+    assert outcome.prediction == served.predict(served.model_input(pd.DataFrame([DIAMOND])))[0]
 
 
 def test_the_page_can_defer_shadow_until_after_the_answer(registry_home, log) -> None:

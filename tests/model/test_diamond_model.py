@@ -3,10 +3,12 @@
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 
 from core import mlflow_io
+from core.compiled_pipeline import compile_pipeline
 from core.dataset import load_diamonds, split_diamonds
 from core.training import evaluate
 from tests.conftest import use_home
@@ -48,3 +50,14 @@ def test_better_clarity_costs_more_on_average(champion) -> None:
     best = champion.predict(pd.DataFrame([case(clarity="IF")]))[0]
 
     assert best > worst * 1.3
+
+
+def test_the_compiled_champion_answers_every_holdout_diamond_like_the_pipeline(champion) -> None:
+    split = split_diamonds(load_diamonds())
+    features = split.X_test.astype({column: str for column in ("cut", "color", "clarity")})
+
+    compiled = compile_pipeline(champion)
+    answers = [compiled.predict(record) for record in features.to_dict("records")]
+
+    assert len(answers) == 10_788
+    np.testing.assert_allclose(answers, champion.predict(features), rtol=1e-9, atol=0)
