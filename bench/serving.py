@@ -1,10 +1,12 @@
 """Serving benchmark: the console's answering path vs bare ``pipeline.predict`` vs MLflow's REST server.
 
 Same run, same model (the bootstrapped HGB champion), same 1-row requests, interleaved request by
-request so machine noise hits all alike. Loupe predicts one row on one OpenMP thread (an OpenMP team
-only adds waiting for one row), so bare predict is measured both as called by default and on one
-thread: ``loupe_answer_p50_over_bare_one_thread_p50`` is the like-for-like overhead ratio. Shadow scoring is measured on
-its own (it runs after the answer). Batch: 100k rows validate → score → log, end to end, vs bare predict.
+request so machine noise hits all alike. Loupe answers one record from the pipeline's compiled form
+(``core/compiled_pipeline``), so besides the end-to-end answer the compiled predict is timed on its own
+(``loupe_answer_p50_over_compiled_p50`` is what validation and logging add). A second pass answers with
+``LOUPE_COMPILE_MODELS=false`` (``predict`` on one OpenMP thread) against bare predict on one thread:
+the like-for-like overhead of the console around scikit-learn. Shadow scoring is measured on its own
+(it runs after the answer). Batch: 100k rows validate → score → log, end to end, vs bare predict.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 REQUESTS = 300
+UNCOMPILED_REQUESTS = 150
 WARMUP = 20
 BATCH_ROWS = 100_000
 REST_START_TIMEOUT_S = 180
@@ -117,6 +120,8 @@ def run(workdir: Path) -> dict[str, float | int | str]:
 
     served, _ = serving.serve(settings, alias="champion")
     pipeline = served.model
+    compiled = served.compiled
+    assert compiled is not None, served.scoring_path
     columns = served.schema.names
     sample = load_diamonds().drop(columns="price").sample(REQUESTS, random_state=7)
     sample = sample.astype({name: str for name in ("cut", "color", "clarity")})
@@ -138,6 +143,7 @@ def run(workdir: Path) -> dict[str, float | int | str]:
                 _rest_call(port, rows[index], columns, timeout=REST_WARMUP_TIMEOUT_S)
         bare_ms: list[float] = []
         bare_single_ms: list[float] = []
+        compiled_ms: list[float] = []
         answer_ms: list[float] = []
         rest_ms: list[float] = []
         rest_failures = 0
@@ -151,6 +157,9 @@ def run(workdir: Path) -> dict[str, float | int | str]:
                 pipeline.predict(frame)
             bare_single_ms.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
+            compiled.predict(row)
+            compiled_ms.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
             outcomes.append(serving.predict_one(settings, row, sessions=sessions, run_shadow=False))
             answer_ms.append((time.perf_counter() - started) * 1000)
             if rest_error is None:
@@ -163,6 +172,28 @@ def run(workdir: Path) -> dict[str, float | int | str]:
     finally:
         _stop(server)
     assert all(outcome.accepted for outcome in outcomes)
+    answers = np.array([outcome.prediction for outcome in outcomes])
+    assert np.allclose(answers, pipeline.predict(pd.concat(frames)), rtol=1e-9, atol=0)
+
+    print("  1-row requests with LOUPE_COMPILE_MODELS=false, against bare predict on one thread…", flush=True)
+    os.environ["LOUPE_COMPILE_MODELS"] = "false"
+    get_settings.cache_clear()
+    uncompiled_settings = get_settings()
+    serving.clear_memory_caches()
+    assert serving.serve(uncompiled_settings, alias="champion")[0].compiled is None
+    uncompiled_ms: list[float] = []
+    uncompiled_bare_ms: list[float] = []
+    for row, frame in zip(rows[:UNCOMPILED_REQUESTS], frames, strict=False):
+        started = time.perf_counter()
+        with pools.limit(limits=1, user_api="openmp"):
+            pipeline.predict(frame)
+        uncompiled_bare_ms.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        serving.predict_one(uncompiled_settings, row, sessions=sessions, run_shadow=False)
+        uncompiled_ms.append((time.perf_counter() - started) * 1000)
+    os.environ.pop("LOUPE_COMPILE_MODELS")
+    get_settings.cache_clear()
+    serving.clear_memory_caches()
 
     print("  shadow scoring (after the answer)…", flush=True)
     shadow_ms: list[float] = []
@@ -187,6 +218,9 @@ def run(workdir: Path) -> dict[str, float | int | str]:
     bare_p50, bare_p95 = _percentiles(bare_ms)
     single_p50, single_p95 = _percentiles(bare_single_ms)
     answer_p50, answer_p95 = _percentiles(answer_ms)
+    compiled_p50, compiled_p95 = _percentiles(compiled_ms)
+    uncompiled_p50, _ = _percentiles(uncompiled_ms)
+    uncompiled_bare_p50, _ = _percentiles(uncompiled_bare_ms)
     shadow_p50, shadow_p95 = _percentiles(shadow_ms)
     figures: dict[str, float | int | str] = {
         "requests": len(answer_ms),
@@ -199,6 +233,12 @@ def run(workdir: Path) -> dict[str, float | int | str]:
         "loupe_answer_p50_over_bare_p50": answer_p50 / bare_p50,
         "loupe_answer_p50_over_bare_one_thread_p50": answer_p50 / single_p50,
         "loupe_answer_mean_over_bare_mean": statistics.fmean(answer_ms) / statistics.fmean(bare_ms),
+        "compiled_predict_p50_ms": compiled_p50,
+        "compiled_predict_p95_ms": compiled_p95,
+        "loupe_answer_p50_over_compiled_p50": answer_p50 / compiled_p50,
+        "uncompiled_answer_p50_ms": uncompiled_p50,
+        "uncompiled_bare_one_thread_p50_ms": uncompiled_bare_p50,
+        "uncompiled_answer_p50_over_bare_one_thread_p50": uncompiled_p50 / uncompiled_bare_p50,
         "shadow_p50_ms": shadow_p50,
         "shadow_p95_ms": shadow_p95,
         "batch_rows": BATCH_ROWS,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import shutil
 import threading
 import time
@@ -39,6 +40,9 @@ from storage.prediction_log import log_predictions, log_rejections
 
 SHADOW_ALIAS = "challenger"
 PREDICT_CHUNK = 20_000
+# Up to this many rows, scoring record by record through the compiled form beats one predict() call
+# (demo champion: ~0.7 ms per record against ~13 ms per call).
+RECORD_PATH_MAX_ROWS = 16
 MODELS_KEPT_IN_MEMORY = 6
 # After a failed registry call, serve from the cache for this long before asking again: a dead
 # server would otherwise cost every request its connection timeout.
@@ -84,17 +88,23 @@ class ServedModel:
         """Predictions as a flat float array."""
         return np.asarray(self.model.predict(frame), dtype=float).reshape(len(frame), -1)[:, 0]
 
+    def predict_rows(self, clean: pd.DataFrame) -> np.ndarray:
+        """Predictions for validated rows; a few rows go record by record through the compiled form."""
+        if self.compiled is not None and len(clean) <= RECORD_PATH_MAX_ROWS:
+            return np.array([self.predict_record(record) for record in clean.to_dict("records")], dtype=float)
+        return self.predict(self.model_input(clean)) if len(clean) else np.empty(0)
+
     def predict_record(self, values: Mapping[str, object]) -> float:
         """One validated record → one prediction: compiled when possible, else ``predict`` on one thread."""
         row: dict[str, object] = {}
         for spec in self.schema.fields:
             value = values.get(spec.name)
-            if spec.dtype == "boolean":
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                value = np.nan if spec.kind == "numeric" else None
+            elif spec.dtype == "boolean":
                 value = value in (True, "True")
-            elif spec.dtype == "integer" and value is not None:
+            elif spec.dtype == "integer":
                 value = int(value)  # type: ignore[call-overload]
-            elif value is None and spec.kind == "numeric":
-                value = np.nan
             row[spec.name] = value
         if self.compiled is not None:
             answer = self.compiled.predict(row)
@@ -392,12 +402,11 @@ def score_frame(
     started = time.perf_counter()
     check = served.schema.validate_frame(frame)
     accepted_positions = np.flatnonzero(check.accepted_mask)
-    model_input = served.model_input(check.clean)
-    predictions = np.empty(len(model_input), dtype=float)
-    for start in range(0, len(model_input), PREDICT_CHUNK):
+    predictions = np.empty(len(check.clean), dtype=float)
+    for start in range(0, len(check.clean), PREDICT_CHUNK):
         stop = start + PREDICT_CHUNK
-        predictions[start:stop] = served.predict(model_input.iloc[start:stop])
-        report(0.5 * min(stop, len(model_input)) / max(len(model_input), 1))
+        predictions[start:stop] = served.predict_rows(check.clean.iloc[start:stop])
+        report(0.5 * min(stop, len(check.clean)) / max(len(check.clean), 1))
     latency_ms = (time.perf_counter() - started) * 1000 / max(len(frame), 1)
 
     now = utcnow()
@@ -592,7 +601,7 @@ def score_shadow(
             return None
         check = served.schema.validate_frame(inputs)
         positions = np.flatnonzero(check.accepted_mask)
-        predictions = served.predict(served.model_input(check.clean)) if len(positions) else np.empty(0)
+        predictions = served.predict_rows(check.clean)
         latency_ms = (time.perf_counter() - started) * 1000 / max(len(inputs), 1)
         now = utcnow()
         records = [

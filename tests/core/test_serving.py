@@ -84,6 +84,17 @@ def test_the_champion_answers_from_its_compiled_form_exactly_as_predict_would(re
     np.testing.assert_allclose(answers, served.predict(served.model_input(frame)), rtol=1e-9, atol=0)
 
 
+@pytest.mark.parametrize("count", [3, 40])
+def test_small_and_large_frames_get_the_same_answers_as_predict(registry_home, log, count) -> None:
+    served, _ = serve(registry_home)
+    frame = diamonds(count)
+
+    result = score_frame(registry_home, frame, sessions=log, source="batch", shadow=False)
+
+    expected = served.predict(served.model_input(frame))
+    np.testing.assert_allclose(result.accepted["prediction"], expected, rtol=1e-9, atol=0)
+
+
 def test_with_compilation_off_one_record_goes_through_predict(registry_home, log, monkeypatch) -> None:
     settings = use_home(monkeypatch, registry_home.home_dir, LOUPE_COMPILE_MODELS="false")
 
