@@ -45,6 +45,7 @@ def test_single_prediction_from_the_form(registry_home) -> None:
     app = predict_page().run()
     assert not app.exception
     assert any("Answering: **diamond-price v1**" in item.value for item in app.markdown)
+    assert any(item.value.startswith("One-case scoring: compiled: ColumnTransformer") for item in app.caption)
     assert app.number_input(key="predict_field_carat").value == pytest.approx(0.7)
     assert app.selectbox(key="predict_field_cut").value == "Ideal"
 
