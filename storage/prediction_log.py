@@ -66,6 +66,8 @@ class Feedback(Base):
     )
     actual: Mapped[float] = mapped_column(Float)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # 1 for a prediction's first true value; each replacement adds one, so roll-ups recount its hour.
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class Rejection(Base):
@@ -146,11 +148,19 @@ def add_feedback(session: Session, *, actuals: Mapping[int, float]) -> list[int]
     for chunk in _chunks(wanted, LOOKUP_CHUNK):
         known.update(session.scalars(select(Prediction.id).where(Prediction.id.in_(chunk))))
     to_store = [prediction_id for prediction_id in wanted if prediction_id in known]
+    revisions: dict[int, int] = {}
     for chunk in _chunks(to_store, LOOKUP_CHUNK):
+        replaced = select(Feedback.prediction_id, Feedback.revision).where(Feedback.prediction_id.in_(chunk))
+        revisions.update((int(key), int(value)) for key, value in session.execute(replaced))
         session.execute(delete(Feedback).where(Feedback.prediction_id.in_(chunk)))
     received_at = utcnow()
     rows = [
-        {"prediction_id": prediction_id, "actual": float(actuals[prediction_id]), "received_at": received_at}
+        {
+            "prediction_id": prediction_id,
+            "actual": float(actuals[prediction_id]),
+            "received_at": received_at,
+            "revision": revisions.get(prediction_id, 0) + 1,
+        }
         for prediction_id in to_store
     ]
     for chunk in _chunks(rows, INSERT_CHUNK):

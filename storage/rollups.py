@@ -13,8 +13,9 @@ thousand an hour at a million a week) are added on every call, so the current ho
 Shadow rows take their answer's inputs and feedback (``shadow_of``). Work is chunked by id, so memory
 stays flat on any log size.
 
-Caveat: feedback that *replaces* an earlier value for the same prediction is added again (the old
-value's contribution is not removed); :func:`rebuild_rollups` recomputes everything from the raw log.
+Feedback that *replaces* an earlier value (``Feedback.revision`` > 1) cannot be added on top: the
+old value's share is already summed. The realised-error columns of the hours it touches (its
+prediction's and its shadow rows') are recounted from the raw log instead.
 
 Caveat (PostgreSQL only): a prediction committed after a higher-numbered one was already rolled up
 would be skipped; Loupe's writers commit each request in one short transaction, so this needs a
@@ -25,12 +26,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, Boolean, Float, Integer, Select, String, Text, cast, delete, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    Integer,
+    Select,
+    String,
+    Text,
+    cast,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -145,6 +160,7 @@ class RefreshResult:
     predictions: int = 0
     rejections: int = 0
     feedback: int = 0
+    recounted_hours: int = 0  # hours whose realised error was recounted for replaced feedback
     unbinned_versions: set[tuple[str, int]] = field(default_factory=set)
 
     @property
@@ -291,6 +307,9 @@ def refresh_rollups(
     newest_time = session.scalar(select(func.max(Feedback.received_at)))
     if newest_time is not None and (state.last_time is None or newest_time > state.last_time):
         result.feedback += _add_feedback(session, state.last_time, newest_time, newest_prediction)
+        for model_name, hour in _hours_with_replaced_feedback(session, state.last_time, newest_time, newest_prediction):
+            _recount_errors(session, model_name, hour, newest_time, newest_prediction)
+            result.recounted_hours += 1
         state.last_time = newest_time
     state.refreshed_at = now
     session.flush()
@@ -477,46 +496,94 @@ def _add_rejections(session: Session, low: int, high: int) -> int:
     return len(rows)
 
 
-def _add_feedback(session: Session, after: datetime | None, until: datetime, newest_prediction: int) -> int:
+def _labelled_rows(
+    session: Session,
+    *,
+    after: datetime | None,
+    until: datetime,
+    newest_prediction: int,
+    made_in: tuple[str, datetime] | None = None,
+) -> tuple[pd.DataFrame, int]:
+    """Predictions with their true value received in (``after``, ``until``], and how many were answers.
+
+    Each true value counts for its prediction and for that prediction's shadow rows up to
+    ``newest_prediction`` (later shadow rows pick it up when they are rolled up). ``made_in`` keeps
+    predictions of one model made in one hour.
+    """
     columns = ["hour", "model_name", "model_version", "is_shadow", "prediction", "actual"]
-    direct = (
-        select(
-            _hour_of(session, Prediction.created_at),
-            Prediction.model_name,
-            Prediction.model_version,
-            Prediction.is_shadow,
-            Prediction.prediction,
-            Feedback.actual,
-        )
-        .select_from(Feedback)
-        .join(Prediction, Prediction.id == Feedback.prediction_id)
-    )
-    shadow = Prediction.__table__.alias("shadow")
-    shadows = (
-        select(
-            _hour_of(session, shadow.c.created_at),
-            shadow.c.model_name,
-            shadow.c.model_version,
-            shadow.c.is_shadow,
-            shadow.c.prediction,
-            Feedback.actual,
-        )
-        .select_from(Feedback)
-        .join(shadow, shadow.c.shadow_of == Feedback.prediction_id)
-        .where(shadow.c.id <= newest_prediction)  # later shadow rows pick this feedback up when rolled up
-    )
+    direct, shadow = Prediction.__table__, Prediction.__table__.alias("shadow")
     frames = []
-    for query in (direct, shadows):
-        query = query.where(Feedback.received_at <= until)
+    for made, joined_on in ((direct, direct.c.id), (shadow, shadow.c.shadow_of)):
+        query = (
+            select(
+                _hour_of(session, made.c.created_at),
+                made.c.model_name,
+                made.c.model_version,
+                made.c.is_shadow,
+                made.c.prediction,
+                Feedback.actual,
+            )
+            .select_from(Feedback)
+            .join(made, joined_on == Feedback.prediction_id)
+            .where(Feedback.received_at <= until)
+        )
+        if made is shadow:
+            query = query.where(shadow.c.id <= newest_prediction)
         if after is not None:
             query = query.where(Feedback.received_at > after)
+        if made_in is not None:
+            model_name, hour = made_in
+            query = query.where(
+                made.c.model_name == model_name,
+                made.c.created_at >= hour,
+                made.c.created_at < hour + timedelta(hours=1),
+            )
         frames.append(_frame(session, query, columns))
     rows = pd.concat([frame for frame in frames if not frame.empty] or frames[:1], ignore_index=True)
-    if rows.empty:
-        return 0
-    rows["hour"] = _as_hours(rows["hour"])
-    _add_errors(session, rows)
-    return len(frames[0])
+    if not rows.empty:
+        rows["hour"] = _as_hours(rows["hour"])
+    return rows, len(frames[0])
+
+
+def _add_feedback(session: Session, after: datetime | None, until: datetime, newest_prediction: int) -> int:
+    rows, answered = _labelled_rows(session, after=after, until=until, newest_prediction=newest_prediction)
+    if not rows.empty:
+        _add_errors(session, rows)
+    return answered
+
+
+def _hours_with_replaced_feedback(
+    session: Session, after: datetime | None, until: datetime, newest_prediction: int
+) -> set[tuple[str, datetime]]:
+    """(model, UTC hour) of every prediction, and shadow row, whose true value was replaced in the window."""
+    replaced = select(Feedback.prediction_id).where(Feedback.revision > 1, Feedback.received_at <= until)
+    if after is not None:
+        replaced = replaced.where(Feedback.received_at > after)
+    touched = select(Prediction.model_name, Prediction.created_at).where(
+        Prediction.id.in_(replaced) | (Prediction.shadow_of.in_(replaced) & (Prediction.id <= newest_prediction))
+    )
+    return {
+        (model_name, created_at.replace(minute=0, second=0, microsecond=0))
+        for model_name, created_at in session.execute(touched)
+    }
+
+
+def _recount_errors(session: Session, model_name: str, hour: datetime, until: datetime, newest_prediction: int) -> None:
+    """Replace one hour's realised-error counters with a recount from the raw log."""
+    zeroed = {"feedback": 0, "error_sum": 0.0, "abs_error_sum": 0.0, "sq_error_sum": 0.0}
+    session.execute(
+        update(RollupHour).where(RollupHour.model_name == model_name, RollupHour.hour == hour).values(zeroed)
+    )
+    session.execute(
+        delete(RollupBucket).where(
+            RollupBucket.model_name == model_name, RollupBucket.metric == "residual", RollupBucket.hour == hour
+        )
+    )
+    rows, _ = _labelled_rows(
+        session, after=None, until=until, newest_prediction=newest_prediction, made_in=(model_name, hour)
+    )
+    if not rows.empty:
+        _add_errors(session, rows)
 
 
 def _add_errors(session: Session, rows: pd.DataFrame) -> None:

@@ -112,7 +112,9 @@ def test_feedback_reports_unknown_ids_and_replaces_repeats(sessions) -> None:
     assert again == []
     with sessions.begin() as session:
         stored = dict(session.execute(select(Feedback.prediction_id, Feedback.actual)).all())
+        revisions = dict(session.execute(select(Feedback.prediction_id, Feedback.revision)).all())
     assert stored == {ids[0]: 120.0, ids[1]: 80.0}
+    assert revisions == {ids[0]: 2, ids[1]: 1}
 
 
 def _writer(url: str, writer: int, queue) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from core.simulator import bulk_log, simulated_latencies
 from storage.db import make_engine, make_sessionmaker, migrate
-from storage.prediction_log import Feedback, Prediction, PredictionFeature, Rejection
+from storage.prediction_log import Feedback, Prediction, PredictionFeature, Rejection, add_feedback
 from storage.rollups import (
     ALL,
     RollupBucket,
@@ -328,3 +328,54 @@ def test_shadow_rows_take_the_answers_inputs_and_feedback(sessions) -> None:
         answer_bins.sort_values(key).reset_index(drop=True), shadow_bins.sort_values(key).reset_index(drop=True)
     )
     assert answered_only.empty
+
+
+def test_a_replaced_true_value_counts_once_with_its_new_value(sessions) -> None:
+    rng = np.random.default_rng(12)
+    rows = 300
+    features = pd.DataFrame({"size": rng.lognormal(0.3, 0.8, rows), "colour": rng.choice(["red", "blue"], rows)})
+    stamps = [START + timedelta(seconds=float(s)) for s in np.sort(rng.random(rows)) * 3 * 3600]
+    predicted = rng.normal(1000, 300, rows)
+    with sessions.begin() as session:
+        answered = bulk_log(
+            session,
+            features=features,
+            predictions=predicted,
+            timestamps=stamps,
+            model_name="m",
+            model_version=1,
+            latency_ms=np.full(rows, 5.0),
+        )
+        bulk_log(
+            session,
+            features=features,
+            predictions=predicted + 30,
+            timestamps=stamps,
+            model_name="m",
+            model_version=2,
+            latency_ms=np.full(rows, 9.0),
+            alias="challenger",
+            is_shadow=True,
+            shadow_of=answered,
+        )
+    with sessions.begin() as session:
+        add_feedback(session, actuals={prediction_id: 1000.0 for prediction_id in answered[:100]})
+    with sessions.begin() as session:
+        refresh_rollups(session, binning=binning)
+    with sessions.begin() as session:  # 50 replaced, 50 new
+        add_feedback(session, actuals={prediction_id: 2000.0 for prediction_id in answered[50:150]})
+
+    with sessions.begin() as session:
+        result = refresh_rollups(session, binning=binning)
+        refreshed = _snapshot(session)
+        totals = stored_totals(session).groupby(level=["model_version", "is_shadow"]).sum()
+        rebuild_rollups(session, binning=binning)
+        rebuilt = _snapshot(session)
+
+    actual = np.r_[np.full(50, 1000.0), np.full(100, 2000.0)]
+    assert result.feedback == 100 and result.recounted_hours >= 1
+    assert totals.loc[(1, False), "feedback"] == 150 and totals.loc[(2, True), "feedback"] == 150
+    assert totals.loc[(1, False), "abs_error_sum"] == pytest.approx(np.abs(actual - predicted[:150]).sum())
+    assert totals.loc[(2, True), "abs_error_sum"] == pytest.approx(np.abs(actual - predicted[:150] - 30).sum())
+    for name in refreshed:
+        pd.testing.assert_frame_equal(refreshed[name], rebuilt[name], check_dtype=False, rtol=1e-9)
