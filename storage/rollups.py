@@ -17,9 +17,11 @@ Feedback that *replaces* an earlier value (``Feedback.revision`` > 1) cannot be 
 old value's share is already summed. The realised-error columns of the hours it touches (its
 prediction's and its shadow rows') are recounted from the raw log instead.
 
-Caveat (PostgreSQL only): a prediction committed after a higher-numbered one was already rolled up
-would be skipped; Loupe's writers commit each request in one short transaction, so this needs a
-refresh to land between two concurrent commits. :func:`rebuild_rollups` recomputes everything.
+Ids read past but not found (``rollup_gaps``) are looked at again on every refresh: on PostgreSQL a
+lower id can commit after a higher one was rolled up. A gap still empty after
+:data:`GAP_PATIENCE` belonged to a rolled-back write and is forgotten. (Left open: a late *shadow*
+row that becomes visible in the middle of a refresh, while its answer's true value arrives in the
+same refresh, could count that value twice; :func:`rebuild_rollups` recomputes everything.)
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ SIGNED_LOG_PER_UNIT = 50
 ALL = "*"  # the rejections row that counts distinct rejected input rows (field = rule = "*")
 CHUNK_ROWS = 200_000
 PG_ROLLUP_LOCK = 4_242_006
+# Writers commit within seconds; an id still missing after this long was rolled back, not late.
+GAP_PATIENCE = timedelta(hours=1)
 
 ZERO_FILLED = {"predictions", "ood", "latency_sum", "prediction_sum", "prediction_sq_sum", "feedback", "error_sum"}
 ZERO_FILLED |= {"abs_error_sum", "sq_error_sum", "count", "value_sum"}
@@ -151,6 +155,17 @@ class RollupState(Base):
     last_id: Mapped[int] = mapped_column(BigId, default=0)
     last_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
     refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RollupGap(Base):
+    """A run of ids a refresh read past without finding rows (yet): checked again on the next refresh."""
+
+    __tablename__ = "rollup_gaps"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)  # "predictions" or "rejections"
+    first_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigId)
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 @dataclass
@@ -287,19 +302,32 @@ def refresh_rollups(
         return cache[key]
 
     feedback_seen = _state(session, "feedback").last_time
+
+    def add_predictions(low: int, high: int) -> np.ndarray:
+        return _add_predictions(session, low, high, binning_for, feedback_seen)
+
+    def add_rejections(low: int, high: int) -> np.ndarray:
+        return _add_rejections(session, low, high)
+
+    result.predictions += _revisit_gaps(session, "predictions", add_predictions, now)
     state = _state(session, "predictions")
     newest = newest_prediction = session.scalar(select(func.max(Prediction.id))) or 0
     for low, high in _id_chunks(session, Prediction.id, state.last_id, newest, chunk_rows):
-        result.predictions += _add_predictions(session, low, high, binning_for, feedback_seen)
+        found = add_predictions(low, high)
+        result.predictions += len(found)
+        _record_gaps(session, "predictions", _missing_ranges(found, low, high), now)
         state.last_id = high
         if progress:
             progress(f"rolled up predictions up to id {high:,} of {newest:,}")
     state.refreshed_at = now
 
+    result.rejections += _revisit_gaps(session, "rejections", add_rejections, now)
     state = _state(session, "rejections")
     newest = session.scalar(select(func.max(Rejection.id))) or 0
     for low, high in _id_chunks(session, Rejection.id, state.last_id, newest, chunk_rows):
-        result.rejections += _add_rejections(session, low, high)
+        found = add_rejections(low, high)
+        result.rejections += len(found)
+        _record_gaps(session, "rejections", _missing_ranges(found, low, high), now)
         state.last_id = high
     state.refreshed_at = now
 
@@ -324,13 +352,43 @@ def _id_chunks(session: Session, column: Any, last: int, newest: int, size: int)
         low = high
 
 
+def _missing_ranges(found: np.ndarray, low: int, high: int) -> list[tuple[int, int]]:
+    """The runs of ids in (``low``, ``high``] that are not in ``found``, as inclusive (first, last)."""
+    bounds = np.concatenate([[low], np.unique(found), [high + 1]]).astype(np.int64)
+    firsts, lasts = bounds[:-1] + 1, bounds[1:] - 1
+    keep = firsts <= lasts
+    return list(zip(firsts[keep].tolist(), lasts[keep].tolist(), strict=True))
+
+
+def _record_gaps(session: Session, source: str, ranges: list[tuple[int, int]], found_at: datetime) -> None:
+    rows = [{"source": source, "first_id": first, "last_id": last, "found_at": found_at} for first, last in ranges]
+    if rows:
+        session.execute(RollupGap.__table__.insert(), rows)
+
+
+def _revisit_gaps(session: Session, source: str, add: Callable[[int, int], np.ndarray], now: datetime) -> int:
+    """Roll up rows that have appeared in earlier gaps; keep what is still missing, until it is too old."""
+    gaps = session.execute(
+        select(RollupGap.first_id, RollupGap.last_id, RollupGap.found_at).where(RollupGap.source == source)
+    ).all()
+    session.execute(delete(RollupGap).where(RollupGap.source == source))
+    arrived = 0
+    for first, last, found_at in gaps:
+        found = add(first - 1, last)
+        arrived += len(found)
+        if found_at >= now - GAP_PATIENCE:
+            _record_gaps(session, source, _missing_ranges(found, first - 1, last), found_at)
+    return arrived
+
+
 def _add_predictions(
     session: Session,
     low: int,
     high: int,
     binning_for: Callable[[str, int], FeatureBinning | None],
     feedback_seen: datetime | None,
-) -> int:
+) -> np.ndarray:
+    """Roll up the predictions with ids in (``low``, ``high``]; returns the ids found."""
     query = select(
         Prediction.id,
         _hour_of(session, Prediction.created_at),
@@ -344,7 +402,7 @@ def _add_predictions(
     columns = ["id", "hour", "model_name", "model_version", "is_shadow", "latency_ms", "prediction", "is_ood"]
     rows = _frame(session, query.order_by(Prediction.id), columns)
     if rows.empty:
-        return 0
+        return np.empty(0, dtype=np.int64)
     rows["hour"] = _as_hours(rows["hour"])
     rows["is_shadow"] = rows["is_shadow"].astype(bool)
     rows["is_ood"] = rows["is_ood"].astype(bool)
@@ -389,7 +447,7 @@ def _add_predictions(
         if not known.empty:
             labelled = rows.merge(known, on="id")
             _add_errors(session, labelled[["model_name", "hour", "model_version", "is_shadow", "prediction", "actual"]])
-    return len(rows)
+    return rows["id"].to_numpy(dtype=np.int64)
 
 
 def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
@@ -473,8 +531,10 @@ def _feature_rows(
     return _records(frame, columns)
 
 
-def _add_rejections(session: Session, low: int, high: int) -> int:
+def _add_rejections(session: Session, low: int, high: int) -> np.ndarray:
+    """Roll up the rejections with ids in (``low``, ``high``]; returns the ids found."""
     query = select(
+        Rejection.id,
         _hour_of(session, Rejection.created_at),
         Rejection.model_name,
         Rejection.field,
@@ -482,9 +542,9 @@ def _add_rejections(session: Session, low: int, high: int) -> int:
         Rejection.request_id,
         Rejection.row_number,
     ).where(Rejection.id > low, Rejection.id <= high)
-    rows = _frame(session, query, ["hour", "model_name", "field", "rule", "request_id", "row_number"])
+    rows = _frame(session, query, ["id", "hour", "model_name", "field", "rule", "request_id", "row_number"])
     if rows.empty:
-        return 0
+        return np.empty(0, dtype=np.int64)
     rows["hour"] = _as_hours(rows["hour"])
     by_rule = rows.groupby(["model_name", "hour", "field", "rule"]).size().rename("count").reset_index()
     distinct = rows.drop_duplicates(["model_name", "hour", "request_id", "row_number"])
@@ -493,7 +553,7 @@ def _add_rejections(session: Session, low: int, high: int) -> int:
     for record in records:
         record["hour"] = record["hour"].to_pydatetime()
     _upsert(session, RollupRejection, records, added=["count"])
-    return len(rows)
+    return rows["id"].to_numpy(dtype=np.int64)
 
 
 def _labelled_rows(
@@ -612,7 +672,7 @@ def _add_errors(session: Session, rows: pd.DataFrame) -> None:
 def rebuild_rollups(session: Session, *, binning: BinningSource) -> RefreshResult:
     """Drop every roll-up and read the whole log again (after changing bins, or to repair)."""
     _lock(session)
-    for table in (RollupHour, RollupBucket, RollupFeature, RollupRejection, RollupState):
+    for table in (RollupHour, RollupBucket, RollupFeature, RollupRejection, RollupState, RollupGap):
         session.execute(delete(table))
     return refresh_rollups(session, binning=binning)
 

@@ -10,12 +10,21 @@ import pytest
 from sqlalchemy import select
 
 from core.simulator import bulk_log, simulated_latencies
+from storage.base import utcnow
 from storage.db import make_engine, make_sessionmaker, migrate
-from storage.prediction_log import Feedback, Prediction, PredictionFeature, Rejection, add_feedback
+from storage.prediction_log import (
+    Feedback,
+    Prediction,
+    PredictionFeature,
+    Rejection,
+    add_feedback,
+    log_predictions,
+)
 from storage.rollups import (
     ALL,
     RollupBucket,
     RollupFeature,
+    RollupGap,
     RollupHour,
     bucket_counts,
     feature_counts,
@@ -379,3 +388,89 @@ def test_a_replaced_true_value_counts_once_with_its_new_value(sessions) -> None:
     assert totals.loc[(2, True), "abs_error_sum"] == pytest.approx(np.abs(actual - predicted[:150] - 30).sum())
     for name in refreshed:
         pd.testing.assert_frame_equal(refreshed[name], rebuilt[name], check_dtype=False, rtol=1e-9)
+
+
+def one_prediction(at: datetime) -> dict:
+    return {
+        "created_at": at,
+        "model_name": "m",
+        "model_version": 1,
+        "alias": "champion",
+        "prediction": 1000.0,
+        "latency_ms": 4.0,
+        "source": "form",
+        "request_id": "late",
+        "is_ood": False,
+        "ood_fields": None,
+        "is_shadow": False,
+        "shadow_of": None,
+    }
+
+
+def test_ids_read_past_are_rolled_up_when_their_rows_appear(sessions) -> None:
+    seed(sessions, rows=200, version=1, seed=21)
+    with sessions.begin() as session:
+        held_back = session.get(Prediction, 50)
+        copy = {column.name: getattr(held_back, column.name) for column in Prediction.__table__.columns}
+        session.delete(held_back)  # as if its writer had not committed yet
+    with sessions.begin() as session:
+        first = refresh_rollups(session, binning=binning)
+        gaps = session.execute(select(RollupGap.source, RollupGap.first_id, RollupGap.last_id)).all()
+    with sessions.begin() as session:
+        session.execute(Prediction.__table__.insert(), [copy])
+
+    with sessions.begin() as session:
+        second = refresh_rollups(session, binning=binning)
+        third = refresh_rollups(session, binning=binning)
+        refreshed = _snapshot(session)
+        left = session.scalars(select(RollupGap.first_id)).all()
+        rebuild_rollups(session, binning=binning)
+        rebuilt = _snapshot(session)
+
+    assert first.predictions == 199 and gaps == [("predictions", 50, 50)]
+    assert second.predictions == 1 and third.rows == 0 and left == []
+    for name in refreshed:
+        pd.testing.assert_frame_equal(refreshed[name], rebuilt[name], check_dtype=False, rtol=1e-9)
+
+
+def test_a_gap_nobody_fills_is_forgotten_after_an_hour(sessions) -> None:
+    gaps = [
+        {"source": "predictions", "first_id": 5, "last_id": 9, "found_at": utcnow() - timedelta(hours=2)},
+        {"source": "predictions", "first_id": 20, "last_id": 20, "found_at": utcnow()},
+    ]
+    with sessions.begin() as session:
+        session.execute(RollupGap.__table__.insert(), gaps)
+
+    with sessions.begin() as session:
+        refresh_rollups(session, binning=binning)
+        left = session.scalars(select(RollupGap.first_id)).all()
+
+    assert left == [20]
+
+
+def test_on_postgresql_a_lower_id_committed_late_is_still_rolled_up(pg_url) -> None:
+    engine = make_engine(pg_url)
+    migrate(engine)
+    sessions = make_sessionmaker(engine)
+    slow_writer = sessions()
+    slow_writer.begin()
+    (late_id,) = log_predictions(slow_writer, records=[one_prediction(START)], features=[{"size": 1.5}])
+    with sessions.begin() as session:
+        (early_id,) = log_predictions(session, records=[one_prediction(START)], features=[{"size": 0.5}])
+    with sessions.begin() as session:
+        before = refresh_rollups(session, binning=binning)
+    slow_writer.commit()
+    slow_writer.close()
+
+    with sessions.begin() as session:
+        after = refresh_rollups(session, binning=binning)
+        totals = stored_totals(session)
+        bins = feature_counts(
+            session, model_name="m", model_version=1, start=START, end=START + timedelta(hours=1), include_shadow=False
+        )
+    engine.dispose()
+
+    assert late_id < early_id
+    assert before.predictions == 1 and after.predictions == 1
+    assert totals["predictions"].sum() == 2
+    assert bins.loc[bins["feature"] == "size", "count"].sum() == 2
