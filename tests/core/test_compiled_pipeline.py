@@ -169,6 +169,15 @@ def test_agreement_check_catches_a_compiled_form_that_is_off_by_a_little(data) -
     assert not agrees(slightly_off, pipeline, unseen)
 
 
+def test_agreement_needs_at_least_one_row_the_compiled_form_scores(data) -> None:
+    train, target, unseen = data
+    pipeline = FITTED_KINDS["random forest"]().fit(train, target)
+    compiled = compile_pipeline(pipeline)
+    missing_sizes = unseen.assign(size=np.nan)  # the forest takes NaN; the compiled form declines it
+
+    assert not agrees(compiled, pipeline, missing_sizes)
+
+
 def test_compile_verified_names_what_it_compiled(data) -> None:
     train, target, unseen = data
     pipeline = FITTED_KINDS["hgb with log target"]().fit(train, target)
