@@ -281,6 +281,22 @@ def test_buckets_round_trip_their_bounds() -> None:
     assert np.all((low <= values) & (values < high))
 
 
+def log_challenger(session, *, features: pd.DataFrame, predictions, stamps, answered: list[int]) -> None:
+    """Shadow rows of the challenger (version 2, 9 ms each) for the ``answered`` ids, in order."""
+    bulk_log(
+        session,
+        features=features,
+        predictions=predictions,
+        timestamps=stamps,
+        model_name="m",
+        model_version=2,
+        latency_ms=np.full(len(features), 9.0),
+        alias="challenger",
+        is_shadow=True,
+        shadow_of=answered,
+    )
+
+
 def test_shadow_rows_take_the_answers_inputs_and_feedback(sessions) -> None:
     rng = np.random.default_rng(9)
     rows = 400
@@ -303,18 +319,7 @@ def test_shadow_rows_take_the_answers_inputs_and_feedback(sessions) -> None:
     with sessions.begin() as session:
         refresh_rollups(session, binning=binning)  # the first half's feedback is rolled up before its shadows exist
     with sessions.begin() as session:
-        bulk_log(
-            session,
-            features=features,
-            predictions=actual - 20,  # the challenger is 20 off
-            timestamps=stamps,
-            model_name="m",
-            model_version=2,
-            latency_ms=np.full(rows, 9.0),
-            alias="challenger",
-            is_shadow=True,
-            shadow_of=answered,
-        )
+        log_challenger(session, features=features, predictions=actual - 20, stamps=stamps, answered=answered)  # 20 off
     with sessions.begin() as session:
         session.add_all(
             Feedback(prediction_id=i, actual=float(a)) for i, a in zip(answered[200:300], actual[200:300], strict=True)
@@ -355,18 +360,7 @@ def test_a_replaced_true_value_counts_once_with_its_new_value(sessions) -> None:
             model_version=1,
             latency_ms=np.full(rows, 5.0),
         )
-        bulk_log(
-            session,
-            features=features,
-            predictions=predicted + 30,
-            timestamps=stamps,
-            model_name="m",
-            model_version=2,
-            latency_ms=np.full(rows, 9.0),
-            alias="challenger",
-            is_shadow=True,
-            shadow_of=answered,
-        )
+        log_challenger(session, features=features, predictions=predicted + 30, stamps=stamps, answered=answered)
     with sessions.begin() as session:
         add_feedback(session, actuals={prediction_id: 1000.0 for prediction_id in answered[:100]})
     with sessions.begin() as session:
