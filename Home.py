@@ -2,9 +2,9 @@
 
 import streamlit as st
 
+from core.registry.status import console_status
 from core.settings import get_settings
-from core.status import console_status
-from core.ui import page_setup
+from ui.page import page_setup
 
 page_setup("Home")
 settings = get_settings()
@@ -55,8 +55,8 @@ links[2].page_link("pages/3_Registry.py", label="Registry", icon="🏷️", help
 links[3].page_link("pages/4_Monitoring.py", label="Monitoring", icon="📈", help="Drift, latency, realised error")
 
 # Monitoring's alert rules (core/alerts.py) over the last day, as banners.
-from core.alerts import home_alerts  # noqa: E402
-from core.resources import prediction_log_sessions  # noqa: E402
+from core.monitoring.alerts import home_alerts  # noqa: E402
+from ui.resources import prediction_log_sessions  # noqa: E402
 
 for alert in home_alerts(settings, open_sessions=lambda: prediction_log_sessions(settings.database_url)):
     (st.error if alert.severity == "error" else st.warning)(f"{alert.message} See **Monitoring**.", icon="🚨")

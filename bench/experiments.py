@@ -78,7 +78,7 @@ def _measure() -> dict[str, float | int | str]:
     import mlflow
     from streamlit.testing.v1 import AppTest
 
-    from core import experiments
+    from core.experiments import runs as experiments
     from core.settings import get_settings
 
     get_settings.cache_clear()

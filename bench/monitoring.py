@@ -150,11 +150,11 @@ def _grow_log(sessions, *, copies: int) -> None:
 
 
 def run(workdir: Path) -> dict[str, float | int | str]:
-    from core import monitoring
     from core.dataset import CATEGORICAL_FEATURES, NUMERIC_FEATURES, load_diamonds, split_diamonds
+    from core.monitoring import snapshot as monitoring
+    from core.monitoring.simulator import Shift, simulate_bulk
     from core.settings import get_settings
-    from core.simulator import Shift, simulate_bulk
-    from core.training import train
+    from core.training.train import train
     from storage.db import make_engine, make_sessionmaker, migrate
 
     figures: dict[str, float | int | str] = {}

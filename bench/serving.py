@@ -104,10 +104,10 @@ def run(workdir: Path) -> dict[str, float | int | str]:
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     os.environ.pop("LOUPE_DATABASE_URL", None)
     os.environ.pop("LOUPE_MODEL_NAME", None)
-    from core import serving
-    from core.bootstrap import bootstrap
     from core.dataset import load_diamonds
+    from core.serving import scoring as serving
     from core.settings import get_settings
+    from core.training.bootstrap import bootstrap
     from storage.db import make_engine, make_sessionmaker, migrate
 
     get_settings.cache_clear()

@@ -2,12 +2,13 @@
 
 import streamlit as st
 
-from core.batch import BatchFileError, rejected_with_inputs, score_csv, template_csv, to_csv_bytes
-from core.feedback import attach_feedback
-from core.resources import prediction_log_sessions
-from core.serving import ServingError, predict_one, score_shadow_for, serve
+from core.serving.batch import BatchFileError, rejected_with_inputs, score_csv, template_csv, to_csv_bytes
+from core.serving.feedback import attach_feedback
+from core.serving.scoring import ServingError, predict_one, score_shadow_for, serve
 from core.settings import get_settings
-from core.ui import milliseconds, money, page_setup
+from ui.formats import milliseconds, money
+from ui.page import page_setup
+from ui.resources import prediction_log_sessions
 
 ALIAS = "champion"
 COLUMNS_PER_ROW = 3

@@ -2,12 +2,13 @@
 
 import streamlit as st
 
-from core import experiment_charts, experiments
-from core.experiments import CannotRegister, InvalidFilter, RunFilters
+from core.experiments import charts as experiment_charts
+from core.experiments import runs as experiments
+from core.experiments.runs import CannotRegister, InvalidFilter, RunFilters
 from core.mlflow_io import RegistryUnavailable
-from core.resources import prediction_log_sessions
 from core.settings import get_settings
-from core.ui import page_setup
+from ui.page import page_setup
+from ui.resources import prediction_log_sessions
 
 PAGE_SIZES = (25, 50, 100, 200)
 MAX_SIDE_BY_SIDE = 6

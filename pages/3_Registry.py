@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from core import promotion
 from core.mlflow_io import RegistryUnavailable
-from core.registry_charts import (
+from core.registry import promotion
+from core.registry.charts import (
     STATUS_ICONS,
     badge,
     checklist_markdown,
@@ -13,9 +13,9 @@ from core.registry_charts import (
     versions_frame,
     versions_styler,
 )
-from core.resources import prediction_log_sessions, recent_drift_status
 from core.settings import get_settings
-from core.ui import page_setup
+from ui.page import page_setup
+from ui.resources import prediction_log_sessions, recent_drift_status
 
 page_setup("Registry", "🏷️")
 settings = get_settings()

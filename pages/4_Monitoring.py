@@ -4,14 +4,14 @@ from datetime import timedelta
 
 import streamlit as st
 
-from core import alerts, monitoring
-from core import monitoring_charts as charts
 from core.mlflow_io import RegistryUnavailable
-from core.resources import prediction_log_sessions
-from core.serving import ServingError
+from core.monitoring import alerts, charts
+from core.monitoring import snapshot as monitoring
+from core.monitoring.simulator import Shift, simulate
+from core.serving.scoring import ServingError
 from core.settings import get_settings
-from core.simulator import Shift, simulate
-from core.ui import page_setup
+from ui.page import page_setup
+from ui.resources import prediction_log_sessions
 
 page_setup("Monitoring", "📈")
 settings = get_settings()

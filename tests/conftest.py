@@ -104,7 +104,7 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 def bootstrapped_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Bootstrapped once per session; read it, never change it (use ``registry_home`` to change)."""
-    from core.bootstrap import bootstrap
+    from core.training.bootstrap import bootstrap
 
     home = tmp_path_factory.mktemp("bootstrapped") / "home"
     with settings_at(home) as settings:
@@ -149,7 +149,7 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def ridge_home(bootstrapped_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The bootstrapped stores plus version 3: a clearly worse ridge model without an alias. Read only."""
-    from core.training import train
+    from core.training.train import train
 
     home = tmp_path_factory.mktemp("ridge") / "home"
     home.mkdir(parents=True)
@@ -182,7 +182,7 @@ def _register_diabetes_model(settings: Settings) -> None:
 
     from core import mlflow_io
     from core.profile import PROFILE_ARTIFACT, build_profile
-    from core.training import trusted_types
+    from core.training.train import trusted_types
 
     data = load_diabetes(as_frame=True, scaled=False)
     features = data.data.copy()

@@ -12,10 +12,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.bootstrap import bootstrap
     from core.commands._console import fail, progress
     from core.mlflow_io import RegistryUnavailable
     from core.settings import get_settings, mask_url
+    from core.training.bootstrap import bootstrap
 
     settings = get_settings()
     progress(f"tracking: {mask_url(settings.tracking_uri)}; prediction log: {mask_url(settings.database_url)}")

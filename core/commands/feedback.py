@@ -14,9 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from core.batch import BatchFileError
     from core.commands._console import fail, progress
-    from core.feedback import attach_feedback
+    from core.serving.batch import BatchFileError
+    from core.serving.feedback import attach_feedback
     from core.settings import get_settings
     from storage.db import migrated_sessions
 

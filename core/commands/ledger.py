@@ -13,10 +13,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core import promotion
     from core.commands._console import fail
     from core.mlflow_io import RegistryUnavailable
-    from core.registry_charts import ledger_frame
+    from core.registry import promotion
+    from core.registry.charts import ledger_frame
     from core.settings import get_settings
     from storage.db import migrated_sessions
 

@@ -15,9 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core import promotion
     from core.commands._console import fail, progress
     from core.mlflow_io import RegistryUnavailable
+    from core.registry import promotion
     from core.settings import get_settings
     from storage.db import migrated_sessions
 

@@ -16,9 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from core.batch import BatchFileError, read_csv, write_outputs
     from core.commands._console import fail, progress
-    from core.serving import ServingError, score_frame, serve
+    from core.serving.batch import BatchFileError, read_csv, write_outputs
+    from core.serving.scoring import ServingError, score_frame, serve
     from core.settings import get_settings
     from storage.db import migrated_sessions
 

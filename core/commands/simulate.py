@@ -30,9 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail, progress
     from core.mlflow_io import RegistryUnavailable
-    from core.serving import ServingError
+    from core.monitoring.simulator import Shift, simulate, simulate_bulk
+    from core.serving.scoring import ServingError
     from core.settings import get_settings
-    from core.simulator import Shift, simulate, simulate_bulk
     from storage.db import migrated_sessions
 
     settings = get_settings()

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail, progress
     from core.mlflow_io import RegistryUnavailable
     from core.settings import get_settings
-    from core.training import train
+    from core.training.train import train
 
     overrides = {name: getattr(args, name) for name in HYPERPARAMETERS}
     try:

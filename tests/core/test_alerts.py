@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import alerts
 from core.dataset import load_diamonds
-from core.drift import current_counts, drift_report
-from core.monitoring import WindowStats
+from core.monitoring import alerts
+from core.monitoring.drift import current_counts, drift_report
+from core.monitoring.simulator import bulk_log
+from core.monitoring.snapshot import WindowStats
 from core.profile import build_profile
 from core.settings import get_settings
-from core.simulator import bulk_log
 from storage.db import make_engine, make_sessionmaker, migrate
 
 

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from core import serving
-from core.batch import read_csv, score_csv, template_csv
 from core.dataset import load_diamonds
-from core.input_schema import build_schema
+from core.serving import scoring as serving
+from core.serving.batch import read_csv, score_csv, template_csv
+from core.serving.input_schema import build_schema
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Feedback, Prediction
 

@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, PolynomialFeatures, StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 
-from core.compiled_pipeline import Unsupported, agrees, compile_pipeline, compile_verified
+from core.serving.compiled_pipeline import Unsupported, agrees, compile_pipeline, compile_verified
 
 LEVELS = ["low", "mid", "high"]
 

@@ -12,7 +12,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from core.dataset import load_diamonds, split_diamonds
-from core.drift import (
+from core.monitoring.drift import (
     DriftThresholds,
     bin_values,
     current_counts,

@@ -2,8 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from core import experiment_charts, experiments, mlflow_io
-from core.experiments import Holdout
+from core import mlflow_io
+from core.experiments import charts as experiment_charts
+from core.experiments import runs as experiments
+from core.experiments.runs import Holdout
 from tests.conftest import settings_at, use_home
 from tests.experiment_runs import LoggedRun, log_runs
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core import experiments, mlflow_io
-from core.experiments import CannotRegister, InvalidFilter, RunFilters
+from core import mlflow_io
+from core.experiments import runs as experiments
+from core.experiments.runs import CannotRegister, InvalidFilter, RunFilters
 from core.mlflow_io import RegistryUnavailable
 from core.settings import get_settings
 from storage.db import make_engine, make_sessionmaker, migrate

@@ -1,8 +1,8 @@
 import pytest
 from sqlalchemy import select
 
-from core.batch import BatchFileError
-from core.feedback import attach_feedback, parse_feedback
+from core.serving.batch import BatchFileError
+from core.serving.feedback import attach_feedback, parse_feedback
 from storage.base import utcnow
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Feedback, log_predictions

@@ -4,11 +4,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from core import serving
-from core.batch import BatchFileError, score_csv
-from core.input_schema import build_schema
 from core.profile import build_profile
-from core.serving import predict_one, serve
+from core.serving import scoring as serving
+from core.serving.batch import BatchFileError, score_csv
+from core.serving.input_schema import build_schema
+from core.serving.scoring import predict_one, serve
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Prediction, Rejection
 from tests.conftest import DIABETES_MODEL

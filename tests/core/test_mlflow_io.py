@@ -4,8 +4,8 @@ import pytest
 
 from core import mlflow_io
 from core.mlflow_io import RegistryUnavailable
+from core.registry.status import console_status
 from core.settings import get_settings
-from core.status import console_status
 
 
 def test_dead_tracking_server_fails_fast_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from core import monitoring
 from core.dataset import load_diamonds
-from core.drift import current_counts, drift_report
-from core.monitoring import Window, latency_percentiles, parse_duration, signed_log_quantiles
-from core.simulator import bulk_log, simulated_latencies
+from core.monitoring import snapshot as monitoring
+from core.monitoring.drift import current_counts, drift_report
+from core.monitoring.simulator import bulk_log, simulated_latencies
+from core.monitoring.snapshot import Window, latency_percentiles, parse_duration, signed_log_quantiles
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Feedback, Rejection
 from storage.rollups import latency_bucket, signed_log_bucket

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core import monitoring_charts as charts
 from core.dataset import load_diamonds
-from core.drift import current_counts, drift_report
-from core.monitoring import Kpi
+from core.monitoring import charts
+from core.monitoring.drift import current_counts, drift_report
+from core.monitoring.snapshot import Kpi
 from core.profile import build_profile
 
 HOURS = pd.date_range("2026-03-01", periods=3, freq="h", tz="UTC")

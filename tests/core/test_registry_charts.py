@@ -4,8 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from core.mlflow_io import ESTIMATOR_TAG, VersionInfo
-from core.promotion import Check
-from core.registry_charts import (
+from core.registry.charts import (
     ROW_COLOURS,
     alias_tenures,
     checklist_markdown,
@@ -15,6 +14,7 @@ from core.registry_charts import (
     versions_frame,
     versions_styler,
 )
+from core.registry.promotion import Check
 from storage.ledger import AliasChange
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

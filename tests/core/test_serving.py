@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from core import mlflow_io, serving
+from core import mlflow_io
 from core.dataset import load_diamonds
-from core.serving import ServingError, predict_one, score_frame, score_shadow_for, serve
+from core.serving import scoring as serving
+from core.serving.scoring import ServingError, predict_one, score_frame, score_shadow_for, serve
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Prediction, PredictionFeature, Rejection, features_of
 from tests.conftest import use_home

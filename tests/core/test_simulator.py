@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.cli import main
-from core.simulator import Shift, sample_traffic, simulate, simulate_bulk
+from core.monitoring.simulator import Shift, sample_traffic, simulate, simulate_bulk
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Feedback, Prediction, PredictionFeature, Rejection
 

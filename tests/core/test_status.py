@@ -1,4 +1,4 @@
-from core.status import backend_label, live_aliases
+from core.registry.status import backend_label, live_aliases
 
 
 def test_live_aliases_of_the_bootstrapped_registry(registry_home) -> None:

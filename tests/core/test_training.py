@@ -4,9 +4,9 @@ import mlflow
 import pytest
 
 from core import mlflow_io
-from core.bootstrap import bootstrap
 from core.profile import PROFILE_ARTIFACT, CategoricalProfile, NumericProfile
-from core.training import HOLDOUT_ARTIFACT, resolve_params, train
+from core.training.bootstrap import bootstrap
+from core.training.train import HOLDOUT_ARTIFACT, resolve_params, train
 from tests.conftest import use_home
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import mlflow_io, promotion
+from core import mlflow_io
 from core.dataset import load_diamonds
-from core.serving import predict_one
+from core.registry import promotion
+from core.serving.scoring import predict_one
 from storage.db import make_engine, make_sessionmaker
 from storage.prediction_log import count_predictions
 from tests.conftest import use_home

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from core import mlflow_io
-from core.compiled_pipeline import compile_pipeline
 from core.dataset import load_diamonds, split_diamonds
-from core.training import evaluate
+from core.serving.compiled_pipeline import compile_pipeline
+from core.training.train import evaluate
 from tests.conftest import use_home
 
 BASE = {"carat": 1.0, "cut": "Ideal", "color": "G", "clarity": "VS1", "depth": 61.8, "table": 57.0}

@@ -11,8 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.dataset import load_diamonds
+from core.monitoring.simulator import bulk_log, simulated_latencies
 from core.settings import get_settings
-from core.simulator import bulk_log, simulated_latencies
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import count_predictions
 

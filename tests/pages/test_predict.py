@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from core import serving
 from core.dataset import load_diamonds
+from core.serving import scoring as serving
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Feedback, Prediction
 from tests.conftest import use_home

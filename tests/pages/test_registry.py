@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import mlflow_io, promotion
+from core import mlflow_io
+from core.registry import promotion
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.ledger import list_alias_changes
 from tests.conftest import use_home

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from core.simulator import bulk_log, simulated_latencies
+from core.monitoring.simulator import bulk_log, simulated_latencies
 from storage.base import utcnow
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import (

@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.input_schema import InputSchema
-from core.serving import ScoringResult, score_frame, serve
+from core.serving.input_schema import InputSchema
+from core.serving.scoring import ScoringResult, score_frame, serve
 from core.settings import Settings
 
 OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "pipes"}

@@ -24,8 +24,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import mlflow_io
-from core.drift import DriftReport, DriftThresholds, Histogram, drift_report, numeric_edges
 from core.mlflow_io import RegistryUnavailable
+from core.monitoring.drift import DriftReport, DriftThresholds, Histogram, drift_report, numeric_edges
 from core.profile import NumericProfile, TrainingProfile
 from core.settings import Settings
 from storage import rollups

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import mlflow_io, promotion
+from core import mlflow_io
 from core.mlflow_io import InvalidSearchFilter, RunRecord
+from core.registry import promotion
 from core.settings import Settings
 
 STANDARD_METRICS = ("rmse", "mae", "r2", "mape")

@@ -263,7 +263,7 @@ def simulate(
     Requests of a few rows each, timestamps spread over the past ``days``; afterwards true prices are
     sent back as feedback for ``label_share`` of the answered rows.
     """
-    from core.serving import score_frame
+    from core.serving.scoring import score_frame
     from storage.prediction_log import add_feedback
 
     if not 0 <= label_share <= 1:
@@ -337,7 +337,7 @@ def simulate_bulk(
     Skips per-request validation, shadow scoring and measured latency (latencies are drawn from a
     log-normal); meant for benchmarks and load, not for demos of the serving path.
     """
-    from core.serving import serve
+    from core.serving.scoring import serve
 
     started = time.perf_counter()
     rng = np.random.default_rng(seed)

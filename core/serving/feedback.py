@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.batch import BatchFileError, decode_text
+from core.serving.batch import BatchFileError, decode_text
 from storage.prediction_log import add_feedback
 
 FEEDBACK_COLUMNS = ("prediction_id", "actual")

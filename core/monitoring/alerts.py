@@ -14,7 +14,7 @@ from typing import Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.monitoring import Sessions, Snapshot, Window, WindowStats, snapshot
+from core.monitoring.snapshot import Sessions, Snapshot, Window, WindowStats, snapshot
 from core.settings import Settings
 
 Severity = Literal["warning", "error"]

@@ -7,8 +7,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.charts import TEMPLATE
-from core.drift import DriftReport, FeatureDrift
-from core.monitoring import Kpi
+from core.monitoring.drift import DriftReport, FeatureDrift
+from core.monitoring.snapshot import Kpi
 
 HEIGHT = 320
 BAND_ALPHA = 0.18

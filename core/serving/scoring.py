@@ -30,10 +30,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from threadpoolctl import ThreadpoolController
 
 from core import mlflow_io
-from core.compiled_pipeline import CompiledPipeline, compile_verified
-from core.input_schema import InputSchema, Problem, build_schema
 from core.mlflow_io import RegistryUnavailable
 from core.profile import TrainingProfile
+from core.serving.compiled_pipeline import CompiledPipeline, compile_verified
+from core.serving.input_schema import InputSchema, Problem, build_schema
 from core.settings import Settings
 from storage.base import utcnow
 from storage.prediction_log import log_predictions, log_rejections

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from core import mlflow_io
 from core.settings import Settings
-from core.training import Progress, TrainingResult, train
+from core.training.train import Progress, TrainingResult, train
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.ledger import record_alias_change
 

@@ -1,7 +1,4 @@
-"""Streamlit layout shared by every page: page config, the sidebar brand, number formats.
-
-Imported only by ``Home.py`` and ``pages/``; the rest of ``core`` stays free of Streamlit.
-"""
+"""Page set-up shared by every page: page config, theme touches and the sidebar brand."""
 
 from __future__ import annotations
 
@@ -9,8 +6,8 @@ import base64
 
 import streamlit as st
 
+from core.registry.status import backend_label, live_aliases
 from core.settings import get_settings
-from core.status import backend_label, live_aliases
 
 LOGO_SVG = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width="40" height="40">
 <defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">
@@ -58,13 +55,3 @@ def page_setup(title: str, icon: str = "🔎") -> None:
         else:
             st.caption(" · ".join(f"`{alias}` v{version}" for alias, version in sorted(live.versions.items())))
         st.caption(f"tracking: {backend_label(settings.tracking_uri)} · log: {backend_label(settings.database_url)}")
-
-
-def money(value: float | None) -> str:
-    """A price for display: ``$1,234``."""
-    return "—" if value is None else f"${value:,.0f}"
-
-
-def milliseconds(value: float | None) -> str:
-    """A latency for display: ``3.2 ms``."""
-    return "—" if value is None else f"{value:,.1f} ms"

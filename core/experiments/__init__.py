@@ -1,0 +1,1 @@
+"""Experiments: MLflow run search, comparison, leaderboards and registering a run's model."""

@@ -1,0 +1,1 @@
+"""The registry console: pre-flight checks, guarded alias moves, the audit ledger, status and charts."""

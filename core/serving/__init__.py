@@ -1,0 +1,1 @@
+"""Serving: alias resolution, the model cache, input checks, one-record and batch scoring, feedback."""

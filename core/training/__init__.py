@@ -1,0 +1,1 @@
+"""Training the demo model and first-run bootstrap."""
