@@ -28,6 +28,10 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+from core.monitoring.export import drift_and_latency
+from core.monitoring.references import refresh
+from core.monitoring.windows import Window
+
 ROWS = 1_000_000
 SCALE_ROWS = 10_000_000
 DAYS = 7
@@ -151,7 +155,8 @@ def _grow_log(sessions, *, copies: int) -> None:
 
 def run(workdir: Path) -> dict[str, float | int | str]:
     from core.dataset import CATEGORICAL_FEATURES, NUMERIC_FEATURES, load_diamonds, split_diamonds
-    from core.monitoring import snapshot as monitoring
+
+    pass  # REMAP-REMOVED
     from core.monitoring.simulator import Shift, simulate_bulk
     from core.settings import get_settings
     from core.training.train import train
@@ -180,14 +185,14 @@ def run(workdir: Path) -> dict[str, float | int | str]:
         figures["generate_1m_s"] = round(time.perf_counter() - started, 1)
         figures["rows_1m"] = result.accepted
         started = time.perf_counter()
-        monitoring.refresh(settings, sessions=sessions)
+        refresh(settings, sessions=sessions)
         figures["rollup_build_1m_s"] = round(time.perf_counter() - started, 1)
         _say(f"1M rows logged in {figures['generate_1m_s']} s, rolled up in {figures['rollup_build_1m_s']} s")
 
-        window = monitoring.Window.last(timedelta(days=DAYS))
+        window = Window.last(timedelta(days=DAYS))
 
         def loupe() -> tuple:
-            return monitoring.drift_and_latency(settings, sessions=sessions, window=window)
+            return drift_and_latency(settings, sessions=sessions, window=window)
 
         report, latency = loupe()
         figures["drift_latency_1m_s"] = round(_timed(loupe, repeat=5), 4)
@@ -247,7 +252,7 @@ def run(workdir: Path) -> dict[str, float | int | str]:
         _grow_log(sessions, copies=SCALE_ROWS // ROWS - 1)
         figures["grow_to_10m_s"] = round(time.perf_counter() - started, 1)
         started = time.perf_counter()
-        monitoring.refresh(settings, sessions=sessions)
+        refresh(settings, sessions=sessions)
         figures["rollup_add_9m_s"] = round(time.perf_counter() - started, 1)
         report_10m, _ = loupe()
         figures["drift_latency_10m_s"] = round(_timed(loupe, repeat=5), 4)

@@ -73,8 +73,9 @@ def _seed(sessions) -> None:
 
 def _in_sql(sessions) -> tuple:
     from storage import evidence
+    from storage.db import reading
 
-    with sessions() as session:
+    with reading(sessions) as session:
         new = evidence.version_evidence(session, model_name=MODEL, version=2)
         old = evidence.version_evidence(session, model_name=MODEL, version=1)
         agreed = evidence.agreement(session, model_name=MODEL, reference_version=1, candidate_version=2)
@@ -118,14 +119,14 @@ def _best(action) -> tuple[float, tuple]:
 
 
 def run(workdir: Path) -> dict[str, float | int | str]:
-    from storage.db import make_engine, make_sessionmaker, migrate, read_only
+    from storage.db import make_engine, make_sessionmaker, migrate
 
     engine = make_engine(f"sqlite:///{workdir / 'loupe.db'}")
     migrate(engine)
     started = time.perf_counter()
     _seed(make_sessionmaker(engine))
     seeded_s = time.perf_counter() - started
-    sessions = make_sessionmaker(read_only(engine))
+    sessions = make_sessionmaker(engine)
     sql_s, sql = _best(lambda: _in_sql(sessions))
     pandas_s, frame = _best(lambda: _in_pandas(engine))
     engine.dispose()

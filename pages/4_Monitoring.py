@@ -1,13 +1,23 @@
 """Monitoring: drift, latency, realised error and alerts from the prediction log's hourly roll-ups."""
 
-from datetime import timedelta
-
 import streamlit as st
 
 from core.mlflow_io import RegistryUnavailable
 from core.monitoring import alerts, charts
-from core.monitoring import snapshot as monitoring
+from core.monitoring.export import export_meta, report_csv, report_json
+from core.monitoring.references import refresh
+from core.monitoring.series import (
+    error_over_time,
+    latency_over_time,
+    prediction_quantiles_over_time,
+    rejection_table,
+    residual_histogram,
+    throughput,
+    version_comparison,
+)
 from core.monitoring.simulator import Shift, simulate
+from core.monitoring.snapshot import Snapshot, known_versions, snapshot
+from core.monitoring.windows import PRESETS, Window, recent_days
 from core.serving.scoring import ServingError
 from core.settings import get_settings
 from ui.page import page_setup
@@ -24,10 +34,10 @@ st.caption(
 )
 
 # --- controls -----------------------------------------------------------------------------------
-monitoring.refresh(settings, sessions=sessions)  # so the version list includes what was just logged
-versions = monitoring.known_versions(settings, sessions=sessions)
+refresh(settings, sessions=sessions)  # so the version list includes what was just logged
+versions = known_versions(settings, sessions=sessions)
 controls = st.columns([1.8, 1.8, 1.6, 1.4, 1.1])  # wide enough for "Include shadow" at 1280 px
-preset = controls[0].selectbox("Window", [*monitoring.PRESETS, "Custom"], index=2, key="monitoring_window")
+preset = controls[0].selectbox("Window", [*PRESETS, "Custom"], index=2, key="monitoring_window")
 version_choice = controls[1].selectbox(
     "Model version",
     [None, *versions],
@@ -45,22 +55,18 @@ every = controls[4].selectbox(
     disabled=not auto_refresh,
 )
 
-now = monitoring.utc_now()
 if preset == "Custom":
-    span = st.date_input(
-        "Custom window (UTC days)", value=(now.date() - timedelta(days=2), now.date()), key="monitoring_custom_range"
-    )
-    start_day, end_day = (span[0], span[-1]) if isinstance(span, tuple) and span else (now.date(), now.date())
-    window = monitoring.Window.for_days(start_day, end_day)
+    suggested = recent_days()
+    span = st.date_input("Custom window (UTC days)", value=suggested, key="monitoring_custom_range")
+    start_day, end_day = (span[0], span[-1]) if isinstance(span, tuple) and span else (suggested[1], suggested[1])
+    window = Window.for_days(start_day, end_day)
 else:
-    window = monitoring.Window.last(monitoring.PRESETS[preset], now=now)
+    window = Window.last(PRESETS[preset])
 
 
 @st.fragment(run_every=every if auto_refresh else None)
 def dashboard() -> None:
-    view = monitoring.snapshot(
-        settings, sessions=sessions, window=window, version=version_choice, include_shadow=include_shadow
-    )
+    view = snapshot(settings, sessions=sessions, window=window, version=version_choice, include_shadow=include_shadow)
     st.caption(
         f"Window {window.label()} ({window.hours} h) · compared with the {window.hours} h before · "
         f"{view.refreshed.rows if view.refreshed else 0:,} new log rows rolled up just now"
@@ -86,21 +92,19 @@ def dashboard() -> None:
     with traffic:
         left, right = st.columns(2)
         left.plotly_chart(
-            charts.latency_figure(monitoring.latency_over_time(view.latency_by_hour)), key="monitoring_latency_chart"
+            charts.latency_figure(latency_over_time(view.latency_by_hour)), key="monitoring_latency_chart"
         )
-        right.plotly_chart(
-            charts.throughput_figure(monitoring.throughput(view.totals, window)), key="monitoring_throughput_chart"
-        )
+        right.plotly_chart(charts.throughput_figure(throughput(view.totals, window)), key="monitoring_throughput_chart")
         st.plotly_chart(
-            charts.prediction_figure(monitoring.prediction_quantiles_over_time(view.predictions_by_hour)),
+            charts.prediction_figure(prediction_quantiles_over_time(view.predictions_by_hour)),
             key="monitoring_prediction_chart",
         )
         if not view.rejections.empty:
-            st.dataframe(monitoring.rejection_table(view.rejections), hide_index=True, key="monitoring_rejections")
+            st.dataframe(rejection_table(view.rejections), hide_index=True, key="monitoring_rejections")
     with drift:
         drift_section(view)
     with performance:
-        errors = monitoring.error_over_time(view.totals, window)
+        errors = error_over_time(view.totals, window)
         if errors.empty:
             st.info(
                 "No true values came back in this window. Send them with `python -m core feedback` "
@@ -111,7 +115,7 @@ def dashboard() -> None:
             left, right = st.columns(2)
             left.plotly_chart(charts.error_figure(errors), key="monitoring_error_chart")
             right.plotly_chart(
-                charts.residual_figure(monitoring.residual_histogram(view.residuals)), key="monitoring_residual_chart"
+                charts.residual_figure(residual_histogram(view.residuals)), key="monitoring_residual_chart"
             )
     with versions_tab:
         st.caption(
@@ -119,7 +123,7 @@ def dashboard() -> None:
             "so their MAE compares like with like. Turn on **Include shadow** to see them."
         )
         st.dataframe(
-            monitoring.version_comparison(view),
+            version_comparison(view),
             hide_index=True,
             key="monitoring_versions_table",
             column_config={
@@ -131,7 +135,7 @@ def dashboard() -> None:
         )
 
 
-def drift_section(view: monitoring.Snapshot) -> None:
+def drift_section(view: Snapshot) -> None:
     report = view.current.drift
     if report is None or not report.features:
         st.info("No inputs with a training profile to compare in this window.", icon="ℹ️")
@@ -158,20 +162,18 @@ def drift_section(view: monitoring.Snapshot) -> None:
         charts.drift_overlay_figure(next(item for item in report.features if item.feature == chosen)),
         key="monitoring_drift_overlay",
     )
-    meta = monitoring.export_meta(
-        settings, window=view.window, version=view.drift_version, include_shadow=include_shadow
-    )
+    meta = export_meta(settings, window=view.window, version=view.drift_version, include_shadow=include_shadow)
     left, right = st.columns(2)
     left.download_button(
         "Download drift report (JSON)",
-        monitoring.report_json(report, meta),
+        report_json(report, meta),
         file_name=f"drift-v{view.drift_version}.json",
         mime="application/json",
         key="monitoring_download_json",
     )
     right.download_button(
         "Download drift report (CSV)",
-        monitoring.report_csv(report, meta),
+        report_csv(report, meta),
         file_name=f"drift-v{view.drift_version}.csv",
         mime="text/csv",
         key="monitoring_download_csv",

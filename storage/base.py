@@ -47,5 +47,10 @@ class Base(DeclarativeBase):
 
 
 def utcnow() -> datetime:
-    """Now, in UTC, timezone-aware."""
+    """Now, in UTC, timezone-aware: the project's one clock."""
     return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A datetime in UTC (naive ones are taken as UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -15,13 +15,16 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
+# The session factory every service takes; ``with sessions.begin() as session:`` owns one transaction.
+Sessions = sessionmaker[Session]
+
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; on SQLite: WAL, a busy timeout, and write-locking transactions.
 
     SQLite transactions start with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then
     writes cannot wait for the lock and fails with "database is locked" under concurrent writers.
-    Read-only work can opt out with ``engine.execution_options(sqlite_begin="DEFERRED")``.
+    Read-only work opts out with :func:`reading`.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -66,9 +69,12 @@ def migrated_sessions(url: str) -> Iterator[sessionmaker[Session]]:
         engine.dispose()
 
 
-def read_only(engine: Engine) -> Engine:
-    """The same engine, but SQLite transactions do not take the write lock (for dashboards)."""
-    return engine.execution_options(sqlite_begin="DEFERRED")
+@contextmanager
+def reading(sessions: Sessions) -> Iterator[Session]:
+    """A session for reads only: on SQLite it does not take the write lock, so reads never queue behind writes."""
+    with sessions() as session:
+        session.connection(execution_options={"sqlite_begin": "DEFERRED"})
+        yield session
 
 
 def _alembic_config(engine: Engine) -> Config:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -803,8 +803,3 @@ def last_refresh(session: Session) -> datetime | None:
     """When the roll-ups last read the log."""
     state = session.get(RollupState, "predictions")
     return None if state is None else state.refreshed_at
-
-
-def as_utc(moment: datetime) -> datetime:
-    """A datetime in UTC (naive ones are taken as UTC)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -10,7 +10,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.monitoring.snapshot import DriftStatus, current_drift_status
+from core.monitoring.window_drift import DriftStatus, current_drift_status
 from core.settings import get_settings
 from storage.db import make_engine, make_sessionmaker, migrate
 

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail
-    from core.monitoring.snapshot import drift_export
+    from core.monitoring.export import drift_export
     from core.settings import get_settings
     from storage.db import migrated_sessions
 

@@ -14,8 +14,10 @@ from typing import Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.monitoring.snapshot import Sessions, Snapshot, Window, WindowStats, snapshot
+from core.monitoring.snapshot import Snapshot, WindowStats, snapshot
+from core.monitoring.windows import Window
 from core.settings import Settings
+from storage.db import Sessions
 
 Severity = Literal["warning", "error"]
 

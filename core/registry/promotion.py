@@ -12,18 +12,18 @@ import getpass
 import hmac
 import json
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from mlflow.exceptions import MlflowException
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from core import mlflow_io
 from core.mlflow_io import VersionInfo
 from core.settings import Settings
 from storage import evidence
+from storage.db import Sessions, reading
 from storage.ledger import (
     AliasChange,
     last_alias_changes,
@@ -48,8 +48,6 @@ OPERATOR_ORIGINS = ("page", "cli")
 # MLflow's own alias rule, checked here so the operator gets a sentence instead of a server error.
 ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
-
-Sessions = sessionmaker[Session]
 
 
 class PromotionRefused(Exception):
@@ -215,14 +213,6 @@ def _existing_version(settings: Settings, version: int) -> VersionInfo:
 # --- pre-flight ---------------------------------------------------------------------------------
 
 
-@contextmanager
-def _reading(sessions: Sessions) -> Iterator[Session]:
-    # Reads must not take SQLite's write lock (the default for this engine) or they queue behind moves.
-    with sessions() as session:
-        session.connection(execution_options={"sqlite_begin": "DEFERRED"})
-        yield session
-
-
 def preflight(
     settings: Settings, *, sessions: Sessions, version: int, alias: str, drift: DriftLike | None = None
 ) -> Preflight:
@@ -231,7 +221,7 @@ def preflight(
     candidate = _existing_version(settings, version)
     holder_version = mlflow_io.alias_map(settings).get(alias)
     holder = None if holder_version is None else mlflow_io.get_version(settings, version=holder_version)
-    with _reading(sessions) as session:
+    with reading(sessions) as session:
         return _checks(settings, session, alias=alias, candidate=candidate, holder=holder, drift=drift)
 
 
@@ -472,7 +462,7 @@ def rollback_target(settings: Settings, *, sessions: Sessions, alias: str) -> tu
     """``(current holder, version a rollback restores)`` from the ledger, or :class:`InvalidRequest`."""
     alias = valid_alias(alias)
     sync_external_changes(settings, sessions=sessions)
-    with _reading(sessions) as session:
+    with reading(sessions) as session:
         last = last_alias_changes(session, model_name=settings.model_name).get(alias)
     return _previous(alias, last)
 
@@ -669,7 +659,7 @@ def _record_external(session: Session, settings: Settings, holders: dict[str, in
 def sync_external_changes(settings: Settings, *, sessions: Sessions) -> list[AliasChange]:
     """Record as ``external`` every alias whose registry holder differs from the ledger's last entry."""
     holders = mlflow_io.alias_map(settings)
-    with _reading(sessions) as session:
+    with reading(sessions) as session:
         if not _differences(holders, last_alias_changes(session, model_name=settings.model_name)):
             return []
     with sessions.begin() as session:
@@ -681,7 +671,7 @@ def sync_external_changes(settings: Settings, *, sessions: Sessions) -> list[Ali
 def ledger(settings: Settings, *, sessions: Sessions, alias: str | None = None) -> list[AliasChange]:
     """The ledger (oldest first), after recording any outside change."""
     sync_external_changes(settings, sessions=sessions)
-    with _reading(sessions) as session:
+    with reading(sessions) as session:
         return list_alias_changes(session, model_name=settings.model_name, alias=alias)
 
 
@@ -689,7 +679,7 @@ def registry_view(settings: Settings, *, sessions: Sessions) -> RegistryView:
     """Versions, alias holders and the synchronised ledger, in one read."""
     external = sync_external_changes(settings, sessions=sessions)
     versions = mlflow_io.list_versions(settings)
-    with _reading(sessions) as session:
+    with reading(sessions) as session:
         entries = list_alias_changes(session, model_name=settings.model_name)
     holders = {alias: version.version for version in versions for alias in version.aliases}
     return RegistryView(versions=versions, holders=holders, ledger=entries, external=external)

@@ -10,10 +10,21 @@ import pytest
 from sqlalchemy import select
 
 from core.dataset import load_diamonds
-from core.monitoring import snapshot as monitoring
 from core.monitoring.drift import current_counts, drift_report
+from core.monitoring.export import drift_export
+from core.monitoring.percentiles import latency_percentiles, signed_log_quantiles
+from core.monitoring.references import reference_profile
+from core.monitoring.series import (
+    error_over_time,
+    latency_over_time,
+    residual_histogram,
+    throughput,
+    version_comparison,
+)
 from core.monitoring.simulator import bulk_log, simulated_latencies
-from core.monitoring.snapshot import Window, latency_percentiles, parse_duration, signed_log_quantiles
+from core.monitoring.snapshot import snapshot
+from core.monitoring.window_drift import current_drift_status
+from core.monitoring.windows import Window, parse_duration
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Feedback, Rejection
 from storage.rollups import latency_bucket, signed_log_bucket
@@ -136,7 +147,7 @@ def test_snapshot_figures_equal_the_raw_log(registry_home, sessions) -> None:
                 )
             )
 
-    view = monitoring.snapshot(settings, sessions=sessions, window=day)
+    view = snapshot(settings, sessions=sessions, window=day)
 
     current = view.current
     labelled = now[now["labelled"]]
@@ -159,19 +170,19 @@ def test_snapshot_figures_equal_the_raw_log(registry_home, sessions) -> None:
 
     # The roll-up drift equals the drift computed on the raw inputs of the same window.
     with sessions.begin() as session:
-        profile = monitoring.reference_profile(settings, session=session, model_version=1)
+        profile = reference_profile(settings, session=session, model_version=1)
     raw = drift_report(profile, current_counts(profile, now))
     for merged, direct in zip(current.drift.features, raw.features, strict=True):
         assert merged.feature == direct.feature
         assert merged.statistic == pytest.approx(direct.statistic, rel=1e-9, abs=1e-12)
 
-    hourly = monitoring.latency_over_time(view.latency_by_hour)
+    hourly = latency_over_time(view.latency_by_hour)
     assert len(hourly) == 25 and (hourly["p50"] <= hourly["p95"]).all()
-    assert monitoring.throughput(view.totals, day)["predictions"].sum() == 4_000
-    errors = monitoring.error_over_time(view.totals, day)
+    assert throughput(view.totals, day)["predictions"].sum() == 4_000
+    errors = error_over_time(view.totals, day)
     assert errors["feedback"].sum() == len(labelled)
-    assert monitoring.residual_histogram(view.residuals)["count"].sum() == len(labelled)
-    comparison = monitoring.version_comparison(view)
+    assert residual_histogram(view.residuals)["count"].sum() == len(labelled)
+    comparison = version_comparison(view)
     assert comparison.to_dict("records")[0]["predictions"] == 4_000
 
 
@@ -181,16 +192,16 @@ def test_drift_status_for_the_registry_preflight(registry_home, sessions) -> Non
     recent = datetime.now(UTC) - timedelta(hours=3)
     seed_traffic(settings, rows=2_000, start=recent, hours=2, shift=1.0, seed=3)
 
-    calm = monitoring.current_drift_status(settings, sessions=sessions, model_version=1)
-    nothing = monitoring.current_drift_status(settings, sessions=sessions, model_version=2)
-    unknown = monitoring.current_drift_status(settings, sessions=sessions, model_version=42)
+    calm = current_drift_status(settings, sessions=sessions, model_version=1)
+    nothing = current_drift_status(settings, sessions=sessions, model_version=2)
+    unknown = current_drift_status(settings, sessions=sessions, model_version=42)
 
     assert calm.drifted is False and calm.share == 0 and "0 of 9 features drifted" in calm.detail
     assert nothing.drifted is None and "no logged inputs for version 2" in nothing.detail
     assert unknown.drifted is None and "no training profile" in unknown.detail
 
     seed_traffic(settings, rows=8_000, start=recent, hours=2, shift=-1.3, seed=4)  # five of nine features move
-    moved = monitoring.current_drift_status(settings, sessions=sessions, model_version=1)
+    moved = current_drift_status(settings, sessions=sessions, model_version=1)
 
     assert moved.drifted is True and moved.share == pytest.approx(5 / 9)
     assert "5 of 9 features drifted" in moved.detail and "carat" in moved.detail
@@ -198,13 +209,13 @@ def test_drift_status_for_the_registry_preflight(registry_home, sessions) -> Non
 
 @pytest.mark.slow
 def test_an_empty_log_gives_an_empty_snapshot(registry_home, sessions) -> None:
-    view = monitoring.snapshot(registry_home, sessions=sessions, window=Window.last(timedelta(days=7)))
+    view = snapshot(registry_home, sessions=sessions, window=Window.last(timedelta(days=7)))
 
     assert view.is_empty and view.drift_version is None and view.current.drift is None
     assert view.current.mae is None and view.current.latency[95] is None
     assert all(kpi.delta is None for kpi in view.kpis() if kpi.name != "Predictions")
-    assert monitoring.latency_over_time(view.latency_by_hour).empty
-    assert pd.DataFrame(monitoring.version_comparison(view)).empty
+    assert latency_over_time(view.latency_by_hour).empty
+    assert pd.DataFrame(version_comparison(view)).empty
 
 
 @pytest.mark.slow
@@ -243,12 +254,12 @@ def test_the_same_figures_on_postgresql(registry_home, pg_url, monkeypatch) -> N
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
 
-    view = monitoring.snapshot(settings, sessions=sessions, window=day)
-    status = monitoring.drift_export(settings, sessions=sessions, window=day, fmt="csv")
+    view = snapshot(settings, sessions=sessions, window=day)
+    status = drift_export(settings, sessions=sessions, window=day, fmt="csv")
     engine.dispose()
 
     labelled = logged[logged["labelled"]]
     assert view.current.predictions == 2_000 and view.current.feedback == len(labelled)
     assert view.current.mae == pytest.approx(np.mean(np.abs(labelled["actual"] - labelled["prediction"])))
     assert [item.feature for item in view.current.drift.features if item.drifted] == ["carat"]
-    assert "carat,numeric,wasserstein" in status and len(monitoring.latency_over_time(view.latency_by_hour)) == 25
+    assert "carat,numeric,wasserstein" in status and len(latency_over_time(view.latency_by_hour)) == 25

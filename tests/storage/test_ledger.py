@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from storage.db import make_engine, make_sessionmaker, migrate, read_only
+from storage.db import make_engine, make_sessionmaker, migrate, reading
 from storage.ledger import last_alias_changes, list_alias_changes, lock_alias_ledger, record_alias_change
 
 
@@ -90,6 +90,6 @@ def test_the_ledger_lock_serialises_writers(url) -> None:
 def test_the_lock_refuses_a_sqlite_transaction_that_does_not_hold_the_write_lock(tmp_path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'loupe.db'}")
     migrate(engine)
-    with make_sessionmaker(read_only(engine)).begin() as session, pytest.raises(RuntimeError, match="IMMEDIATE"):
+    with reading(make_sessionmaker(engine)) as session, pytest.raises(RuntimeError, match="IMMEDIATE"):
         lock_alias_ledger(session, model_name="m")
     engine.dispose()

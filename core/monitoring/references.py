@@ -1,0 +1,82 @@
+"""What a version is monitored against (its training profile, holdout MAE) and the roll-up refresh that bins with it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+
+from mlflow.exceptions import MlflowException
+from sqlalchemy.orm import Session
+
+from core import mlflow_io
+from core.mlflow_io import RegistryUnavailable
+from core.monitoring.drift import numeric_edges
+from core.profile import NumericProfile, TrainingProfile
+from core.settings import Settings
+from storage import rollups
+from storage.db import Sessions
+
+
+@lru_cache(maxsize=64)
+def _parsed_profile(text: str) -> TrainingProfile:
+    return TrainingProfile.from_json(text)
+
+
+def reference_profile(settings: Settings, *, session: Session, model_version: int) -> TrainingProfile | None:
+    """The training profile a version is monitored against: stored with the roll-ups, else from MLflow.
+
+    ``None`` when the version has no profile or the registry cannot be reached for a version not seen before.
+    """
+    reference = _reference(settings, session=session, model_version=model_version)
+    return None if reference is None else _parsed_profile(reference.profile_json)
+
+
+def holdout_mae(settings: Settings, *, session: Session, model_version: int) -> float | None:
+    """The version's holdout MAE from training, as stored with its reference (``None`` if unknown)."""
+    reference = _reference(settings, session=session, model_version=model_version)
+    return None if reference is None else reference.holdout_mae
+
+
+def _reference(settings: Settings, *, session: Session, model_version: int) -> rollups.RollupReference | None:
+    stored = rollups.load_reference(session, model_name=settings.model_name, model_version=model_version)
+    if stored is not None:
+        return stored
+    try:
+        version = mlflow_io.get_version(settings, version=model_version)
+        if not version.run_id:
+            return None
+        profile = mlflow_io.load_profile(settings, run_id=version.run_id)
+    except (RegistryUnavailable, MlflowException, OSError, ValueError, KeyError):
+        return None  # unreachable, or no such version / artifact: nothing to compare with
+    rollups.save_reference(
+        session,
+        model_name=settings.model_name,
+        model_version=model_version,
+        run_id=version.run_id,
+        profile_json=profile.to_json(),
+        holdout_mae=version.metrics.get("mae"),
+    )
+    return rollups.load_reference(session, model_name=settings.model_name, model_version=model_version)
+
+
+def binning_of(profile: TrainingProfile) -> rollups.FeatureBinning:
+    """Bin edges per numeric feature (``None`` for categoricals), as the roll-ups store them."""
+    return {
+        name: numeric_edges(feature) if isinstance(feature, NumericProfile) else None
+        for name, feature in profile.features.items()
+    }
+
+
+def refresh(
+    settings: Settings, *, sessions: Sessions, progress: Callable[[str], None] | None = None
+) -> rollups.RefreshResult:
+    """Roll up everything logged since the last refresh (cheap when nothing is new)."""
+    with sessions.begin() as session:
+
+        def binning(model_name: str, version: int) -> rollups.FeatureBinning | None:
+            if model_name != settings.model_name:
+                return None  # another model's rows: counted, not binned against this model's profiles
+            profile = reference_profile(settings, session=session, model_version=version)
+            return None if profile is None else binning_of(profile)
+
+        return rollups.refresh_rollups(session, binning=binning, progress=progress)

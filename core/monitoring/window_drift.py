@@ -1,0 +1,103 @@
+"""Drift of the inputs a version answered in a window, and the verdict other pages consume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from core.mlflow_io import RegistryUnavailable
+from core.monitoring.drift import DriftReport, DriftThresholds, Histogram, drift_report, numeric_edges
+from core.monitoring.references import reference_profile, refresh
+from core.monitoring.windows import Window
+from core.profile import NumericProfile, TrainingProfile
+from core.settings import Settings
+from storage import rollups
+from storage.db import Sessions
+
+
+def window_drift(
+    settings: Settings,
+    *,
+    session: Session,
+    window: Window,
+    model_version: int,
+    include_shadow: bool = True,
+    thresholds: DriftThresholds | None = None,
+) -> DriftReport | None:
+    """Drift of the inputs a version answered in ``window`` against its training profile (``None``: no profile)."""
+    profile = reference_profile(settings, session=session, model_version=model_version)
+    if profile is None:
+        return None
+    counts = rollups.feature_counts(
+        session,
+        model_name=settings.model_name,
+        model_version=model_version,
+        start=window.start,
+        end=window.end,
+        include_shadow=include_shadow,
+    )
+    return drift_report(
+        profile, current_from_rollups(profile, counts), thresholds=thresholds or DriftThresholds.from_settings(settings)
+    )
+
+
+def current_from_rollups(profile: TrainingProfile, counts: pd.DataFrame) -> dict[str, Histogram | dict[str, float]]:
+    """Roll-up rows (feature, bucket, count, value_sum) as the current side of :func:`core.drift.drift_report`."""
+    current: dict[str, Histogram | dict[str, float]] = {}
+    if counts.empty:
+        return current
+    for name, rows in counts.groupby("feature"):
+        feature = profile.features.get(str(name))
+        if feature is None:
+            continue
+        if isinstance(feature, NumericProfile):
+            size = len(numeric_edges(feature)) - 1
+            index = rows["bucket"].astype(int).to_numpy()
+            current[str(name)] = Histogram(
+                counts=np.bincount(index, weights=rows["count"].to_numpy(float), minlength=size),
+                sums=np.bincount(index, weights=rows["value_sum"].to_numpy(float), minlength=size),
+            )
+        else:
+            current[str(name)] = dict(zip(rows["bucket"], rows["count"].astype(float), strict=True))
+    return current
+
+
+@dataclass(frozen=True)
+class DriftStatus:
+    """Whether a version's recent inputs drifted from its training profile (``None``: cannot tell)."""
+
+    drifted: bool | None
+    share: float | None
+    detail: str
+    window: Window | None = None
+    report: DriftReport | None = None
+
+
+def current_drift_status(
+    settings: Settings, *, sessions: Sessions, model_version: int, now: datetime | None = None
+) -> DriftStatus:
+    """Dataset drift of the inputs ``model_version`` saw (answered or shadow) in the alert window."""
+    window = Window.last(timedelta(hours=settings.alert_window_hours), now=now)
+    try:
+        refresh(settings, sessions=sessions)
+        with sessions.begin() as session:
+            report = window_drift(settings, session=session, window=window, model_version=model_version)
+    except (SQLAlchemyError, RegistryUnavailable, ValueError) as error:  # reported, never raised
+        return DriftStatus(drifted=None, share=None, detail=f"drift could not be computed: {error}", window=window)
+    hours = f"the last {settings.alert_window_hours} h"
+    if report is None:
+        return DriftStatus(None, None, f"version {model_version} has no training profile to compare with", window)
+    if report.share is None:
+        return DriftStatus(None, None, f"no logged inputs for version {model_version} in {hours}", window, report)
+    drifted_names = ", ".join(item.feature for item in report.features if item.drifted) or "none"
+    detail = (
+        f"{report.drifted_count} of {len(report.features)} features drifted in {hours} "
+        f"(share {report.share:.0%}, dataset drift at ≥ {report.share_threshold:.0%}; drifted: {drifted_names}) "
+        f"over {report.current_rows:,} inputs"
+    )
+    return DriftStatus(bool(report.dataset_drift), report.share, detail, window, report)
