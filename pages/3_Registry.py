@@ -3,7 +3,6 @@
 import streamlit as st
 
 from core.mlflow_io import RegistryUnavailable
-from core.registry import promotion
 from core.registry.charts import (
     STATUS_ICONS,
     badge,
@@ -13,6 +12,10 @@ from core.registry.charts import (
     versions_frame,
     versions_styler,
 )
+from core.registry.guards import SUGGESTED_ALIASES, PromotionRefused, promotion_is_protected
+from core.registry.ledger_sync import registry_view
+from core.registry.preflight import VALIDATION_STATUS_TAG, VALIDATION_STATUSES, DriftLike, preflight
+from core.registry.promotion import promote, remove_alias, rollback, rollback_target, set_validation_status
 from core.settings import get_settings
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions, recent_drift_status
@@ -32,7 +35,7 @@ if flash:
     notices.success(flash, icon="✅")
 
 try:
-    view = promotion.registry_view(settings, sessions=sessions)
+    view = registry_view(settings, sessions=sessions)
 except RegistryUnavailable as error:
     st.error(f"Registry unreachable. {error}", icon="🚫")
     st.stop()
@@ -55,11 +58,11 @@ if not view.versions:
 
 # Current input drift for the pre-flight (any object with .drifted and .detail); None shows "unknown".
 # Monitoring: live inputs of the last day against the serving champion's training profile.
-drift: promotion.DriftLike | None = (
+drift: DriftLike | None = (
     recent_drift_status(settings.database_url, view.holders["champion"]) if "champion" in view.holders else None
 )
 
-protected = promotion.promotion_is_protected(settings)
+protected = promotion_is_protected(settings)
 if protected:
     st.info("🔒 Alias moves need the admin token (`LOUPE_ADMIN_TOKEN` is set).")
 else:
@@ -67,7 +70,7 @@ else:
 
 by_number = {version.version: version for version in view.versions}
 holder_columns = st.columns(2)
-for column, alias in zip(holder_columns, promotion.SUGGESTED_ALIASES, strict=True):
+for column, alias in zip(holder_columns, SUGGESTED_ALIASES, strict=True):
     holder = by_number.get(view.holders.get(alias, -1))
     with column, st.container(border=True):
         if holder is None:
@@ -98,13 +101,13 @@ with promote_tab:
         format_func=lambda number: f"v{number} · {by_number[number].estimator}",
         key="promote_version",
     )
-    choice = st.radio("Alias", [*promotion.SUGGESTED_ALIASES, "custom"], horizontal=True, key="promote_alias_choice")
+    choice = st.radio("Alias", [*SUGGESTED_ALIASES, "custom"], horizontal=True, key="promote_alias_choice")
     alias = st.text_input("Custom alias", key="promote_custom_alias") if choice == "custom" else choice
     checked = None
     if alias:
         try:
-            checked = promotion.preflight(settings, sessions=sessions, version=version, alias=alias, drift=drift)
-        except promotion.PromotionRefused as refused:
+            checked = preflight(settings, sessions=sessions, version=version, alias=alias, drift=drift)
+        except PromotionRefused as refused:
             st.info(str(refused), icon="ℹ️")
         except RegistryUnavailable as error:
             st.error(str(error), icon="🚫")
@@ -125,7 +128,7 @@ with promote_tab:
     )
     if st.button("Promote", key="promote_button", type="primary", disabled=checked is None):
         try:
-            move = promotion.promote(
+            move = promote(
                 settings,
                 sessions=sessions,
                 version=version,
@@ -137,7 +140,7 @@ with promote_tab:
                 override=override,
                 drift=drift,
             )
-        except (promotion.PromotionRefused, RegistryUnavailable) as refused:
+        except (PromotionRefused, RegistryUnavailable) as refused:
             st.error(str(refused), icon="⛔")
         else:
             was = "nothing" if move.from_version is None else f"version {move.from_version}"
@@ -158,8 +161,8 @@ with rollback_tab:
         )
         target = None
         try:
-            holder_version, target = promotion.rollback_target(settings, sessions=sessions, alias=rollback_alias)
-        except promotion.PromotionRefused as refused:
+            holder_version, target = rollback_target(settings, sessions=sessions, alias=rollback_alias)
+        except PromotionRefused as refused:
             st.info(str(refused), icon="ℹ️")
         except RegistryUnavailable as error:
             st.error(str(error), icon="🚫")
@@ -167,11 +170,9 @@ with rollback_tab:
             current = "nothing" if holder_version is None else f"version {holder_version}"
             st.markdown(f"`{rollback_alias}` is on {current}; rolling back restores **version {target}**.")
             try:
-                guard = promotion.preflight(
-                    settings, sessions=sessions, version=target, alias=rollback_alias, drift=drift
-                )
+                guard = preflight(settings, sessions=sessions, version=target, alias=rollback_alias, drift=drift)
                 st.markdown(checklist_markdown(guard.checks))
-            except promotion.PromotionRefused as refused:
+            except PromotionRefused as refused:
                 st.info(str(refused), icon="ℹ️")
             except RegistryUnavailable as error:
                 st.error(str(error), icon="🚫")
@@ -180,7 +181,7 @@ with rollback_tab:
         label = f"Roll back {rollback_alias}" + ("" if target is None else f" to version {target}")
         if st.button(label, key="rollback_button", disabled=target is None):
             try:
-                move = promotion.rollback(
+                move = rollback(
                     settings,
                     sessions=sessions,
                     alias=rollback_alias,
@@ -190,7 +191,7 @@ with rollback_tab:
                     override=rollback_override,
                     drift=drift,
                 )
-            except (promotion.PromotionRefused, RegistryUnavailable) as refused:
+            except (PromotionRefused, RegistryUnavailable) as refused:
                 st.error(str(refused), icon="⛔")
             else:
                 st.session_state["registry_flash"] = (
@@ -215,7 +216,7 @@ with remove_tab:
         confirmed = st.checkbox(f"Yes, remove `{remove_alias}`", key="remove_confirm")
         if st.button("Remove alias", key="remove_button", disabled=not confirmed):
             try:
-                move = promotion.remove_alias(
+                move = remove_alias(
                     settings,
                     sessions=sessions,
                     alias=remove_alias,
@@ -224,7 +225,7 @@ with remove_tab:
                     origin="page",
                     token=token,
                 )
-            except (promotion.PromotionRefused, RegistryUnavailable) as refused:
+            except (PromotionRefused, RegistryUnavailable) as refused:
                 st.error(str(refused), icon="⛔")
             else:
                 st.session_state["registry_flash"] = (
@@ -234,13 +235,13 @@ with remove_tab:
 
 with validation_tab:
     tag_version = st.selectbox("Version", sorted(by_number, reverse=True), key="validation_version")
-    current_status = by_number[tag_version].tags.get(promotion.VALIDATION_STATUS_TAG, "not set")
-    st.caption(f"`{promotion.VALIDATION_STATUS_TAG}` of version {tag_version}: **{current_status}**")
-    new_status = st.selectbox("Status", promotion.VALIDATION_STATUSES, key="validation_status")
+    current_status = by_number[tag_version].tags.get(VALIDATION_STATUS_TAG, "not set")
+    st.caption(f"`{VALIDATION_STATUS_TAG}` of version {tag_version}: **{current_status}**")
+    new_status = st.selectbox("Status", VALIDATION_STATUSES, key="validation_status")
     if st.button("Set validation status", key="validation_button"):
         try:
-            promotion.set_validation_status(settings, version=tag_version, status=new_status, token=token)
-        except (promotion.PromotionRefused, RegistryUnavailable) as refused:
+            set_validation_status(settings, version=tag_version, status=new_status, token=token)
+        except (PromotionRefused, RegistryUnavailable) as refused:
             st.error(str(refused), icon="⛔")
         else:
             st.session_state["registry_flash"] = f"Version {tag_version} tagged `{new_status}`."

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from core.registry.guards import PromotionRefused, valid_alias
+from core.registry.ledger_sync import ledger
+
 HELP = "Print every alias change on record (changes made outside Loupe are detected and recorded first)."
 
 
@@ -15,17 +18,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail
     from core.mlflow_io import RegistryUnavailable
-    from core.registry import promotion
+
+    pass  # REMAP-REMOVED
     from core.registry.charts import ledger_frame
     from core.settings import get_settings
     from storage.db import migrated_sessions
 
     settings = get_settings()
     try:
-        alias = None if args.alias is None else promotion.valid_alias(args.alias)
+        alias = None if args.alias is None else valid_alias(args.alias)
         with migrated_sessions(settings.database_url) as sessions:
-            entries = promotion.ledger(settings, sessions=sessions, alias=alias)
-    except (promotion.PromotionRefused, RegistryUnavailable) as error:
+            entries = ledger(settings, sessions=sessions, alias=alias)
+    except (PromotionRefused, RegistryUnavailable) as error:
         return fail(str(error))
     if not entries:
         where = f" for {alias}" if alias else ""

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from core.registry.guards import PromotionRefused
+from core.registry.preflight import PreflightBlocked
+from core.registry.promotion import os_user, promote
+
 HELP = "Move an alias to a model version behind the pre-flight checks; the move is recorded in the ledger."
 
 
@@ -18,30 +22,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail, progress
     from core.mlflow_io import RegistryUnavailable
-    from core.registry import promotion
+
+    pass  # REMAP-REMOVED
     from core.settings import get_settings
     from storage.db import migrated_sessions
 
     settings = get_settings()
     try:
         with migrated_sessions(settings.database_url) as sessions:
-            move = promotion.promote(
+            move = promote(
                 settings,
                 sessions=sessions,
                 version=args.version,
                 alias=args.alias,
                 reason=args.reason,
-                actor=promotion.os_user(),
+                actor=os_user(),
                 origin="cli",
                 token=args.token,
                 override=args.force,
             )
-    except promotion.PreflightBlocked as blocked:
+    except PreflightBlocked as blocked:
         for check in blocked.preflight.checks:
             progress(f"{check.status:>7}  {check.name}: {check.detail}")
         failed = ", ".join(check.name for check in blocked.preflight.failed)
         return fail(f"promotion blocked by failed checks: {failed} (use --force with a reason to override)")
-    except (promotion.PromotionRefused, RegistryUnavailable) as error:
+    except (PromotionRefused, RegistryUnavailable) as error:
         return fail(str(error))
     assert move.preflight is not None
     for check in move.preflight.checks:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from core.registry.guards import PromotionRefused
+from core.registry.preflight import PreflightBlocked
+from core.registry.promotion import os_user, rollback
+
 HELP = "Point an alias back at the version it had before its last change (from the ledger)."
 
 
@@ -17,27 +21,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail, progress
     from core.mlflow_io import RegistryUnavailable
-    from core.registry import promotion
+
+    pass  # REMAP-REMOVED
     from core.settings import get_settings
     from storage.db import migrated_sessions
 
     settings = get_settings()
     try:
         with migrated_sessions(settings.database_url) as sessions:
-            move = promotion.rollback(
+            move = rollback(
                 settings,
                 sessions=sessions,
                 alias=args.alias,
                 reason=args.reason,
-                actor=promotion.os_user(),
+                actor=os_user(),
                 token=args.token,
                 override=args.force,
             )
-    except promotion.PreflightBlocked as blocked:
+    except PreflightBlocked as blocked:
         for check in blocked.preflight.failed:
             progress(f"{check.status:>7}  {check.name}: {check.detail}")
         return fail(f"rollback blocked by failed checks (use --force with a reason to override): {blocked}")
-    except (promotion.PromotionRefused, RegistryUnavailable) as error:
+    except (PromotionRefused, RegistryUnavailable) as error:
         return fail(str(error))
     progress(
         f"{move.alias} rolled back: version {move.from_version} → version {move.to_version}; ledger entry {move.ledger_id}"

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import mlflow_io
 from core.mlflow_io import InvalidSearchFilter, RunRecord
-from core.registry import promotion
+from core.registry.guards import PromotionRefused, check_token, promotion_is_protected, valid_alias
+from core.registry.promotion import promote
 from core.settings import Settings
 
 STANDARD_METRICS = ("rmse", "mae", "r2", "mape")
@@ -441,7 +442,7 @@ def run_summary(runs: RunSet, *, run_id: str) -> str:
 
 def token_required(settings: Settings) -> bool:
     """Moving an alias needs the admin token when ``LOUPE_ADMIN_TOKEN`` is set."""
-    return promotion.promotion_is_protected(settings)
+    return promotion_is_protected(settings)
 
 
 def default_actor() -> str:
@@ -474,9 +475,9 @@ def register_run(
         if sessions is None:
             raise ValueError("sessions is required to record an alias move in the ledger")
         try:
-            alias = promotion.valid_alias(alias)
-            promotion.check_token(settings, token)
-        except promotion.PromotionRefused as refused:
+            alias = valid_alias(alias)
+            check_token(settings, token)
+        except PromotionRefused as refused:
             raise CannotRegister(f"Cannot set `{alias}`: {refused}. Nothing was registered.") from refused
     model_uri = mlflow_io.logged_model_uri(settings, run_id=run_id)
     if model_uri is None:
@@ -493,7 +494,7 @@ def register_run(
     if not alias:
         return registration
     try:
-        move = promotion.promote(
+        move = promote(
             settings,
             sessions=sessions,
             version=version,
@@ -503,6 +504,6 @@ def register_run(
             origin="page",
             token=token,
         )
-    except promotion.PromotionRefused as refused:
+    except PromotionRefused as refused:
         return replace(registration, alias_refused=str(refused))
     return replace(registration, alias=alias, previous_version=move.from_version)

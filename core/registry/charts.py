@@ -13,7 +13,7 @@ from pandas.io.formats.style import Styler
 
 from core.charts import TEMPLATE
 from core.mlflow_io import ESTIMATOR_TAG, VersionInfo
-from core.registry.promotion import FAIL, PASS, UNKNOWN, VALIDATION_STATUS_TAG, WARN, Check
+from core.registry.preflight import FAIL, PASS, UNKNOWN, VALIDATION_STATUS_TAG, WARN, Check
 from storage.base import utcnow
 from storage.ledger import AliasChange
 

@@ -5,18 +5,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core import mlflow_io
-from core.registry import promotion
-from core.registry.promotion import (
-    FAIL,
-    PASS,
-    UNKNOWN,
-    WARN,
-    DriftStatus,
-    InvalidRequest,
-    PreflightBlocked,
-    TokenRefused,
-    signature_differences,
-)
+from core.monitoring.window_drift import DriftStatus
+from core.registry.guards import InvalidRequest, TokenRefused, check_token, promotion_is_protected
+from core.registry.ledger_sync import ledger
+from core.registry.preflight import FAIL, PASS, UNKNOWN, WARN, PreflightBlocked, preflight, signature_differences
+from core.registry.promotion import _move, promote, remove_alias, rollback, rollback_target, set_validation_status
 from core.settings import get_settings
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.ledger import list_alias_changes
@@ -58,9 +51,9 @@ BOOTSTRAP_LEDGER = [("champion", None, 1, "bootstrap"), ("challenger", None, 2, 
 def test_a_clearly_worse_version_is_blocked_and_nothing_changes(ridge_registry, sessions_for) -> None:
     settings, sessions = ridge_registry, sessions_for(ridge_registry)
 
-    checked = promotion.preflight(settings, sessions=sessions, version=3, alias="champion")
+    checked = preflight(settings, sessions=sessions, version=3, alias="champion")
     with pytest.raises(PreflightBlocked) as blocked:
-        promotion.promote(
+        promote(
             settings, sessions=sessions, version=3, alias="champion", reason="try ridge", actor="ana", origin="page"
         )
 
@@ -76,12 +69,10 @@ def test_override_needs_a_reason_and_is_recorded(ridge_registry, sessions_for) -
     settings, sessions = ridge_registry, sessions_for(ridge_registry)
 
     with pytest.raises(InvalidRequest, match="reason is required"):
-        promotion.promote(
-            settings, sessions=sessions, version=3, alias="champion", reason="   ", actor="ana", override=True
-        )
+        promote(settings, sessions=sessions, version=3, alias="champion", reason="   ", actor="ana", override=True)
     assert mlflow_io.alias_map(settings)["champion"] == 1
 
-    move = promotion.promote(
+    move = promote(
         settings,
         sessions=sessions,
         version=3,
@@ -106,7 +97,7 @@ def test_override_needs_a_reason_and_is_recorded(ridge_registry, sessions_for) -
 def test_a_promotion_is_recorded_with_everything_the_ledger_asks_for(registry_home, sessions_for) -> None:
     settings, sessions = registry_home, sessions_for(registry_home)
 
-    move = promotion.promote(
+    move = promote(
         settings, sessions=sessions, version=2, alias="champion", reason="rf is within tolerance", actor="ana"
     )
 
@@ -126,30 +117,28 @@ def test_a_promotion_is_recorded_with_everything_the_ledger_asks_for(registry_ho
 def test_the_admin_token_is_enforced_and_a_refusal_changes_nothing(registry_home, sessions_for, monkeypatch, given):
     settings = use_home(monkeypatch, registry_home.home_dir, LOUPE_ADMIN_TOKEN="s3cret")
     sessions = sessions_for(settings)
-    assert promotion.promotion_is_protected(settings)
+    assert promotion_is_protected(settings)
 
     with pytest.raises(TokenRefused):
-        promotion.promote(settings, sessions=sessions, version=2, alias="champion", reason="r", actor="a", token=given)
+        promote(settings, sessions=sessions, version=2, alias="champion", reason="r", actor="a", token=given)
     with pytest.raises(TokenRefused):
-        promotion.rollback(settings, sessions=sessions, alias="champion", reason="r", actor="a", token=given)
+        rollback(settings, sessions=sessions, alias="champion", reason="r", actor="a", token=given)
     with pytest.raises(TokenRefused):
-        promotion.remove_alias(settings, sessions=sessions, alias="challenger", reason="r", actor="a", token=given)
+        remove_alias(settings, sessions=sessions, alias="challenger", reason="r", actor="a", token=given)
     with pytest.raises(TokenRefused):
-        promotion.set_validation_status(settings, version=2, status="validated", token=given)
+        set_validation_status(settings, version=2, status="validated", token=given)
 
     assert mlflow_io.alias_map(settings) == {"champion": 1, "challenger": 2}
     assert "validation_status" not in mlflow_io.get_version(settings, version=2).tags
     assert entries(settings, sessions) == BOOTSTRAP_LEDGER
 
-    move = promotion.promote(
-        settings, sessions=sessions, version=2, alias="champion", reason="r", actor="a", token="s3cret"
-    )
+    move = promote(settings, sessions=sessions, version=2, alias="champion", reason="r", actor="a", token="s3cret")
     assert move.to_version == 2
 
 
 def test_without_a_token_setting_promotion_is_open(registry_home) -> None:
-    assert not promotion.promotion_is_protected(registry_home)
-    promotion.check_token(registry_home, None)  # does not raise
+    assert not promotion_is_protected(registry_home)
+    check_token(registry_home, None)  # does not raise
 
 
 def test_an_alias_moved_outside_loupe_is_detected_once(registry_home, sessions_for) -> None:
@@ -158,8 +147,8 @@ def test_an_alias_moved_outside_loupe_is_detected_once(registry_home, sessions_f
     mlflow_io.delete_alias(settings, alias="challenger")
     mlflow_io.set_alias(settings, alias="canary", version=1)
 
-    first = promotion.ledger(settings, sessions=sessions)
-    second = promotion.ledger(settings, sessions=sessions)
+    first = ledger(settings, sessions=sessions)
+    second = ledger(settings, sessions=sessions)
 
     outside = [(e.alias, e.from_version, e.to_version, e.origin, e.actor) for e in first if e.origin == "external"]
     assert sorted(outside) == [
@@ -172,10 +161,10 @@ def test_an_alias_moved_outside_loupe_is_detected_once(registry_home, sessions_f
 
 def test_rollback_restores_the_previous_version_and_is_recorded(registry_home, sessions_for) -> None:
     settings, sessions = registry_home, sessions_for(registry_home)
-    promotion.promote(settings, sessions=sessions, version=2, alias="champion", reason="try rf", actor="ana")
-    assert promotion.rollback_target(settings, sessions=sessions, alias="champion") == (2, 1)
+    promote(settings, sessions=sessions, version=2, alias="champion", reason="try rf", actor="ana")
+    assert rollback_target(settings, sessions=sessions, alias="champion") == (2, 1)
 
-    move = promotion.rollback(settings, sessions=sessions, alias="champion", reason="rf misbehaves", actor="bo")
+    move = rollback(settings, sessions=sessions, alias="champion", reason="rf misbehaves", actor="bo")
 
     assert (move.from_version, move.to_version) == (2, 1)
     assert mlflow_io.alias_map(settings)["champion"] == 1
@@ -189,12 +178,12 @@ def test_rollback_restores_the_previous_version_and_is_recorded(registry_home, s
 def test_rollback_undoes_an_outside_change_and_refuses_without_history(registry_home, sessions_for) -> None:
     settings, sessions = registry_home, sessions_for(registry_home)
     with pytest.raises(InvalidRequest, match="nothing to roll back to"):
-        promotion.rollback(settings, sessions=sessions, alias="champion", reason="r", actor="a")
+        rollback(settings, sessions=sessions, alias="champion", reason="r", actor="a")
     with pytest.raises(InvalidRequest, match="no change of canary"):
-        promotion.rollback(settings, sessions=sessions, alias="canary", reason="r", actor="a")
+        rollback(settings, sessions=sessions, alias="canary", reason="r", actor="a")
 
     mlflow_io.set_alias(settings, alias="champion", version=2)
-    move = promotion.rollback(settings, sessions=sessions, alias="champion", reason="who did this?", actor="a")
+    move = rollback(settings, sessions=sessions, alias="champion", reason="who did this?", actor="a")
 
     assert (move.from_version, move.to_version) == (2, 1)
     assert [(change.from_version, change.to_version) for change in move.external] == [(1, 2)]
@@ -207,12 +196,12 @@ def test_rollback_undoes_an_outside_change_and_refuses_without_history(registry_
 def test_remove_alias_is_recorded_and_then_rolled_back(registry_home, sessions_for) -> None:
     settings, sessions = registry_home, sessions_for(registry_home)
 
-    promotion.remove_alias(settings, sessions=sessions, alias="challenger", reason="retired", actor="ana")
+    remove_alias(settings, sessions=sessions, alias="challenger", reason="retired", actor="ana")
     with pytest.raises(InvalidRequest, match="challenger is not set"):
-        promotion.remove_alias(settings, sessions=sessions, alias="challenger", reason="again", actor="ana")
+        remove_alias(settings, sessions=sessions, alias="challenger", reason="again", actor="ana")
     assert "challenger" not in mlflow_io.alias_map(settings)
 
-    promotion.rollback(settings, sessions=sessions, alias="challenger", reason="bring it back", actor="ana")
+    rollback(settings, sessions=sessions, alias="challenger", reason="bring it back", actor="ana")
 
     assert mlflow_io.alias_map(settings)["challenger"] == 2
     assert entries(settings, sessions, alias="challenger") == [
@@ -229,23 +218,21 @@ def test_remove_alias_is_recorded_and_then_rolled_back(registry_home, sessions_f
 def test_bad_requests_name_the_field_and_the_rule(registry_home, sessions_for, alias, rule) -> None:
     sessions = sessions_for(registry_home)
     with pytest.raises(InvalidRequest, match=rule):
-        promotion.promote(registry_home, sessions=sessions, version=2, alias=alias, reason="r", actor="a")
+        promote(registry_home, sessions=sessions, version=2, alias=alias, reason="r", actor="a")
     with pytest.raises(InvalidRequest, match="operator name is required"):
-        promotion.promote(registry_home, sessions=sessions, version=2, alias="champion", reason="r", actor=" ")
+        promote(registry_home, sessions=sessions, version=2, alias="champion", reason="r", actor=" ")
     with pytest.raises(InvalidRequest, match="version 99 of diamond-price does not exist"):
-        promotion.promote(registry_home, sessions=sessions, version=99, alias="champion", reason="r", actor="a")
+        promote(registry_home, sessions=sessions, version=99, alias="champion", reason="r", actor="a")
     with pytest.raises(ValueError, match="origin must be one of page, cli"):
-        promotion.promote(
-            registry_home, sessions=sessions, version=2, alias="champion", reason="r", actor="a", origin="external"
-        )
+        promote(registry_home, sessions=sessions, version=2, alias="champion", reason="r", actor="a", origin="external")
     with pytest.raises(InvalidRequest, match="version 1 already holds champion"):
-        promotion.promote(registry_home, sessions=sessions, version=1, alias="champion", reason="r", actor="a")
+        promote(registry_home, sessions=sessions, version=1, alias="champion", reason="r", actor="a")
 
 
 def test_a_new_alias_has_nothing_to_compare_with(registry_home, sessions_for) -> None:
     sessions = sessions_for(registry_home)
 
-    checked = promotion.preflight(registry_home, sessions=sessions, version=2, alias="canary")
+    checked = preflight(registry_home, sessions=sessions, version=2, alias="canary")
 
     assert checked.holder is None and checked.passed
     assert statuses(checked)["shadow agreement"] == UNKNOWN
@@ -254,17 +241,29 @@ def test_a_new_alias_has_nothing_to_compare_with(registry_home, sessions_for) ->
 def test_drift_and_validation_status_feed_the_preflight(registry_home, sessions_for) -> None:
     settings, sessions = registry_home, sessions_for(registry_home)
 
-    drifting = promotion.preflight(
-        settings, sessions=sessions, version=2, alias="champion", drift=DriftStatus(True, "carat drifted (PSI 0.4)")
+    drifting = preflight(
+        settings,
+        sessions=sessions,
+        version=2,
+        alias="champion",
+        drift=DriftStatus(drifted=True, share=None, detail="carat drifted (PSI 0.4)"),
     )
-    calm = promotion.preflight(
-        settings, sessions=sessions, version=2, alias="champion", drift=DriftStatus(False, "no drift")
+    calm = preflight(
+        settings,
+        sessions=sessions,
+        version=2,
+        alias="champion",
+        drift=DriftStatus(drifted=False, share=None, detail="no drift"),
     )
-    undecided = promotion.preflight(
-        settings, sessions=sessions, version=2, alias="champion", drift=DriftStatus(None, "no logged inputs")
+    undecided = preflight(
+        settings,
+        sessions=sessions,
+        version=2,
+        alias="champion",
+        drift=DriftStatus(drifted=None, share=None, detail="no logged inputs"),
     )
-    promotion.set_validation_status(settings, version=2, status="rejected")
-    rejected = promotion.preflight(settings, sessions=sessions, version=2, alias="champion")
+    set_validation_status(settings, version=2, status="rejected")
+    rejected = preflight(settings, sessions=sessions, version=2, alias="champion")
 
     assert statuses(drifting)["input drift"] == WARN and drifting.passed
     assert "carat drifted" in next(check.detail for check in drifting.checks if check.name == "input drift")
@@ -272,7 +271,7 @@ def test_drift_and_validation_status_feed_the_preflight(registry_home, sessions_
     assert statuses(undecided)["input drift"] == UNKNOWN and undecided.checks[-1].detail == "no logged inputs"
     assert statuses(rejected)["validation_status"] == FAIL
     with pytest.raises(InvalidRequest, match="validation status must be one of"):
-        promotion.set_validation_status(settings, version=2, status="meh")
+        set_validation_status(settings, version=2, status="meh")
 
 
 def log_traffic(sessions, settings, *, requests, served, shadow, actual, served_ms, shadow_ms) -> None:
@@ -318,7 +317,7 @@ def test_live_evidence_can_block_a_promotion(registry_home, sessions_for) -> Non
         shadow_ms=400.0,  # 40× slower and over the 250 ms p95 budget
     )
 
-    checked = promotion.preflight(settings, sessions=sessions, version=2, alias="champion")
+    checked = preflight(settings, sessions=sessions, version=2, alias="champion")
 
     assert statuses(checked)["shadow agreement"] == WARN
     assert statuses(checked)["realised error"] == FAIL
@@ -340,7 +339,7 @@ def test_slower_within_the_latency_budget_only_warns(registry_home, sessions_for
         shadow_ms=30.0,  # 10× slower, but far inside the 250 ms budget
     )
 
-    checked = promotion.preflight(settings, sessions=sessions, version=2, alias="champion")
+    checked = preflight(settings, sessions=sessions, version=2, alias="champion")
 
     assert statuses(checked)["latency p95"] == WARN
     assert "30.0 ms vs 3.0 ms" in next(check.detail for check in checked.checks if check.name == "latency p95")
@@ -360,7 +359,7 @@ def test_live_evidence_that_agrees_passes(registry_home, sessions_for) -> None:
         shadow_ms=12.0,
     )
 
-    checked = promotion.preflight(settings, sessions=sessions, version=2, alias="champion")
+    checked = preflight(settings, sessions=sessions, version=2, alias="champion")
 
     assert [statuses(checked)[name] for name in ("shadow agreement", "realised error", "latency p95")] == [PASS] * 3
 
@@ -389,9 +388,7 @@ def race(settings, sessions, *, alias: str, versions: tuple[int, ...]) -> list[B
     def promote(version: int) -> None:
         start.wait(10)
         try:
-            promotion.promote(
-                settings, sessions=sessions, version=version, alias=alias, reason=f"race {version}", actor="racer"
-            )
+            promote(settings, sessions=sessions, version=version, alias=alias, reason=f"race {version}", actor="racer")
         except BaseException as error:  # reported to the test thread
             errors.append(error)
 
@@ -411,7 +408,7 @@ def test_racing_promotions_end_on_one_version_with_both_in_the_ledger_in_order(
     if backend == "postgresql":
         settings = use_home(monkeypatch, registry_home.home_dir, LOUPE_DATABASE_URL=request.getfixturevalue("pg_url"))
     sessions = sessions_for(settings)
-    promotion.ledger(settings, sessions=sessions)  # a fresh PostgreSQL ledger records the aliases it finds
+    ledger(settings, sessions=sessions)  # a fresh PostgreSQL ledger records the aliases it finds
 
     for round_number in range(3):
         alias = f"race-{round_number}"
@@ -434,9 +431,9 @@ def test_after_a_promotion_the_predict_path_answers_with_the_new_version_without
     serving.clear_memory_caches()
     try:
         before = serving.predict_one(settings, diamond, sessions=sessions, run_shadow=False)
-        promotion.promote(settings, sessions=sessions, version=2, alias="champion", reason="rf", actor="ana")
+        promote(settings, sessions=sessions, version=2, alias="champion", reason="rf", actor="ana")
         after = serving.predict_one(settings, diamond, sessions=sessions, run_shadow=False)
-        promotion.rollback(settings, sessions=sessions, alias="champion", reason="back", actor="ana")
+        rollback(settings, sessions=sessions, alias="champion", reason="back", actor="ana")
         rolled_back = serving.predict_one(settings, diamond, sessions=sessions, run_shadow=False)
     finally:
         serving.clear_memory_caches()
@@ -465,7 +462,7 @@ def test_real_shadow_traffic_and_feedback_become_pre_flight_evidence(registry_ho
             session, actuals={o.prediction_id: price for o, price in zip(outcomes, sample["price"], strict=True)}
         )
 
-    checked = promotion.preflight(settings, sessions=sessions, version=2, alias="champion")
+    checked = preflight(settings, sessions=sessions, version=2, alias="champion")
 
     by_name = {check.name: check for check in checked.checks}
     assert (
@@ -479,12 +476,12 @@ def test_real_shadow_traffic_and_feedback_become_pre_flight_evidence(registry_ho
 @pytest.mark.slow
 def test_a_stale_pre_flight_is_checked_again_against_the_holder_found_under_the_lock(ridge_registry, sessions_for):
     settings, sessions = ridge_registry, sessions_for(ridge_registry)
-    seen_by_operator = promotion.preflight(settings, sessions=sessions, version=3, alias="canary")
+    seen_by_operator = preflight(settings, sessions=sessions, version=3, alias="canary")
     assert seen_by_operator.holder is None and seen_by_operator.passed  # nothing to compare with yet
     mlflow_io.set_alias(settings, alias="canary", version=1)  # meanwhile, someone else sets canary
 
     with pytest.raises(PreflightBlocked) as blocked:
-        promotion._move(
+        _move(
             settings,
             sessions=sessions,
             alias="canary",
@@ -511,8 +508,8 @@ def test_a_version_without_a_readable_model_or_metrics_cannot_slip_through(regis
     )
     version = int(registered.version)
 
-    as_champion = promotion.preflight(settings, sessions=sessions, version=version, alias="champion")
-    as_new_alias = promotion.preflight(settings, sessions=sessions, version=version, alias="canary")
+    as_champion = preflight(settings, sessions=sessions, version=version, alias="champion")
+    as_new_alias = preflight(settings, sessions=sessions, version=version, alias="canary")
 
     assert statuses(as_champion)["signature"] == FAIL and "cannot be read" in as_champion.checks[0].detail
     assert (
@@ -520,5 +517,5 @@ def test_a_version_without_a_readable_model_or_metrics_cannot_slip_through(regis
     )
     assert statuses(as_new_alias)["signature"] == FAIL and statuses(as_new_alias)["holdout rmse"] == UNKNOWN
     with pytest.raises(PreflightBlocked):
-        promotion.promote(settings, sessions=sessions, version=version, alias="champion", reason="r", actor="a")
+        promote(settings, sessions=sessions, version=version, alias="champion", reason="r", actor="a")
     assert mlflow_io.alias_map(settings)["champion"] == 1

@@ -14,7 +14,7 @@ from core.registry.charts import (
     versions_frame,
     versions_styler,
 )
-from core.registry.promotion import Check
+from core.registry.preflight import Check
 from storage.ledger import AliasChange
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -12,7 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from core import mlflow_io
 from core.dataset import load_diamonds
-from core.registry import promotion
+from core.registry.ledger_sync import ledger
+from core.registry.promotion import promote
 from core.serving.scoring import predict_one
 from storage.db import make_engine, make_sessionmaker
 from storage.prediction_log import count_predictions
@@ -79,14 +80,10 @@ def test_predict_promote_and_monitor_on_the_scaled_out_stack(scaled_out, tmp_pat
         answered = predict_one(settings, case, sessions=sessions, source="form")
         assert answered.accepted and answered.version == 1 and answered.prediction > 0
 
-        move = promotion.promote(
-            settings, sessions=sessions, version=2, alias="champion", reason="scale-out test", actor="ci"
-        )
+        move = promote(settings, sessions=sessions, version=2, alias="champion", reason="scale-out test", actor="ci")
         assert (move.from_version, move.to_version) == (1, 2)
         assert predict_one(settings, case, sessions=sessions, source="form").version == 2
-        assert [change.to_version for change in promotion.ledger(settings, sessions=sessions, alias="champion")][
-            -1
-        ] == 2
+        assert [change.to_version for change in ledger(settings, sessions=sessions, alias="champion")][-1] == 2
 
         # Two Loupe processes write to the same PostgreSQL log at once: nothing is lost.
         inputs = [diamonds_csv(tmp_path / f"in-{n}.csv", rows=300, seed=n) for n in (1, 2)]

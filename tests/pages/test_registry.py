@@ -4,7 +4,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import mlflow_io
-from core.registry import promotion
+from core.registry.preflight import VALIDATION_STATUS_TAG
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.ledger import list_alias_changes
 from tests.conftest import use_home
@@ -152,7 +152,7 @@ def test_removing_an_alias_and_tagging_a_version(registry_home) -> None:
 
     assert not app.exception
     assert "challenger" not in mlflow_io.alias_map(registry_home)
-    assert mlflow_io.get_version(registry_home, version=2).tags[promotion.VALIDATION_STATUS_TAG] == "validated"
+    assert mlflow_io.get_version(registry_home, version=2).tags[VALIDATION_STATUS_TAG] == "validated"
     assert ledger_rows(registry_home)[-1] == ("challenger", 2, None, "ana", "page", False)
 
 
