@@ -26,6 +26,9 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import ThreadpoolController
 
+from core.serving.model_cache import clear_memory_caches, serve
+from core.serving.scoring import predict_one, score_frame, score_shadow_for
+
 REQUESTS = 300
 UNCOMPILED_REQUESTS = 150
 WARMUP = 20
@@ -105,7 +108,8 @@ def run(workdir: Path) -> dict[str, float | int | str]:
     os.environ.pop("LOUPE_DATABASE_URL", None)
     os.environ.pop("LOUPE_MODEL_NAME", None)
     from core.dataset import load_diamonds
-    from core.serving import scoring as serving
+
+    pass  # REMAP-REMOVED
     from core.settings import get_settings
     from core.training.bootstrap import bootstrap
     from storage.db import make_engine, make_sessionmaker, migrate
@@ -118,7 +122,7 @@ def run(workdir: Path) -> dict[str, float | int | str]:
     migrate(engine)
     sessions = make_sessionmaker(engine)
 
-    served, _ = serving.serve(settings, alias="champion")
+    served, _ = serve(settings, alias="champion")
     pipeline = served.model
     compiled = served.compiled
     assert compiled is not None, served.scoring_path
@@ -138,7 +142,7 @@ def run(workdir: Path) -> dict[str, float | int | str]:
         print("  1-row requests, interleaved: Loupe answering path, bare predict, MLflow REST…", flush=True)
         for index in range(WARMUP):
             pipeline.predict(frames[index])
-            serving.predict_one(settings, rows[index], sessions=sessions, run_shadow=False)
+            predict_one(settings, rows[index], sessions=sessions, run_shadow=False)
             if rest_error is None:
                 _rest_call(port, rows[index], columns, timeout=REST_WARMUP_TIMEOUT_S)
         bare_ms: list[float] = []
@@ -160,7 +164,7 @@ def run(workdir: Path) -> dict[str, float | int | str]:
             compiled.predict(row)
             compiled_ms.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
-            outcomes.append(serving.predict_one(settings, row, sessions=sessions, run_shadow=False))
+            outcomes.append(predict_one(settings, row, sessions=sessions, run_shadow=False))
             answer_ms.append((time.perf_counter() - started) * 1000)
             if rest_error is None:
                 started = time.perf_counter()
@@ -179,8 +183,8 @@ def run(workdir: Path) -> dict[str, float | int | str]:
     os.environ["LOUPE_COMPILE_MODELS"] = "false"
     get_settings.cache_clear()
     uncompiled_settings = get_settings()
-    serving.clear_memory_caches()
-    assert serving.serve(uncompiled_settings, alias="champion")[0].compiled is None
+    clear_memory_caches()
+    assert serve(uncompiled_settings, alias="champion")[0].compiled is None
     uncompiled_ms: list[float] = []
     uncompiled_bare_ms: list[float] = []
     for row, frame in zip(rows[:UNCOMPILED_REQUESTS], frames, strict=False):
@@ -189,17 +193,17 @@ def run(workdir: Path) -> dict[str, float | int | str]:
             pipeline.predict(frame)
         uncompiled_bare_ms.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
-        serving.predict_one(uncompiled_settings, row, sessions=sessions, run_shadow=False)
+        predict_one(uncompiled_settings, row, sessions=sessions, run_shadow=False)
         uncompiled_ms.append((time.perf_counter() - started) * 1000)
     os.environ.pop("LOUPE_COMPILE_MODELS")
     get_settings.cache_clear()
-    serving.clear_memory_caches()
+    clear_memory_caches()
 
     print("  shadow scoring (after the answer)…", flush=True)
     shadow_ms: list[float] = []
     for outcome in outcomes[:100]:
         started = time.perf_counter()
-        result = serving.score_shadow_for(settings, outcome, sessions=sessions)
+        result = score_shadow_for(settings, outcome, sessions=sessions)
         shadow_ms.append((time.perf_counter() - started) * 1000)
         assert result is not None and result.scored == 1, result
 
@@ -210,7 +214,7 @@ def run(workdir: Path) -> dict[str, float | int | str]:
     pipeline.predict(batch[columns])
     bare_batch_s = time.perf_counter() - started
     started = time.perf_counter()
-    result = serving.score_frame(settings, batch, sessions=sessions, source="batch", shadow=False)
+    result = score_frame(settings, batch, sessions=sessions, source="batch", shadow=False)
     loupe_batch_s = time.perf_counter() - started
     assert len(result.accepted) == BATCH_ROWS
     engine.dispose()

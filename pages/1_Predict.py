@@ -4,7 +4,8 @@ import streamlit as st
 
 from core.serving.batch import BatchFileError, rejected_with_inputs, score_csv, template_csv, to_csv_bytes
 from core.serving.feedback import attach_feedback
-from core.serving.scoring import ServingError, predict_one, score_shadow_for, serve
+from core.serving.model_cache import ServingError, serve
+from core.serving.scoring import predict_one, score_shadow_for
 from core.settings import get_settings
 from ui.formats import milliseconds, money
 from ui.page import page_setup

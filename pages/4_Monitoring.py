@@ -18,7 +18,7 @@ from core.monitoring.series import (
 from core.monitoring.simulator import Shift, simulate
 from core.monitoring.snapshot import Snapshot, known_versions, snapshot
 from core.monitoring.windows import PRESETS, Window, recent_days
-from core.serving.scoring import ServingError
+from core.serving.model_cache import ServingError
 from core.settings import get_settings
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions

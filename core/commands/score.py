@@ -18,7 +18,8 @@ def run(args: argparse.Namespace) -> int:
 
     from core.commands._console import fail, progress
     from core.serving.batch import BatchFileError, read_csv, write_outputs
-    from core.serving.scoring import ServingError, score_frame, serve
+    from core.serving.model_cache import ServingError, serve
+    from core.serving.scoring import score_frame
     from core.settings import get_settings
     from storage.db import migrated_sessions
 

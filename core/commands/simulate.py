@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail, progress
     from core.mlflow_io import RegistryUnavailable
     from core.monitoring.simulator import Shift, simulate, simulate_bulk
-    from core.serving.scoring import ServingError
+    from core.serving.model_cache import ServingError
     from core.settings import get_settings
     from storage.db import migrated_sessions
 

@@ -337,7 +337,7 @@ def simulate_bulk(
     Skips per-request validation, shadow scoring and measured latency (latencies are drawn from a
     log-normal); meant for benchmarks and load, not for demos of the serving path.
     """
-    from core.serving.scoring import serve
+    from core.serving.model_cache import serve
 
     started = time.perf_counter()
     rng = np.random.default_rng(seed)

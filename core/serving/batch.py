@@ -16,7 +16,8 @@ import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.serving.input_schema import InputSchema
-from core.serving.scoring import ScoringResult, score_frame, serve
+from core.serving.model_cache import serve
+from core.serving.scoring import ScoringResult, score_frame
 from core.settings import Settings
 
 OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "pipes"}

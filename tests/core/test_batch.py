@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import func, select
 
 from core.dataset import load_diamonds
-from core.serving import scoring as serving
 from core.serving.batch import read_csv, score_csv, template_csv
 from core.serving.input_schema import build_schema
+from core.serving.model_cache import clear_memory_caches
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Feedback, Prediction
 
@@ -48,7 +48,7 @@ def test_the_template_is_a_header_the_reader_accepts() -> None:
 
 @pytest.fixture
 def log(registry_home):
-    serving.clear_memory_caches()
+    clear_memory_caches()
     engine = make_engine(registry_home.database_url)
     migrate(engine)
     yield make_sessionmaker(engine)

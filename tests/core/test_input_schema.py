@@ -5,10 +5,10 @@ import pytest
 from sqlalchemy import func, select
 
 from core.profile import build_profile
-from core.serving import scoring as serving
 from core.serving.batch import BatchFileError, score_csv
 from core.serving.input_schema import build_schema
-from core.serving.scoring import predict_one, serve
+from core.serving.model_cache import clear_memory_caches, serve
+from core.serving.scoring import predict_one
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Prediction, Rejection
 from tests.conftest import DIABETES_MODEL
@@ -168,7 +168,7 @@ FILE_CASES = [
 
 @pytest.fixture
 def log(registry_home):
-    serving.clear_memory_caches()
+    clear_memory_caches()
     engine = make_engine(registry_home.database_url)
     migrate(engine)
     yield make_sessionmaker(engine)
@@ -227,7 +227,7 @@ def test_a_file_over_the_upload_limit_gets_a_clear_message(registry_home, log) -
 @pytest.mark.slow
 def test_a_model_with_another_signature_gets_its_own_schema_without_code_changes(diabetes_registry) -> None:
     settings = diabetes_registry
-    serving.clear_memory_caches()
+    clear_memory_caches()
     engine = make_engine(settings.database_url)
     migrate(engine)
     sessions = make_sessionmaker(engine)

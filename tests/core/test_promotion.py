@@ -10,6 +10,8 @@ from core.registry.guards import InvalidRequest, TokenRefused, check_token, prom
 from core.registry.ledger_sync import ledger
 from core.registry.preflight import FAIL, PASS, UNKNOWN, WARN, PreflightBlocked, preflight, signature_differences
 from core.registry.promotion import _move, promote, remove_alias, rollback, rollback_target, set_validation_status
+from core.serving.model_cache import clear_memory_caches
+from core.serving.scoring import predict_one
 from core.settings import get_settings
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.ledger import list_alias_changes
@@ -423,20 +425,20 @@ def test_racing_promotions_end_on_one_version_with_both_in_the_ledger_in_order(
 
 
 def test_after_a_promotion_the_predict_path_answers_with_the_new_version_without_restart(registry_home, sessions_for):
-    from core.serving import scoring as serving
+    pass  # REMAP-REMOVED
 
     settings, sessions = registry_home, sessions_for(registry_home)
     diamond = {"carat": 0.7, "cut": "Ideal", "color": "G", "clarity": "VS2", "depth": 61.8, "table": 57.0}
     diamond |= {"x": 5.7, "y": 5.72, "z": 3.53}
-    serving.clear_memory_caches()
+    clear_memory_caches()
     try:
-        before = serving.predict_one(settings, diamond, sessions=sessions, run_shadow=False)
+        before = predict_one(settings, diamond, sessions=sessions, run_shadow=False)
         promote(settings, sessions=sessions, version=2, alias="champion", reason="rf", actor="ana")
-        after = serving.predict_one(settings, diamond, sessions=sessions, run_shadow=False)
+        after = predict_one(settings, diamond, sessions=sessions, run_shadow=False)
         rollback(settings, sessions=sessions, alias="champion", reason="back", actor="ana")
-        rolled_back = serving.predict_one(settings, diamond, sessions=sessions, run_shadow=False)
+        rolled_back = predict_one(settings, diamond, sessions=sessions, run_shadow=False)
     finally:
-        serving.clear_memory_caches()
+        clear_memory_caches()
 
     assert (before.version, after.version, rolled_back.version) == (1, 2, 1)
     assert after.prediction != before.prediction and rolled_back.prediction == pytest.approx(before.prediction)
@@ -444,19 +446,20 @@ def test_after_a_promotion_the_predict_path_answers_with_the_new_version_without
 
 def test_real_shadow_traffic_and_feedback_become_pre_flight_evidence(registry_home, sessions_for) -> None:
     from core.dataset import load_diamonds
-    from core.serving import scoring as serving
+
+    pass  # REMAP-REMOVED
     from storage.prediction_log import add_feedback
 
     settings, sessions = registry_home, sessions_for(registry_home)
     sample = load_diamonds().sample(25, random_state=7)
-    serving.clear_memory_caches()
+    clear_memory_caches()
     try:
         outcomes = [
-            serving.predict_one(settings, row.drop("price").to_dict(), sessions=sessions)
+            predict_one(settings, row.drop("price").to_dict(), sessions=sessions)
             for _, row in sample.astype({"cut": str, "color": str, "clarity": str}).iterrows()
         ]
     finally:
-        serving.clear_memory_caches()
+        clear_memory_caches()
     with sessions.begin() as session:
         add_feedback(
             session, actuals={o.prediction_id: price for o, price in zip(outcomes, sample["price"], strict=True)}

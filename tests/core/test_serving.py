@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from core import mlflow_io
 from core.dataset import load_diamonds
-from core.serving import scoring as serving
-from core.serving.scoring import ServingError, predict_one, score_frame, score_shadow_for, serve
+from core.serving.model_cache import ServingError, clear_memory_caches, serve
+from core.serving.scoring import predict_one, score_frame, score_shadow_for
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Prediction, PredictionFeature, Rejection, features_of
 from tests.conftest import use_home
@@ -25,9 +25,9 @@ DEAD_SERVER = "http://127.0.0.1:9"
 
 @pytest.fixture(autouse=True)
 def fresh_process_caches():
-    serving.clear_memory_caches()
+    clear_memory_caches()
     yield
-    serving.clear_memory_caches()
+    clear_memory_caches()
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ def test_no_shadow_when_the_challenger_is_the_champion_or_shadow_is_off(registry
 def test_a_dead_registry_serves_the_cached_version_within_five_seconds(registry_home, log, monkeypatch) -> None:
     predict_one(registry_home, DIAMOND, sessions=log, run_shadow=False)  # loads and copies v1
     dead = use_home(monkeypatch, registry_home.home_dir, MLFLOW_TRACKING_URI=DEAD_SERVER)
-    serving.clear_memory_caches()  # as after a restart: only the local copy is left
+    clear_memory_caches()  # as after a restart: only the local copy is left
 
     started = time.monotonic()
     outcome = predict_one(dead, DIAMOND, sessions=log)

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from core.dataset import load_diamonds
-from core.serving import scoring as serving
+from core.serving.model_cache import clear_memory_caches
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Feedback, Prediction
 from tests.conftest import use_home
@@ -16,9 +16,9 @@ TIMEOUT = 60
 
 @pytest.fixture(autouse=True)
 def fresh_serving_caches():
-    serving.clear_memory_caches()
+    clear_memory_caches()
     yield
-    serving.clear_memory_caches()
+    clear_memory_caches()
 
 
 def predict_page() -> AppTest:
@@ -176,7 +176,7 @@ def test_the_form_follows_another_models_signature(diabetes_registry) -> None:
 def test_dead_registry_serves_the_cached_version_with_a_notice(registry_home, monkeypatch) -> None:
     assert not predict_page().run().exception  # loads v1 and keeps a local copy
     use_home(monkeypatch, registry_home.home_dir, MLFLOW_TRACKING_URI="http://127.0.0.1:9")
-    serving.clear_memory_caches()  # as after a restart
+    clear_memory_caches()  # as after a restart
 
     app = predict_page().run()
     assert any(warning.value == "registry unreachable — serving cached v1" for warning in app.warning)

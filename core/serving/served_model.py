@@ -1,0 +1,86 @@
+"""One loaded model version: its inputs in the signature's types, and predictions one record or a frame at a time."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import ThreadpoolController
+
+from core.serving.compiled_pipeline import CompiledPipeline
+from core.serving.input_schema import InputSchema
+
+# Up to this many rows, scoring record by record through the compiled form beats one predict() call
+# (demo champion: ~0.7 ms per record against ~13 ms per call).
+RECORD_PATH_MAX_ROWS = 16
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One loaded model version and the schema its inputs are checked against."""
+
+    name: str
+    version: int
+    run_id: str | None
+    flavor: str
+    model: Any
+    schema: InputSchema
+    path: Path
+    compiled: CompiledPipeline | None = None  # the one-record fast path, when the pipeline compiles
+    scoring_path: str = "predict()"  # how one record is scored, and why (shown on the Predict page)
+
+    def model_input(self, clean: pd.DataFrame) -> pd.DataFrame:
+        """Validated values in the signature's column order and types."""
+        columns: dict[str, Any] = {}
+        for spec in self.schema.fields:
+            values = clean[spec.name] if spec.name in clean.columns else pd.Series(np.nan, index=clean.index)
+            if spec.dtype == "boolean":
+                values = values.map({"True": True, "False": False, True: True, False: False})
+            elif spec.dtype == "integer" and values.notna().all():
+                values = values.astype("int64")
+            elif spec.kind == "numeric":
+                values = values.astype("float64")
+            columns[spec.name] = values.to_numpy()
+        return pd.DataFrame(columns, index=clean.index)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Predictions as a flat float array."""
+        return np.asarray(self.model.predict(frame), dtype=float).reshape(len(frame), -1)[:, 0]
+
+    def predict_rows(self, clean: pd.DataFrame) -> np.ndarray:
+        """Predictions for validated rows; a few rows go record by record through the compiled form."""
+        if self.compiled is not None and len(clean) <= RECORD_PATH_MAX_ROWS:
+            return np.array([self.predict_record(record) for record in clean.to_dict("records")], dtype=float)
+        return self.predict(self.model_input(clean)) if len(clean) else np.empty(0)
+
+    def predict_record(self, values: Mapping[str, object]) -> float:
+        """One validated record → one prediction: compiled when possible, else ``predict`` on one thread."""
+        row: dict[str, object] = {}
+        for spec in self.schema.fields:
+            value = values.get(spec.name)
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                value = np.nan if spec.kind == "numeric" else None
+            elif spec.dtype == "boolean":
+                value = value in (True, "True")
+            elif spec.dtype == "integer":
+                value = int(value)  # type: ignore[call-overload]
+            row[spec.name] = value
+        if self.compiled is not None:
+            answer = self.compiled.predict(row)
+            if answer is not None:
+                return answer
+        frame = pd.DataFrame({name: [value] for name, value in row.items()})
+        # One row gains nothing from an OpenMP team; on a busy machine waiting for one costs 10-100 ms.
+        with _thread_pools().limit(limits=1, user_api="openmp"):
+            return float(self.predict(frame)[0])
+
+
+@functools.cache
+def _thread_pools() -> ThreadpoolController:
+    return ThreadpoolController()
