@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.experiments.runs import display_table, load_runs, runs_page, sort_table
+
 if TYPE_CHECKING:
     from core.settings import Settings
 
@@ -78,7 +80,7 @@ def _measure() -> dict[str, float | int | str]:
     import mlflow
     from streamlit.testing.v1 import AppTest
 
-    from core.experiments import runs as experiments
+    pass  # REMAP-REMOVED
     from core.settings import get_settings
 
     get_settings.cache_clear()
@@ -90,10 +92,10 @@ def _measure() -> dict[str, float | int | str]:
     baseline_s = _best(lambda: mlflow.search_runs([experiment_id], max_results=RUN_COUNT * 2))
 
     def build_table() -> None:
-        runs = experiments.load_runs(settings, experiment_id=experiment_id)
+        runs = load_runs(settings, experiment_id=experiment_id)
         assert len(runs.frame) == RUN_COUNT
-        table = experiments.display_table(runs, settings=settings)
-        experiments.runs_page(experiments.sort_table(table, sort_by="rmse", descending=False), page=1, page_size=50)
+        table = display_table(runs, settings=settings)
+        runs_page(sort_table(table, sort_by="rmse", descending=False), page=1, page_size=50)
 
     table_s = _best(build_table)
 
@@ -122,7 +124,7 @@ def _measure() -> dict[str, float | int | str]:
         fresh_timings.append(time.perf_counter() - started)
     fresh_s = statistics.median(fresh_timings)
 
-    compared = list(experiments.load_runs(settings, experiment_id=experiment_id).frame.index[:3])
+    compared = list(load_runs(settings, experiment_id=experiment_id).frame.index[:3])
     app.multiselect(key=f"compare_{experiment_id}").set_value(compared)
     compare_timings = []
     for _ in range(REPEATS):

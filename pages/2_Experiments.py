@@ -3,8 +3,36 @@
 import streamlit as st
 
 from core.experiments import charts as experiment_charts
-from core.experiments import runs as experiments
-from core.experiments.runs import CannotRegister, InvalidFilter, RunFilters
+from core.experiments.comparison import (
+    HOLDOUT_ARTIFACT,
+    comparison_table,
+    leaderboard,
+    load_holdouts,
+    lower_is_better,
+    selected,
+)
+from core.experiments.registration import (
+    CannotRegister,
+    default_actor,
+    register_run,
+    registrable,
+    run_summary,
+    token_required,
+    with_models_first,
+)
+from core.experiments.runs import (
+    TRAIN_HINT,
+    InvalidFilter,
+    RunFilters,
+    default_experiment,
+    display_table,
+    list_experiments,
+    load_runs,
+    narrow,
+    run_url,
+    runs_page,
+    sort_table,
+)
 from core.mlflow_io import RegistryUnavailable
 from core.settings import get_settings
 from ui.page import page_setup
@@ -20,7 +48,7 @@ st.title("Experiments")
 st.caption("Filter runs, see how params drive metrics, compare a few side by side, register the best model.")
 
 try:
-    experiment_list = experiments.list_experiments(settings)
+    experiment_list = list_experiments(settings)
 except RegistryUnavailable as error:
     st.error(f"MLflow unreachable. {error}", icon="🚫")
     st.stop()
@@ -35,7 +63,7 @@ names = {experiment.experiment_id: experiment.name for experiment in experiment_
 experiment_id = st.selectbox(
     "Experiment",
     list(names),
-    index=experiments.default_experiment(experiment_list, name=settings.experiment_name),
+    index=default_experiment(experiment_list, name=settings.experiment_name),
     format_func=names.get,
     key="experiment",
 )
@@ -56,7 +84,7 @@ with st.expander("Filters", expanded=True):
 
 try:
     with st.spinner("Searching runs…"):
-        runs = experiments.load_runs(
+        runs = load_runs(
             settings,
             experiment_id=experiment_id,
             filters=RunFilters(search=search, started_from=started_from, started_to=started_to),
@@ -70,7 +98,7 @@ except RegistryUnavailable as error:
 
 if runs.unfiltered_empty:
     st.info(
-        f"Experiment **{names[experiment_id]}** has no runs yet. Log some with `{experiments.TRAIN_HINT}` "
+        f"Experiment **{names[experiment_id]}** has no runs yet. Log some with `{TRAIN_HINT}` "
         "(or `python -m core train --estimator hgb --alias challenger` to register one too).",
         icon="ℹ️",
     )
@@ -80,9 +108,9 @@ chosen_estimators = estimator_column.multiselect("Estimator", list(runs.estimato
 threshold_metric = metric_column.selectbox("Metric threshold", [NO_METRIC, *runs.metrics], key="threshold_metric")
 threshold = None
 if threshold_metric != NO_METRIC:
-    bound = "at most" if experiments.lower_is_better(threshold_metric) else "at least"
+    bound = "at most" if lower_is_better(threshold_metric) else "at least"
     threshold = threshold_column.number_input(f"{threshold_metric} {bound}", value=None, key="threshold")
-runs = experiments.narrow(runs, estimators=chosen_estimators, metric=threshold_metric, threshold=threshold)
+runs = narrow(runs, estimators=chosen_estimators, metric=threshold_metric, threshold=threshold)
 
 if runs.empty:
     st.warning("No run matches these filters. Loosen them (clear the search, widen the dates).", icon="🔍")
@@ -102,19 +130,19 @@ with runs_tab:
         default=[name for name in runs.key_params() if name in runs.params],
         key=f"param_columns_{experiment_id}",
     )
-    table = experiments.display_table(runs, params=param_columns, settings=settings)
+    table = display_table(runs, params=param_columns, settings=settings)
     sortable = [column for column in table.columns if column != "mlflow"]
     sort_column, order_column, size_column, page_column = st.columns([3, 2, 1, 1])
     sort_by = sort_column.selectbox(
         "Sort by", sortable, index=sortable.index(primary_metric or "started"), key="sort_by"
     )
     descending = order_column.toggle(
-        "Descending", value=not experiments.lower_is_better(primary_metric or "started"), key="descending"
+        "Descending", value=not lower_is_better(primary_metric or "started"), key="descending"
     )
     page_size = size_column.selectbox("Rows per page", PAGE_SIZES, index=1, key="page_size")
     page_number = page_column.number_input("Page", min_value=1, value=1, step=1, key="page")
-    ordered = experiments.sort_table(table, sort_by=sort_by, descending=descending)
-    page = experiments.runs_page(ordered, page=page_number, page_size=page_size)
+    ordered = sort_table(table, sort_by=sort_by, descending=descending)
+    page = runs_page(ordered, page=page_number, page_size=page_size)
     st.caption(f"{page.total:,} runs · page {page.page} of {page.pages} · sorted by {sort_by}")
     column_config = {
         "started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm"),
@@ -157,13 +185,13 @@ with compare_tab:
         st.subheader("Params and metrics")
         only_differences = st.toggle("Only differences", value=False, key="only_differences")
         st.dataframe(
-            experiments.comparison_table(runs, run_ids=compared, only_differences=only_differences),
+            comparison_table(runs, run_ids=compared, only_differences=only_differences),
             key="comparison_table",
         )
 
         st.subheader("How params drive a metric")
         use_all = st.toggle(f"Plot all {len(runs.frame):,} filtered runs, not only the compared ones", key="plot_all")
-        plotted = runs.frame if use_all else experiments.selected(runs, compared)
+        plotted = runs.frame if use_all else selected(runs, compared)
         axis_column, params_column = st.columns([1, 3])
         parcoords_metric = axis_column.selectbox("Metric", list(runs.metrics), key="parcoords_metric")
         parcoords_params = params_column.multiselect(
@@ -195,16 +223,13 @@ with compare_tab:
         if len(compared) > MAX_SIDE_BY_SIDE:
             st.caption(f"The first {MAX_SIDE_BY_SIDE} compared runs are shown.")
         try:
-            holdouts = experiments.load_holdouts(settings, runs, run_ids=compared[:MAX_SIDE_BY_SIDE])
+            holdouts = load_holdouts(settings, runs, run_ids=compared[:MAX_SIDE_BY_SIDE])
         except RegistryUnavailable as error:
             st.error(f"Could not read the runs' artifacts. {error}", icon="🚫")
             holdouts = []
         missing = [holdout.label for holdout in holdouts if holdout.missing_reason]
         if missing:
-            st.caption(
-                f"No {experiments.HOLDOUT_ARTIFACT} artifact for {', '.join(missing)} "
-                "(param/metric-only runs have none)."
-            )
+            st.caption(f"No {HOLDOUT_ARTIFACT} artifact for {', '.join(missing)} (param/metric-only runs have none).")
         if any(holdout.missing_reason is None for holdout in holdouts):
             st.plotly_chart(experiment_charts.predicted_vs_actual_grid(holdouts), key="predicted_vs_actual")
 
@@ -213,9 +238,9 @@ with leaderboard_tab:
         st.info("These runs logged no metrics, so there is nothing to rank.", icon="ℹ️")
     else:
         board_metric = st.selectbox("Rank by", list(runs.metrics), key="leaderboard_metric")
-        direction = "lowest" if experiments.lower_is_better(board_metric) else "highest"
+        direction = "lowest" if lower_is_better(board_metric) else "highest"
         st.caption(f"The best run of each estimator: {direction} {board_metric} wins.")
-        board = experiments.leaderboard(runs, metric=board_metric)
+        board = leaderboard(runs, metric=board_metric)
         st.dataframe(
             board,
             column_config={name: st.column_config.NumberColumn(name, format="%.4g") for name in runs.metrics},
@@ -231,16 +256,16 @@ with register_tab:
         st.warning(refusal, icon="🛡️")
     register_id = st.selectbox(
         "Run",
-        experiments.with_models_first(runs, run_ids=ordered_ids),
+        with_models_first(runs, run_ids=ordered_ids),
         format_func=labels.get,
         key=f"register_run_{experiment_id}",
         help="Runs that logged a model first, each group in the table's order.",
     )
-    st.caption(experiments.run_summary(runs, run_id=register_id))
-    url = experiments.run_url(settings, experiment_id=experiment_id, run_id=register_id)
+    st.caption(run_summary(runs, run_id=register_id))
+    url = run_url(settings, experiment_id=experiment_id, run_id=register_id)
     if url:
         st.markdown(f"[Open this run in the MLflow UI]({url})")
-    why_not = experiments.registrable(runs, run_id=register_id)
+    why_not = registrable(runs, run_id=register_id)
     if why_not:
         st.warning(why_not, icon="🚫")
     set_challenger = st.checkbox(
@@ -248,9 +273,9 @@ with register_tab:
         key="register_challenger",
         help="Goes through the Registry's pre-flight checks; a failing check leaves `challenger` where it is.",
     )
-    actor = st.text_input("Your name (for the alias ledger)", value=experiments.default_actor(), key="register_actor")
+    actor = st.text_input("Your name (for the alias ledger)", value=default_actor(), key="register_actor")
     token = None
-    if set_challenger and experiments.token_required(settings):
+    if set_challenger and token_required(settings):
         token = st.text_input("Admin token", type="password", key="register_token")
     if st.button(
         f"Register as a new version of {settings.model_name}",
@@ -261,7 +286,7 @@ with register_tab:
     ):
         try:
             with st.spinner("Registering…"):
-                registration = experiments.register_run(
+                registration = register_run(
                     settings,
                     run_id=register_id,
                     alias="challenger" if set_challenger else None,

@@ -10,7 +10,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.charts import TEMPLATE
-from core.experiments.runs import MISSING, Holdout, RunSet, lower_is_better, selected
+from core.experiments.comparison import Holdout, selected
+from core.experiments.runs import MISSING, RunSet, lower_is_better
 
 BEST_COLOR = "#a78bfa"
 OTHER_COLOR = "#475569"

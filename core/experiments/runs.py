@@ -1,42 +1,39 @@
 """Experiments: search an experiment's runs into one DataFrame, filter, compare, rank, and register.
 
 Every run is fetched by one paged search (params, metrics, tags and logged models come with it),
-and the registry adds two calls (versions by run, aliases): nothing is fetched per run for the table.
-"""
+and the registry adds two calls (versions by run, aliases): nothing is fetched per run for the table."""
 
 from __future__ import annotations
 
-import getpass
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
-import numpy as np
 import pandas as pd
-from sqlalchemy.orm import Session, sessionmaker
 
 from core import mlflow_io
 from core.mlflow_io import InvalidSearchFilter, RunRecord
-from core.registry.guards import PromotionRefused, check_token, promotion_is_protected, valid_alias
-from core.registry.promotion import promote
 from core.settings import Settings
 
 STANDARD_METRICS = ("rmse", "mae", "r2", "mape")
-HIGHER_IS_BETTER = ("r2", "accuracy", "precision", "recall", "f1", "auc", "roc_auc", "score")
+
+
 FIXED_COLUMNS = ("run", "estimator", "registered", "model", "status", "started", "duration (s)", "mlflow")
+
+
 KEY_PARAM_LIMIT = 6
-HOLDOUT_ARTIFACT = "holdout_predictions.json"
+
+
 MISSING = "—"
+HIGHER_IS_BETTER = ("r2", "accuracy", "precision", "recall", "f1", "auc", "roc_auc", "score")
+
+
 TRAIN_HINT = "python -m core train --estimator rf --no-register"
 
 
 class InvalidFilter(ValueError):
     """A filter the user typed that MLflow cannot run; the message names the filter and the reason."""
-
-
-class CannotRegister(ValueError):
-    """The run's model cannot be registered (no logged model, or the admin token is missing)."""
 
 
 def lower_is_better(metric: str) -> bool:
@@ -230,9 +227,6 @@ def _ordered_metrics(metrics: list[str]) -> tuple[str, ...]:
     return (*standard, *sorted(metric for metric in metrics if metric not in STANDARD_METRICS))
 
 
-# --- the runs table ---------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class RunsPage:
     """One page of the sorted runs table."""
@@ -294,216 +288,3 @@ def run_url(settings: Settings, *, experiment_id: str, run_id: str) -> str | Non
     """The run's page in the MLflow UI, or ``None`` without a tracking server."""
     base = mlflow_ui(settings)
     return None if base is None else f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
-
-
-# --- comparing runs ---------------------------------------------------------------------------
-
-
-def selected(runs: RunSet, run_ids: list[str]) -> pd.DataFrame:
-    """The rows of the chosen runs, in the order chosen; unknown ids are an error."""
-    unknown = [run_id for run_id in run_ids if run_id not in runs.frame.index]
-    if unknown:
-        raise ValueError(f"run ids not among the shown runs: {', '.join(unknown)}")
-    return runs.frame.loc[run_ids]
-
-
-def comparison_table(runs: RunSet, *, run_ids: list[str], only_differences: bool = False) -> pd.DataFrame:
-    """Fields as rows (estimator, status, params, metrics), one column per run; values as display text.
-
-    With ``only_differences`` a row stays only if its values are not all the same (a missing value
-    differs from any present one).
-    """
-    rows = selected(runs, run_ids)
-    labels = runs.labels()
-    fields: dict[str, pd.Series] = {"estimator": rows["estimator"], "status": rows["status"]}
-    fields |= {f"param: {name}": rows[f"params.{name}"] for name in runs.params}
-    fields |= {f"metric: {name}": rows[f"metrics.{name}"] for name in runs.metrics}
-    if only_differences:
-        fields = {name: values for name, values in fields.items() if values_differ(values)}
-    table = pd.DataFrame(
-        {labels[run_id]: [_display(fields[name][run_id]) for name in fields] for run_id in run_ids},
-        index=pd.Index(list(fields), name="field"),
-    )
-    return table
-
-
-def values_differ(values: pd.Series) -> bool:
-    """Whether the values are not all equal; missing counts as a value of its own."""
-    normalized = {None if _is_missing(value) else value for value in values}
-    return len(normalized) > 1
-
-
-def _is_missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
-
-
-def _display(value: object) -> str:
-    if _is_missing(value):
-        return MISSING
-    if isinstance(value, float | np.floating):
-        return f"{value:.6g}"
-    return str(value)
-
-
-@dataclass(frozen=True)
-class Holdout:
-    """A run's holdout predictions (``holdout_predictions.json``), or why there are none."""
-
-    label: str
-    actual: list[float] = field(default_factory=list)
-    predicted: list[float] = field(default_factory=list)
-    missing_reason: str | None = None
-
-
-def load_holdouts(settings: Settings, runs: RunSet, *, run_ids: list[str]) -> list[Holdout]:
-    """Each chosen run's holdout predictions (one artifact read per chosen run, never for the table)."""
-    labels = runs.labels()
-    holdouts = []
-    for run_id in run_ids:
-        data = mlflow_io.load_json_artifact_if_present(settings, run_id=run_id, artifact_path=HOLDOUT_ARTIFACT)
-        if data is None or not {"actual", "predicted"} <= data.keys():
-            holdouts.append(Holdout(label=labels[run_id], missing_reason=f"no {HOLDOUT_ARTIFACT} artifact"))
-        else:
-            holdouts.append(Holdout(label=labels[run_id], actual=data["actual"], predicted=data["predicted"]))
-    return holdouts
-
-
-# --- leaderboard ------------------------------------------------------------------------------
-
-
-def leaderboard(runs: RunSet, *, metric: str) -> pd.DataFrame:
-    """The best run of each estimator by ``metric`` (min for error metrics, max for scores), best first."""
-    column = f"metrics.{metric}"
-    if column not in runs.frame.columns:
-        raise ValueError(f"metric must be one of {', '.join(runs.metrics) or 'the logged metrics'}, not {metric!r}")
-    scored = runs.frame[runs.frame[column].notna()]
-    if scored.empty:
-        return pd.DataFrame(columns=["estimator", "run", metric, "runs", "registered", "run_id"])
-    lower = lower_is_better(metric)
-    grouped = scored.groupby("estimator")[column]
-    best_ids = grouped.idxmin() if lower else grouped.idxmax()
-    best = scored.loc[best_ids.to_numpy()]
-    table = pd.DataFrame(
-        {
-            "estimator": best["estimator"],
-            "run": best["run_name"],
-            metric: best[column],
-            **{name: best[f"metrics.{name}"] for name in runs.metrics if name != metric},
-            "runs": best["estimator"].map(grouped.size()),
-            "registered": best["registered"],
-            "run_id": best["run_id"],
-        }
-    )
-    table = table.sort_values(metric, ascending=lower, kind="stable").reset_index(drop=True)
-    table.index = pd.RangeIndex(1, len(table) + 1, name="rank")
-    return table
-
-
-# --- registering a run's model ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Registration:
-    """A version registered from a run, and what became of the alias move (if one was asked for)."""
-
-    run_id: str
-    model_name: str
-    version: int
-    alias: str | None  # the alias now on the new version
-    previous_version: int | None  # the alias's holder before the move
-    alias_refused: str | None = None  # why the registry guardrails kept the alias where it was
-
-
-def registrable(runs: RunSet, *, run_id: str) -> str | None:
-    """``None`` when the run logged a model, else why its model cannot be registered."""
-    if bool(runs.frame.at[run_id, "has_model"]):
-        return None
-    return (
-        f"Run {runs.labels()[run_id]} has params and metrics but logged no model, so there is nothing to register. "
-        f"Log one with `mlflow.<flavor>.log_model(..., name='model')`, or train with `{TRAIN_HINT}`."
-    )
-
-
-def with_models_first(runs: RunSet, *, run_ids: list[str]) -> list[str]:
-    """``run_ids`` with the runs that logged a model first, each group keeping its order."""
-    has_model = runs.frame["has_model"]
-    return [run_id for run_id in run_ids if has_model[run_id]] + [run_id for run_id in run_ids if not has_model[run_id]]
-
-
-def run_summary(runs: RunSet, *, run_id: str) -> str:
-    """One line about a run: estimator, metrics, registered versions."""
-    row = runs.frame.loc[run_id]
-    metrics = ", ".join(
-        f"{name} {_display(row[f'metrics.{name}'])}" for name in runs.metrics if not _is_missing(row[f"metrics.{name}"])
-    )
-    registered = f" · registered as {row['registered']}" if row["registered"] else " · not registered yet"
-    return f"{row['estimator']} · {metrics or 'no metrics'}{registered}"
-
-
-def token_required(settings: Settings) -> bool:
-    """Moving an alias needs the admin token when ``LOUPE_ADMIN_TOKEN`` is set."""
-    return promotion_is_protected(settings)
-
-
-def default_actor() -> str:
-    """The OS user, for the ledger's "who" when the operator does not type a name."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # a container user without a passwd entry
-        return "unknown"
-
-
-def register_run(
-    settings: Settings,
-    *,
-    run_id: str,
-    alias: str | None = None,
-    estimator: str | None = None,
-    actor: str,
-    reason: str = "",
-    token: str | None = None,
-    sessions: sessionmaker[Session] | None = None,
-) -> Registration:
-    """Register the run's logged model as a new version of ``settings.model_name``; optionally move ``alias`` to it.
-
-    ``estimator`` becomes the version's ``loupe.estimator`` tag. The alias move goes through the
-    Registry's guardrails (:func:`core.promotion.promote`: token, pre-flight, ledger entry with origin
-    ``page``). A wrong or missing token refuses before anything is registered; a failed pre-flight
-    keeps the new version and leaves the alias where it was (``alias_refused`` says why).
-    """
-    if alias:
-        if sessions is None:
-            raise ValueError("sessions is required to record an alias move in the ledger")
-        try:
-            alias = valid_alias(alias)
-            check_token(settings, token)
-        except PromotionRefused as refused:
-            raise CannotRegister(f"Cannot set `{alias}`: {refused}. Nothing was registered.") from refused
-    model_uri = mlflow_io.logged_model_uri(settings, run_id=run_id)
-    if model_uri is None:
-        raise CannotRegister(
-            f"Run {run_id} logged no model (params and metrics only), so there is nothing to register. "
-            f"Train one with `{TRAIN_HINT}`."
-        )
-    version = mlflow_io.register_model_version(
-        settings, model_uri=model_uri, tags={mlflow_io.ESTIMATOR_TAG: estimator} if estimator else None
-    )
-    registration = Registration(
-        run_id=run_id, model_name=settings.model_name, version=version, alias=None, previous_version=None
-    )
-    if not alias:
-        return registration
-    try:
-        move = promote(
-            settings,
-            sessions=sessions,
-            version=version,
-            alias=alias,
-            reason=reason or f"registered from run {run_id} on the Experiments page",
-            actor=actor or default_actor(),
-            origin="page",
-            token=token,
-        )
-    except PromotionRefused as refused:
-        return replace(registration, alias_refused=str(refused))
-    return replace(registration, alias=alias, previous_version=move.from_version)

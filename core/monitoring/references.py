@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from core import mlflow_io
 from core.mlflow_io import RegistryUnavailable
-from core.monitoring.drift import numeric_edges
+from core.monitoring.drift_statistics import numeric_edges
 from core.profile import NumericProfile, TrainingProfile
 from core.settings import Settings
 from storage import rollups

@@ -11,7 +11,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.mlflow_io import RegistryUnavailable
-from core.monitoring.drift import DriftReport, DriftThresholds, Histogram, drift_report, numeric_edges
+from core.monitoring.drift import DriftReport, DriftThresholds, drift_report
+from core.monitoring.drift_statistics import Histogram, numeric_edges
 from core.monitoring.references import reference_profile, refresh
 from core.monitoring.windows import Window
 from core.profile import NumericProfile, TrainingProfile

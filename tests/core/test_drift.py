@@ -12,15 +12,8 @@ from scipy import stats
 from scipy.spatial import distance
 
 from core.dataset import load_diamonds, split_diamonds
-from core.monitoring.drift import (
-    DriftThresholds,
-    bin_values,
-    current_counts,
-    drift_report,
-    ks_binned,
-    numeric_edges,
-    population_stability_index,
-)
+from core.monitoring.drift import DriftThresholds, current_counts, drift_report
+from core.monitoring.drift_statistics import bin_values, ks_binned, numeric_edges, population_stability_index
 from core.profile import build_profile
 from core.settings import get_settings
 

@@ -4,8 +4,8 @@ import pytest
 
 from core import mlflow_io
 from core.experiments import charts as experiment_charts
-from core.experiments import runs as experiments
-from core.experiments.runs import Holdout
+from core.experiments.comparison import Holdout, load_holdouts
+from core.experiments.runs import RunSet, load_runs
 from tests.conftest import settings_at, use_home
 from tests.experiment_runs import LoggedRun, log_runs
 
@@ -20,9 +20,9 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Logg
 
 
 @pytest.fixture
-def runs(synthetic, monkeypatch) -> experiments.RunSet:
+def runs(synthetic, monkeypatch) -> RunSet:
     settings = use_home(monkeypatch, synthetic[0])
-    return experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+    return load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
 
 
 def test_one_bar_chart_per_metric_with_the_best_run_highlighted(runs, synthetic) -> None:
@@ -122,10 +122,10 @@ def test_predicted_vs_actual_side_by_side_skips_runs_without_predictions() -> No
 
 def test_predicted_vs_actual_of_real_trained_runs(bootstrapped_home, monkeypatch) -> None:
     settings = use_home(monkeypatch, bootstrapped_home)
-    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+    runs = load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
     run_ids = list(runs.frame.index)
 
-    holdouts = experiments.load_holdouts(settings, runs, run_ids=run_ids)
+    holdouts = load_holdouts(settings, runs, run_ids=run_ids)
     figure = experiment_charts.predicted_vs_actual_grid(holdouts)
 
     points = [trace for trace in figure.data if trace.mode == "markers"]

@@ -8,8 +8,21 @@ import pandas as pd
 import pytest
 
 from core import mlflow_io
-from core.experiments import runs as experiments
-from core.experiments.runs import CannotRegister, InvalidFilter, RunFilters
+from core.experiments.comparison import comparison_table, leaderboard, load_holdouts, values_differ
+from core.experiments.registration import CannotRegister, register_run, registrable, run_summary, with_models_first
+from core.experiments.runs import (
+    InvalidFilter,
+    RunFilters,
+    RunSet,
+    default_experiment,
+    display_table,
+    list_experiments,
+    load_runs,
+    narrow,
+    run_url,
+    runs_page,
+    sort_table,
+)
 from core.mlflow_io import RegistryUnavailable
 from core.settings import get_settings
 from storage.db import make_engine, make_sessionmaker, migrate
@@ -30,11 +43,11 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Logg
 
 
 @pytest.fixture
-def synthetic_runs(synthetic, monkeypatch) -> tuple[experiments.RunSet, list[LoggedRun]]:
+def synthetic_runs(synthetic, monkeypatch) -> tuple[RunSet, list[LoggedRun]]:
     home, logged = synthetic
     settings = use_home(monkeypatch, home)
     experiment_id = mlflow_io.ensure_experiment(settings)
-    return experiments.load_runs(settings, experiment_id=experiment_id), logged
+    return load_runs(settings, experiment_id=experiment_id), logged
 
 
 def sessions_for(settings):
@@ -73,18 +86,18 @@ def test_key_params_are_the_varying_ones_without_the_estimator(synthetic_runs) -
     # the most common first (seed is on every run), then by name
     assert runs.key_params() == ["seed", "alpha", "learning_rate", "max_depth", "max_iter", "n_estimators"]
     assert runs.key_params(limit=2) == ["seed", "alpha"]
-    hgb_only = experiments.narrow(runs, estimators=["hgb"])
+    hgb_only = narrow(runs, estimators=["hgb"])
     # within one estimator the others' params are constant (missing), so they are not key
-    assert experiments.RunSet.key_params(hgb_only) == ["seed", "learning_rate", "max_iter"]
+    assert RunSet.key_params(hgb_only) == ["seed", "learning_rate", "max_iter"]
 
 
 def test_table_sorts_all_runs_before_cutting_a_page(synthetic_runs) -> None:
     runs, logged = synthetic_runs
-    table = experiments.display_table(runs, params=["learning_rate", "alpha"])
+    table = display_table(runs, params=["learning_rate", "alpha"])
     by_rmse = sorted(logged, key=lambda run: run.metrics["rmse"])
 
-    first = experiments.runs_page(experiments.sort_table(table, sort_by="rmse", descending=False), page=1, page_size=10)
-    last = experiments.runs_page(experiments.sort_table(table, sort_by="rmse", descending=True), page=1, page_size=10)
+    first = runs_page(sort_table(table, sort_by="rmse", descending=False), page=1, page_size=10)
+    last = runs_page(sort_table(table, sort_by="rmse", descending=True), page=1, page_size=10)
 
     assert list(table.columns) == [
         "run",
@@ -105,14 +118,14 @@ def test_table_sorts_all_runs_before_cutting_a_page(synthetic_runs) -> None:
     assert list(last.table["run"]) == [run.name for run in reversed(by_rmse[-10:])]
     assert (first.page, first.pages, first.total) == (1, 6, RUN_COUNT)
 
-    by_alpha = experiments.sort_table(table, sort_by="alpha", descending=True)
+    by_alpha = sort_table(table, sort_by="alpha", descending=True)
     assert by_alpha["alpha"].iloc[:20].notna().all() and by_alpha["alpha"].iloc[20:].isna().all()
     assert list(by_alpha["alpha"].iloc[:20]) == sorted(by_alpha["alpha"].iloc[:20], reverse=True)
 
-    clamped = experiments.runs_page(table, page=99, page_size=25)
+    clamped = runs_page(table, page=99, page_size=25)
     assert (clamped.page, len(clamped.table)) == (3, 10)
     with pytest.raises(ValueError, match="sort_by must be one of"):
-        experiments.sort_table(table, sort_by="nope", descending=False)
+        sort_table(table, sort_by="nope", descending=False)
 
 
 def test_mlflow_search_filter_and_date_range(synthetic, monkeypatch) -> None:
@@ -120,12 +133,12 @@ def test_mlflow_search_filter_and_date_range(synthetic, monkeypatch) -> None:
     settings = use_home(monkeypatch, home)
     experiment_id = mlflow_io.ensure_experiment(settings)
 
-    hgb = experiments.load_runs(
+    hgb = load_runs(
         settings,
         experiment_id=experiment_id,
         filters=RunFilters(search="params.estimator = 'hgb' and metrics.rmse < 560"),
     )
-    day = experiments.load_runs(
+    day = load_runs(
         settings,
         experiment_id=experiment_id,
         filters=RunFilters(started_from=date(2026, 1, 2), started_to=date(2026, 1, 2)),
@@ -153,9 +166,7 @@ def test_an_invalid_filter_gets_a_message_naming_it(synthetic, monkeypatch, sear
     settings = use_home(monkeypatch, home)
 
     with pytest.raises(InvalidFilter) as raised:
-        experiments.load_runs(
-            settings, experiment_id=mlflow_io.ensure_experiment(settings), filters=RunFilters(search=search)
-        )
+        load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings), filters=RunFilters(search=search))
 
     message = str(raised.value)
     assert f"The filter `{search}` is not valid MLflow search syntax" in message
@@ -166,9 +177,9 @@ def test_an_invalid_filter_gets_a_message_naming_it(synthetic, monkeypatch, sear
 def test_quick_filters_estimator_and_metric_threshold(synthetic_runs) -> None:
     runs, logged = synthetic_runs
 
-    cheap = experiments.narrow(runs, estimators=["rf", "ridge"], metric="rmse", threshold=800.0)
-    good_fit = experiments.narrow(runs, metric="r2", threshold=0.94)  # higher is better: "at least"
-    untouched = experiments.narrow(runs, metric="rmse", threshold=None)
+    cheap = narrow(runs, estimators=["rf", "ridge"], metric="rmse", threshold=800.0)
+    good_fit = narrow(runs, metric="r2", threshold=0.94)  # higher is better: "at least"
+    untouched = narrow(runs, metric="rmse", threshold=None)
 
     assert set(cheap.frame.index) == {
         run.run_id for run in logged if run.estimator in {"rf", "ridge"} and run.metrics["rmse"] <= 800
@@ -178,18 +189,16 @@ def test_quick_filters_estimator_and_metric_threshold(synthetic_runs) -> None:
     assert cheap.estimators == ("hgb", "rf", "ridge")  # the picker still offers every estimator
     assert len(untouched.frame) == RUN_COUNT
     with pytest.raises(ValueError, match="metric must be one of rmse, mae, r2, mape"):
-        experiments.narrow(runs, metric="accuracy", threshold=1.0)
+        narrow(runs, metric="accuracy", threshold=1.0)
 
 
 def test_comparison_table_and_only_differences(synthetic_runs) -> None:
     runs, logged = synthetic_runs
     hgb_a, hgb_b, ridge = logged[0], logged[15], logged[2]  # both hgb have seed 0
 
-    full = experiments.comparison_table(runs, run_ids=[hgb_a.run_id, hgb_b.run_id])
-    differences = experiments.comparison_table(runs, run_ids=[hgb_a.run_id, hgb_b.run_id], only_differences=True)
-    with_ridge = experiments.comparison_table(
-        runs, run_ids=[hgb_a.run_id, hgb_b.run_id, ridge.run_id], only_differences=True
-    )
+    full = comparison_table(runs, run_ids=[hgb_a.run_id, hgb_b.run_id])
+    differences = comparison_table(runs, run_ids=[hgb_a.run_id, hgb_b.run_id], only_differences=True)
+    with_ridge = comparison_table(runs, run_ids=[hgb_a.run_id, hgb_b.run_id, ridge.run_id], only_differences=True)
 
     labels = runs.labels()
     assert list(full.columns) == [labels[hgb_a.run_id], labels[hgb_b.run_id]]
@@ -221,15 +230,15 @@ def test_comparison_table_and_only_differences(synthetic_runs) -> None:
     ],
 )
 def test_values_differ(values, differ: bool) -> None:
-    assert experiments.values_differ(pd.Series(values, dtype=object)) is differ
+    assert values_differ(pd.Series(values, dtype=object)) is differ
 
 
 def test_leaderboard_is_the_best_run_of_each_estimator(synthetic_runs) -> None:
     runs, logged = synthetic_runs
 
-    by_rmse = experiments.leaderboard(runs, metric="rmse")
-    by_r2 = experiments.leaderboard(runs, metric="r2")
-    among_late = experiments.leaderboard(experiments.narrow(runs, metric="rmse", threshold=600.0), metric="rmse")
+    by_rmse = leaderboard(runs, metric="rmse")
+    by_r2 = leaderboard(runs, metric="r2")
+    among_late = leaderboard(narrow(runs, metric="rmse", threshold=600.0), metric="rmse")
 
     assert list(by_rmse["run"]) == ["hgb-0000", "rf-0001", "ridge-0002"]
     assert list(by_rmse["rmse"]) == [500.0, 703.0, 706.0]
@@ -242,53 +251,50 @@ def test_leaderboard_is_the_best_run_of_each_estimator(synthetic_runs) -> None:
 
 
 def test_run_url_only_for_http_servers_and_without_credentials(settings, monkeypatch) -> None:
-    assert experiments.run_url(settings, experiment_id="1", run_id="abc") is None  # sqlite store
+    assert run_url(settings, experiment_id="1", run_id="abc") is None  # sqlite store
 
     served = use_home(monkeypatch, Path(settings.home_dir), MLFLOW_TRACKING_URI="https://me:secret@mlflow.example/")
 
-    assert (
-        experiments.run_url(served, experiment_id="7", run_id="abc")
-        == "https://mlflow.example/#/experiments/7/runs/abc"
-    )
+    assert run_url(served, experiment_id="7", run_id="abc") == "https://mlflow.example/#/experiments/7/runs/abc"
 
 
 def test_a_param_only_run_cannot_be_registered(synthetic, monkeypatch, tmp_path) -> None:
     home, logged = synthetic
     settings = use_home(monkeypatch, home)
-    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+    runs = load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
 
-    reason = experiments.registrable(runs, run_id=logged[0].run_id)
+    reason = registrable(runs, run_id=logged[0].run_id)
 
     assert "logged no model" in reason and "python -m core train" in reason
     with pytest.raises(CannotRegister, match="logged no model"):
-        experiments.register_run(settings, run_id=logged[0].run_id, actor="test")
+        register_run(settings, run_id=logged[0].run_id, actor="test")
     assert mlflow_io.versions_by_run(settings) == {}
 
 
 def test_experiments_list_and_default(settings) -> None:
-    assert [experiment.name for experiment in experiments.list_experiments(settings)] == ["Default"]
+    assert [experiment.name for experiment in list_experiments(settings)] == ["Default"]
     mlflow_io.ensure_experiment(settings)
     other = mlflow_io.client(settings).create_experiment("another")
 
-    found = experiments.list_experiments(settings)
+    found = list_experiments(settings)
 
     assert [experiment.name for experiment in found] == ["another", "Default", "loupe"]
-    assert experiments.default_experiment(found, name="loupe") == 2
-    assert experiments.default_experiment(found, name="missing") == 0
+    assert default_experiment(found, name="loupe") == 2
+    assert default_experiment(found, name="missing") == 0
     assert found[0].experiment_id == other
 
 
 def test_an_empty_experiment_is_flagged_for_the_empty_state(settings) -> None:
     experiment_id = mlflow_io.ensure_experiment(settings)
 
-    empty = experiments.load_runs(settings, experiment_id=experiment_id)
-    filtered = experiments.load_runs(settings, experiment_id=experiment_id, filters=RunFilters(search="metrics.x > 1"))
+    empty = load_runs(settings, experiment_id=experiment_id)
+    filtered = load_runs(settings, experiment_id=experiment_id, filters=RunFilters(search="metrics.x > 1"))
 
     assert empty.empty and empty.unfiltered_empty
     assert filtered.empty and not filtered.unfiltered_empty
     assert empty.metrics == () and empty.estimators == ()
     with pytest.raises(ValueError, match="not 'rmse'"):
-        experiments.leaderboard(empty, metric="rmse")
+        leaderboard(empty, metric="rmse")
 
 
 def test_a_dead_server_is_reported_quickly(monkeypatch) -> None:
@@ -297,7 +303,7 @@ def test_a_dead_server_is_reported_quickly(monkeypatch) -> None:
 
     started = time.monotonic()
     with pytest.raises(RegistryUnavailable, match=r"127\.0\.0\.1:9"):
-        experiments.load_runs(get_settings(), experiment_id="1")
+        load_runs(get_settings(), experiment_id="1")
     assert time.monotonic() - started < 5
 
 
@@ -306,16 +312,16 @@ def test_a_dead_server_is_reported_quickly(monkeypatch) -> None:
 
 def test_trained_runs_show_their_model_and_registered_versions(bootstrapped_home, monkeypatch) -> None:
     settings = use_home(monkeypatch, bootstrapped_home)
-    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+    runs = load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
 
     by_estimator = runs.frame.set_index("estimator")
 
     assert runs.frame["has_model"].all()
     assert by_estimator.loc["hgb", "registered"] == "v1 (champion)"
     assert by_estimator.loc["rf", "registered"] == "v2 (challenger)"
-    assert experiments.registrable(runs, run_id=by_estimator.loc["hgb", "run_id"]) is None
+    assert registrable(runs, run_id=by_estimator.loc["hgb", "run_id"]) is None
     assert by_estimator.loc["hgb", "metrics.rmse"] < by_estimator.loc["rf", "metrics.rmse"]
-    summary = experiments.run_summary(runs, run_id=by_estimator.loc["hgb", "run_id"])
+    summary = run_summary(runs, run_id=by_estimator.loc["hgb", "run_id"])
     assert summary.startswith("hgb · rmse ") and summary.endswith(" · registered as v1 (champion)")
 
 
@@ -326,20 +332,20 @@ def test_runs_with_a_model_come_first_for_registering(synthetic_runs) -> None:
     mixed = dataclasses.replace(runs, frame=frame)
     order = [run.run_id for run in logged[:8]]
 
-    first = experiments.with_models_first(mixed, run_ids=order)
+    first = with_models_first(mixed, run_ids=order)
 
     assert first == [order[2], order[5], order[0], order[1], order[3], order[4], order[6], order[7]]
-    assert experiments.run_summary(runs, run_id=logged[0].run_id) == (
+    assert run_summary(runs, run_id=logged[0].run_id) == (
         "hgb · rmse 500, mae 250, r2 0.95, mape 0.1 · not registered yet"
     )
 
 
 def test_holdout_predictions_are_read_for_trained_runs(bootstrapped_home, monkeypatch) -> None:
     settings = use_home(monkeypatch, bootstrapped_home)
-    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+    runs = load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
     hgb = runs.frame.index[runs.frame["estimator"] == "hgb"][0]
 
-    holdout = experiments.load_holdouts(settings, runs, run_ids=[hgb])[0]
+    holdout = load_holdouts(settings, runs, run_ids=[hgb])[0]
 
     assert holdout.missing_reason is None and len(holdout.actual) == len(holdout.predicted) == 2000
     assert holdout.label == runs.labels()[hgb]
@@ -348,18 +354,18 @@ def test_holdout_predictions_are_read_for_trained_runs(bootstrapped_home, monkey
 def test_a_param_only_run_has_no_holdout_predictions(synthetic_runs) -> None:
     runs, logged = synthetic_runs
 
-    missing = experiments.load_holdouts(get_settings(), runs, run_ids=[logged[0].run_id])[0]
+    missing = load_holdouts(get_settings(), runs, run_ids=[logged[0].run_id])[0]
 
     assert missing.missing_reason == "no holdout_predictions.json artifact" and missing.actual == []
 
 
 def test_register_a_run_as_a_new_version_and_set_challenger(registry_home) -> None:
     settings = registry_home
-    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+    runs = load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
     hgb_run = runs.frame.index[runs.frame["estimator"] == "hgb"][0]
     sessions = sessions_for(settings)
 
-    registration = experiments.register_run(
+    registration = register_run(
         settings, run_id=hgb_run, alias="challenger", estimator="hgb", actor="ada", sessions=sessions
     )
 
@@ -374,19 +380,19 @@ def test_register_a_run_as_a_new_version_and_set_challenger(registry_home) -> No
     assert hgb_run in change.reason
     assert '"name": "holdout rmse", "status": "pass"' in change.preflight  # the Registry's guardrails ran
 
-    again = experiments.load_runs(settings, experiment_id=runs.experiment_id)
+    again = load_runs(settings, experiment_id=runs.experiment_id)
     assert again.frame.loc[hgb_run, "registered"] == "v1 (champion), v3 (challenger)"
 
 
 def test_register_without_alias_leaves_aliases_and_ledger_alone(registry_home) -> None:
     settings = registry_home
-    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+    runs = load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
     rf_run = runs.frame.index[runs.frame["estimator"] == "rf"][0]
     sessions = sessions_for(settings)
     with sessions() as session:
         ledger_before = len(list_alias_changes(session, model_name=settings.model_name))
 
-    registration = experiments.register_run(settings, run_id=rf_run, actor="ada")
+    registration = register_run(settings, run_id=rf_run, actor="ada")
 
     assert registration.version == 3 and registration.alias is None
     assert mlflow_io.alias_map(settings) == {"champion": 1, "challenger": 2}
@@ -396,18 +402,16 @@ def test_register_without_alias_leaves_aliases_and_ledger_alone(registry_home) -
 
 def test_setting_challenger_needs_the_admin_token_when_one_is_set(registry_home, monkeypatch) -> None:
     settings = use_home(monkeypatch, registry_home.home_dir, LOUPE_ADMIN_TOKEN="s3cret")
-    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+    runs = load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
     hgb_run = runs.frame.index[runs.frame["estimator"] == "hgb"][0]
     sessions = sessions_for(settings)
 
     for token, why in ((None, "the admin token is required"), ("wrong", "the admin token is wrong")):
         with pytest.raises(CannotRegister, match=f"Cannot set `challenger`: {why}.*Nothing was registered"):
-            experiments.register_run(
-                settings, run_id=hgb_run, alias="challenger", actor="ada", token=token, sessions=sessions
-            )
+            register_run(settings, run_id=hgb_run, alias="challenger", actor="ada", token=token, sessions=sessions)
     assert mlflow_io.versions_by_run(settings)[hgb_run] == [1]  # nothing registered
 
-    registration = experiments.register_run(
+    registration = register_run(
         settings, run_id=hgb_run, alias="challenger", actor="ada", token="s3cret", sessions=sessions
     )
     assert mlflow_io.alias_map(settings)["challenger"] == registration.version == 3
@@ -416,13 +420,13 @@ def test_setting_challenger_needs_the_admin_token_when_one_is_set(registry_home,
 def test_a_failed_preflight_keeps_the_version_and_leaves_the_alias(registry_home, monkeypatch) -> None:
     # No tolerance: the rf model's holdout rmse is worse than the hgb champion's, so the move is blocked.
     settings = use_home(monkeypatch, registry_home.home_dir, LOUPE_PROMOTION_TOLERANCE="0")
-    runs = experiments.load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
+    runs = load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings))
     rf_run = runs.frame.index[runs.frame["estimator"] == "rf"][0]
     sessions = sessions_for(settings)
     with sessions() as session:
         ledger_before = len(list_alias_changes(session, model_name=settings.model_name))
 
-    registration = experiments.register_run(settings, run_id=rf_run, alias="champion", actor="ada", sessions=sessions)
+    registration = register_run(settings, run_id=rf_run, alias="champion", actor="ada", sessions=sessions)
 
     assert registration.version == 3 and registration.alias is None
     assert "blocked by failed checks" in registration.alias_refused and "holdout rmse" in registration.alias_refused

@@ -1,0 +1,114 @@
+"""Comparing chosen runs: side by side, only what differs, holdout predictions, and a leaderboard."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from core import mlflow_io
+from core.experiments.runs import MISSING, RunSet, lower_is_better
+from core.settings import Settings
+
+HOLDOUT_ARTIFACT = "holdout_predictions.json"
+
+
+def selected(runs: RunSet, run_ids: list[str]) -> pd.DataFrame:
+    """The rows of the chosen runs, in the order chosen; unknown ids are an error."""
+    unknown = [run_id for run_id in run_ids if run_id not in runs.frame.index]
+    if unknown:
+        raise ValueError(f"run ids not among the shown runs: {', '.join(unknown)}")
+    return runs.frame.loc[run_ids]
+
+
+def comparison_table(runs: RunSet, *, run_ids: list[str], only_differences: bool = False) -> pd.DataFrame:
+    """Fields as rows (estimator, status, params, metrics), one column per run; values as display text.
+
+    With ``only_differences`` a row stays only if its values are not all the same (a missing value
+    differs from any present one).
+    """
+    rows = selected(runs, run_ids)
+    labels = runs.labels()
+    fields: dict[str, pd.Series] = {"estimator": rows["estimator"], "status": rows["status"]}
+    fields |= {f"param: {name}": rows[f"params.{name}"] for name in runs.params}
+    fields |= {f"metric: {name}": rows[f"metrics.{name}"] for name in runs.metrics}
+    if only_differences:
+        fields = {name: values for name, values in fields.items() if values_differ(values)}
+    table = pd.DataFrame(
+        {labels[run_id]: [display_value(fields[name][run_id]) for name in fields] for run_id in run_ids},
+        index=pd.Index(list(fields), name="field"),
+    )
+    return table
+
+
+def values_differ(values: pd.Series) -> bool:
+    """Whether the values are not all equal; missing counts as a value of its own."""
+    normalized = {None if is_missing(value) else value for value in values}
+    return len(normalized) > 1
+
+
+def is_missing(value: object) -> bool:
+    """No value: None, NaN or pandas' NA."""
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def display_value(value: object) -> str:
+    """A param or metric as the tables show it (``MISSING`` when absent)."""
+    if is_missing(value):
+        return MISSING
+    if isinstance(value, float | np.floating):
+        return f"{value:.6g}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """A run's holdout predictions (``holdout_predictions.json``), or why there are none."""
+
+    label: str
+    actual: list[float] = field(default_factory=list)
+    predicted: list[float] = field(default_factory=list)
+    missing_reason: str | None = None
+
+
+def load_holdouts(settings: Settings, runs: RunSet, *, run_ids: list[str]) -> list[Holdout]:
+    """Each chosen run's holdout predictions (one artifact read per chosen run, never for the table)."""
+    labels = runs.labels()
+    holdouts = []
+    for run_id in run_ids:
+        data = mlflow_io.load_json_artifact_if_present(settings, run_id=run_id, artifact_path=HOLDOUT_ARTIFACT)
+        if data is None or not {"actual", "predicted"} <= data.keys():
+            holdouts.append(Holdout(label=labels[run_id], missing_reason=f"no {HOLDOUT_ARTIFACT} artifact"))
+        else:
+            holdouts.append(Holdout(label=labels[run_id], actual=data["actual"], predicted=data["predicted"]))
+    return holdouts
+
+
+def leaderboard(runs: RunSet, *, metric: str) -> pd.DataFrame:
+    """The best run of each estimator by ``metric`` (min for error metrics, max for scores), best first."""
+    column = f"metrics.{metric}"
+    if column not in runs.frame.columns:
+        raise ValueError(f"metric must be one of {', '.join(runs.metrics) or 'the logged metrics'}, not {metric!r}")
+    scored = runs.frame[runs.frame[column].notna()]
+    if scored.empty:
+        return pd.DataFrame(columns=["estimator", "run", metric, "runs", "registered", "run_id"])
+    lower = lower_is_better(metric)
+    grouped = scored.groupby("estimator")[column]
+    best_ids = grouped.idxmin() if lower else grouped.idxmax()
+    best = scored.loc[best_ids.to_numpy()]
+    table = pd.DataFrame(
+        {
+            "estimator": best["estimator"],
+            "run": best["run_name"],
+            metric: best[column],
+            **{name: best[f"metrics.{name}"] for name in runs.metrics if name != metric},
+            "runs": best["estimator"].map(grouped.size()),
+            "registered": best["registered"],
+            "run_id": best["run_id"],
+        }
+    )
+    table = table.sort_values(metric, ascending=lower, kind="stable").reset_index(drop=True)
+    table.index = pd.RangeIndex(1, len(table) + 1, name="rank")
+    return table
