@@ -80,7 +80,6 @@ def _measure() -> dict[str, float | int | str]:
     import mlflow
     from streamlit.testing.v1 import AppTest
 
-    pass  # REMAP-REMOVED
     from core.settings import get_settings
 
     get_settings.cache_clear()

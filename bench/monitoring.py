@@ -155,8 +155,6 @@ def _grow_log(sessions, *, copies: int) -> None:
 
 def run(workdir: Path) -> dict[str, float | int | str]:
     from core.dataset import CATEGORICAL_FEATURES, NUMERIC_FEATURES, load_diamonds, split_diamonds
-
-    pass  # REMAP-REMOVED
     from core.monitoring.simulator import Shift, simulate_bulk
     from core.settings import get_settings
     from core.training.train import train

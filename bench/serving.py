@@ -108,8 +108,6 @@ def run(workdir: Path) -> dict[str, float | int | str]:
     os.environ.pop("LOUPE_DATABASE_URL", None)
     os.environ.pop("LOUPE_MODEL_NAME", None)
     from core.dataset import load_diamonds
-
-    pass  # REMAP-REMOVED
     from core.settings import get_settings
     from core.training.bootstrap import bootstrap
     from storage.db import make_engine, make_sessionmaker, migrate

@@ -13,7 +13,6 @@ from core.experiments.comparison import (
 )
 from core.experiments.registration import (
     CannotRegister,
-    default_actor,
     register_run,
     registrable,
     run_summary,
@@ -33,6 +32,7 @@ from core.experiments.runs import (
     runs_page,
     sort_table,
 )
+from core.identity import os_user
 from core.mlflow_io import RegistryUnavailable
 from core.settings import get_settings
 from ui.page import page_setup
@@ -273,7 +273,7 @@ with register_tab:
         key="register_challenger",
         help="Goes through the Registry's pre-flight checks; a failing check leaves `challenger` where it is.",
     )
-    actor = st.text_input("Your name (for the alias ledger)", value=default_actor(), key="register_actor")
+    actor = st.text_input("Your name (for the alias ledger)", value=os_user(), key="register_actor")
     token = None
     if set_challenger and token_required(settings):
         token = st.text_input("Admin token", type="password", key="register_token")

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from core.registry.guards import PromotionRefused, valid_alias
-from core.registry.ledger_sync import ledger
-
 HELP = "Print every alias change on record (changes made outside Loupe are detected and recorded first)."
 
 
@@ -18,9 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail
     from core.mlflow_io import RegistryUnavailable
-
-    pass  # REMAP-REMOVED
     from core.registry.charts import ledger_frame
+    from core.registry.guards import PromotionRefused, valid_alias
+    from core.registry.ledger_sync import ledger
     from core.settings import get_settings
     from storage.db import migrated_sessions
 

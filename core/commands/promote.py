@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from core.registry.guards import PromotionRefused
-from core.registry.preflight import PreflightBlocked
-from core.registry.promotion import os_user, promote
-
 HELP = "Move an alias to a model version behind the pre-flight checks; the move is recorded in the ledger."
 
 
@@ -21,9 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail, progress
+    from core.identity import os_user
     from core.mlflow_io import RegistryUnavailable
-
-    pass  # REMAP-REMOVED
+    from core.registry.guards import PromotionRefused
+    from core.registry.preflight import PreflightBlocked
+    from core.registry.promotion import promote
     from core.settings import get_settings
     from storage.db import migrated_sessions
 

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from core.registry.guards import PromotionRefused
-from core.registry.preflight import PreflightBlocked
-from core.registry.promotion import os_user, rollback
-
 HELP = "Point an alias back at the version it had before its last change (from the ledger)."
 
 
@@ -20,9 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail, progress
+    from core.identity import os_user
     from core.mlflow_io import RegistryUnavailable
-
-    pass  # REMAP-REMOVED
+    from core.registry.guards import PromotionRefused
+    from core.registry.preflight import PreflightBlocked
+    from core.registry.promotion import rollback
     from core.settings import get_settings
     from storage.db import migrated_sessions
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from dataclasses import dataclass, replace
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -10,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import mlflow_io
 from core.experiments.comparison import display_value, is_missing
 from core.experiments.runs import TRAIN_HINT, RunSet
+from core.identity import os_user
 from core.registry.guards import PromotionRefused, check_token, promotion_is_protected, valid_alias
 from core.registry.promotion import promote
 from core.settings import Settings
@@ -64,14 +64,6 @@ def token_required(settings: Settings) -> bool:
     return promotion_is_protected(settings)
 
 
-def default_actor() -> str:
-    """The OS user, for the ledger's "who" when the operator does not type a name."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # a container user without a passwd entry
-        return "unknown"
-
-
 def register_run(
     settings: Settings,
     *,
@@ -119,7 +111,7 @@ def register_run(
             version=version,
             alias=alias,
             reason=reason or f"registered from run {run_id} on the Experiments page",
-            actor=actor or default_actor(),
+            actor=actor or os_user(),
             origin="page",
             token=token,
         )

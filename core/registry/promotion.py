@@ -8,7 +8,6 @@ therefore applied one after the other and each one's ``from_version`` is the ver
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -254,11 +253,3 @@ def set_validation_status(settings: Settings, *, version: int, status: str, toke
     check_token(settings, token)
     existing_version(settings, version)
     mlflow_io.set_version_tag(settings, version=version, key=VALIDATION_STATUS_TAG, value=status)
-
-
-def os_user() -> str:
-    """Who runs the command line, for the ledger."""
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name and no USER variable, e.g. in some containers
-        return "unknown OS user"

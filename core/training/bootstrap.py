@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from core import mlflow_io
+from core.identity import os_user
 from core.settings import Settings
 from core.training.train import Progress, TrainingResult, train
 from storage.db import make_engine, make_sessionmaker, migrate
@@ -25,8 +27,17 @@ class BootstrapResult:
         return not self.trained
 
 
-def bootstrap(settings: Settings, *, progress: Progress = lambda message: None) -> BootstrapResult:
-    """Migrate the prediction log; if the registry has no version, train a champion and a challenger."""
+def bootstrap(
+    settings: Settings,
+    *,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: Progress = lambda message: None,
+) -> BootstrapResult:
+    """Migrate the prediction log; if the registry has no version, train a champion and a challenger.
+
+    ``overrides`` maps an estimator to hyperparameters that replace its defaults (a quick demo, or tests
+    that need real but small models); each alias is set with a ledger entry of origin ``bootstrap``.
+    """
     if settings.tracking_is_local or settings.database_url.startswith("sqlite"):
         settings.ensure_home()
     engine = make_engine(settings.database_url)
@@ -38,19 +49,25 @@ def bootstrap(settings: Settings, *, progress: Progress = lambda message: None) 
             return BootstrapResult(trained=[])
         trained = []
         for estimator, alias in BOOTSTRAP_MODELS:
-            result = train(settings, estimator=estimator, alias=alias, progress=progress)
-            trained.append(result)
+            result = train(
+                settings, estimator=estimator, overrides=dict((overrides or {}).get(estimator, {})), progress=progress
+            )
+            assert result.version is not None  # train registers by default
             with make_sessionmaker(engine).begin() as session:
+                # The ledger row is flushed first: if the registry refuses the alias, the entry rolls back.
                 record_alias_change(
                     session,
                     model_name=settings.model_name,
                     alias=alias,
                     from_version=None,
                     to_version=result.version,
-                    actor=getpass.getuser(),
+                    actor=os_user(),
                     reason="first run: bootstrap trained the demo model",
                     origin="bootstrap",
                 )
+                mlflow_io.set_alias(settings, alias=alias, version=result.version)
+            progress(f"{alias} → version {result.version}")
+            trained.append(result)
         return BootstrapResult(trained=trained)
     finally:
         engine.dispose()
