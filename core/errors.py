@@ -27,6 +27,10 @@ class ModelFailed(LoupeError):
     """A model raised, or answered with something unusable, while predicting."""
 
 
+class RegistryRefused(LoupeError):
+    """The registry answered but refused the request (an invalid name, a value it does not accept)."""
+
+
 def first_line(error: BaseException, *, limit: int = 300) -> str:
     """The first line of an error's message (its type when the message is empty), cut to ``limit`` characters."""
     lines = str(error).strip().splitlines()

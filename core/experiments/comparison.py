@@ -10,9 +10,8 @@ import pandas as pd
 
 from core import mlflow_io
 from core.experiments.runs import MISSING, RunSet, lower_is_better
+from core.mlflow_io import HOLDOUT_ARTIFACT
 from core.settings import Settings
-
-HOLDOUT_ARTIFACT = "holdout_predictions.json"
 
 
 def selected(runs: RunSet, run_ids: list[str]) -> pd.DataFrame:

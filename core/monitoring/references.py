@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache
 
-from mlflow.exceptions import MlflowException
 from sqlalchemy.orm import Session
 
 from core import mlflow_io
-from core.mlflow_io import RegistryUnavailable
+from core.errors import LoupeError
 from core.monitoring.drift_statistics import numeric_edges
 from core.profile import NumericProfile, TrainingProfile
 from core.settings import Settings
@@ -46,8 +45,8 @@ def _reference(settings: Settings, *, session: Session, model_version: int) -> r
         if not version.run_id:
             return None
         profile = mlflow_io.load_profile(settings, run_id=version.run_id)
-    except (RegistryUnavailable, MlflowException, OSError, ValueError, KeyError):
-        return None  # unreachable, or no such version / artifact: nothing to compare with
+    except (LoupeError, ValueError, KeyError):
+        return None  # unreachable, no such version or profile, or an unreadable one: nothing to compare with
     rollups.save_reference(
         session,
         model_name=settings.model_name,

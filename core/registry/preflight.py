@@ -9,10 +9,10 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
-from mlflow.exceptions import MlflowException
 from sqlalchemy.orm import Session
 
 from core import mlflow_io
+from core.errors import ArtifactMissing, VersionNotFound, first_line
 from core.mlflow_io import VersionInfo
 from core.registry.guards import InvalidRequest, PromotionRefused, valid_alias
 from core.settings import Settings
@@ -116,8 +116,8 @@ def existing_version(settings: Settings, version: int) -> VersionInfo:
     """The registered version, or :class:`InvalidRequest` saying it does not exist."""
     try:
         return mlflow_io.get_version(settings, version=version)
-    except MlflowException as error:
-        raise InvalidRequest(f"version {version} of {settings.model_name} does not exist") from error
+    except VersionNotFound as error:
+        raise InvalidRequest(str(error)) from error
 
 
 def preflight(
@@ -163,8 +163,8 @@ def _signature_check(settings: Settings, candidate: VersionInfo, holder: Version
     name = "signature"
     try:
         new = mlflow_io.input_schema(settings, version=candidate.version)
-    except MlflowException as error:  # e.g. the model's artifacts were deleted; the version entry remains
-        return Check(name, FAIL, f"version {candidate.version}'s model cannot be read: {_first_line(error)}")
+    except ArtifactMissing as error:  # e.g. the model's artifacts were deleted; the version entry remains
+        return Check(name, FAIL, f"version {candidate.version}'s model cannot be read: {first_line(error, limit=200)}")
     if new is None:
         # Predict builds its form and its input checks from the signature: without one it cannot serve.
         return Check(name, FAIL, f"version {candidate.version} has no model signature")
@@ -172,19 +172,14 @@ def _signature_check(settings: Settings, candidate: VersionInfo, holder: Version
         return Check(name, PASS, f"{len(new)} inputs; no version holds the alias, so nothing to stay compatible with")
     try:
         old = mlflow_io.input_schema(settings, version=holder.version)
-    except MlflowException as error:
-        return Check(name, UNKNOWN, f"version {holder.version}'s model cannot be read: {_first_line(error)}")
+    except ArtifactMissing as error:
+        return Check(name, UNKNOWN, f"version {holder.version}'s model cannot be read: {first_line(error, limit=200)}")
     if old is None:
         return Check(name, UNKNOWN, f"version {holder.version} has no signature to compare with")
     problems = signature_differences(old=old, new=new)
     if problems:
         return Check(name, FAIL, "; ".join(problems))
     return Check(name, PASS, f"same {len(new)} inputs (names and types) as version {holder.version}")
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0][:200] if lines else type(error).__name__
 
 
 def signature_differences(*, old: list[dict], new: list[dict]) -> list[str]:

@@ -6,11 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 import sklearn
-from mlflow.models import infer_signature
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import Ridge
@@ -21,6 +19,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from core import mlflow_io
 from core.charts import predicted_vs_actual_figure
 from core.dataset import CATEGORICAL_FEATURES, CATEGORY_ORDER, NUMERIC_FEATURES, TARGET, load_diamonds, split_diamonds
+from core.mlflow_io import HOLDOUT_ARTIFACT
 from core.profile import PROFILE_ARTIFACT, build_profile
 from core.settings import Settings
 
@@ -52,7 +51,6 @@ DIAMOND_RULES = {
     "y": [{"rule": "ge", "value": 0.0}],
     "z": [{"rule": "ge", "value": 0.0}],
 }
-HOLDOUT_ARTIFACT = "holdout_predictions.json"
 HOLDOUT_SAMPLE = 2000
 
 
@@ -131,12 +129,11 @@ def train(
     estimator: str = "hgb",
     overrides: dict[str, Any] | None = None,
     seed: int = 42,
-    alias: str | None = None,
     register: bool = True,
     run_name: str | None = None,
     progress: Progress = lambda message: None,
 ) -> TrainingResult:
-    """Fit, evaluate and log one model; register it as a new version and optionally set an alias."""
+    """Fit, evaluate and log one model; register it as a new version (aliases move through ``core.registry``)."""
     params = resolve_params(estimator, overrides)
     progress("loading the diamonds dataset")
     split = split_diamonds(load_diamonds(), seed=seed)
@@ -148,55 +145,44 @@ def train(
     metrics = evaluate(split.y_test, predictions)
     progress("holdout " + ", ".join(f"{name}={value:,.3f}" for name, value in metrics.items()))
 
-    experiment_id = mlflow_io.ensure_experiment(settings)
     profile = build_profile(split.X_train, target=TARGET, rules=DIAMOND_RULES)
-    with (
-        mlflow_io.unavailable_as_error(settings),
-        mlflow.start_run(experiment_id=experiment_id, run_name=run_name or f"{estimator}-seed{seed}") as run,
-    ):
-        mlflow.log_params({"estimator": estimator, "seed": seed, **params})
-        mlflow.log_metrics(metrics)
-        mlflow.set_tag(mlflow_io.ESTIMATOR_TAG, estimator)
-        mlflow.log_text(profile.to_json(), PROFILE_ARTIFACT)
-        sample = np.random.default_rng(seed).choice(
-            len(predictions), size=min(HOLDOUT_SAMPLE, len(predictions)), replace=False
-        )
-        mlflow.log_dict(
-            {"actual": split.y_test.to_numpy()[sample].tolist(), "predicted": predictions[sample].tolist()},
-            HOLDOUT_ARTIFACT,
-        )
-        figure = predicted_vs_actual_figure(
-            split.y_test.to_numpy()[sample], predictions[sample], title=f"{estimator}: predicted vs actual"
-        )
-        mlflow.log_figure(figure, "predicted_vs_actual.html")
-        progress("logging the model to MLflow")
-        example = X_test.head(5)
-        model_info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            signature=infer_signature(example, pipeline.predict(example)),
-            input_example=example,
+    sample = np.random.default_rng(seed).choice(
+        len(predictions), size=min(HOLDOUT_SAMPLE, len(predictions)), replace=False
+    )
+    actual, predicted = split.y_test.to_numpy()[sample], predictions[sample]
+    progress("logging the run and the model to MLflow")
+    logged = mlflow_io.log_training_run(
+        settings,
+        mlflow_io.TrainingRun(
+            run_name=run_name or f"{estimator}-seed{seed}",
+            model=pipeline,
+            input_example=X_test.head(5),
+            params={"estimator": estimator, "seed": seed, **params},
+            metrics=metrics,
+            tags={mlflow_io.ESTIMATOR_TAG: estimator},
+            texts={PROFILE_ARTIFACT: profile.to_json()},
+            dicts={HOLDOUT_ARTIFACT: {"actual": actual.tolist(), "predicted": predicted.tolist()}},
+            figures={
+                "predicted_vs_actual.html": predicted_vs_actual_figure(
+                    actual, predicted, title=f"{estimator}: predicted vs actual"
+                )
+            },
             # Pinning requirements skips MLflow's slow environment inference (~5 s → ~0.1 s).
-            pip_requirements=[
+            pip_requirements=(
                 f"scikit-learn=={sklearn.__version__}",
                 f"pandas=={pd.__version__}",
                 f"numpy=={np.__version__}",
-            ],
-            skops_trusted_types=trusted_types(pipeline),
-        )
-        run_id = run.info.run_id
-
+            ),
+            skops_trusted_types=tuple(trusted_types(pipeline)),
+        ),
+    )
     version = None
     if register:
         progress(f"registering a new version of {settings.model_name}")
-        with mlflow_io.unavailable_as_error(settings):
-            registered = mlflow.register_model(
-                model_info.model_uri, settings.model_name, tags={mlflow_io.ESTIMATOR_TAG: estimator}
-            )
-        version = int(registered.version)
-        if alias:
-            mlflow_io.set_alias(settings, alias=alias, version=version)
-            progress(f"{alias} → version {version}")
+        version = mlflow_io.register_model_version(
+            settings, model_uri=logged.model_uri, tags={mlflow_io.ESTIMATOR_TAG: estimator}
+        )
+    run_id = logged.run_id
     return TrainingResult(run_id=run_id, version=version, metrics=metrics, estimator=estimator, params=params)
 
 

@@ -50,11 +50,12 @@ def test_bootstrap_is_idempotent(registry_home) -> None:
     assert len(mlflow_io.list_versions(registry_home)) == 2
 
 
-def test_train_adds_a_version_and_sets_an_alias(registry_home) -> None:
-    result = train(registry_home, estimator="ridge", alias="candidate", seed=3)
+def test_train_adds_a_version_and_moves_no_alias(registry_home) -> None:
+    result = train(registry_home, estimator="ridge", seed=3)
 
     assert result.version == 3
-    assert mlflow_io.version_for_alias(registry_home, alias="candidate").version == 3
+    # Aliases move only through the guarded promotion (the train command does that for --alias).
+    assert mlflow_io.alias_map(registry_home) == {"champion": 1, "challenger": 2}
     run = mlflow.MlflowClient().get_run(result.run_id)
     assert run.data.params["estimator"] == "ridge" and run.data.params["seed"] == "3"
     assert run.data.metrics["rmse"] == pytest.approx(result.metrics["rmse"])
