@@ -1,3 +1,100 @@
-"""Hourly roll-ups of the prediction log (moved here from ``storage/rollups.py``; split into modules next)."""
+"""Hourly roll-ups of the prediction log, so monitoring reads hundreds of rows instead of millions.
 
-from storage.rollups.refresh import *  # noqa: F403
+Per (model, version, shadow flag, UTC hour): counts and sums (predictions, OOD, latency, realised
+error), histograms on fixed buckets (latency: log-spaced; prediction and residual: signed-log), and
+per-feature counts on the serving version's drift bins (numerics: count and value sum per bin;
+categoricals: count per level). Rejections roll up per (model, hour, field, rule).
+
+:func:`refresh_rollups` is incremental and idempotent: it adds the rows that arrived since the last
+refresh (predictions and rejections by id, feedback by ``received_at``) to the hours they belong to,
+and moves its watermarks in the same transaction. Backfilled timestamps are fine, since rows are
+found by id, not by time. The write path is untouched: the still-open hour's new raw rows (a few
+thousand an hour at a million a week) are added on every call, so the current hour is always live.
+Shadow rows take their answer's inputs and feedback (``shadow_of``). Work is chunked by id, so memory
+stays flat on any log size.
+
+Feedback that *replaces* an earlier value (``Feedback.revision`` > 1) cannot be added on top: the
+old value's share is already summed. The realised-error columns of the hours it touches (its
+prediction's and its shadow rows') are recounted from the raw log instead.
+
+Ids read past but not found (``rollup_gaps``) are looked at again on every refresh: on PostgreSQL a
+lower id can commit after a higher one was rolled up. A gap still empty after
+:data:`GAP_PATIENCE` belonged to a rolled-back write and is forgotten. (Left open: a late *shadow*
+row that becomes visible in the middle of a refresh, while its answer's true value arrives in the
+same refresh, could count that value twice; :func:`rebuild_rollups` recomputes everything.)
+
+Modules, one job each:
+
+- :mod:`~storage.rollups.tables`: the ORM tables (importing this package registers them on ``Base.metadata``);
+- :mod:`~storage.rollups.buckets`: the fixed histogram buckets;
+- :mod:`~storage.rollups.refresh`: refresh and rebuild (id chunks, gaps, predictions, rejections);
+- :mod:`~storage.rollups.realised_error`: feedback, added on top or recounted when replaced;
+- :mod:`~storage.rollups.references`: the training profile each version is binned with;
+- :mod:`~storage.rollups.queries`: the reads monitoring uses;
+- :mod:`~storage.rollups.sql`: low-level helpers (UTC hours in SQL, fast reads into frames, additive upserts).
+"""
+
+from storage.rollups.buckets import (
+    LATENCY_BUCKETS,
+    LATENCY_FLOOR_MS,
+    LATENCY_PER_DECADE,
+    SIGNED_LOG_PER_UNIT,
+    latency_bounds,
+    latency_bucket,
+    signed_log_bounds,
+    signed_log_bucket,
+)
+from storage.rollups.queries import bucket_counts, feature_counts, hour_totals, logged_versions, rejection_counts
+from storage.rollups.references import load_reference, save_reference
+from storage.rollups.refresh import (
+    CHUNK_ROWS,
+    GAP_PATIENCE,
+    BinningSource,
+    FeatureBinning,
+    RefreshResult,
+    rebuild_rollups,
+    refresh_rollups,
+)
+from storage.rollups.tables import (
+    ALL,
+    RollupBucket,
+    RollupFeature,
+    RollupGap,
+    RollupHour,
+    RollupReference,
+    RollupRejection,
+    RollupState,
+)
+
+__all__ = [
+    "ALL",
+    "CHUNK_ROWS",
+    "GAP_PATIENCE",
+    "LATENCY_BUCKETS",
+    "LATENCY_FLOOR_MS",
+    "LATENCY_PER_DECADE",
+    "SIGNED_LOG_PER_UNIT",
+    "BinningSource",
+    "FeatureBinning",
+    "RefreshResult",
+    "RollupBucket",
+    "RollupFeature",
+    "RollupGap",
+    "RollupHour",
+    "RollupReference",
+    "RollupRejection",
+    "RollupState",
+    "bucket_counts",
+    "feature_counts",
+    "hour_totals",
+    "latency_bounds",
+    "latency_bucket",
+    "load_reference",
+    "logged_versions",
+    "rebuild_rollups",
+    "refresh_rollups",
+    "rejection_counts",
+    "save_reference",
+    "signed_log_bounds",
+    "signed_log_bucket",
+]

@@ -1,0 +1,46 @@
+"""Fixed histogram buckets: log-spaced for latency, signed-log for predictions and residuals.
+
+Buckets are fixed (not fitted to the data) so that hours, versions and windows add up bucket by bucket.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Latency buckets: 40 per decade from 0.01 ms (each ≈ 5.9 % wide), up to 10^6 ms.
+LATENCY_FLOOR_MS = 0.01
+LATENCY_PER_DECADE = 40
+LATENCY_BUCKETS = 8 * LATENCY_PER_DECADE
+# Prediction and residual buckets: 50 per unit of sign(v)·log10(1 + |v|), any magnitude, either sign.
+SIGNED_LOG_PER_UNIT = 50
+
+
+def latency_bucket(latency_ms: np.ndarray) -> np.ndarray:
+    """Log-spaced latency bucket of each value (clipped to the covered range)."""
+    scaled = np.log10(np.maximum(np.asarray(latency_ms, dtype=float), LATENCY_FLOOR_MS) / LATENCY_FLOOR_MS)
+    return np.clip(np.floor(scaled * LATENCY_PER_DECADE), 0, LATENCY_BUCKETS - 1).astype(np.int64)
+
+
+def latency_bounds(bucket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper latency (ms) of each bucket."""
+    bucket = np.asarray(bucket, dtype=float)
+    return (
+        LATENCY_FLOOR_MS * 10 ** (bucket / LATENCY_PER_DECADE),
+        LATENCY_FLOOR_MS * 10 ** ((bucket + 1) / LATENCY_PER_DECADE),
+    )
+
+
+def signed_log_bucket(values: np.ndarray) -> np.ndarray:
+    """Signed-log bucket of each value: ``floor(50 · sign(v) · log10(1 + |v|))``."""
+    values = np.asarray(values, dtype=float)
+    return np.floor(np.sign(values) * np.log10(1 + np.abs(values)) * SIGNED_LOG_PER_UNIT).astype(np.int64)
+
+
+def signed_log_bounds(bucket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper value of each signed-log bucket."""
+
+    def inverse(scaled: np.ndarray) -> np.ndarray:
+        return np.sign(scaled) * (10 ** np.abs(scaled) - 1)
+
+    bucket = np.asarray(bucket, dtype=float)
+    return inverse(bucket / SIGNED_LOG_PER_UNIT), inverse((bucket + 1) / SIGNED_LOG_PER_UNIT)

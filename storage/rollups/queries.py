@@ -1,0 +1,101 @@
+"""Reads of the roll-ups over a window: hourly totals, histogram buckets, feature bins, rejections, versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import BigInteger, Float, cast, func, select
+from sqlalchemy.orm import Session
+
+from storage.rollups.sql import as_hours, read_frame
+from storage.rollups.tables import RollupBucket, RollupFeature, RollupHour, RollupRejection
+
+
+def _with_hours(frame: pd.DataFrame) -> pd.DataFrame:
+    if "hour" in frame:
+        frame["hour"] = as_hours(frame["hour"])
+    return frame
+
+
+def _total(column: Any) -> Any:
+    # PostgreSQL sums BIGINT into NUMERIC (Decimal in Python); keep counts integral everywhere.
+    return cast(func.sum(column), BigInteger)
+
+
+def hour_totals(session: Session, *, model_name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Hourly counts and sums in ``[start, end)`` for every version and shadow flag."""
+    columns = [
+        "hour",
+        "model_version",
+        "is_shadow",
+        "predictions",
+        "ood",
+        "latency_sum",
+        "prediction_sum",
+        "prediction_sq_sum",
+        "feedback",
+        "error_sum",
+        "abs_error_sum",
+        "sq_error_sum",
+    ]
+    query = select(*(getattr(RollupHour, name) for name in columns)).where(
+        RollupHour.model_name == model_name, RollupHour.hour >= start, RollupHour.hour < end
+    )
+    return _with_hours(read_frame(session, query, columns))
+
+
+def bucket_counts(
+    session: Session, *, model_name: str, metric: str, start: datetime, end: datetime, by_hour: bool = False
+) -> pd.DataFrame:
+    """Histogram buckets of ``metric`` summed over ``[start, end)``, per version and shadow flag (and hour)."""
+    keys = [RollupBucket.model_version, RollupBucket.is_shadow, RollupBucket.bucket]
+    if by_hour:
+        keys.insert(0, RollupBucket.hour)
+    query = (
+        select(*keys, _total(RollupBucket.count))
+        .where(
+            RollupBucket.model_name == model_name,
+            RollupBucket.metric == metric,
+            RollupBucket.hour >= start,
+            RollupBucket.hour < end,
+        )
+        .group_by(*keys)
+    )
+    return _with_hours(read_frame(session, query, [key.key for key in keys] + ["count"]))
+
+
+def feature_counts(
+    session: Session, *, model_name: str, model_version: int, start: datetime, end: datetime, include_shadow: bool
+) -> pd.DataFrame:
+    """Per feature and bucket: count and value sum over ``[start, end)`` for one version."""
+    query = select(
+        RollupFeature.feature,
+        RollupFeature.bucket,
+        _total(RollupFeature.count),
+        cast(func.sum(RollupFeature.value_sum), Float),
+    ).where(
+        RollupFeature.model_name == model_name,
+        RollupFeature.model_version == model_version,
+        RollupFeature.hour >= start,
+        RollupFeature.hour < end,
+    )
+    if not include_shadow:
+        query = query.where(RollupFeature.is_shadow.is_(False))
+    query = query.group_by(RollupFeature.feature, RollupFeature.bucket)
+    return read_frame(session, query, ["feature", "bucket", "count", "value_sum"])
+
+
+def rejection_counts(session: Session, *, model_name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Rejections per hour, field and rule in ``[start, end)`` (field ``*``: distinct rejected rows)."""
+    query = select(RollupRejection.hour, RollupRejection.field, RollupRejection.rule, RollupRejection.count).where(
+        RollupRejection.model_name == model_name, RollupRejection.hour >= start, RollupRejection.hour < end
+    )
+    return _with_hours(read_frame(session, query, ["hour", "field", "rule", "count"]))
+
+
+def logged_versions(session: Session, *, model_name: str) -> list[int]:
+    """Versions with rolled-up predictions, newest first."""
+    query = select(RollupHour.model_version).where(RollupHour.model_name == model_name).distinct()
+    return sorted((int(version) for version in session.scalars(query)), reverse=True)

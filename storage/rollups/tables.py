@@ -1,0 +1,108 @@
+"""The roll-up tables: hourly counts, histogram buckets, feature bins, rejections, references, read state, gaps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Float, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.base import Base, BigId, UTCDateTime, utcnow
+
+ALL = "*"  # the rejections row that counts distinct rejected input rows (field = rule = "*")
+
+
+class RollupHour(Base):
+    """Counts and sums for one hour of one model version (shadow or not)."""
+
+    __tablename__ = "rollup_hours"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    is_shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    predictions: Mapped[int] = mapped_column(BigId, default=0)
+    ood: Mapped[int] = mapped_column(BigId, default=0)
+    latency_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    prediction_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    prediction_sq_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    feedback: Mapped[int] = mapped_column(BigId, default=0)
+    error_sum: Mapped[float] = mapped_column(Float, default=0.0)  # actual − predicted
+    abs_error_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    sq_error_sum: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class RollupBucket(Base):
+    """One histogram bucket of one metric (latency, prediction, residual) for one hour and version."""
+
+    __tablename__ = "rollup_buckets"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(16), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    is_shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigId, default=0)
+
+
+class RollupFeature(Base):
+    """Inputs of one feature in one bin (numeric: bin index as text) or level, per hour and version."""
+
+    __tablename__ = "rollup_features"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    is_shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    feature: Mapped[str] = mapped_column(String(128), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(256), primary_key=True)
+    count: Mapped[int] = mapped_column(BigId, default=0)
+    value_sum: Mapped[float] = mapped_column(Float, default=0.0)  # numerics: for bin means
+
+
+class RollupRejection(Base):
+    """Rejected values per hour, field and rule; field = rule = ``*`` counts distinct rejected rows."""
+
+    __tablename__ = "rollup_rejections"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    field: Mapped[str] = mapped_column(String(128), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(BigId, default=0)
+
+
+class RollupReference(Base):
+    """The training profile a version's features were binned with (kept so drift works offline)."""
+
+    __tablename__ = "rollup_references"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    profile_json: Mapped[str] = mapped_column(Text)
+    holdout_mae: Mapped[float | None] = mapped_column(Float)  # training's holdout MAE, for the MAE alert
+    saved_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RollupState(Base):
+    """How far the roll-ups have read: last prediction/rejection id, last feedback time."""
+
+    __tablename__ = "rollup_state"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigId, default=0)
+    last_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RollupGap(Base):
+    """A run of ids a refresh read past without finding rows (yet): checked again on the next refresh."""
+
+    __tablename__ = "rollup_gaps"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)  # "predictions" or "rejections"
+    first_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigId)
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime())
