@@ -1,6 +1,8 @@
 """``python -m core COMMAND``: the project's one command line.
 
-Command modules import their heavy dependencies inside ``run``, so ``--help`` stays fast.
+Command modules import their heavy dependencies inside ``run``, so ``--help`` stays fast. Whatever a
+model, a file or a backend can raise ends as one line on stderr and exit code 1, never a traceback;
+``--traceback`` shows the trace (for bug reports).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ def command_modules() -> dict[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Loupe's command line.")
+    parser.add_argument("--traceback", action="store_true", help="on an error, print the full Python trace too")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in command_modules().items():
         module = importlib.import_module(module_name)
@@ -38,7 +41,27 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit code."""
     args = build_parser().parse_args(argv)
-    return int(args.run(args) or 0)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr, flush=True)
+        return 130
+    except Exception as error:
+        if args.traceback:
+            raise
+        print(f"error: {describe(error)}", file=sys.stderr, flush=True)
+        return 1
+
+
+def describe(error: BaseException) -> str:
+    """One line for a person: Loupe's errors as they are written, anything else with its type."""
+    from core.errors import LoupeError, first_line
+
+    if isinstance(error, LoupeError):
+        return first_line(error, limit=1000)
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"{error.strerror or type(error).__name__}: {error.filename}"
+    return f"{type(error).__name__}: {first_line(error, limit=1000)} (run with --traceback for the details)"
 
 
 if __name__ == "__main__":

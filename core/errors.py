@@ -31,6 +31,10 @@ class RegistryRefused(LoupeError):
     """The registry answered but refused the request (an invalid name, a value it does not accept)."""
 
 
+class InvalidInput(LoupeError, ValueError):
+    """A value a person gave (an option, a field, a file) breaks a rule; the message names both."""
+
+
 def first_line(error: BaseException, *, limit: int = 300) -> str:
     """The first line of an error's message (its type when the message is empty), cut to ``limit`` characters."""
     lines = str(error).strip().splitlines()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterable
+from typing import Protocol
 
 _START = time.monotonic()
 
@@ -17,3 +19,15 @@ def fail(message: str, *, code: int = 1) -> int:
     """Print an error for a person (no traceback) and return the exit code."""
     print(f"error: {message}", file=sys.stderr, flush=True)
     return code
+
+
+class CheckLine(Protocol):
+    status: str
+    name: str
+    detail: str
+
+
+def report_checks(checks: Iterable[CheckLine]) -> None:
+    """One line per pre-flight check: status, name, detail."""
+    for check in checks:
+        progress(f"{check.status:>7}  {check.name}: {check.detail}")

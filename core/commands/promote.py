@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.commands._console import fail, progress
+    from core.commands._console import fail, progress, report_checks
     from core.identity import os_user
     from core.mlflow_io import RegistryUnavailable
     from core.registry.guards import PromotionRefused
@@ -40,15 +40,13 @@ def run(args: argparse.Namespace) -> int:
                 override=args.force,
             )
     except PreflightBlocked as blocked:
-        for check in blocked.preflight.checks:
-            progress(f"{check.status:>7}  {check.name}: {check.detail}")
+        report_checks(blocked.preflight.checks)
         failed = ", ".join(check.name for check in blocked.preflight.failed)
         return fail(f"promotion blocked by failed checks: {failed} (use --force with a reason to override)")
     except (PromotionRefused, RegistryUnavailable) as error:
         return fail(str(error))
     assert move.preflight is not None
-    for check in move.preflight.checks:
-        progress(f"{check.status:>7}  {check.name}: {check.detail}")
+    report_checks(move.preflight.checks)
     replaced = "nothing" if move.from_version is None else f"version {move.from_version}"
     overridden = " (failed checks overridden)" if move.override else ""
     progress(f"{move.alias} → version {move.to_version} (was {replaced}){overridden}; ledger entry {move.ledger_id}")

@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.commands._console import fail, progress
+    from core.commands._console import fail, progress, report_checks
     from core.identity import os_user
     from core.mlflow_io import RegistryUnavailable
     from core.registry.guards import PromotionRefused
@@ -37,8 +37,7 @@ def run(args: argparse.Namespace) -> int:
                 override=args.force,
             )
     except PreflightBlocked as blocked:
-        for check in blocked.preflight.failed:
-            progress(f"{check.status:>7}  {check.name}: {check.detail}")
+        report_checks(blocked.preflight.failed)
         return fail(f"rollback blocked by failed checks (use --force with a reason to override): {blocked}")
     except (PromotionRefused, RegistryUnavailable) as error:
         return fail(str(error))

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Train a diamond-price model, log it to MLflow and register a new version."
+HELP = "Train a diamond-price model, log it to MLflow and register a new version (--alias moves an alias, guarded)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--estimator", choices=("hgb", "rf", "ridge"), default="hgb", help="default: hgb")
     parser.add_argument("--seed", type=int, default=42, help="split and model seed (default: 42)")
-    parser.add_argument("--alias", help="set this alias (e.g. champion, challenger) on the new version")
     parser.add_argument("--no-register", action="store_true", help="log the run without registering a version")
     parser.add_argument("--run-name", help="MLflow run name (default: ESTIMATOR-seedSEED)")
+    moving = parser.add_argument_group(
+        "moving an alias to the new version (through the same pre-flight checks and ledger as promote)"
+    )
+    moving.add_argument("--alias", help="point this alias (e.g. challenger) at the new version")
+    moving.add_argument("--reason", help="why, for the ledger (required with --force)")
+    moving.add_argument("--force", action="store_true", help="override failed pre-flight checks")
+    moving.add_argument("--token", help="the admin token, required when LOUPE_ADMIN_TOKEN is set")
+    moving.add_argument(
+        "--origin", choices=("cli", "ci"), default="cli", help="who moves the alias, for the ledger (default: cli)"
+    )
     tuning = parser.add_argument_group("hyperparameters (unset ones keep the estimator's defaults)")
     tuning.add_argument("--learning-rate", type=float, help="hgb")
     tuning.add_argument("--max-iter", type=int, help="hgb")
@@ -39,25 +48,59 @@ HYPERPARAMETERS = (
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.commands._console import fail, progress
-    from core.mlflow_io import RegistryUnavailable
+    from core.commands._console import fail, progress, report_checks
+    from core.identity import os_user
+    from core.registry.guards import valid_alias
+    from core.registry.preflight import PreflightBlocked
+    from core.registry.promotion import promote
     from core.settings import get_settings
     from core.training.train import train
+    from storage.db import migrated_sessions
 
+    if args.alias is not None:
+        if args.no_register:
+            return fail("--alias needs a registered version; drop --no-register")
+        if args.force and not (args.reason or "").strip():
+            return fail("--force needs a --reason, recorded in the ledger")
+        valid_alias(args.alias)  # a bad alias is refused before minutes of training
+    settings = get_settings()
     overrides = {name: getattr(args, name) for name in HYPERPARAMETERS}
-    try:
-        result = train(
-            get_settings(),
-            estimator=args.estimator,
-            overrides=overrides,
-            seed=args.seed,
-            alias=args.alias,
-            register=not args.no_register,
-            run_name=args.run_name,
-            progress=progress,
-        )
-    except (ValueError, RegistryUnavailable) as error:
-        return fail(str(error))
+    result = train(
+        settings,
+        estimator=args.estimator,
+        overrides=overrides,
+        seed=args.seed,
+        register=not args.no_register,
+        run_name=args.run_name,
+        progress=progress,
+    )
     where = f"version {result.version}" if result.version is not None else "not registered"
     progress(f"done: run {result.run_id}, {where}, rmse {result.metrics['rmse']:,.1f}")
+    if args.alias is None or result.version is None:
+        return 0
+    reason = args.reason or f"new {args.estimator} model from `python -m core train` (run {result.run_id})"
+    try:
+        with migrated_sessions(settings.database_url) as sessions:
+            move = promote(
+                settings,
+                sessions=sessions,
+                version=result.version,
+                alias=args.alias,
+                reason=reason,
+                actor=os_user(),
+                origin=args.origin,
+                token=args.token,
+                override=args.force,
+            )
+    except PreflightBlocked as blocked:
+        report_checks(blocked.preflight.checks)
+        failed = ", ".join(check.name for check in blocked.preflight.failed)
+        return fail(
+            f"version {result.version} is registered, but {args.alias} was not moved: failed checks {failed} "
+            f"(promote it later, or use --force with a --reason)"
+        )
+    assert move.preflight is not None
+    report_checks(move.preflight.checks)
+    replaced = "nothing" if move.from_version is None else f"version {move.from_version}"
+    progress(f"{move.alias} → version {move.to_version} (was {replaced}); ledger entry {move.ledger_id}")
     return 0

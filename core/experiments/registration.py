@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import mlflow_io
+from core.errors import LoupeError
 from core.experiments.comparison import display_value, is_missing
 from core.experiments.runs import TRAIN_HINT, RunSet
 from core.identity import os_user
@@ -15,7 +16,7 @@ from core.registry.promotion import promote
 from core.settings import Settings
 
 
-class CannotRegister(ValueError):
+class CannotRegister(LoupeError, ValueError):
     """The run's model cannot be registered (no logged model, or the admin token is missing)."""
 
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pandas as pd
 
 from core import mlflow_io
+from core.errors import LoupeError
 from core.mlflow_io import InvalidSearchFilter, RunRecord
 from core.settings import Settings
 
@@ -32,7 +33,7 @@ HIGHER_IS_BETTER = ("r2", "accuracy", "precision", "recall", "f1", "auc", "roc_a
 TRAIN_HINT = "python -m core train --estimator rf --no-register"
 
 
-class InvalidFilter(ValueError):
+class InvalidFilter(LoupeError, ValueError):
     """A filter the user typed that MLflow cannot run; the message names the filter and the reason."""
 
 

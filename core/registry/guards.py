@@ -5,22 +5,18 @@ from __future__ import annotations
 import hmac
 import re
 
+from core.errors import LoupeError
 from core.settings import Settings
 
 SUGGESTED_ALIASES = ("champion", "challenger")
-
-
-OPERATOR_ORIGINS = ("page", "cli")
-
-
+# Who may claim a move: the Registry page, the command line, and CI jobs (the train workflow).
+OPERATOR_ORIGINS = ("page", "cli", "ci")
 # MLflow's own alias rule, checked here so the operator gets a sentence instead of a server error.
 ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
 RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
 
 
-class PromotionRefused(Exception):
+class PromotionRefused(LoupeError):
     """An alias move that was not made; the message is for the operator."""
 
 

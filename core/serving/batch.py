@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.errors import LoupeError
 from core.serving.input_schema import InputSchema
 from core.serving.model_cache import serve
 from core.serving.scoring import ScoringResult, score_frame
@@ -24,7 +25,7 @@ OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
 MEGABYTE = 1024 * 1024
 
 
-class BatchFileError(ValueError):
+class BatchFileError(LoupeError, ValueError):
     """The file as a whole cannot be scored; the message says why and what to do."""
 
 

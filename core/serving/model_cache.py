@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core import mlflow_io
+from core.errors import LoupeError
 from core.mlflow_io import RegistryUnavailable
 from core.profile import TrainingProfile
 from core.serving.compiled_pipeline import compile_verified
@@ -41,7 +42,7 @@ PROFILE_FILE = "training_profile.json"
 META_FILE = "loupe_version.json"
 
 
-class ServingError(RuntimeError):
+class ServingError(LoupeError):
     """Nothing can answer: no version holds the alias, or the registry is down and nothing is cached."""
 
 

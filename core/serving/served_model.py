@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import ThreadpoolController
 
+from core.errors import ModelFailed, first_line
 from core.serving.compiled_pipeline import CompiledPipeline
 from core.serving.input_schema import InputSchema
 
@@ -50,8 +51,15 @@ class ServedModel:
         return pd.DataFrame(columns, index=clean.index)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Predictions as a flat float array."""
-        return np.asarray(self.model.predict(frame), dtype=float).reshape(len(frame), -1)[:, 0]
+        """Predictions as a flat float array; a model that raises is reported as :class:`ModelFailed`."""
+        try:
+            answers = self.model.predict(frame)
+            return np.asarray(answers, dtype=float).reshape(len(frame), -1)[:, 0]
+        except Exception as error:  # the model's own code: any exception it raises is its failure, not ours
+            raise ModelFailed(
+                f"version {self.version} of {self.name} failed while predicting: {type(error).__name__}: "
+                f"{first_line(error)}"
+            ) from error
 
     def predict_rows(self, clean: pd.DataFrame) -> np.ndarray:
         """Predictions for validated rows; a few rows go record by record through the compiled form."""

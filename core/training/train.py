@@ -19,6 +19,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from core import mlflow_io
 from core.charts import predicted_vs_actual_figure
 from core.dataset import CATEGORICAL_FEATURES, CATEGORY_ORDER, NUMERIC_FEATURES, TARGET, load_diamonds, split_diamonds
+from core.errors import InvalidInput
 from core.mlflow_io import HOLDOUT_ARTIFACT
 from core.profile import PROFILE_ARTIFACT, build_profile
 from core.settings import Settings
@@ -68,13 +69,13 @@ class TrainingResult:
 def resolve_params(estimator: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The estimator's defaults with ``overrides`` applied; unknown keys are an error."""
     if estimator not in DEFAULT_PARAMS:
-        raise ValueError(f"estimator must be one of {', '.join(ESTIMATORS)}, not {estimator!r}")
+        raise InvalidInput(f"estimator must be one of {', '.join(ESTIMATORS)}, not {estimator!r}")
     params = dict(DEFAULT_PARAMS[estimator])
     for key, value in (overrides or {}).items():
         if value is None:
             continue
         if key not in params:
-            raise ValueError(f"{key} is not a hyperparameter of {estimator} (it has {', '.join(params)})")
+            raise InvalidInput(f"{key} is not a hyperparameter of {estimator} (it has {', '.join(params)})")
         params[key] = value
     return params
 
