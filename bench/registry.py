@@ -1,4 +1,4 @@
-"""Registry pre-flight evidence at scale: shadow agreement, realised error and latency p95 in SQL.
+"""Registry pre-flight evidence at scale: shadow agreement and realised error in SQL (latency p95 is read off the roll-ups).
 
 A SQLite prediction log holds 100,000 answers of version 1, each shadowed by version 2 (200,000 rows),
 with feedback on a fifth of the answers. Figure: the three aggregates the pre-flight runs
@@ -79,7 +79,7 @@ def _in_sql(sessions) -> tuple:
         new = evidence.version_evidence(session, model_name=MODEL, version=2)
         old = evidence.version_evidence(session, model_name=MODEL, version=1)
         agreed = evidence.agreement(session, model_name=MODEL, reference_version=1, candidate_version=2)
-    return agreed.within_tolerance, new.realised_rmse, old.realised_rmse, new.latency_p95_ms
+    return agreed.within_tolerance, new.realised_rmse, old.realised_rmse
 
 
 def _in_pandas(engine) -> tuple:
@@ -87,7 +87,7 @@ def _in_pandas(engine) -> tuple:
     import pandas as pd
 
     predictions = pd.read_sql(
-        "SELECT id, model_version, prediction, latency_ms, shadow_of FROM predictions WHERE model_name = ?",
+        "SELECT id, model_version, prediction, shadow_of FROM predictions WHERE model_name = ?",
         engine,
         params=(MODEL,),
     )
@@ -104,9 +104,7 @@ def _in_pandas(engine) -> tuple:
         rows = predictions[predictions.model_version == version]
         return math.sqrt(float(((rows.actual - rows.prediction) ** 2).mean()))
 
-    latencies = np.sort(shadow.latency_ms.to_numpy())
-    p95 = float(latencies[math.ceil(0.95 * len(latencies)) - 1])
-    return within, rmse(2), rmse(1), p95
+    return within, rmse(2), rmse(1)
 
 
 def _best(action) -> tuple[float, tuple]:

@@ -23,7 +23,6 @@ class VersionEvidence:
     version: int
     predictions: int
     shadow_predictions: int
-    latency_p95_ms: float | None
     feedback_count: int
     realised_mae: float | None
     realised_rmse: float | None
@@ -46,19 +45,8 @@ class Agreement:
         return self.within_tolerance / self.pairs if self.pairs else None
 
 
-def latency_percentile(session: Session, *, model_name: str, version: int, quantile: float = 0.95) -> float | None:
-    """Nearest-rank latency percentile of a version's logged predictions (``None`` without any)."""
-    scope = (Prediction.model_name == model_name, Prediction.model_version == version)
-    count = session.scalar(select(func.count()).select_from(Prediction).where(*scope)) or 0
-    if count == 0:
-        return None
-    rank = max(1, math.ceil(quantile * count))  # nearest-rank definition, portable across backends
-    query = select(Prediction.latency_ms).where(*scope).order_by(Prediction.latency_ms).offset(rank - 1).limit(1)
-    return float(session.scalar(query))
-
-
 def version_evidence(session: Session, *, model_name: str, version: int) -> VersionEvidence:
-    """Counts, latency p95 and realised MAE/RMSE (where feedback exists) of one version."""
+    """Counts and realised MAE/RMSE (where feedback exists) of one version (latency comes from the roll-ups)."""
     scope = (Prediction.model_name == model_name, Prediction.model_version == version)
     counts = session.execute(
         select(func.count(), func.coalesce(func.sum(case((Prediction.is_shadow, 1), else_=0)), 0)).where(*scope)
@@ -76,7 +64,6 @@ def version_evidence(session: Session, *, model_name: str, version: int) -> Vers
         version=version,
         predictions=int(counts[0]),
         shadow_predictions=int(counts[1]),
-        latency_p95_ms=latency_percentile(session, model_name=model_name, version=version),
         feedback_count=feedback_count,
         realised_mae=float(realised[1]) if feedback_count else None,
         realised_rmse=math.sqrt(float(realised[2])) if feedback_count else None,

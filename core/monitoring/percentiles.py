@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
 import numpy as np
+from sqlalchemy.orm import Session
 
 from storage import rollups
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 PERCENTILES = (50, 95, 99)
 
 
@@ -47,3 +53,24 @@ def signed_log_quantiles(buckets: np.ndarray, counts: np.ndarray, quantiles=(10,
         fraction = min(max((rank - before) / counts[index], 0.0), 1.0)
         result[quantile] = float(low[index] + (high[index] - low[index]) * fraction)
     return result
+
+
+@dataclass(frozen=True)
+class VersionLatency:
+    """A version's latency over its whole logged life, answered and shadow rows alike (from the roll-ups)."""
+
+    version: int
+    samples: int
+    p95_ms: float | None
+
+
+def version_latency(session: Session, *, model_name: str, model_version: int) -> VersionLatency:
+    """Samples and p95 of one version's latency, read off the hourly buckets as Monitoring reads them."""
+    buckets = rollups.bucket_counts(
+        session, model_name=model_name, metric="latency", start=EPOCH, end=FAR_FUTURE, model_version=model_version
+    )
+    if buckets.empty:
+        return VersionLatency(version=model_version, samples=0, p95_ms=None)
+    merged = buckets.groupby("bucket")["count"].sum()
+    p95 = latency_percentiles(merged.index.to_numpy(), merged.to_numpy(), (95,))[95]
+    return VersionLatency(version=model_version, samples=int(merged.sum()), p95_ms=p95)

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from core import mlflow_io
 from core.errors import ArtifactMissing, VersionNotFound, first_line
 from core.mlflow_io import VersionInfo
+from core.monitoring.percentiles import VersionLatency, version_latency
+from core.monitoring.references import refresh
 from core.registry.guards import InvalidRequest, PromotionRefused, valid_alias
 from core.settings import Settings
 from storage import evidence
@@ -125,6 +127,7 @@ def preflight(
 ) -> Preflight:
     """Check moving ``alias`` to ``version`` against the alias's current holder."""
     alias = valid_alias(alias)
+    refresh(settings, sessions=sessions)  # the latency check reads the roll-ups
     candidate = existing_version(settings, version)
     holder_version = mlflow_io.alias_map(settings).get(alias)
     holder = None if holder_version is None else mlflow_io.get_version(settings, version=holder_version)
@@ -251,10 +254,13 @@ def _live_checks(
         candidate_version=candidate.version,
         tolerance=AGREEMENT_TOLERANCE,
     )
+    # Latency comes from the roll-ups, as on Monitoring, so both pages show the same p95.
+    new_latency = version_latency(session, model_name=model, model_version=candidate.version)
+    old_latency = version_latency(session, model_name=model, model_version=holder.version)
     return [
         _agreement_check(names[0], agreed),
         _realised_check(names[1], settings, new, old),
-        _latency_check(names[2], settings, new, old),
+        _latency_check(names[2], settings, new_latency, old_latency),
     ]
 
 
@@ -294,25 +300,23 @@ def _realised_check(
     return Check(name, FAIL if worse else PASS, detail)
 
 
-def _latency_check(
-    name: str, settings: Settings, new: evidence.VersionEvidence, old: evidence.VersionEvidence
-) -> Check:
-    if min(new.predictions, old.predictions) < MIN_LATENCY_SAMPLES:
+def _latency_check(name: str, settings: Settings, new: VersionLatency, old: VersionLatency) -> Check:
+    if min(new.samples, old.samples) < MIN_LATENCY_SAMPLES:
         return Check(
             name,
             UNKNOWN,
-            f"{new.predictions} logged answers of version {new.version} and {old.predictions} of version "
+            f"{new.samples} logged answers of version {new.version} and {old.samples} of version "
             f"{old.version} (needs {MIN_LATENCY_SAMPLES} each)",
         )
-    assert new.latency_p95_ms is not None and old.latency_p95_ms is not None
+    assert new.p95_ms is not None and old.p95_ms is not None
     budget = settings.alert_p95_latency_ms
-    detail = f"{new.latency_p95_ms:,.1f} ms vs {old.latency_p95_ms:,.1f} ms (limit ×{LATENCY_FACTOR:g}"
+    detail = f"{new.p95_ms:,.1f} ms vs {old.p95_ms:,.1f} ms (limit ×{LATENCY_FACTOR:g}"
     detail += ")" if budget is None else f" and over the {budget:,.0f} ms p95 budget)"
-    if new.latency_p95_ms <= LATENCY_FACTOR * old.latency_p95_ms:
+    if new.p95_ms <= LATENCY_FACTOR * old.p95_ms:
         return Check(name, PASS, detail)
     # Slower, but a model that still answers within the operators' latency budget only warns: restoring a
     # heavier but better model (a rollback, say) must not be blocked by a lighter one's speed.
-    within_budget = budget is not None and new.latency_p95_ms <= budget
+    within_budget = budget is not None and new.p95_ms <= budget
     return Check(name, WARN if within_budget else FAIL, detail)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from core import mlflow_io
+from core.monitoring.references import refresh
 from core.registry.guards import (
     InvalidRequest,
     PromotionRefused,
@@ -187,6 +188,8 @@ def _move(
 ) -> AliasMove:
     refusal: PromotionRefused | None = None
     move: AliasMove | None = None
+    if checked is None:
+        refresh(settings, sessions=sessions)  # a re-check reads latency from the roll-ups, inside the lock below
     # Refusals are raised after the block, so outside changes found on the way are still committed.
     with sessions.begin() as session:
         lock_alias_ledger(session, model_name=settings.model_name)

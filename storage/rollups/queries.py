@@ -47,22 +47,31 @@ def hour_totals(session: Session, *, model_name: str, start: datetime, end: date
 
 
 def bucket_counts(
-    session: Session, *, model_name: str, metric: str, start: datetime, end: datetime, by_hour: bool = False
+    session: Session,
+    *,
+    model_name: str,
+    metric: str,
+    start: datetime,
+    end: datetime,
+    by_hour: bool = False,
+    model_version: int | None = None,
 ) -> pd.DataFrame:
-    """Histogram buckets of ``metric`` summed over ``[start, end)``, per version and shadow flag (and hour)."""
+    """Histogram buckets of ``metric`` summed over ``[start, end)``, per version and shadow flag (and hour).
+
+    ``model_version`` keeps one version's buckets only.
+    """
     keys = [RollupBucket.model_version, RollupBucket.is_shadow, RollupBucket.bucket]
     if by_hour:
         keys.insert(0, RollupBucket.hour)
-    query = (
-        select(*keys, _total(RollupBucket.count))
-        .where(
-            RollupBucket.model_name == model_name,
-            RollupBucket.metric == metric,
-            RollupBucket.hour >= start,
-            RollupBucket.hour < end,
-        )
-        .group_by(*keys)
+    query = select(*keys, _total(RollupBucket.count)).where(
+        RollupBucket.model_name == model_name,
+        RollupBucket.metric == metric,
+        RollupBucket.hour >= start,
+        RollupBucket.hour < end,
     )
+    if model_version is not None:
+        query = query.where(RollupBucket.model_version == model_version)
+    query = query.group_by(*keys)
     return _with_hours(read_frame(session, query, [key.key for key in keys] + ["count"]))
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from storage.db import make_engine, make_sessionmaker, migrate
-from storage.evidence import agreement, latency_percentile, version_evidence
+from storage.evidence import agreement, version_evidence
 from storage.prediction_log import Feedback, Prediction
 
 MODEL = "m"
@@ -62,7 +62,6 @@ def test_shadow_pairs_agreement_and_realised_errors(sessions) -> None:
     assert served_evidence.realised_mae == pytest.approx(np.abs(served_errors).mean())
     assert served_evidence.realised_rmse == pytest.approx(math.sqrt((served_errors**2).mean()))
     assert shadow_evidence.realised_rmse == pytest.approx(math.sqrt((shadow_errors**2).mean()))
-    assert served_evidence.latency_p95_ms == 29.0  # nearest rank: ceil(0.95 * 30) = 29th of 1..30
     assert agreed.pairs == 30 and agreed.within_tolerance == 24
     assert agreed.share_within_tolerance == pytest.approx(0.8)
     assert agreed.mean_abs_difference == pytest.approx(np.abs(shadow - served).mean())
@@ -75,16 +74,6 @@ def test_no_traffic_means_no_evidence(sessions) -> None:
         unpaired = agreement(session, model_name=MODEL, reference_version=1, candidate_version=7)
 
     assert nothing.predictions == 0 and nothing.feedback_count == 0
-    assert nothing.latency_p95_ms is None and nothing.realised_rmse is None and nothing.realised_mae is None
+    assert nothing.realised_rmse is None and nothing.realised_mae is None
     assert unpaired.pairs == 0 and unpaired.share_within_tolerance is None
     assert unpaired.mean_abs_difference is None
-
-
-@pytest.mark.parametrize(("count", "expected"), [(1, 1.0), (20, 19.0), (100, 95.0)])
-def test_latency_percentile_is_nearest_rank(sessions, count, expected) -> None:
-    with sessions.begin() as session:
-        for latency in reversed(range(1, count + 1)):
-            log(session, version=3, request_id=f"q{latency}", prediction=1.0, latency_ms=float(latency))
-
-    with sessions() as session:
-        assert latency_percentile(session, model_name=MODEL, version=3) == expected
