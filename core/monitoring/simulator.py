@@ -30,7 +30,6 @@ from core.settings import Settings
 from storage.base import utcnow
 from storage.prediction_log import Feedback, Prediction, PredictionFeature
 
-Progress = Callable[[str], None]
 BULK_BATCH = 50_000
 SHIFT_PATTERN = re.compile(r"^(?P<feature>[A-Za-z_][\w.\-]*)=(?P<value>.+)$")
 
@@ -143,9 +142,11 @@ def bulk_log(
     is_ood: np.ndarray | None = None,
     shadow_of: list[int] | None = None,
     seed: int = 0,
-    progress: Progress | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[int]:
     """Write scored rows into the prediction log in batches (flushed, not committed); returns their ids.
+
+    ``progress`` gets (rows written, rows in all) after each batch.
 
     Shadow rows (``shadow_of`` given: the answered ids, in order) get no feature rows, as in serving.
     """
@@ -207,7 +208,7 @@ def bulk_log(
                 ],
             )
         if progress:
-            progress(f"logged {stop:,} of {rows:,} predictions")
+            progress(stop, rows)
     session.flush()
     return ids.tolist()
 
@@ -365,7 +366,9 @@ def simulate_bulk(
             labelled=labelled,
             is_ood=np.array([bool(fields) for fields in check.ood_fields]),
             seed=seed,
-            progress=lambda message: report(0.2 + 0.8 * _logged_share(message, len(kept)), message),
+            progress=lambda written, total: report(
+                0.2 + 0.8 * written / max(total, 1), f"logged {written:,} of {total:,} predictions"
+            ),
         )
     return SimulationResult(
         requests=1,
@@ -377,8 +380,3 @@ def simulate_bulk(
         seconds=time.perf_counter() - started,
         via="bulk",
     )
-
-
-def _logged_share(message: str, total: int) -> float:
-    match = re.match(r"logged ([\d,]+)", message)
-    return int(match[1].replace(",", "")) / max(total, 1) if match else 0.0

@@ -345,10 +345,6 @@ class InputSchema:
             result[position] = ",".join(name for name, flag in zip(names, flags[position], strict=True) if flag)
         return result
 
-    def ood_warnings(self, row: Mapping[str, object], ood_fields: str) -> list[str]:
-        """Warnings for one accepted row's out-of-range fields."""
-        return [self.get(name).ood_message(float(row[name])) for name in ood_fields.split(",") if name]  # type: ignore[arg-type]
-
 
 def _from_profile(
     name: str, feature: NumericProfile | CategoricalProfile | None, dtype: str, required: bool

@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core import mlflow_io
-from core.errors import LoupeError
+from core.errors import ArtifactMissing, LoupeError
 from core.mlflow_io import RegistryUnavailable
-from core.profile import TrainingProfile
+from core.profile import PROFILE_ARTIFACT, TrainingProfile
 from core.serving.compiled_pipeline import compile_verified
 from core.serving.input_schema import build_schema
 from core.serving.served_model import ServedModel
@@ -34,9 +34,6 @@ MODELS_KEPT_IN_MEMORY = 6
 # After a failed registry call, serve from the cache for this long before asking again: a dead
 # server would otherwise cost every request its connection timeout.
 REGISTRY_RETRY_AFTER_S = 15.0
-
-
-PROFILE_FILE = "training_profile.json"
 
 
 META_FILE = "loupe_version.json"
@@ -158,7 +155,7 @@ def _load(settings: Settings, *, version: int, run_id: str | None, offline: bool
         _copy_version(settings, version=version, run_id=run_id, folder=folder)
         meta = _read_meta(folder) or {}
     local = mlflow_io.load_local_model(folder / "model")
-    profile_path = folder / PROFILE_FILE
+    profile_path = folder / PROFILE_ARTIFACT
     profile = TrainingProfile.load(profile_path) if profile_path.exists() else None
     schema = build_schema(local.signature_inputs, profile)
     served = ServedModel(
@@ -192,9 +189,9 @@ def _copy_version(settings: Settings, *, version: int, run_id: str | None, folde
         if run_id:
             try:
                 profile = mlflow_io.load_profile(settings, run_id=run_id)
-                (staging / PROFILE_FILE).write_text(profile.to_json())
-            except Exception:  # a model logged without Loupe's profile still serves, with signature-only checks
-                pass
+                (staging / PROFILE_ARTIFACT).write_text(profile.to_json())
+            except (ArtifactMissing, ValueError, KeyError):
+                pass  # a model logged without (or with an unreadable) profile still serves, with signature-only checks
         (staging / META_FILE).write_text(
             json.dumps({"name": settings.model_name, "version": version, "run_id": run_id})
         )
