@@ -33,9 +33,10 @@ test: $(STAMP) ## Run the whole test suite
 test-fast: $(STAMP) ## Run the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow"
 
-lint: $(STAMP) ## Check style with ruff, and the Dockerfile with hadolint
+lint: $(STAMP) ## Check style with ruff, types in core/ and storage/ with mypy, the Dockerfile with hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
 format: $(STAMP) ## Fix style with ruff

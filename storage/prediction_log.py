@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, delete, func, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from storage.base import Base, BigId, UTCDateTime, utcnow
+from storage.base import Base, BigId, UTCDateTime, table_of, utcnow
 
 # Rows per INSERT statement group: keeps memory flat on 200k-row batches and lets callers report progress.
 INSERT_CHUNK = 5_000
@@ -110,7 +110,7 @@ def log_predictions(
         raise ValueError(f"{len(records)} predictions but {len(features)} feature rows")
     ids: list[int] = []
     # Core inserts on the tables (not the ORM classes): half the per-row cost on 100k-row batches.
-    predictions, feature_table = Prediction.__table__, PredictionFeature.__table__
+    predictions, feature_table = table_of(Prediction), table_of(PredictionFeature)
     statement = insert(predictions).returning(predictions.c.id, sort_by_parameter_order=True)
     for start in range(0, len(records), INSERT_CHUNK):
         chunk = records[start : start + INSERT_CHUNK]
@@ -137,7 +137,7 @@ def log_predictions(
 def log_rejections(session: Session, *, rows: Sequence[Mapping[str, object]]) -> int:
     """Insert rejections (dicts of :class:`Rejection` columns); returns how many."""
     for chunk in _chunks(rows, INSERT_CHUNK):
-        session.execute(insert(Rejection.__table__), list(chunk))
+        session.execute(insert(table_of(Rejection)), list(chunk))
     return len(rows)
 
 
@@ -164,7 +164,7 @@ def add_feedback(session: Session, *, actuals: Mapping[int, float]) -> list[int]
         for prediction_id in to_store
     ]
     for chunk in _chunks(rows, INSERT_CHUNK):
-        session.execute(insert(Feedback.__table__), list(chunk))
+        session.execute(insert(table_of(Feedback)), list(chunk))
     return [prediction_id for prediction_id in wanted if prediction_id not in known]
 
 

@@ -22,9 +22,16 @@ def fail(message: str, *, code: int = 1) -> int:
 
 
 class CheckLine(Protocol):
-    status: str
-    name: str
-    detail: str
+    """What a pre-flight check shows (``core.registry.preflight.Check`` fits)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def detail(self) -> str: ...
 
 
 def report_checks(checks: Iterable[CheckLine]) -> None:

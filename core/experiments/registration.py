@@ -106,6 +106,7 @@ def register_run(
     if not alias:
         return registration
     try:
+        assert sessions is not None  # checked above, before anything was registered
         move = promote(
             settings,
             sessions=sessions,

@@ -50,7 +50,7 @@ def _version_info(mlflow_client: MlflowClient, version: ModelVersion) -> Version
         name=version.name,
         version=int(version.version),
         run_id=version.run_id,
-        source=version.source,
+        source=version.source or "",
         created_at=datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC),
         aliases=tuple(sorted(version.aliases or ())),
         tags=dict(version.tags or {}),

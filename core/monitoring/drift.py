@@ -201,6 +201,7 @@ def numeric_drift(
         raise ValueError(f"{feature.name}: {len(current)} current bins for {len(reference)} reference bins")
     small = reference_rows <= thresholds.small_reference_rows
     few_values = feature.unique_count <= thresholds.low_cardinality
+    method: Method
     if small:
         if few_values:
             method, threshold = "chisquare", thresholds.chisquare_p_value
@@ -267,6 +268,7 @@ def categorical_drift(
     levels = list(feature.levels) + sorted(level for level in current if level not in set(feature.levels))
     reference = np.array(list(feature.counts) + [0] * (len(levels) - len(feature.levels)), dtype=float)
     observed = np.array([current.get(level, 0) for level in levels], dtype=float)
+    method: Method
     if reference_rows <= thresholds.small_reference_rows:
         method, threshold = "chisquare", thresholds.chisquare_p_value
         statistic = chisquare_counts(reference, observed)
@@ -324,6 +326,8 @@ def feature_drift(
         if not isinstance(counts, Histogram):
             raise TypeError(f"{feature.name} is numeric: its current counts must be a Histogram")
         return numeric_drift(feature, counts, reference_rows=reference_rows, thresholds=thresholds)
+    if isinstance(counts, Histogram):
+        raise TypeError(f"{feature.name} is categorical: its current counts must be a mapping of levels")
     return categorical_drift(feature, dict(counts), reference_rows=reference_rows, thresholds=thresholds)
 
 

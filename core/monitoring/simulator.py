@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from core.dataset import TARGET, load_diamonds
 from core.settings import Settings
-from storage.base import utcnow
+from storage.base import table_of, utcnow
 from storage.prediction_log import Feedback, Prediction, PredictionFeature
 
 BULK_BATCH = 50_000
@@ -176,7 +176,7 @@ def bulk_log(
         constant |= {"ood_fields": None, "is_shadow": is_shadow}
         names = list(columns)
         session.execute(
-            insert(Prediction.__table__),
+            insert(table_of(Prediction)),
             [constant | dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)],
         )
         values: list[dict] = []
@@ -196,11 +196,12 @@ def bulk_log(
                     for i, v, ok in zip(batch_ids, texts, present, strict=True)
                 ]
         if values:
-            session.execute(insert(PredictionFeature.__table__), values)
+            session.execute(insert(table_of(PredictionFeature)), values)
         if labelled[start:stop].any():
+            assert actuals is not None, "feedback needs the true values (actuals)"
             received = utcnow()
             session.execute(
-                insert(Feedback.__table__),
+                insert(table_of(Feedback)),
                 [
                     {"prediction_id": int(ids[i]), "actual": float(actuals[i]), "received_at": received}
                     for i in range(start, stop)

@@ -190,7 +190,11 @@ class InputSchema:
                         problems.append(Problem(1, spec.name, problem[0], problem[1]))
                     continue
                 values[spec.name] = number
-                if spec.train_min is not None and not (spec.train_min <= number <= spec.train_max):
+                if (
+                    spec.train_min is not None
+                    and spec.train_max is not None
+                    and not (spec.train_min <= number <= spec.train_max)
+                ):
                     ood.append(spec.name)
                     warnings.append(spec.ood_message(number))
             else:

@@ -215,12 +215,6 @@ def predict_one(
     request_id = uuid.uuid4().hex
     served, resolution = serve(settings, alias=alias)
     check = served.schema.validate_record(features)
-    common = {
-        "version": served.version,
-        "request_id": request_id,
-        "notice": resolution.notice,
-        "served_from_cache": resolution.from_cache,
-    }
     if not check.accepted:
         latency_ms = (time.perf_counter() - started) * 1000
         with sessions.begin() as session:
@@ -241,7 +235,14 @@ def predict_one(
                 ],
             )
         return PredictionOutcome(
-            prediction=None, latency_ms=latency_ms, prediction_id=None, errors=check.problems, **common
+            prediction=None,
+            version=served.version,
+            latency_ms=latency_ms,
+            prediction_id=None,
+            request_id=request_id,
+            errors=check.problems,
+            notice=resolution.notice,
+            served_from_cache=resolution.from_cache,
         )
     values = check.values or {}
     prediction = served.predict_record(values)
@@ -269,11 +270,14 @@ def predict_one(
         )
     outcome = PredictionOutcome(
         prediction=prediction,
+        version=served.version,
         latency_ms=latency_ms,
         prediction_id=prediction_id,
+        request_id=request_id,
         warnings=check.warnings,
+        notice=resolution.notice,
+        served_from_cache=resolution.from_cache,
         inputs=dict(values),
-        **common,
     )
     if run_shadow:
         score_shadow_for(settings, outcome, sessions=sessions, source=source)

@@ -60,7 +60,7 @@ def bucket_counts(
 
     ``model_version`` keeps one version's buckets only.
     """
-    keys = [RollupBucket.model_version, RollupBucket.is_shadow, RollupBucket.bucket]
+    keys: list[Any] = [RollupBucket.model_version, RollupBucket.is_shadow, RollupBucket.bucket]
     if by_hour:
         keys.insert(0, RollupBucket.hour)
     query = select(*keys, _total(RollupBucket.count)).where(

@@ -13,6 +13,7 @@ import pandas as pd
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from storage.base import table_of
 from storage.prediction_log import Feedback, Prediction
 from storage.rollups.buckets import signed_log_bucket
 from storage.rollups.sql import as_hours, bucket_rows, hour_of, read_frame, to_records, upsert
@@ -34,7 +35,7 @@ def _labelled_rows(
     predictions of one model made in one hour.
     """
     columns = ["hour", "model_name", "model_version", "is_shadow", "prediction", "actual"]
-    direct, shadow = Prediction.__table__, Prediction.__table__.alias("shadow")
+    direct, shadow = table_of(Prediction), table_of(Prediction).alias("shadow")
     frames = []
     for made, joined_on in ((direct, direct.c.id), (shadow, shadow.c.shadow_of)):
         query = (

@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
-from storage.base import utcnow
+from storage.base import table_of, utcnow
 from storage.prediction_log import Feedback, Prediction, PredictionFeature, Rejection
 from storage.rollups.buckets import latency_bucket, signed_log_bucket
 from storage.rollups.realised_error import (
@@ -159,7 +159,7 @@ def _missing_ranges(found: np.ndarray, low: int, high: int) -> list[tuple[int, i
 def _record_gaps(session: Session, source: str, ranges: list[tuple[int, int]], found_at: datetime) -> None:
     rows = [{"source": source, "first_id": first, "last_id": last, "found_at": found_at} for first, last in ranges]
     if rows:
-        session.execute(RollupGap.__table__.insert(), rows)
+        session.execute(table_of(RollupGap).insert(), rows)
 
 
 def _revisit_gaps(session: Session, source: str, add: Callable[[int, int], np.ndarray], now: datetime) -> int:
@@ -232,7 +232,7 @@ def _add_predictions(
     )
     if feedback_seen is not None and rows["is_shadow"].any():
         # Feedback is given for the answer; a shadow row logged after it was rolled up scores against it here.
-        shadow = Prediction.__table__.alias("shadow")
+        shadow = table_of(Prediction).alias("shadow")
         query = (
             select(shadow.c.id, Feedback.actual)
             .select_from(shadow)

@@ -10,7 +10,7 @@ from sqlalchemy import Select, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage.base import Base
+from storage.base import Base, table_of
 
 ZERO_FILLED = {"predictions", "ood", "latency_sum", "prediction_sum", "prediction_sq_sum", "feedback", "error_sum"}
 ZERO_FILLED |= {"abs_error_sum", "sq_error_sum", "count", "value_sum"}
@@ -37,7 +37,7 @@ def upsert(session: Session, table: type[Base], rows: list[dict[str, Any]], *, a
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    core_table = table.__table__
+    core_table = table_of(table)
     statement = insert(core_table)
     keys = [column.name for column in core_table.primary_key.columns]
     # A new row starts every counter it was not given at zero (e.g. feedback for an hour not rolled up yet).
