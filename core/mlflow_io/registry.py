@@ -101,30 +101,29 @@ def alias_map(settings: Settings, *, name: str | None = None) -> dict[str, int]:
     return {alias: int(version) for alias, version in (model.aliases or {}).items()}
 
 
-def version_for_alias(settings: Settings, *, alias: str, name: str | None = None) -> VersionInfo | None:
-    """The version an alias points to, or ``None`` if the alias (or the model) does not exist."""
-    mlflow_client = client(settings)
+def _by_alias(settings: Settings, alias: str, name: str | None) -> ModelVersion | None:
     with mlflow_errors(settings):
         try:
-            version = mlflow_client.get_model_version_by_alias(_name(settings, name), alias)
+            return client(settings).get_model_version_by_alias(_name(settings, name), alias)
         except MlflowException as error:
             if is_missing(error):
                 return None
             raise
-        return _version_info(mlflow_client, version)
+
+
+def version_for_alias(settings: Settings, *, alias: str, name: str | None = None) -> VersionInfo | None:
+    """The version an alias points to, or ``None`` if the alias (or the model) does not exist."""
+    version = _by_alias(settings, alias, name)
+    if version is None:
+        return None
+    with mlflow_errors(settings):
+        return _version_info(client(settings), version)
 
 
 def resolve_alias(settings: Settings, *, alias: str, name: str | None = None) -> tuple[int, str | None] | None:
     """``(version, run_id)`` the alias points to, in one registry call; ``None`` if the alias does not exist."""
-    mlflow_client = client(settings)
-    with mlflow_errors(settings):
-        try:
-            version = mlflow_client.get_model_version_by_alias(_name(settings, name), alias)
-        except MlflowException as error:
-            if is_missing(error):
-                return None
-            raise
-    return int(version.version), version.run_id
+    version = _by_alias(settings, alias, name)
+    return None if version is None else (int(version.version), version.run_id)
 
 
 def get_version(settings: Settings, *, version: int, name: str | None = None) -> VersionInfo:
