@@ -21,12 +21,13 @@ HOLDOUT_ARTIFACT = "holdout_predictions.json"  # a sample of holdout answers Lou
 
 @dataclass(frozen=True)
 class LocalModel:
-    """A model loaded from a local copy: the object to call ``predict`` on and what describes it."""
+    """A model loaded from a local copy: the object to call and what describes it."""
 
     model: Any
-    flavor: str  # "sklearn" (called directly) or "pyfunc"
+    flavor: str  # "sklearn" (its own method called directly) or "pyfunc" (``predict`` as MLflow serves it)
     signature_inputs: list[dict] | None
     run_id: str | None
+    predict_method: str = "predict"  # the method MLflow's pyfunc calls (``pyfunc_predict_fn`` when logged)
 
 
 def _download(settings: Settings, *, run_id: str, artifact_path: str, folder: str) -> Path:
@@ -101,12 +102,21 @@ def download_model_version(settings: Settings, *, version: int, destination: Pat
 
 
 def load_local_model(path: Path) -> LocalModel:
-    """Load a model folder: scikit-learn models natively (fast ``predict``), anything else as pyfunc."""
+    """Load a model folder the way its MLmodel file says MLflow would serve it.
+
+    A scikit-learn model is loaded natively (no pyfunc wrapper on the answering path) and called with
+    the method its ``python_function`` flavor names (``pyfunc_predict_fn`` at logging time, e.g.
+    ``predict_proba``); anything else, or a scikit-learn model without a ``python_function`` flavor
+    naming a method it has, is loaded as pyfunc.
+    """
     from mlflow.models import Model
 
     metadata = Model.load(str(path))
     signature = metadata.signature
     inputs = signature.inputs.to_dict() if signature is not None and signature.inputs is not None else None
+    method = str((metadata.flavors.get("python_function") or {}).get("predict_fn") or "predict")
     if "sklearn" in metadata.flavors:
-        return LocalModel(mlflow.sklearn.load_model(str(path)), "sklearn", inputs, metadata.run_id)
+        model = mlflow.sklearn.load_model(str(path))
+        if callable(getattr(model, method, None)):
+            return LocalModel(model, "sklearn", inputs, metadata.run_id, predict_method=method)
     return LocalModel(mlflow.pyfunc.load_model(str(path)), "pyfunc", inputs, metadata.run_id)

@@ -110,8 +110,8 @@ def resolve(settings: Settings, *, alias: str) -> Resolution:
     _registry_down_until.pop(settings.tracking_uri, None)
     if found is None:
         raise ServingError(
-            f"no version of {settings.model_name} holds the alias '{alias}' — set it on the Registry page "
-            f"or train one: python -m core train --alias {alias}"
+            f"no version of {settings.model_name} holds the alias '{alias}' — point it at a version on the "
+            f"Registry page, or with: python -m core promote --version N --alias {alias} --reason '…'"
         )
     version, run_id = found
     if token is not None:
@@ -164,10 +164,11 @@ def _load(settings: Settings, *, version: int, run_id: str | None, offline: bool
         run_id=meta.get("run_id") or local.run_id,
         flavor=local.flavor,
         model=local.model,
+        predict_method=local.predict_method,
         schema=schema,
         path=folder,
     )
-    if not (settings.compile_models and local.flavor == "sklearn"):
+    if not (settings.compile_models and local.flavor == "sklearn" and local.predict_method == "predict"):
         return served
     compiled, scoring_path = compile_verified(local.model, served.model_input(schema.probe_frame()))
     return replace(served, compiled=compiled, scoring_path=scoring_path)

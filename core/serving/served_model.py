@@ -35,6 +35,7 @@ class ServedModel:
     path: Path
     compiled: CompiledPipeline | None = None  # the one-record fast path, when the pipeline compiles
     scoring_path: str = "predict()"  # how one record is scored, and why (shown on the Predict page)
+    predict_method: str = "predict"  # the model's method that answers (what MLflow's pyfunc would call)
 
     def model_input(self, clean: pd.DataFrame) -> pd.DataFrame:
         """Validated values in the signature's column order and types."""
@@ -51,15 +52,19 @@ class ServedModel:
         return pd.DataFrame(columns, index=clean.index)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Predictions as a flat float array; a model that raises is reported as :class:`ModelFailed`."""
+        """One finite number per row, from the model's own method.
+
+        A model that raises, or answers with anything but one finite number per row, is reported as
+        :class:`ModelFailed` naming the version and what came back.
+        """
         try:
-            answers = self.model.predict(frame)
-            return np.asarray(answers, dtype=float).reshape(len(frame), -1)[:, 0]
+            answers = getattr(self.model, self.predict_method)(frame)
         except Exception as error:  # the model's own code: any exception it raises is its failure, not ours
             raise ModelFailed(
                 f"version {self.version} of {self.name} failed while predicting: {type(error).__name__}: "
                 f"{first_line(error)}"
             ) from error
+        return regression_output(answers, rows=len(frame), who=f"version {self.version} of {self.name}")
 
     def predict_rows(self, clean: pd.DataFrame) -> np.ndarray:
         """Predictions for validated rows; a few rows go record by record through the compiled form."""
@@ -87,6 +92,45 @@ class ServedModel:
         # One row gains nothing from an OpenMP team; on a busy machine waiting for one costs 10-100 ms.
         with _thread_pools().limit(limits=1, user_api="openmp"):
             return float(self.predict(frame)[0])
+
+
+def regression_output(answers: Any, *, rows: int, who: str) -> np.ndarray:
+    """A model's answers as one float per row, or :class:`ModelFailed` saying what came back instead."""
+    if isinstance(answers, pd.DataFrame):
+        if answers.shape[1] != 1:
+            shown = ", ".join(str(column) for column in list(answers.columns)[:6])
+            raise ModelFailed(
+                f"{who} returned {answers.shape[1]} columns per row ({shown}); a regression model must return "
+                "one number per row"
+            )
+        answers = answers.iloc[:, 0]
+    array = np.asarray(answers)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1 or len(array) != rows:
+        raise ModelFailed(
+            f"{who} returned an answer of shape {array.shape} for {rows} rows; a regression model must return "
+            "one number per row"
+        )
+    try:
+        numbers = array.astype(float)
+    except (TypeError, ValueError):
+        example = next((value for value in array if not _is_number(value)), array[0] if len(array) else None)
+        raise ModelFailed(
+            f"{who} returned text such as {str(example)[:40]!r} where a regression model returns numbers"
+        ) from None
+    bad = ~np.isfinite(numbers)
+    if bad.any():
+        raise ModelFailed(f"{who} returned {int(bad.sum()):,} non-finite answers (NaN or infinity) of {rows:,}")
+    return numbers
+
+
+def _is_number(value: object) -> bool:
+    try:
+        float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 @functools.cache
