@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Prepare the runtime folder and prediction log; train champion and challenger if the registry is empty."
+HELP = "Prepare the runtime folder and prediction log; train the demo champion and challenger into an empty registry."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser  # no options
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="add the demo models even though the registry holds other models (never over existing versions)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,11 +24,19 @@ def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     progress(f"tracking: {mask_url(settings.tracking_uri)}; prediction log: {mask_url(settings.database_url)}")
     try:
-        result = bootstrap(settings, progress=progress)
+        result = bootstrap(settings, demo=args.demo, progress=progress)
     except RegistryUnavailable as error:
         return fail(str(error))
     for trained in result.trained:
         metrics = ", ".join(f"{name} {value:,.3f}" for name, value in trained.metrics.items())
         progress(f"{trained.estimator}: version {trained.version} ({metrics})")
-    progress("bootstrap complete" if result.trained else "nothing to do")
+    if result.trained:
+        progress("bootstrap complete")
+    elif result.found and settings.model_name not in result.found:
+        progress(
+            f"{settings.model_name} is not among them: choose one of the registry's models with LOUPE_MODEL_NAME, "
+            "or add the demo models with: python -m core bootstrap --demo"
+        )
+    else:
+        progress("nothing to do")
     return 0

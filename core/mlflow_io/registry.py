@@ -157,6 +157,20 @@ def set_version_tag(settings: Settings, *, version: int, key: str, value: str, n
         client(settings).set_model_version_tag(_name(settings, name), str(version), key, value)
 
 
+def registered_model_names(settings: Settings, *, limit: int = 1000) -> list[str]:
+    """Names of the registered models in the registry (every model, not only the console's), sorted."""
+    names: list[str] = []
+    page_token: str | None = None
+    with mlflow_errors(settings):
+        while len(names) < limit:
+            page = client(settings).search_registered_models(max_results=min(1000, limit), page_token=page_token)
+            names += [model.name for model in page]
+            page_token = page.token
+            if not page_token:
+                break
+    return sorted(names)
+
+
 def has_any_version(settings: Settings, *, name: str | None = None) -> bool:
     """Whether the registry holds at least one version of the model."""
     with mlflow_errors(settings):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from core import mlflow_io
@@ -18,9 +18,10 @@ BOOTSTRAP_MODELS = (("hgb", "champion"), ("rf", "challenger"))
 
 @dataclass(frozen=True)
 class BootstrapResult:
-    """What bootstrap did: the models it trained, if any."""
+    """What bootstrap did: the models it trained, if any, and the models it found (and left alone)."""
 
     trained: list[TrainingResult]
+    found: list[str] = field(default_factory=list)
 
     @property
     def did_nothing(self) -> bool:
@@ -31,10 +32,13 @@ def bootstrap(
     settings: Settings,
     *,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    demo: bool = False,
     progress: Progress = lambda message: None,
 ) -> BootstrapResult:
-    """Migrate the prediction log; if the registry has no version, train a champion and a challenger.
+    """Migrate the prediction log; into an empty registry, train the demo champion and challenger.
 
+    A registry that already holds any model (a team's own) is never written to, unless ``demo`` asks
+    for the demo models anyway; even then a model name that already has versions is left alone.
     ``overrides`` maps an estimator to hyperparameters that replace its defaults (a quick demo, or tests
     that need real but small models); each alias is set with a ledger entry of origin ``bootstrap``.
     """
@@ -44,9 +48,16 @@ def bootstrap(
     try:
         progress("migrating the prediction log")
         migrate(engine)
+        found = mlflow_io.registered_model_names(settings)
+        if found and not demo:
+            progress(
+                f"the registry already holds {len(found)} model(s) ({', '.join(found[:5])}"
+                f"{' …' if len(found) > 5 else ''}): nothing trained"
+            )
+            return BootstrapResult(trained=[], found=found)
         if mlflow_io.has_any_version(settings):
-            progress(f"registry already holds {settings.model_name}: nothing to train")
-            return BootstrapResult(trained=[])
+            progress(f"{settings.model_name} already has versions: nothing trained")
+            return BootstrapResult(trained=[], found=found)
         trained = []
         for estimator, alias in BOOTSTRAP_MODELS:
             result = train(
