@@ -11,6 +11,7 @@ from core import mlflow_io
 from core.errors import LoupeError
 from core.monitoring.drift_statistics import numeric_edges
 from core.profile import NumericProfile, TrainingProfile
+from core.registry.holdout import holdout_metrics
 from core.settings import Settings
 from storage import rollups
 from storage.db import Sessions
@@ -53,7 +54,7 @@ def _reference(settings: Settings, *, session: Session, model_version: int) -> r
         model_version=model_version,
         run_id=version.run_id,
         profile_json=profile.to_json(),
-        holdout_mae=version.metrics.get("mae"),
+        holdout_mae=_holdout_mae(version.metrics),
     )
     return rollups.load_reference(session, model_name=settings.model_name, model_version=model_version)
 
@@ -79,3 +80,8 @@ def refresh(
             return None if profile is None else binning_of(profile)
 
         return rollups.refresh_rollups(session, binning=binning, progress=progress)
+
+
+def _holdout_mae(metrics: dict[str, float]) -> float | None:
+    found = holdout_metrics(metrics).get("mae")
+    return None if found is None else found.value

@@ -17,12 +17,12 @@ from core.mlflow_io import VersionInfo
 from core.monitoring.percentiles import VersionLatency, version_latency
 from core.monitoring.references import refresh
 from core.registry.guards import InvalidRequest, PromotionRefused, valid_alias
+from core.registry.holdout import primary_holdout, same_measure
 from core.settings import Settings
 from storage import evidence
 from storage.db import Sessions, reading
 
 PASS, FAIL, WARN, UNKNOWN = "pass", "fail", "warn", "unknown"
-HOLDOUT_METRIC = "rmse"
 
 
 VALIDATION_STATUS_TAG = "validation_status"
@@ -204,29 +204,39 @@ def signature_differences(*, old: list[dict], new: list[dict]) -> list[str]:
 
 
 def _holdout_check(settings: Settings, candidate: VersionInfo, holder: VersionInfo | None) -> Check:
-    name = f"holdout {HOLDOUT_METRIC}"
-    new = candidate.metrics.get(HOLDOUT_METRIC)
+    new = primary_holdout(candidate.metrics, chosen=settings.holdout_metric)
+    old = None
+    if holder is not None:
+        old = (
+            same_measure(holder.metrics, new)
+            if new is not None
+            else primary_holdout(holder.metrics, chosen=settings.holdout_metric)
+        )
+    shown = new or old
+    name = "holdout metric" if shown is None else f"holdout {shown.measures}"
+    wanted = settings.holdout_metric or "holdout metric (rmse, mae, mse, r2 or mape under a usual name)"
     if new is None:
-        if holder is None or holder.metrics.get(HOLDOUT_METRIC) is None:
-            return Check(name, UNKNOWN, f"version {candidate.version} has no holdout {HOLDOUT_METRIC}")
+        if holder is None or old is None:
+            return Check(name, UNKNOWN, f"version {candidate.version} has no {wanted}")
         return Check(
             name,
             FAIL,
-            f"version {candidate.version} has no holdout {HOLDOUT_METRIC}, so nothing shows it is no worse "
-            f"than version {holder.version} ({holder.metrics[HOLDOUT_METRIC]:,.1f})",
+            f"version {candidate.version} has no holdout {old.label}, so nothing shows it is no worse "
+            f"than version {holder.version} ({old.value:,.4g})",
         )
     if holder is None:
-        return Check(name, PASS, f"{new:,.1f}; no holder to compare with")
-    old = holder.metrics.get(HOLDOUT_METRIC)
+        return Check(name, PASS, f"{new.label} {new.value:,.4g}; no holder to compare with")
     if old is None:
-        return Check(name, UNKNOWN, f"version {holder.version} has no holdout {HOLDOUT_METRIC}")
-    limit = old * (1 + settings.promotion_tolerance)
-    change = (new - old) / old if old else 0.0
+        return Check(name, UNKNOWN, f"version {holder.version} has no holdout {new.label} to compare with")
+    tolerance = settings.promotion_tolerance
+    change = (new.value - old.value) / abs(old.value) if old.value else 0.0
+    worse = change > tolerance if new.lower_is_better else change < -tolerance
+    direction = "lower" if new.lower_is_better else "higher"
     detail = (
-        f"{new:,.1f} vs {old:,.1f} for version {holder.version} ({change:+.1%}; "
-        f"tolerance +{settings.promotion_tolerance:.0%})"
+        f"{new.label} {new.value:,.4g} vs {old.value:,.4g} for version {holder.version} ({change:+.1%}; "
+        f"{direction} is better, tolerance {tolerance:.0%})"
     )
-    return Check(name, FAIL if new > limit else PASS, detail)
+    return Check(name, FAIL if worse else PASS, detail)
 
 
 def _validation_check(candidate: VersionInfo) -> Check:

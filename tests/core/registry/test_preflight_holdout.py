@@ -1,0 +1,80 @@
+"""The pre-flight compares holdout figures a team logged under its own names, the right way round."""
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow.models import infer_signature
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import Ridge
+
+from core.registry.preflight import FAIL, PASS, preflight
+from storage.db import make_engine, make_sessionmaker, migrate
+from tests.conftest import use_home
+
+MODEL = "team-model"
+
+
+@pytest.fixture
+def team(tmp_path, monkeypatch):
+    settings = use_home(monkeypatch, tmp_path / "home", LOUPE_MODEL_NAME=MODEL)
+    settings.ensure_home()
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    yield settings, make_sessionmaker(engine)
+    engine.dispose()
+
+
+def register(metrics: dict[str, float]) -> int:
+    data = load_diabetes(as_frame=True)
+    model = Ridge().fit(data.data, data.target)
+    with mlflow.start_run():
+        mlflow.log_metrics(metrics)
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(data.data.head(), np.zeros(5)),
+            pip_requirements=["scikit-learn"],
+        )
+    return int(mlflow.register_model(info.model_uri, MODEL).version)
+
+
+def holdout_check(checked):
+    return next(check for check in checked.checks if check.name.startswith("holdout"))
+
+
+def test_evaluate_style_names_are_compared(team) -> None:
+    settings, sessions = team
+    register({"root_mean_squared_error": 50.0, "training_root_mean_squared_error": 10.0})
+    mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", "1")
+    worse = register({"root_mean_squared_error": 60.0, "training_root_mean_squared_error": 1.0})
+
+    check = holdout_check(preflight(settings, sessions=sessions, version=worse, alias="champion"))
+
+    assert (check.name, check.status) == ("holdout rmse", FAIL)
+    assert "RMSE (root_mean_squared_error) 60 vs 50 for version 1 (+20.0%; lower is better" in check.detail
+
+
+def test_a_higher_r2_passes_and_a_lower_one_fails(team) -> None:
+    settings, sessions = team
+    register({"r2_score": 0.40})
+    mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", "1")
+    better, worse = register({"r2_score": 0.45}), register({"r2_score": 0.30})
+
+    assert holdout_check(preflight(settings, sessions=sessions, version=better, alias="champion")).status == PASS
+    lower = holdout_check(preflight(settings, sessions=sessions, version=worse, alias="champion"))
+    assert (lower.name, lower.status) == ("holdout r2", FAIL)
+    assert "higher is better" in lower.detail
+
+
+def test_the_chosen_metric_is_the_one_compared(team, monkeypatch) -> None:
+    settings, sessions = team
+    register({"rmse": 50.0, "pinball_loss": 0.9})
+    mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", "1")
+    candidate = register({"rmse": 80.0, "pinball_loss": 0.5})  # worse RMSE, better on the team's own loss
+    settings = use_home(monkeypatch, settings.home_dir, LOUPE_MODEL_NAME=MODEL, LOUPE_HOLDOUT_METRIC="pinball_loss")
+
+    check = holdout_check(preflight(settings, sessions=sessions, version=candidate, alias="champion"))
+
+    assert (check.name, check.status) == ("holdout pinball_loss", PASS)
