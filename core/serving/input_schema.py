@@ -39,7 +39,7 @@ class FieldSpec:
 
     name: str
     kind: Literal["numeric", "categorical"]
-    dtype: Literal["float", "integer", "string", "boolean"]
+    dtype: Literal["float", "integer", "string", "boolean", "datetime"]
     required: bool = True
     levels: tuple[str, ...] | None = None
     rules: tuple[Rule, ...] = ()
@@ -61,6 +61,11 @@ class FieldSpec:
             return f"{self.name}: {self._describe(value)} is not a finite number (rule: finite)"
         if rule == "integer":
             return f"{self.name}: {self._describe(value)} is not a whole number (rule: integer)"
+        if rule == "datetime":
+            return (
+                f"{self.name}: {value!r} is not a date and time (rule: datetime; ISO 8601 such as "
+                "2026-11-30 or 2026-11-30T14:05:00)"
+            )
         if rule == "category":
             levels = list(self.levels or ())
             shown = ", ".join(levels[:LEVELS_SHOWN]) + (" …" if len(levels) > LEVELS_SHOWN else "")
@@ -85,6 +90,15 @@ def _number(value: object) -> str:
             return str(int(number))
         return f"{number:g}"
     return str(value)
+
+
+def parse_datetime(text: str) -> pd.Timestamp | None:
+    """An ISO 8601 date or date and time, or ``None`` when ``text`` is not one."""
+    try:
+        stamp = pd.to_datetime(text, format="ISO8601")
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return None if pd.isna(stamp) else stamp
 
 
 def _case_hint(value: str, levels: Sequence[str]) -> str:
@@ -206,6 +220,12 @@ class InputSchema:
                 if spec.levels is not None and text not in spec.levels:
                     problems.append(Problem(1, spec.name, "category", spec.message("category", text)))
                     continue
+                if spec.dtype == "datetime":
+                    stamp = parse_datetime(text)
+                    if stamp is None:
+                        problems.append(Problem(1, spec.name, "datetime", spec.message("datetime", text)))
+                        continue
+                    text = stamp.isoformat()
                 values[spec.name] = text
         return RecordCheck(values=None if problems else values, problems=problems, ood_fields=ood, warnings=warnings)
 
@@ -287,6 +307,16 @@ class InputSchema:
                 if spec.levels is not None:
                     unknown = ~text.isin(list(spec.levels)).fillna(False).to_numpy(dtype=bool) & ~missing
                     refuse(spec, "category", unknown, text)
+                if spec.dtype == "datetime":
+                    stamps = pd.to_datetime(
+                        text.where(~pd.Series(missing, index=text.index)), errors="coerce", format="ISO8601"
+                    )
+                    refuse(spec, "datetime", stamps.isna().to_numpy(dtype=bool) & ~missing, text)
+                    text = pd.Series(
+                        [None if pd.isna(stamp) else stamp.isoformat() for stamp in stamps],
+                        index=text.index,
+                        dtype=object,
+                    )
                 clean_columns[spec.name] = text.astype(object)
 
         accepted = ~rejected
@@ -367,7 +397,7 @@ def _from_profile(
             train_max=feature.max,
             default=default,
         )
-    if isinstance(feature, CategoricalProfile):
+    if isinstance(feature, CategoricalProfile) and dtype != "datetime":
         return FieldSpec(
             name=name,
             kind="categorical",
@@ -376,6 +406,8 @@ def _from_profile(
             levels=tuple(feature.levels),
             default=feature.most_frequent,
         )
+    if dtype == "datetime":
+        return FieldSpec(name=name, kind="categorical", dtype="datetime", required=required)
     if dtype in ("float", "integer"):
         return FieldSpec(name=name, kind="numeric", dtype=dtype, required=required)  # type: ignore[arg-type]
     levels = ("False", "True") if dtype == "boolean" else None
@@ -395,7 +427,7 @@ def build_schema(signature_inputs: Sequence[Mapping[str, Any]] | None, profile: 
             if "name" not in column:
                 raise ValueError("the model signature has unnamed (tensor) inputs; Loupe serves tabular models")
             kind = str(column.get("type", "string"))
-            dtype = NUMERIC_TYPES.get(kind, "boolean" if kind == "boolean" else "string")
+            dtype = NUMERIC_TYPES.get(kind, kind if kind in ("boolean", "datetime") else "string")
             specs.append(
                 _from_profile(column["name"], features.get(column["name"]), dtype, column.get("required", True))
             )

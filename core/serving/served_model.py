@@ -44,6 +44,8 @@ class ServedModel:
             values = clean[spec.name] if spec.name in clean.columns else pd.Series(np.nan, index=clean.index)
             if spec.dtype == "boolean":
                 values = values.map({"True": True, "False": False, True: True, False: False})
+            elif spec.dtype == "datetime":
+                values = pd.to_datetime(values, format="ISO8601")
             elif spec.dtype == "integer" and values.notna().all():
                 values = values.astype("int64")
             elif spec.kind == "numeric":
@@ -81,6 +83,8 @@ class ServedModel:
                 value = np.nan if spec.kind == "numeric" else None
             elif spec.dtype == "boolean":
                 value = value in (True, "True")
+            elif spec.dtype == "datetime":
+                value = pd.Timestamp(str(value))
             elif spec.dtype == "integer":
                 value = int(value)  # type: ignore[call-overload]
             row[spec.name] = value
