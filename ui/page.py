@@ -6,8 +6,9 @@ import base64
 
 import streamlit as st
 
-from core.registry.status import backend_label, live_aliases
+from core.registry.status import LiveAliases, backend_label, live_aliases
 from core.settings import get_settings
+from ui.formats import plain
 
 LOGO_SVG = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width="40" height="40">
 <defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">
@@ -39,15 +40,18 @@ BRAND_CSS = """<style>
 </style>"""
 
 
-def page_setup(title: str, icon: str = "🔎") -> None:
-    """Page config, theme touches and the sidebar brand; call first on every page."""
+def page_setup(title: str, icon: str = "🔎") -> LiveAliases:
+    """Page config, theme touches and the sidebar brand; call first on every page.
+
+    Returns the sidebar's alias read (which version each alias points to now), for the page to use.
+    """
     st.set_page_config(page_title=f"{title} · Loupe", page_icon=icon, layout="wide")
     st.markdown(BRAND_CSS, unsafe_allow_html=True)
     settings = get_settings()
     st.logo(_data_uri(WORDMARK_SVG), size="large", icon_image=_data_uri(LOGO_SVG))
     live = live_aliases(settings)  # one registry call; never cached, so a promotion shows at once
     with st.sidebar:
-        st.markdown(f"**{settings.model_name}**")
+        st.markdown(f"**{plain(settings.model_name)}**")
         if live.registry_error:
             st.caption("🔴 registry unreachable")
         elif not live.versions:
@@ -55,3 +59,4 @@ def page_setup(title: str, icon: str = "🔎") -> None:
         else:
             st.caption(" · ".join(f"`{alias}` v{version}" for alias, version in sorted(live.versions.items())))
         st.caption(f"tracking: {backend_label(settings.tracking_uri)} · log: {backend_label(settings.database_url)}")
+    return live
