@@ -1,8 +1,14 @@
 """Shared fixtures: every test gets its own LOUPE_HOME; real MLflow stores and databases, no mocks.
 
 - ``settings``: the settings for this test's isolated runtime folder.
-- ``bootstrapped_home``: a runtime folder bootstrapped once per session (champion hgb, challenger rf).
+- ``bootstrapped_home``: a runtime folder bootstrapped once per session with small real models
+  (``LIGHT_MODELS``: champion v1 hgb, challenger v2 rf, trained in seconds). Read it, never change it.
 - ``registry_home``: a private copy of that registry for tests that change it.
+- ``ridge_home`` / ``ridge_registry``: the same plus v3, a clearly worse ridge model without an alias.
+- ``demo_models_home``: bootstrapped with the real demo models (the 800-tree champion, minutes of
+  training); only for tests of the model itself, which are marked ``slow``.
+- ``diabetes_home`` / ``diabetes_registry``: a registry holding another model (other fields and types).
+- ``failing_tracking_server``: a tracking server on loopback that answers 503 and counts the requests.
 - ``pg_url``: a fresh PostgreSQL schema on the local server (fails under CI=true if unreachable).
 """
 
@@ -10,9 +16,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -101,21 +110,80 @@ def settings() -> Settings:
     return get_settings()
 
 
-@pytest.fixture(scope="session")
-def bootstrapped_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Bootstrapped once per session; read it, never change it (use ``registry_home`` to change)."""
+# Small versions of the demo's estimators: a few seconds to train instead of minutes, and the
+# relations the tests rely on kept — on the fixed split, holdout RMSE ≈ 547 for hgb and ≈ 559 for rf,
+# so the champion is the better model and the challenger is within the 5 % promotion tolerance
+# (tests/core/test_training.py checks this). The demo's defaults give ≈ 529 for hgb.
+LIGHT_MODELS: dict[str, dict[str, object]] = {
+    "hgb": {"max_iter": 40, "learning_rate": 0.3},
+    "rf": {"n_estimators": 8, "min_samples_leaf": 5, "max_depth": 14},
+}
+
+
+def _bootstrapped(home: Path, **overrides: dict[str, object]) -> Path:
     from core.training.bootstrap import bootstrap
 
-    home = tmp_path_factory.mktemp("bootstrapped") / "home"
     with settings_at(home) as settings:
-        bootstrap(settings)
+        bootstrap(settings, overrides=overrides)
     return home
+
+
+@pytest.fixture(scope="session")
+def bootstrapped_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Bootstrapped once per session with ``LIGHT_MODELS``; read it, never change it (use ``registry_home``)."""
+    return _bootstrapped(tmp_path_factory.mktemp("bootstrapped") / "home", **LIGHT_MODELS)
+
+
+@pytest.fixture(scope="session")
+def demo_models_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Bootstrapped with the demo's own hyperparameters, as ``make bootstrap`` does (minutes): slow tests only."""
+    return _bootstrapped(tmp_path_factory.mktemp("demo-models") / "home")
 
 
 @pytest.fixture
 def registry_home(bootstrapped_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """A private copy of the bootstrapped stores; artifacts stay in the shared (read-only) folder."""
     return private_copy(bootstrapped_home, tmp_path, monkeypatch)
+
+
+@dataclass
+class FailingTrackingServer:
+    """A tracking server on loopback that answers every request with 503; ``requests`` counts what it was asked."""
+
+    url: str
+    paths: list[str] = field(default_factory=list)
+
+    @property
+    def requests(self) -> int:
+        return len(self.paths)
+
+
+@pytest.fixture
+def failing_tracking_server() -> Iterator[FailingTrackingServer]:
+    """A real HTTP server, so a test sees whether (and how often) the registry was asked, not how long it took."""
+    server_state = FailingTrackingServer(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            server_state.paths.append(self.path)
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_PATCH = do_DELETE = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server_state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server_state
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _ci() -> bool:
@@ -148,7 +216,7 @@ def pg_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def ridge_home(bootstrapped_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bootstrapped stores plus version 3: a clearly worse ridge model without an alias. Read only."""
+    """The bootstrapped stores plus v3: a clearly worse ridge model (RMSE ≈ 1,135) without an alias. Read only."""
     from core.training.train import train
 
     home = tmp_path_factory.mktemp("ridge") / "home"

@@ -69,7 +69,6 @@ def test_rules_follow_the_settings_and_can_be_switched_off(monkeypatch) -> None:
     assert [alert.rule for alert in fired] == ["p95_latency"]
 
 
-@pytest.mark.slow
 def test_active_alerts_read_the_log(registry_home) -> None:
     settings = registry_home
     rows = 500

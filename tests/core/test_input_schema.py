@@ -224,7 +224,6 @@ def test_a_file_over_the_upload_limit_gets_a_clear_message(registry_home, log) -
         score_csv(registry_home, data, sessions=log, source="batch", max_bytes=50_000)
 
 
-@pytest.mark.slow
 def test_a_model_with_another_signature_gets_its_own_schema_without_code_changes(diabetes_registry) -> None:
     settings = diabetes_registry
     clear_memory_caches()

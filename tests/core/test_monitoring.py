@@ -7,9 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import select
 
-from core.dataset import load_diamonds
 from core.monitoring.drift import current_counts, drift_report
 from core.monitoring.export import drift_export
 from core.monitoring.percentiles import latency_percentiles, signed_log_quantiles
@@ -21,13 +19,13 @@ from core.monitoring.series import (
     throughput,
     version_comparison,
 )
-from core.monitoring.simulator import bulk_log, simulated_latencies
 from core.monitoring.snapshot import snapshot
 from core.monitoring.window_drift import current_drift_status
 from core.monitoring.windows import Window, parse_duration
 from storage.db import make_engine, make_sessionmaker, migrate
-from storage.prediction_log import Feedback, Rejection
+from storage.prediction_log import Rejection
 from storage.rollups import latency_bucket, signed_log_bucket
+from tests.monitoring_traffic import seed_traffic
 
 NOW = datetime(2026, 3, 8, 10, 30, tzinfo=UTC)
 
@@ -82,42 +80,6 @@ def test_windows_are_whole_hours_including_the_open_one() -> None:
         parse_duration("7 days")
 
 
-def seed_traffic(settings, *, rows: int, start: datetime, hours: float, shift: float, version: int = 1, seed: int = 0):
-    """Diamonds rows (carat × shift, or the first five numerics × -shift when negative) logged for ``version``."""
-    rng = np.random.default_rng(seed)
-    data = load_diamonds().sample(rows, replace=True, random_state=seed).reset_index(drop=True)
-    features = data.drop(columns=["price"]).astype({"cut": str, "color": str, "clarity": str})
-    for name in ("carat",) if shift > 0 else ("carat", "depth", "table", "x", "y"):
-        features[name] = features[name] * abs(shift)
-    stamps = [start + timedelta(seconds=float(s)) for s in np.sort(rng.random(rows)) * hours * 3600]
-    predictions = data["price"].to_numpy() * rng.normal(1.0, 0.1, rows)
-    latencies = simulated_latencies(rows, rng=rng)
-    ood = rng.random(rows) < 0.05
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    with make_sessionmaker(engine).begin() as session:
-        ids = bulk_log(
-            session,
-            features=features,
-            predictions=predictions,
-            timestamps=stamps,
-            model_name=settings.model_name,
-            model_version=version,
-            latency_ms=latencies,
-            actuals=data["price"].to_numpy(float),
-            label_share=0.5,
-            is_ood=ood,
-            seed=seed,
-        )
-        labelled = set(session.scalars(select(Feedback.prediction_id).where(Feedback.prediction_id.in_(ids))))
-    engine.dispose()
-    frame = features.assign(
-        id=ids, prediction=predictions, latency=latencies, ood=ood, actual=data["price"].to_numpy(), at=stamps
-    )
-    frame["labelled"] = frame["id"].isin(labelled)
-    return frame
-
-
 @pytest.fixture
 def sessions(registry_home):
     engine = make_engine(registry_home.database_url)
@@ -126,7 +88,6 @@ def sessions(registry_home):
     engine.dispose()
 
 
-@pytest.mark.slow
 def test_snapshot_figures_equal_the_raw_log(registry_home, sessions) -> None:
     settings = registry_home
     day = Window.last(timedelta(days=1), now=NOW)
@@ -186,7 +147,6 @@ def test_snapshot_figures_equal_the_raw_log(registry_home, sessions) -> None:
     assert comparison.to_dict("records")[0]["predictions"] == 4_000
 
 
-@pytest.mark.slow
 def test_drift_status_for_the_registry_preflight(registry_home, sessions) -> None:
     settings = registry_home
     recent = datetime.now(UTC) - timedelta(hours=3)
@@ -207,7 +167,6 @@ def test_drift_status_for_the_registry_preflight(registry_home, sessions) -> Non
     assert "5 of 9 features drifted" in moved.detail and "carat" in moved.detail
 
 
-@pytest.mark.slow
 def test_an_empty_log_gives_an_empty_snapshot(registry_home, sessions) -> None:
     view = snapshot(registry_home, sessions=sessions, window=Window.last(timedelta(days=7)))
 
@@ -218,32 +177,6 @@ def test_an_empty_log_gives_an_empty_snapshot(registry_home, sessions) -> None:
     assert pd.DataFrame(version_comparison(view)).empty
 
 
-@pytest.mark.slow
-def test_drift_command_prints_the_report(registry_home, capsys) -> None:
-    import json
-
-    from core.cli import main
-
-    seed_traffic(registry_home, rows=2_000, start=datetime.now(UTC) - timedelta(hours=20), hours=19, shift=1.2)
-
-    assert main(["drift", "--window", "1d", "--format", "json"]) == 0
-    payload = json.loads(capsys.readouterr().out)
-    assert main(["drift", "--window", "1d", "--version", "1", "--format", "csv"]) == 0
-    csv = pd.read_csv(pd.io.common.StringIO(capsys.readouterr().out))
-
-    assert payload["model_version"] == 1 and payload["dataset_drift"] is False
-    assert payload["drift_share"] == pytest.approx(1 / 9)
-    carat = next(item for item in payload["features"] if item["feature"] == "carat")
-    assert carat["method"] == "wasserstein" and carat["drifted"] is True and carat["threshold"] == 0.1
-    assert list(csv.columns[:6]) == ["feature", "kind", "method", "statistic", "threshold", "drifted"]
-    assert csv.set_index("feature").loc["carat", "drifted"]
-    assert main(["drift", "--window", "1d", "--version", "9"]) == 1
-    assert "no training profile" in capsys.readouterr().err
-    assert main(["drift", "--window", "seven days"]) == 1
-    assert "12h, 7d or 2w" in capsys.readouterr().err
-
-
-@pytest.mark.slow
 @pytest.mark.postgres
 def test_the_same_figures_on_postgresql(registry_home, pg_url, monkeypatch) -> None:
     from tests.conftest import use_home

@@ -49,7 +49,6 @@ def statuses(preflight) -> dict[str, str]:
 BOOTSTRAP_LEDGER = [("champion", None, 1, "bootstrap"), ("challenger", None, 2, "bootstrap")]
 
 
-@pytest.mark.slow
 def test_a_clearly_worse_version_is_blocked_and_nothing_changes(ridge_registry, sessions_for) -> None:
     settings, sessions = ridge_registry, sessions_for(ridge_registry)
 
@@ -66,7 +65,6 @@ def test_a_clearly_worse_version_is_blocked_and_nothing_changes(ridge_registry, 
     assert entries(settings, sessions) == BOOTSTRAP_LEDGER
 
 
-@pytest.mark.slow
 def test_override_needs_a_reason_and_is_recorded(ridge_registry, sessions_for) -> None:
     settings, sessions = ridge_registry, sessions_for(ridge_registry)
 
@@ -477,7 +475,6 @@ def test_real_shadow_traffic_and_feedback_become_pre_flight_evidence(registry_ho
     assert by_name["latency p95"].status in (PASS, WARN, FAIL) and " ms vs " in by_name["latency p95"].detail
 
 
-@pytest.mark.slow
 def test_a_stale_pre_flight_is_checked_again_against_the_holder_found_under_the_lock(ridge_registry, sessions_for):
     settings, sessions = ridge_registry, sessions_for(ridge_registry)
     seen_by_operator = preflight(settings, sessions=sessions, version=3, alias="canary")

@@ -7,7 +7,7 @@ from core import mlflow_io
 from core.profile import PROFILE_ARTIFACT, CategoricalProfile, NumericProfile
 from core.training.bootstrap import bootstrap
 from core.training.train import HOLDOUT_ARTIFACT, resolve_params, train
-from tests.conftest import use_home
+from tests.conftest import LIGHT_MODELS, use_home
 
 
 def test_bootstrap_registers_champion_and_challenger(bootstrapped_home: Path, monkeypatch) -> None:
@@ -22,6 +22,23 @@ def test_bootstrap_registers_champion_and_challenger(bootstrapped_home: Path, mo
     assert (challenger.version, challenger.estimator) == (2, "rf")
     assert set(champion.metrics) >= {"rmse", "mae", "r2", "mape"}
     assert champion.params["estimator"] == "hgb"
+
+
+def test_bootstrap_overrides_reach_training_and_the_light_models_keep_the_demos_relations(
+    ridge_home: Path, monkeypatch
+) -> None:
+    """The fast tier's registry stands in for the demo's: these relations are what its tests rely on."""
+    settings = use_home(monkeypatch, ridge_home)
+    versions = {version.version: version for version in mlflow_io.list_versions(settings)}
+    rmse = {number: version.metrics["rmse"] for number, version in versions.items()}
+    limit = 1 + settings.promotion_tolerance
+
+    assert versions[1].params["max_iter"] == str(LIGHT_MODELS["hgb"]["max_iter"])
+    assert versions[2].params["n_estimators"] == str(LIGHT_MODELS["rf"]["n_estimators"])
+    assert versions[1].params["l2_regularization"] == "1.0"  # what is not overridden keeps the default
+    assert rmse[1] < rmse[2] <= rmse[1] * limit  # the challenger is worse but may be promoted
+    assert rmse[3] > rmse[1] * limit  # the ridge model is blocked by the holdout check
+    assert 500 < rmse[1] < 600  # still a real price model
 
 
 def test_training_run_logs_model_profile_and_plot(bootstrapped_home: Path, monkeypatch) -> None:

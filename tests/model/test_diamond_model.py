@@ -1,4 +1,7 @@
-"""Behaviour of the demo model itself, apart from the code that trains it."""
+"""Behaviour of the demo model itself, apart from the code that trains it.
+
+These need the real demo models (minutes of training, once per session), so they are all ``slow``.
+"""
 
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from core.serving.compiled_pipeline import compile_pipeline
 from core.training.train import evaluate
 from tests.conftest import use_home
 
+pytestmark = pytest.mark.slow
 BASE = {"carat": 1.0, "cut": "Ideal", "color": "G", "clarity": "VS1", "depth": 61.8, "table": 57.0}
 
 
@@ -23,8 +27,8 @@ def case(**changes) -> dict:
 
 
 @pytest.fixture
-def champion(bootstrapped_home: Path, monkeypatch: pytest.MonkeyPatch):
-    settings = use_home(monkeypatch, bootstrapped_home)
+def champion(demo_models_home: Path, monkeypatch: pytest.MonkeyPatch):
+    settings = use_home(monkeypatch, demo_models_home)
     mlflow_io.configure(settings)
     return mlflow.sklearn.load_model(f"models:/{settings.model_name}@champion")
 
