@@ -7,7 +7,8 @@ from core.serving.feedback import attach_feedback
 from core.serving.model_cache import ServingError, serve
 from core.serving.scoring import predict_one, score_shadow_for
 from core.settings import get_settings
-from ui.formats import milliseconds, money
+from ui.errors import action
+from ui.formats import milliseconds, money, plain
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions
 
@@ -15,209 +16,220 @@ ALIAS = "champion"
 COLUMNS_PER_ROW = 3
 PREVIEW_ROWS = 200
 
-page_setup("Predict", "💎")
-settings = get_settings()
-sessions = prediction_log_sessions(settings.database_url)
-st.title("Predict")
-st.caption(f"Score with the version that `{ALIAS}` points to now. Every answer goes to the prediction log.")
+with action("Showing the Predict page"):
+    page_setup("Predict", "💎")
+    settings = get_settings()
+    st.title("Predict")
+    st.caption(f"Score with the version that `{ALIAS}` points to now. Every answer goes to the prediction log.")
 
-try:
-    served, resolution = serve(settings, alias=ALIAS)
-except ServingError as error:
-    st.error(f"Nothing can answer: {error}", icon="🚫")
-    st.stop()
+    with action("Opening the prediction log", stop=True):
+        sessions = prediction_log_sessions(settings.database_url)
+    with action(f"Loading the model behind {ALIAS}", stop=True):
+        try:
+            served, resolution = serve(settings, alias=ALIAS)
+        except ServingError as error:
+            st.error(f"Nothing can answer: {plain(error)}", icon="🚫")
+            st.stop()
 
-schema = served.schema
-target = schema.target or "prediction"
+    schema = served.schema
+    target = schema.target or "prediction"
 
+    def shown(value: float) -> str:
+        return money(value) if target == "price" else f"{value:,.2f}"
 
-def shown(value: float) -> str:
-    return money(value) if target == "price" else f"{value:,.2f}"
+    if resolution.notice:
+        st.warning(plain(resolution.notice), icon="📦")
+    shadow_note = (
+        " · shadow scoring on (challenger logged, never shown)" if settings.shadow else " · shadow scoring off"
+    )
+    st.markdown(f"Answering: **{plain(served.name)} v{served.version}** (`{ALIAS}`, {served.flavor}){shadow_note}")
+    st.caption(f"One-case scoring: {plain(served.scoring_path)}")
+    if not schema.has_profile:
+        st.info("This version has no training profile: only its signature's types are checked, no ranges.", icon="ℹ️")
 
+    single, batch, truth = st.tabs(["Single case", "Batch CSV", "Ground truth"], key="predict_tabs")
 
-if resolution.notice:
-    st.warning(resolution.notice, icon="📦")
-shadow_note = " · shadow scoring on (challenger logged, never shown)" if settings.shadow else " · shadow scoring off"
-st.markdown(f"Answering: **{served.name} v{served.version}** (`{ALIAS}`, {served.flavor}){shadow_note}")
-st.caption(f"One-case scoring: {served.scoring_path}")
-if not schema.has_profile:
-    st.info("This version has no training profile: only its signature's types are checked, no ranges.", icon="ℹ️")
-
-single, batch, truth = st.tabs(["Single case", "Batch CSV", "Ground truth"])
-
-with single:
-    with st.form("predict_form", border=True):
-        columns = st.columns(COLUMNS_PER_ROW)
-        values: dict[str, object] = {}
-        for index, spec in enumerate(schema.fields):
-            key = f"predict_field_{spec.name}"
-            with columns[index % COLUMNS_PER_ROW]:
-                if spec.kind == "categorical" and spec.levels:
-                    levels = list(spec.levels)
-                    default = levels.index(spec.default) if spec.default in levels else 0
-                    values[spec.name] = st.selectbox(spec.name, levels, index=default, key=key)
-                elif spec.kind == "categorical":
-                    values[spec.name] = st.text_input(spec.name, value=spec.default or "", key=key)
-                else:
-                    help_text = (
-                        f"training range {spec.train_min:g} – {spec.train_max:g}"
-                        if spec.train_min is not None
-                        else "no training range known"
-                    )
-                    if spec.dtype == "integer":
-                        default_value = None if spec.default is None else int(spec.default)
-                        values[spec.name] = st.number_input(
-                            spec.name, value=default_value, step=1, key=key, help=help_text
-                        )
+    with single:
+        with st.form("predict_form", border=True):
+            columns = st.columns(COLUMNS_PER_ROW)
+            values: dict[str, object] = {}
+            for index, spec in enumerate(schema.fields):
+                key = f"predict_field_{spec.name}"
+                with columns[index % COLUMNS_PER_ROW]:
+                    if spec.kind == "categorical" and spec.levels:
+                        levels = list(spec.levels)
+                        default = levels.index(spec.default) if spec.default in levels else 0
+                        values[spec.name] = st.selectbox(spec.name, levels, index=default, key=key)
+                    elif spec.kind == "categorical":
+                        values[spec.name] = st.text_input(spec.name, value=spec.default or "", key=key)
                     else:
-                        values[spec.name] = st.number_input(
-                            spec.name, value=spec.default, step=0.01, format="%.4g", key=key, help=help_text
+                        help_text = (
+                            f"training range {spec.train_min:g} – {spec.train_max:g}"
+                            if spec.train_min is not None
+                            else "no training range known"
                         )
-        submitted = st.form_submit_button("Predict", type="primary", key="predict_submit")
+                        if spec.dtype == "integer":
+                            default_value = None if spec.default is None else int(spec.default)
+                            values[spec.name] = st.number_input(
+                                spec.name, value=default_value, step=1, key=key, help=help_text
+                            )
+                        else:
+                            values[spec.name] = st.number_input(
+                                spec.name, value=spec.default, step=0.01, format="%.4g", key=key, help=help_text
+                            )
+            submitted = st.form_submit_button("Predict", type="primary", key="predict_submit")
 
-    if submitted:
-        outcome = predict_one(settings, values, sessions=sessions, source="form", alias=ALIAS, run_shadow=False)
-        st.session_state["predict_outcome"] = outcome
-        st.session_state["predict_shadow_pending"] = outcome.accepted
+        if submitted:
+            st.session_state.pop("predict_outcome", None)  # a failed answer must not leave the last one on screen
+            with action("Scoring the form", version=served.version):
+                outcome = predict_one(settings, values, sessions=sessions, source="form", alias=ALIAS, run_shadow=False)
+                st.session_state["predict_outcome"] = outcome
+                st.session_state["predict_shadow_pending"] = outcome.accepted
 
-    outcome = st.session_state.get("predict_outcome")
-    if outcome is None:
-        st.caption(
-            "Fill in the case and press **Predict**. Defaults are the training medians and most frequent levels."
-        )
-    elif not outcome.accepted:
-        st.error(
-            "Refused — nothing was logged as a prediction:\n\n" + "\n".join(f"- {e.message}" for e in outcome.errors)
-        )
-    else:
-        metrics = st.columns(3)
-        metrics[0].metric(f"Predicted {target}", shown(outcome.prediction))
-        metrics[1].metric("Answering version", f"v{outcome.version}")
-        metrics[2].metric("Latency", milliseconds(outcome.latency_ms))
-        for warning in outcome.warnings:
-            st.warning(f"Out of distribution — {warning}", icon="⚠️")
-        if outcome.notice:
-            st.caption(outcome.notice)
-        st.caption(f"Logged as prediction #{outcome.prediction_id} (request `{outcome.request_id}`).")
-        # Shadow scoring runs only now, after the answer is on screen.
-        if st.session_state.pop("predict_shadow_pending", False):
-            shadow = score_shadow_for(settings, outcome, sessions=sessions, source="form")
-            if shadow is not None and shadow.error:
-                st.caption(f"Challenger shadow scoring failed: {shadow.error}")
-            elif shadow is not None and shadow.version is not None:
-                st.caption(f"Challenger v{shadow.version} shadow-scored this case (logged for comparison).")
-
-with batch:
-    limit_mb = int(st.get_option("server.maxUploadSize"))
-    st.download_button(
-        "Download a template CSV",
-        data=template_csv(schema),
-        file_name=f"{served.name}-template.csv",
-        mime="text/csv",
-        key="batch_template",
-    )
-    uploaded = st.file_uploader(
-        "CSV to score (UTF-8, comma-separated, one column per input)",
-        type=["csv"],
-        key="batch_upload",
-        help=f"Up to {limit_mb} MB here; for larger files use `python -m core score --input IN.csv --output OUT.csv`.",
-    )
-    if st.button("Score the file", type="primary", key="batch_score", disabled=uploaded is None):
-        bar = st.progress(0.0, text="Validating…")
-        last = {"step": -1}
-
-        def report(fraction: float) -> None:
-            step = int(fraction * 50)
-            if step != last["step"]:
-                last["step"] = step
-                bar.progress(fraction, text="Scoring…" if fraction < 0.5 else "Writing to the prediction log…")
-
-        try:
-            batch_input, result = score_csv(
-                settings,
-                uploaded.getvalue(),
-                sessions=sessions,
-                source="batch",
-                alias=ALIAS,
-                max_bytes=limit_mb * 1024 * 1024,
-                progress=report,
+        outcome = st.session_state.get("predict_outcome")
+        if outcome is None:
+            st.caption(
+                "Fill in the case and press **Predict**. Defaults are the training medians and most frequent levels."
             )
-        except BatchFileError as error:
-            bar.empty()
+        elif not outcome.accepted:
+            st.error(
+                "Refused — nothing was logged as a prediction:\n\n"
+                + "\n".join(f"- {plain(e.message)}" for e in outcome.errors)
+            )
+        else:
+            metrics = st.columns(3)
+            metrics[0].metric(f"Predicted {target}", shown(outcome.prediction))
+            metrics[1].metric("Answering version", f"v{outcome.version}")
+            metrics[2].metric("Latency", milliseconds(outcome.latency_ms))
+            for warning in outcome.warnings:
+                st.warning(f"Out of distribution — {plain(warning)}", icon="⚠️")
+            if outcome.notice:
+                st.caption(plain(outcome.notice))
+            st.caption(f"Logged as prediction #{outcome.prediction_id} (request `{outcome.request_id}`).")
+            # Shadow scoring runs only now, after the answer is on screen.
+            if st.session_state.pop("predict_shadow_pending", False):
+                with action("Shadow-scoring this case with the challenger"):
+                    shadow = score_shadow_for(settings, outcome, sessions=sessions, source="form")
+                    if shadow is not None and shadow.error:
+                        st.caption(f"Challenger shadow scoring failed: {plain(shadow.error)}")
+                    elif shadow is not None and shadow.version is not None:
+                        st.caption(f"Challenger v{shadow.version} shadow-scored this case (logged for comparison).")
+
+    with batch:
+        limit_mb = int(st.get_option("server.maxUploadSize"))
+        st.download_button(
+            "Download a template CSV",
+            data=template_csv(schema),
+            file_name=f"{served.name}-template.csv",
+            mime="text/csv",
+            key="batch_template",
+        )
+        uploaded = st.file_uploader(
+            "CSV to score (UTF-8, comma-separated, one column per input)",
+            type=["csv"],
+            key="batch_upload",
+            help=f"Up to {limit_mb} MB here; for larger files use `python -m core score --input IN.csv --output OUT.csv`.",
+        )
+        if st.button("Score the file", type="primary", key="batch_score", disabled=uploaded is None):
             st.session_state.pop("batch_result", None)
-            st.error(f"{uploaded.name}: {error}", icon="🚫")
-        else:
-            bar.progress(1.0, text="Done")
-            st.session_state["batch_result"] = {
-                "name": uploaded.name,
-                "rows": result.rows_in,
-                "scored": len(result.accepted),
-                "rejected_rows": result.rejected_row_count,
-                "version": result.model_version,
-                "notices": [*batch_input.notices, *([result.notice] if result.notice else [])],
-                "ood": int((result.accepted["ood_fields"] != "").sum()),
-                "preview": result.accepted.head(PREVIEW_ROWS),
-                "rejected_preview": result.rejected.head(PREVIEW_ROWS),
-                "accepted_csv": to_csv_bytes(result.accepted),
-                "rejected_csv": to_csv_bytes(rejected_with_inputs(result, batch_input.frame)),
-            }
+            with action(f"Scoring {uploaded.name}", version=served.version) as scoring:
+                bar = scoring.transient(st.progress(0.0, text="Validating…"))
+                last = {"step": -1}
 
-    outcome_batch = st.session_state.get("batch_result")
-    if outcome_batch is None:
-        st.caption("Upload a CSV with the template's columns, then **Score the file**.")
-    else:
-        for notice in outcome_batch["notices"]:
-            st.info(notice, icon="ℹ️")
-        metrics = st.columns(4)
-        metrics[0].metric("Rows", f"{outcome_batch['rows']:,}")
-        metrics[1].metric("Scored", f"{outcome_batch['scored']:,}")
-        metrics[2].metric("Rejected rows", f"{outcome_batch['rejected_rows']:,}")
-        metrics[3].metric("Version", f"v{outcome_batch['version']}")
-        if outcome_batch["ood"]:
-            st.warning(f"{outcome_batch['ood']:,} scored rows have values outside the training range.", icon="⚠️")
-        downloads = st.columns(2)
-        downloads[0].download_button(
-            "Download results",
-            data=outcome_batch["accepted_csv"],
-            file_name=f"scored-{outcome_batch['name']}",
-            mime="text/csv",
-            key="batch_download_accepted",
-            disabled=not outcome_batch["scored"],
-        )
-        downloads[1].download_button(
-            "Download rejected rows",
-            data=outcome_batch["rejected_csv"],
-            file_name=f"rejected-{outcome_batch['name']}",
-            mime="text/csv",
-            key="batch_download_rejected",
-            disabled=not outcome_batch["rejected_rows"],
-        )
-        if outcome_batch["scored"]:
-            st.subheader("Scored rows")
-            st.dataframe(outcome_batch["preview"], key="batch_preview", hide_index=True)
-        if outcome_batch["rejected_rows"]:
-            st.subheader("Rejected rows (row 1 is the first line under the header)")
-            st.dataframe(outcome_batch["rejected_preview"], key="batch_rejected_preview", hide_index=True)
+                def report(fraction: float) -> None:
+                    step = int(fraction * 50)
+                    if step != last["step"]:
+                        last["step"] = step
+                        bar.progress(fraction, text="Scoring…" if fraction < 0.5 else "Writing to the prediction log…")
 
-with truth:
-    st.markdown("Attach true values to logged predictions: a CSV with the columns `prediction_id,actual`.")
-    st.download_button(
-        "Download a feedback template",
-        data=b"prediction_id,actual\n",
-        file_name="feedback-template.csv",
-        mime="text/csv",
-        key="feedback_template",
-    )
-    feedback_file = st.file_uploader("Feedback CSV", type=["csv"], key="feedback_upload")
-    if st.button("Attach actuals", key="feedback_attach", disabled=feedback_file is None):
-        try:
-            attached = attach_feedback(feedback_file.getvalue(), sessions=sessions)
-        except BatchFileError as error:
-            st.error(f"{feedback_file.name}: {error}", icon="🚫")
+                try:
+                    batch_input, result = score_csv(
+                        settings,
+                        uploaded.getvalue(),
+                        sessions=sessions,
+                        source="batch",
+                        alias=ALIAS,
+                        max_bytes=limit_mb * 1024 * 1024,
+                        progress=report,
+                    )
+                except BatchFileError as error:
+                    bar.empty()
+                    st.error(f"{plain(uploaded.name)}: {plain(error)}", icon="🚫")
+                else:
+                    bar.progress(1.0, text="Done")
+                    st.session_state["batch_result"] = {
+                        "name": uploaded.name,
+                        "rows": result.rows_in,
+                        "scored": len(result.accepted),
+                        "rejected_rows": result.rejected_row_count,
+                        "version": result.model_version,
+                        "notices": [*batch_input.notices, *([result.notice] if result.notice else [])],
+                        "ood": int((result.accepted["ood_fields"] != "").sum()),
+                        "preview": result.accepted.head(PREVIEW_ROWS),
+                        "rejected_preview": result.rejected.head(PREVIEW_ROWS),
+                        "accepted_csv": to_csv_bytes(result.accepted),
+                        "rejected_csv": to_csv_bytes(rejected_with_inputs(result, batch_input.frame)),
+                    }
+
+        outcome_batch = st.session_state.get("batch_result")
+        if outcome_batch is None:
+            st.caption("Upload a CSV with the template's columns, then **Score the file**.")
         else:
-            st.success(f"{attached.stored:,} actual value(s) stored.", icon="✅")
-            if attached.unknown_ids:
-                listed = ", ".join(str(prediction_id) for prediction_id in attached.unknown_ids[:20])
-                st.warning(f"{len(attached.unknown_ids):,} unknown prediction id(s), not stored: {listed}", icon="⚠️")
-            if not attached.rejected.empty:
-                st.dataframe(attached.rejected, key="feedback_rejected", hide_index=True)
+            for notice in outcome_batch["notices"]:
+                st.info(plain(notice), icon="ℹ️")
+            metrics = st.columns(4)
+            metrics[0].metric("Rows", f"{outcome_batch['rows']:,}")
+            metrics[1].metric("Scored", f"{outcome_batch['scored']:,}")
+            metrics[2].metric("Rejected rows", f"{outcome_batch['rejected_rows']:,}")
+            metrics[3].metric("Version", f"v{outcome_batch['version']}")
+            if outcome_batch["ood"]:
+                st.warning(f"{outcome_batch['ood']:,} scored rows have values outside the training range.", icon="⚠️")
+            downloads = st.columns(2)
+            downloads[0].download_button(
+                "Download results",
+                data=outcome_batch["accepted_csv"],
+                file_name=f"scored-{outcome_batch['name']}",
+                mime="text/csv",
+                key="batch_download_accepted",
+                disabled=not outcome_batch["scored"],
+            )
+            downloads[1].download_button(
+                "Download rejected rows",
+                data=outcome_batch["rejected_csv"],
+                file_name=f"rejected-{outcome_batch['name']}",
+                mime="text/csv",
+                key="batch_download_rejected",
+                disabled=not outcome_batch["rejected_rows"],
+            )
+            if outcome_batch["scored"]:
+                st.subheader("Scored rows")
+                st.dataframe(outcome_batch["preview"], key="batch_preview", hide_index=True)
+            if outcome_batch["rejected_rows"]:
+                st.subheader("Rejected rows (row 1 is the first line under the header)")
+                st.dataframe(outcome_batch["rejected_preview"], key="batch_rejected_preview", hide_index=True)
+
+    with truth:
+        st.markdown("Attach true values to logged predictions: a CSV with the columns `prediction_id,actual`.")
+        st.download_button(
+            "Download a feedback template",
+            data=b"prediction_id,actual\n",
+            file_name="feedback-template.csv",
+            mime="text/csv",
+            key="feedback_template",
+        )
+        feedback_file = st.file_uploader("Feedback CSV", type=["csv"], key="feedback_upload")
+        if st.button("Attach actuals", key="feedback_attach", disabled=feedback_file is None):
+            with action(f"Attaching the actuals in {feedback_file.name}"):
+                try:
+                    attached = attach_feedback(feedback_file.getvalue(), sessions=sessions)
+                except BatchFileError as error:
+                    st.error(f"{plain(feedback_file.name)}: {plain(error)}", icon="🚫")
+                else:
+                    st.success(f"{attached.stored:,} actual value(s) stored.", icon="✅")
+                    if attached.unknown_ids:
+                        listed = ", ".join(str(prediction_id) for prediction_id in attached.unknown_ids[:20])
+                        st.warning(
+                            f"{len(attached.unknown_ids):,} unknown prediction id(s), not stored: {listed}", icon="⚠️"
+                        )
+                    if not attached.rejected.empty:
+                        st.dataframe(attached.rejected, key="feedback_rejected", hide_index=True)

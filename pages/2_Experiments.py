@@ -35,6 +35,8 @@ from core.experiments.runs import (
 from core.identity import os_user
 from core.mlflow_io import RegistryUnavailable
 from core.settings import get_settings
+from ui.errors import action
+from ui.formats import plain
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions
 
@@ -42,276 +44,287 @@ PAGE_SIZES = (25, 50, 100, 200)
 MAX_SIDE_BY_SIDE = 6
 NO_METRIC = "(none)"
 
-page_setup("Experiments", "🧪")
-settings = get_settings()
-st.title("Experiments")
-st.caption("Filter runs, see how params drive metrics, compare a few side by side, register the best model.")
+with action("Showing the Experiments page"):
+    page_setup("Experiments", "🧪")
+    settings = get_settings()
+    st.title("Experiments")
+    st.caption("Filter runs, see how params drive metrics, compare a few side by side, register the best model.")
 
-try:
-    experiment_list = list_experiments(settings)
-except RegistryUnavailable as error:
-    st.error(f"MLflow unreachable. {error}", icon="🚫")
-    st.stop()
-if not experiment_list:
-    st.info(
-        "No MLflow experiment yet. Log a run with `python -m core train` (or `make run`, which bootstraps two).",
-        icon="ℹ️",
-    )
-    st.stop()
-
-names = {experiment.experiment_id: experiment.name for experiment in experiment_list}
-experiment_id = st.selectbox(
-    "Experiment",
-    list(names),
-    index=default_experiment(experiment_list, name=settings.experiment_name),
-    format_func=names.get,
-    key="experiment",
-)
-if settings.experiment_name not in names.values():
-    st.caption(f"The configured experiment `{settings.experiment_name}` does not exist yet.")
-
-with st.expander("Filters", expanded=True):
-    search_column, estimator_column = st.columns([3, 2])
-    search = search_column.text_input(
-        "MLflow search",
-        key="search",
-        placeholder="metrics.rmse < 600 and params.max_iter = '800'",
-        help="MLflow's run search syntax: clauses joined by `and`; params and tags compare as quoted strings.",
-    )
-    metric_column, threshold_column, from_column, to_column = st.columns(4)
-    started_from = from_column.date_input("Started on or after", value=None, key="started_from")
-    started_to = to_column.date_input("Started on or before", value=None, key="started_to")
-
-try:
-    with st.spinner("Searching runs…"):
-        runs = load_runs(
-            settings,
-            experiment_id=experiment_id,
-            filters=RunFilters(search=search, started_from=started_from, started_to=started_to),
-        )
-except InvalidFilter as error:
-    st.error(str(error), icon="⚠️")
-    st.stop()
-except RegistryUnavailable as error:
-    st.error(f"MLflow unreachable. {error}", icon="🚫")
-    st.stop()
-
-if runs.unfiltered_empty:
-    st.info(
-        f"Experiment **{names[experiment_id]}** has no runs yet. Log some with `{TRAIN_HINT}` "
-        "(or `python -m core train --estimator hgb --alias challenger` to register one too).",
-        icon="ℹ️",
-    )
-    st.stop()
-
-chosen_estimators = estimator_column.multiselect("Estimator", list(runs.estimators), key="estimators")
-threshold_metric = metric_column.selectbox("Metric threshold", [NO_METRIC, *runs.metrics], key="threshold_metric")
-threshold = None
-if threshold_metric != NO_METRIC:
-    bound = "at most" if lower_is_better(threshold_metric) else "at least"
-    threshold = threshold_column.number_input(f"{threshold_metric} {bound}", value=None, key="threshold")
-runs = narrow(runs, estimators=chosen_estimators, metric=threshold_metric, threshold=threshold)
-
-if runs.empty:
-    st.warning("No run matches these filters. Loosen them (clear the search, widen the dates).", icon="🔍")
-    st.stop()
-if runs.truncated:
-    st.warning(f"Showing the newest {len(runs.frame):,} runs only: narrow the search to see older ones.")
-
-labels = runs.labels()
-primary_metric = runs.metrics[0] if runs.metrics else None
-
-runs_tab, compare_tab, leaderboard_tab, register_tab = st.tabs(["Runs", "Compare", "Leaderboard", "Register"])
-
-with runs_tab:
-    param_columns = st.multiselect(
-        "Param columns",
-        list(runs.params),
-        default=[name for name in runs.key_params() if name in runs.params],
-        key=f"param_columns_{experiment_id}",
-    )
-    table = display_table(runs, params=param_columns, settings=settings)
-    sortable = [column for column in table.columns if column != "mlflow"]
-    sort_column, order_column, size_column, page_column = st.columns([3, 2, 1, 1])
-    sort_by = sort_column.selectbox(
-        "Sort by", sortable, index=sortable.index(primary_metric or "started"), key="sort_by"
-    )
-    descending = order_column.toggle(
-        "Descending", value=not lower_is_better(primary_metric or "started"), key="descending"
-    )
-    page_size = size_column.selectbox("Rows per page", PAGE_SIZES, index=1, key="page_size")
-    page_number = page_column.number_input("Page", min_value=1, value=1, step=1, key="page")
-    ordered = sort_table(table, sort_by=sort_by, descending=descending)
-    page = runs_page(ordered, page=page_number, page_size=page_size)
-    st.caption(f"{page.total:,} runs · page {page.page} of {page.pages} · sorted by {sort_by}")
-    column_config = {
-        "started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm"),
-        "model": st.column_config.CheckboxColumn("model", help="The run logged a model that can be registered"),
-        "mlflow": st.column_config.LinkColumn("mlflow", display_text="open"),
-        **{name: st.column_config.NumberColumn(name, format="%.4g") for name in runs.metrics},
-    }
-    st.dataframe(
-        page.table,
-        hide_index=True,
-        column_config=column_config,
-        height=min(38 + 35 * len(page.table), 740),
-        key="runs_table",
-    )
-    st.download_button(
-        "Download these runs (CSV)",
-        data=ordered.to_csv(),
-        file_name=f"runs-{names[experiment_id]}.csv",
-        mime="text/csv",
-        key="download_runs",
-    )
-    ordered_ids = list(ordered.index)
-
-with compare_tab:
-    compared = st.multiselect(
-        "Runs to compare",
-        ordered_ids,
-        format_func=labels.get,
-        key=f"compare_{experiment_id}",
-        help="Listed in the table's sort order.",
-    )
-    if len(compared) < 2:
-        st.info("Pick two or more runs to compare their metrics, params and predictions.", icon="👆")
-    else:
-        figures = experiment_charts.metric_bar_figures(runs, run_ids=compared)
-        chart_columns = st.columns(min(4, len(figures)) or 1)
-        for index, (metric, figure) in enumerate(figures.items()):
-            chart_columns[index % len(chart_columns)].plotly_chart(figure, key=f"bars_{metric}")
-
-        st.subheader("Params and metrics")
-        only_differences = st.toggle("Only differences", value=False, key="only_differences")
-        st.dataframe(
-            comparison_table(runs, run_ids=compared, only_differences=only_differences),
-            key="comparison_table",
-        )
-
-        st.subheader("How params drive a metric")
-        use_all = st.toggle(f"Plot all {len(runs.frame):,} filtered runs, not only the compared ones", key="plot_all")
-        plotted = runs.frame if use_all else selected(runs, compared)
-        axis_column, params_column = st.columns([1, 3])
-        parcoords_metric = axis_column.selectbox("Metric", list(runs.metrics), key="parcoords_metric")
-        parcoords_params = params_column.multiselect(
-            "Params", list(runs.params), default=runs.key_params(), key=f"parcoords_params_{experiment_id}"
-        )
-        if parcoords_metric and parcoords_params:
-            st.plotly_chart(
-                experiment_charts.parallel_coordinates_figure(
-                    plotted, params=parcoords_params, metric=parcoords_metric
-                ),
-                key="parcoords",
-            )
-        param_column, metric_column = st.columns(2)
-        scatter_default = runs.key_params()[0] if runs.key_params() else None
-        scatter_param = param_column.selectbox(
-            "Param (x)",
-            list(runs.params),
-            index=list(runs.params).index(scatter_default) if scatter_default else 0,
-            key=f"scatter_param_{experiment_id}",
-        )
-        scatter_metric = metric_column.selectbox("Metric (y)", list(runs.metrics), key="scatter_metric")
-        if scatter_param and scatter_metric:
-            st.plotly_chart(
-                experiment_charts.param_metric_scatter(runs, plotted, param=scatter_param, metric=scatter_metric),
-                key="scatter",
-            )
-
-        st.subheader("Predicted vs actual")
-        if len(compared) > MAX_SIDE_BY_SIDE:
-            st.caption(f"The first {MAX_SIDE_BY_SIDE} compared runs are shown.")
+    with action("Listing the MLflow experiments", stop=True):
         try:
-            holdouts = load_holdouts(settings, runs, run_ids=compared[:MAX_SIDE_BY_SIDE])
+            experiment_list = list_experiments(settings)
         except RegistryUnavailable as error:
-            st.error(f"Could not read the runs' artifacts. {error}", icon="🚫")
-            holdouts = []
-        missing = [holdout.label for holdout in holdouts if holdout.missing_reason]
-        if missing:
-            st.caption(f"No {HOLDOUT_ARTIFACT} artifact for {', '.join(missing)} (param/metric-only runs have none).")
-        if any(holdout.missing_reason is None for holdout in holdouts):
-            st.plotly_chart(experiment_charts.predicted_vs_actual_grid(holdouts), key="predicted_vs_actual")
-
-with leaderboard_tab:
-    if not runs.metrics:
-        st.info("These runs logged no metrics, so there is nothing to rank.", icon="ℹ️")
-    else:
-        board_metric = st.selectbox("Rank by", list(runs.metrics), key="leaderboard_metric")
-        direction = "lowest" if lower_is_better(board_metric) else "highest"
-        st.caption(f"The best run of each estimator: {direction} {board_metric} wins.")
-        board = leaderboard(runs, metric=board_metric)
-        st.dataframe(
-            board,
-            column_config={name: st.column_config.NumberColumn(name, format="%.4g") for name in runs.metrics},
-            key="leaderboard",
+            st.error(f"MLflow unreachable. {plain(error)}", icon="🚫")
+            st.stop()
+    if not experiment_list:
+        st.info(
+            "No MLflow experiment yet. Log a run with `python -m core train` (or `make run`, which bootstraps two).",
+            icon="ℹ️",
         )
+        st.stop()
 
-with register_tab:
-    feedback = st.session_state.pop("register_feedback", None)
-    if feedback:
-        st.success(feedback, icon="✅")
-    refusal = st.session_state.pop("register_refusal", None)
-    if refusal:
-        st.warning(refusal, icon="🛡️")
-    register_id = st.selectbox(
-        "Run",
-        with_models_first(runs, run_ids=ordered_ids),
-        format_func=labels.get,
-        key=f"register_run_{experiment_id}",
-        help="Runs that logged a model first, each group in the table's order.",
+    names = {experiment.experiment_id: experiment.name for experiment in experiment_list}
+    experiment_id = st.selectbox(
+        "Experiment",
+        list(names),
+        index=default_experiment(experiment_list, name=settings.experiment_name),
+        format_func=names.get,
+        key="experiment",
     )
-    st.caption(run_summary(runs, run_id=register_id))
-    url = run_url(settings, experiment_id=experiment_id, run_id=register_id)
-    if url:
-        st.markdown(f"[Open this run in the MLflow UI]({url})")
-    why_not = registrable(runs, run_id=register_id)
-    if why_not:
-        st.warning(why_not, icon="🚫")
-    set_challenger = st.checkbox(
-        "Also point `challenger` at the new version",
-        key="register_challenger",
-        help="Goes through the Registry's pre-flight checks; a failing check leaves `challenger` where it is.",
-    )
-    actor = st.text_input("Your name (for the alias ledger)", value=os_user(), key="register_actor")
-    token = None
-    if set_challenger and token_required(settings):
-        token = st.text_input("Admin token", type="password", key="register_token")
-    if st.button(
-        f"Register as a new version of {settings.model_name}",
-        key="register",
-        disabled=why_not is not None,
-        help=why_not,
-        type="primary",
-    ):
+    if settings.experiment_name not in names.values():
+        st.caption(f"The configured experiment `{settings.experiment_name}` does not exist yet.")
+
+    with st.expander("Filters", expanded=True, key="filters"):
+        search_column, estimator_column = st.columns([3, 2])
+        search = search_column.text_input(
+            "MLflow search",
+            key="search",
+            placeholder="metrics.rmse < 600 and params.max_iter = '800'",
+            help="MLflow's run search syntax: clauses joined by `and`; params and tags compare as quoted strings.",
+        )
+        metric_column, threshold_column, from_column, to_column = st.columns(4)
+        started_from = from_column.date_input("Started on or after", value=None, key="started_from")
+        started_to = to_column.date_input("Started on or before", value=None, key="started_to")
+
+    with action(f"Searching the runs of {names[experiment_id]}", stop=True):
         try:
-            with st.spinner("Registering…"):
-                registration = register_run(
+            with st.spinner("Searching runs…"):
+                runs = load_runs(
                     settings,
-                    run_id=register_id,
-                    alias="challenger" if set_challenger else None,
-                    estimator=str(runs.frame.at[register_id, "estimator"]),
-                    actor=actor,
-                    token=token,
-                    sessions=prediction_log_sessions(settings.database_url),
+                    experiment_id=experiment_id,
+                    filters=RunFilters(search=search, started_from=started_from, started_to=started_to),
                 )
-        except CannotRegister as error:
-            st.error(str(error), icon="🚫")
+        except InvalidFilter as error:
+            st.error(plain(error), icon="⚠️")
+            st.stop()
         except RegistryUnavailable as error:
-            st.error(f"MLflow unreachable, nothing registered. {error}", icon="🚫")
+            st.error(f"MLflow unreachable. {plain(error)}", icon="🚫")
+            st.stop()
+
+    if runs.unfiltered_empty:
+        st.info(
+            f"Experiment **{plain(names[experiment_id])}** has no runs yet. Log some with `{TRAIN_HINT}` "
+            "(or `python -m core train --estimator hgb --alias challenger` to register one too).",
+            icon="ℹ️",
+        )
+        st.stop()
+
+    chosen_estimators = estimator_column.multiselect("Estimator", list(runs.estimators), key="estimators")
+    threshold_metric = metric_column.selectbox("Metric threshold", [NO_METRIC, *runs.metrics], key="threshold_metric")
+    threshold = None
+    if threshold_metric != NO_METRIC:
+        bound = "at most" if lower_is_better(threshold_metric) else "at least"
+        threshold = threshold_column.number_input(f"{threshold_metric} {bound}", value=None, key="threshold")
+    runs = narrow(runs, estimators=chosen_estimators, metric=threshold_metric, threshold=threshold)
+
+    if runs.empty:
+        st.warning("No run matches these filters. Loosen them (clear the search, widen the dates).", icon="🔍")
+        st.stop()
+    if runs.truncated:
+        st.warning(f"Showing the newest {len(runs.frame):,} runs only: narrow the search to see older ones.")
+
+    labels = runs.labels()
+    primary_metric = runs.metrics[0] if runs.metrics else None
+
+    runs_tab, compare_tab, leaderboard_tab, register_tab = st.tabs(
+        ["Runs", "Compare", "Leaderboard", "Register"], key="experiments_tabs"
+    )
+
+    with runs_tab:
+        param_columns = st.multiselect(
+            "Param columns",
+            list(runs.params),
+            default=[name for name in runs.key_params() if name in runs.params],
+            key=f"param_columns_{experiment_id}",
+        )
+        table = display_table(runs, params=param_columns, settings=settings)
+        sortable = [column for column in table.columns if column != "mlflow"]
+        sort_column, order_column, size_column, page_column = st.columns([3, 2, 1, 1])
+        sort_by = sort_column.selectbox(
+            "Sort by", sortable, index=sortable.index(primary_metric or "started"), key="sort_by"
+        )
+        descending = order_column.toggle(
+            "Descending", value=not lower_is_better(primary_metric or "started"), key="descending"
+        )
+        page_size = size_column.selectbox("Rows per page", PAGE_SIZES, index=1, key="page_size")
+        page_number = page_column.number_input("Page", min_value=1, value=1, step=1, key="page")
+        ordered = sort_table(table, sort_by=sort_by, descending=descending)
+        page = runs_page(ordered, page=page_number, page_size=page_size)
+        st.caption(f"{page.total:,} runs · page {page.page} of {page.pages} · sorted by {sort_by}")
+        column_config = {
+            "started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm"),
+            "model": st.column_config.CheckboxColumn("model", help="The run logged a model that can be registered"),
+            "mlflow": st.column_config.LinkColumn("mlflow", display_text="open"),
+            **{name: st.column_config.NumberColumn(name, format="%.4g") for name in runs.metrics},
+        }
+        st.dataframe(
+            page.table,
+            hide_index=True,
+            column_config=column_config,
+            height=min(38 + 35 * len(page.table), 740),
+            key="runs_table",
+        )
+        st.download_button(
+            "Download these runs (CSV)",
+            data=ordered.to_csv(),
+            file_name=f"runs-{names[experiment_id]}.csv",
+            mime="text/csv",
+            key="download_runs",
+        )
+        ordered_ids = list(ordered.index)
+
+    with compare_tab:
+        compared = st.multiselect(
+            "Runs to compare",
+            ordered_ids,
+            format_func=labels.get,
+            key=f"compare_{experiment_id}",
+            help="Listed in the table's sort order.",
+        )
+        if len(compared) < 2:
+            st.info("Pick two or more runs to compare their metrics, params and predictions.", icon="👆")
         else:
-            message = (
-                f"Registered {labels[register_id]} as version {registration.version} of {registration.model_name}."
+            figures = experiment_charts.metric_bar_figures(runs, run_ids=compared)
+            chart_columns = st.columns(min(4, len(figures)) or 1)
+            for index, (metric, figure) in enumerate(figures.items()):
+                chart_columns[index % len(chart_columns)].plotly_chart(figure, key=f"bars_{metric}")
+
+            st.subheader("Params and metrics")
+            only_differences = st.toggle("Only differences", value=False, key="only_differences")
+            st.dataframe(
+                comparison_table(runs, run_ids=compared, only_differences=only_differences),
+                key="comparison_table",
             )
-            if registration.alias:
-                was = f"version {registration.previous_version}" if registration.previous_version else "nothing"
-                message += (
-                    f" `{registration.alias}` → version {registration.version} (was {was}); recorded in the ledger."
+
+            st.subheader("How params drive a metric")
+            use_all = st.toggle(
+                f"Plot all {len(runs.frame):,} filtered runs, not only the compared ones", key="plot_all"
+            )
+            plotted = runs.frame if use_all else selected(runs, compared)
+            axis_column, params_column = st.columns([1, 3])
+            parcoords_metric = axis_column.selectbox("Metric", list(runs.metrics), key="parcoords_metric")
+            parcoords_params = params_column.multiselect(
+                "Params", list(runs.params), default=runs.key_params(), key=f"parcoords_params_{experiment_id}"
+            )
+            if parcoords_metric and parcoords_params:
+                st.plotly_chart(
+                    experiment_charts.parallel_coordinates_figure(
+                        plotted, params=parcoords_params, metric=parcoords_metric
+                    ),
+                    key="parcoords",
                 )
-            st.session_state["register_feedback"] = message
-            if registration.alias_refused:
-                st.session_state["register_refusal"] = (
-                    f"`challenger` stayed where it was: {registration.alias_refused} "
-                    "Review the version on the Registry page."
+            param_column, metric_column = st.columns(2)
+            scatter_default = runs.key_params()[0] if runs.key_params() else None
+            scatter_param = param_column.selectbox(
+                "Param (x)",
+                list(runs.params),
+                index=list(runs.params).index(scatter_default) if scatter_default else 0,
+                key=f"scatter_param_{experiment_id}",
+            )
+            scatter_metric = metric_column.selectbox("Metric (y)", list(runs.metrics), key="scatter_metric")
+            if scatter_param and scatter_metric:
+                st.plotly_chart(
+                    experiment_charts.param_metric_scatter(runs, plotted, param=scatter_param, metric=scatter_metric),
+                    key="scatter",
                 )
-            st.rerun()
+
+            st.subheader("Predicted vs actual")
+            if len(compared) > MAX_SIDE_BY_SIDE:
+                st.caption(f"The first {MAX_SIDE_BY_SIDE} compared runs are shown.")
+            holdouts = []
+            with action("Reading the compared runs' holdout predictions"):
+                try:
+                    holdouts = load_holdouts(settings, runs, run_ids=compared[:MAX_SIDE_BY_SIDE])
+                except RegistryUnavailable as error:
+                    st.error(f"Could not read the runs' artifacts. {plain(error)}", icon="🚫")
+            missing = [holdout.label for holdout in holdouts if holdout.missing_reason]
+            if missing:
+                st.caption(
+                    f"No {HOLDOUT_ARTIFACT} artifact for {plain(', '.join(missing))} (param/metric-only runs have none)."
+                )
+            if any(holdout.missing_reason is None for holdout in holdouts):
+                st.plotly_chart(experiment_charts.predicted_vs_actual_grid(holdouts), key="predicted_vs_actual")
+
+    with leaderboard_tab:
+        if not runs.metrics:
+            st.info("These runs logged no metrics, so there is nothing to rank.", icon="ℹ️")
+        else:
+            board_metric = st.selectbox("Rank by", list(runs.metrics), key="leaderboard_metric")
+            direction = "lowest" if lower_is_better(board_metric) else "highest"
+            st.caption(f"The best run of each estimator: {direction} {board_metric} wins.")
+            board = leaderboard(runs, metric=board_metric)
+            st.dataframe(
+                board,
+                column_config={name: st.column_config.NumberColumn(name, format="%.4g") for name in runs.metrics},
+                key="leaderboard",
+            )
+
+    with register_tab:
+        feedback = st.session_state.pop("register_feedback", None)
+        if feedback:
+            st.success(feedback, icon="✅")
+        refusal = st.session_state.pop("register_refusal", None)
+        if refusal:
+            st.warning(refusal, icon="🛡️")
+        register_id = st.selectbox(
+            "Run",
+            with_models_first(runs, run_ids=ordered_ids),
+            format_func=labels.get,
+            key=f"register_run_{experiment_id}",
+            help="Runs that logged a model first, each group in the table's order.",
+        )
+        st.caption(plain(run_summary(runs, run_id=register_id)))
+        url = run_url(settings, experiment_id=experiment_id, run_id=register_id)
+        if url:
+            st.markdown(f"[Open this run in the MLflow UI]({url})")
+        why_not = registrable(runs, run_id=register_id)
+        if why_not:
+            st.warning(why_not, icon="🚫")
+        set_challenger = st.checkbox(
+            "Also point `challenger` at the new version",
+            key="register_challenger",
+            help="Goes through the Registry's pre-flight checks; a failing check leaves `challenger` where it is.",
+        )
+        actor = st.text_input("Your name (for the alias ledger)", value=os_user(), key="register_actor")
+        token = None
+        if set_challenger and token_required(settings):
+            token = st.text_input("Admin token", type="password", key="register_token")
+        if st.button(
+            f"Register as a new version of {settings.model_name}",
+            key="register",
+            disabled=why_not is not None,
+            help=why_not,
+            type="primary",
+        ):
+            with action(f"Registering run {labels[register_id]} as a new version of {settings.model_name}"):
+                try:
+                    with st.spinner("Registering…"):
+                        registration = register_run(
+                            settings,
+                            run_id=register_id,
+                            alias="challenger" if set_challenger else None,
+                            estimator=str(runs.frame.at[register_id, "estimator"]),
+                            actor=actor,
+                            token=token,
+                            sessions=prediction_log_sessions(settings.database_url),
+                        )
+                except CannotRegister as error:
+                    st.error(plain(error), icon="🚫")
+                else:
+                    message = (
+                        f"Registered {plain(labels[register_id])} as version {registration.version} "
+                        f"of {plain(registration.model_name)}."
+                    )
+                    if registration.alias:
+                        was = f"version {registration.previous_version}" if registration.previous_version else "nothing"
+                        message += (
+                            f" `{registration.alias}` → version {registration.version} (was {was}); "
+                            "recorded in the ledger."
+                        )
+                    st.session_state["register_feedback"] = message
+                    if registration.alias_refused:
+                        st.session_state["register_refusal"] = (
+                            f"`challenger` stayed where it was: {plain(registration.alias_refused)} "
+                            "Review the version on the Registry page."
+                        )
+                    st.rerun()

@@ -17,263 +17,279 @@ from core.registry.ledger_sync import registry_view
 from core.registry.preflight import VALIDATION_STATUS_TAG, VALIDATION_STATUSES, DriftLike, preflight
 from core.registry.promotion import promote, remove_alias, rollback, rollback_target, set_validation_status
 from core.settings import get_settings
+from ui.errors import action
+from ui.formats import plain
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions, recent_drift_status
 
-page_setup("Registry", "🏷️")
-settings = get_settings()
-sessions = prediction_log_sessions(settings.database_url)
+with action("Showing the Registry page"):
+    page_setup("Registry", "🏷️")
+    settings = get_settings()
+    with action("Opening the prediction log", stop=True):
+        sessions = prediction_log_sessions(settings.database_url)
 
-st.title("Registry")
-st.caption(f"Versions of **{settings.model_name}**, the aliases that route traffic to them, and every move on record.")
-
-# Notices live in one container that always exists: a message appearing or going away must not shift
-# the widgets below it, or Streamlit re-creates the tabs and the operator is thrown back to the first.
-notices = st.container()
-flash = st.session_state.pop("registry_flash", None)
-if flash:
-    notices.success(flash, icon="✅")
-
-try:
-    view = registry_view(settings, sessions=sessions)
-except RegistryUnavailable as error:
-    st.error(f"Registry unreachable. {error}", icon="🚫")
-    st.stop()
-
-if view.external:
-    moves = ", ".join(
-        f"`{change.alias}` v{change.from_version or '—'} → v{change.to_version or '—'}" for change in view.external
-    )
-    notices.warning(
-        f"Alias changes made outside Loupe were found and recorded in the ledger as external: {moves}.", icon="🕵️"
+    st.title("Registry")
+    st.caption(
+        f"Versions of **{plain(settings.model_name)}**, the aliases that route traffic to them, and every move on record."
     )
 
-if not view.versions:
-    st.info(
-        f"No version of **{settings.model_name}** is registered yet. Run `make run` (it bootstraps one), "
-        "`python -m core train --alias champion`, or register a run on the Experiments page.",
-        icon="ℹ️",
-    )
-    st.stop()
+    # Notices live in one container that always exists: a message appearing or going away must not shift
+    # the widgets below it, or Streamlit re-creates the tabs and the operator is thrown back to the first.
+    notices = st.container()
+    flash = st.session_state.pop("registry_flash", None)
+    if flash:
+        notices.success(flash, icon="✅")
 
-# Current input drift for the pre-flight (any object with .drifted and .detail); None shows "unknown".
-# Monitoring: live inputs of the last day against the serving champion's training profile.
-drift: DriftLike | None = (
-    recent_drift_status(settings.database_url, view.holders["champion"]) if "champion" in view.holders else None
-)
-
-protected = promotion_is_protected(settings)
-if protected:
-    st.info("🔒 Alias moves need the admin token (`LOUPE_ADMIN_TOKEN` is set).")
-else:
-    st.warning("🔓 Promotion is open: `LOUPE_ADMIN_TOKEN` is not set, so anyone using this page can move aliases.")
-
-by_number = {version.version: version for version in view.versions}
-holder_columns = st.columns(2)
-for column, alias in zip(holder_columns, SUGGESTED_ALIASES, strict=True):
-    holder = by_number.get(view.holders.get(alias, -1))
-    with column, st.container(border=True):
-        if holder is None:
-            st.markdown(f"**{badge(alias)}** — no version holds `{alias}`.")
-        else:
-            rmse = holder.metrics.get("rmse")
-            st.markdown(
-                f"**{badge(alias)}** — version **{holder.version}** · `{holder.estimator}` · "
-                f"holdout RMSE {'—' if rmse is None else f'{rmse:,.1f}'}"
-            )
-
-st.subheader("Versions")
-st.dataframe(versions_styler(versions_frame(view.versions)), hide_index=True, width="stretch")
-
-st.subheader("Change an alias")
-operator = st.text_input("Your name (recorded in the ledger)", key="operator")
-token = st.text_input("Admin token", type="password", key="admin_token") if protected else None
-
-promote_tab, rollback_tab, remove_tab, validation_tab = st.tabs(
-    ["Promote", "Roll back", "Remove an alias", "Validation status"]
-)
-
-with promote_tab:
-    numbers = sorted(by_number, reverse=True)
-    version = st.selectbox(
-        "Version",
-        numbers,
-        format_func=lambda number: f"v{number} · {by_number[number].estimator}",
-        key="promote_version",
-    )
-    choice = st.radio("Alias", [*SUGGESTED_ALIASES, "custom"], horizontal=True, key="promote_alias_choice")
-    alias = st.text_input("Custom alias", key="promote_custom_alias") if choice == "custom" else choice
-    checked = None
-    if alias:
+    with action("Reading the registry and the alias ledger", stop=True):
         try:
-            checked = preflight(settings, sessions=sessions, version=version, alias=alias, drift=drift)
-        except PromotionRefused as refused:
-            st.info(str(refused), icon="ℹ️")
+            view = registry_view(settings, sessions=sessions)
         except RegistryUnavailable as error:
-            st.error(str(error), icon="🚫")
-    if checked is not None:
-        current = "nothing" if checked.holder is None else f"version {checked.holder}"
-        st.markdown(f"**Pre-flight: `{checked.alias}` {current} → version {checked.candidate}**")
-        st.markdown(checklist_markdown(checked.checks))
-        if checked.failed:
-            st.error(
-                f"{STATUS_ICONS['fail']} Blocked by {len(checked.failed)} failed check(s). "
-                "Tick the override and give a reason to move the alias anyway.",
-            )
-    reason = st.text_area("Reason (required)", key="promote_reason")
-    override = st.checkbox(
-        "Override the failed checks (the reason is recorded as the override's)",
-        key="promote_override",
-        disabled=checked is None or checked.passed,
-    )
-    if st.button("Promote", key="promote_button", type="primary", disabled=checked is None):
-        try:
-            move = promote(
-                settings,
-                sessions=sessions,
-                version=version,
-                alias=alias,
-                reason=reason,
-                actor=operator,
-                origin="page",
-                token=token,
-                override=override,
-                drift=drift,
-            )
-        except (PromotionRefused, RegistryUnavailable) as refused:
-            st.error(str(refused), icon="⛔")
-        else:
-            was = "nothing" if move.from_version is None else f"version {move.from_version}"
-            st.session_state["registry_flash"] = (
-                f"`{move.alias}` → version {move.to_version} (was {was})"
-                + (" — failed checks overridden" if move.override else "")
-                + f". Ledger entry {move.ledger_id}."
-            )
-            st.rerun()
+            st.error(f"Registry unreachable. {plain(error)}", icon="🚫")
+            st.stop()
 
-with rollback_tab:
-    history = sorted({entry.alias for entry in view.ledger})
-    if not history:
-        st.info("No alias change on record yet. After a promotion, this restores the version it replaced.")
-    else:
-        rollback_alias = st.selectbox(
-            "Alias", history, index=history.index("champion") if "champion" in history else 0, key="rollback_alias"
+    if view.external:
+        moves = ", ".join(
+            f"`{change.alias}` v{change.from_version or '—'} → v{change.to_version or '—'}" for change in view.external
         )
-        target = None
-        try:
-            holder_version, target = rollback_target(settings, sessions=sessions, alias=rollback_alias)
-        except PromotionRefused as refused:
-            st.info(str(refused), icon="ℹ️")
-        except RegistryUnavailable as error:
-            st.error(str(error), icon="🚫")
-        if target is not None:
-            current = "nothing" if holder_version is None else f"version {holder_version}"
-            st.markdown(f"`{rollback_alias}` is on {current}; rolling back restores **version {target}**.")
-            try:
-                guard = preflight(settings, sessions=sessions, version=target, alias=rollback_alias, drift=drift)
-                st.markdown(checklist_markdown(guard.checks))
-            except PromotionRefused as refused:
-                st.info(str(refused), icon="ℹ️")
-            except RegistryUnavailable as error:
-                st.error(str(error), icon="🚫")
-        rollback_reason = st.text_input("Reason (required)", key="rollback_reason")
-        rollback_override = st.checkbox("Override failed checks", key="rollback_override")
-        label = f"Roll back {rollback_alias}" + ("" if target is None else f" to version {target}")
-        if st.button(label, key="rollback_button", disabled=target is None):
-            try:
-                move = rollback(
-                    settings,
-                    sessions=sessions,
-                    alias=rollback_alias,
-                    reason=rollback_reason,
-                    actor=operator,
-                    token=token,
-                    override=rollback_override,
-                    drift=drift,
-                )
-            except (PromotionRefused, RegistryUnavailable) as refused:
-                st.error(str(refused), icon="⛔")
-            else:
-                st.session_state["registry_flash"] = (
-                    f"`{move.alias}` rolled back: version {move.from_version} → version {move.to_version}. "
-                    f"Ledger entry {move.ledger_id}."
-                )
-                st.rerun()
-
-with remove_tab:
-    if not view.holders:
-        st.info("No alias is set. Promote a version to give it one.")
-    else:
-        remove_alias = st.selectbox(
-            "Alias",
-            sorted(view.holders),
-            format_func=lambda name: f"{name} (version {view.holders[name]})",
-            key="remove_alias",
+        notices.warning(
+            f"Alias changes made outside Loupe were found and recorded in the ledger as external: {moves}.", icon="🕵️"
         )
-        if remove_alias == "champion":
-            st.warning("Without `champion`, Predict has no model to answer with.")
-        remove_reason = st.text_input("Reason (required)", key="remove_reason")
-        confirmed = st.checkbox(f"Yes, remove `{remove_alias}`", key="remove_confirm")
-        if st.button("Remove alias", key="remove_button", disabled=not confirmed):
-            try:
-                move = remove_alias(
-                    settings,
-                    sessions=sessions,
-                    alias=remove_alias,
-                    reason=remove_reason,
-                    actor=operator,
-                    origin="page",
-                    token=token,
-                )
-            except (PromotionRefused, RegistryUnavailable) as refused:
-                st.error(str(refused), icon="⛔")
+
+    if not view.versions:
+        st.info(
+            f"No version of **{plain(settings.model_name)}** is registered yet. Run `make run` (it bootstraps one), "
+            "`python -m core train --alias champion`, or register a run on the Experiments page.",
+            icon="ℹ️",
+        )
+        st.stop()
+
+    # Current input drift for the pre-flight (any object with .drifted and .detail); None shows "unknown".
+    # Monitoring: live inputs of the last day against the serving champion's training profile.
+    drift: DriftLike | None = None
+    if "champion" in view.holders:
+        with action("Reading the champion's input drift", version=view.holders["champion"]):
+            drift = recent_drift_status(settings.database_url, view.holders["champion"])
+
+    protected = promotion_is_protected(settings)
+    if protected:
+        st.info("🔒 Alias moves need the admin token (`LOUPE_ADMIN_TOKEN` is set).")
+    else:
+        st.warning("🔓 Promotion is open: `LOUPE_ADMIN_TOKEN` is not set, so anyone using this page can move aliases.")
+
+    by_number = {version.version: version for version in view.versions}
+    holder_columns = st.columns(2)
+    for column, alias in zip(holder_columns, SUGGESTED_ALIASES, strict=True):
+        holder = by_number.get(view.holders.get(alias, -1))
+        with column, st.container(border=True):
+            if holder is None:
+                st.markdown(f"**{badge(alias)}** — no version holds `{alias}`.")
             else:
-                st.session_state["registry_flash"] = (
-                    f"`{move.alias}` removed (was version {move.from_version}). Ledger entry {move.ledger_id}."
+                rmse = holder.metrics.get("rmse")
+                st.markdown(
+                    f"**{badge(alias)}** — version **{holder.version}** · `{holder.estimator}` · "
+                    f"holdout RMSE {'—' if rmse is None else f'{rmse:,.1f}'}"
                 )
-                st.rerun()
 
-with validation_tab:
-    tag_version = st.selectbox("Version", sorted(by_number, reverse=True), key="validation_version")
-    current_status = by_number[tag_version].tags.get(VALIDATION_STATUS_TAG, "not set")
-    st.caption(f"`{VALIDATION_STATUS_TAG}` of version {tag_version}: **{current_status}**")
-    new_status = st.selectbox("Status", VALIDATION_STATUSES, key="validation_status")
-    if st.button("Set validation status", key="validation_button"):
-        try:
-            set_validation_status(settings, version=tag_version, status=new_status, token=token)
-        except (PromotionRefused, RegistryUnavailable) as refused:
-            st.error(str(refused), icon="⛔")
+    st.subheader("Versions")
+    st.dataframe(
+        versions_styler(versions_frame(view.versions)), hide_index=True, width="stretch", key="registry_versions"
+    )
+
+    st.subheader("Change an alias")
+    operator = st.text_input("Your name (recorded in the ledger)", key="operator")
+    token = st.text_input("Admin token", type="password", key="admin_token") if protected else None
+
+    promote_tab, rollback_tab, remove_tab, validation_tab = st.tabs(
+        ["Promote", "Roll back", "Remove an alias", "Validation status"], key="registry_tabs"
+    )
+
+    with promote_tab:
+        numbers = sorted(by_number, reverse=True)
+        version = st.selectbox(
+            "Version",
+            numbers,
+            format_func=lambda number: f"v{number} · {by_number[number].estimator}",
+            key="promote_version",
+        )
+        choice = st.radio("Alias", [*SUGGESTED_ALIASES, "custom"], horizontal=True, key="promote_alias_choice")
+        alias = st.text_input("Custom alias", key="promote_custom_alias") if choice == "custom" else choice
+        checked = None
+        if alias:
+            with action(f"Checking version {version} for {alias}", version=version):
+                try:
+                    checked = preflight(settings, sessions=sessions, version=version, alias=alias, drift=drift)
+                except PromotionRefused as refused:
+                    st.info(plain(refused), icon="ℹ️")
+        if checked is not None:
+            current = "nothing" if checked.holder is None else f"version {checked.holder}"
+            st.markdown(f"**Pre-flight: `{checked.alias}` {current} → version {checked.candidate}**")
+            st.markdown(checklist_markdown(checked.checks))
+            if checked.failed:
+                st.error(
+                    f"{STATUS_ICONS['fail']} Blocked by {len(checked.failed)} failed check(s). "
+                    "Tick the override and give a reason to move the alias anyway.",
+                )
+        reason = st.text_area("Reason (required)", key="promote_reason")
+        override = st.checkbox(
+            "Override the failed checks (the reason is recorded as the override's)",
+            key="promote_override",
+            disabled=checked is None or checked.passed,
+        )
+        if st.button("Promote", key="promote_button", type="primary", disabled=checked is None):
+            with action(f"Moving {alias} to version {version}", version=version):
+                try:
+                    move = promote(
+                        settings,
+                        sessions=sessions,
+                        version=version,
+                        alias=alias,
+                        reason=reason,
+                        actor=operator,
+                        origin="page",
+                        token=token,
+                        override=override,
+                        drift=drift,
+                    )
+                except PromotionRefused as refused:
+                    st.error(plain(refused), icon="⛔")
+                else:
+                    was = "nothing" if move.from_version is None else f"version {move.from_version}"
+                    st.session_state["registry_flash"] = (
+                        f"`{move.alias}` → version {move.to_version} (was {was})"
+                        + (" — failed checks overridden" if move.override else "")
+                        + f". Ledger entry {move.ledger_id}."
+                    )
+                    st.rerun()
+
+    with rollback_tab:
+        history = sorted({entry.alias for entry in view.ledger})
+        if not history:
+            st.info("No alias change on record yet. After a promotion, this restores the version it replaced.")
         else:
-            st.session_state["registry_flash"] = f"Version {tag_version} tagged `{new_status}`."
-            st.rerun()
+            rollback_alias = st.selectbox(
+                "Alias", history, index=history.index("champion") if "champion" in history else 0, key="rollback_alias"
+            )
+            target = None
+            with action(f"Finding the version {rollback_alias} had before"):
+                try:
+                    holder_version, target = rollback_target(settings, sessions=sessions, alias=rollback_alias)
+                except PromotionRefused as refused:
+                    st.info(plain(refused), icon="ℹ️")
+            if target is not None:
+                current = "nothing" if holder_version is None else f"version {holder_version}"
+                st.markdown(f"`{rollback_alias}` is on {current}; rolling back restores **version {target}**.")
+                with action(f"Checking version {target} for {rollback_alias}", version=target):
+                    try:
+                        guard = preflight(
+                            settings, sessions=sessions, version=target, alias=rollback_alias, drift=drift
+                        )
+                        st.markdown(checklist_markdown(guard.checks))
+                    except PromotionRefused as refused:
+                        st.info(plain(refused), icon="ℹ️")
+            rollback_reason = st.text_input("Reason (required)", key="rollback_reason")
+            rollback_override = st.checkbox("Override failed checks", key="rollback_override")
+            label = f"Roll back {rollback_alias}" + ("" if target is None else f" to version {target}")
+            if st.button(label, key="rollback_button", disabled=target is None):
+                with action(f"Rolling {rollback_alias} back to version {target}", version=target):
+                    try:
+                        move = rollback(
+                            settings,
+                            sessions=sessions,
+                            alias=rollback_alias,
+                            reason=rollback_reason,
+                            actor=operator,
+                            token=token,
+                            override=rollback_override,
+                            drift=drift,
+                        )
+                    except PromotionRefused as refused:
+                        st.error(plain(refused), icon="⛔")
+                    else:
+                        st.session_state["registry_flash"] = (
+                            f"`{move.alias}` rolled back: version {move.from_version} → version {move.to_version}. "
+                            f"Ledger entry {move.ledger_id}."
+                        )
+                        st.rerun()
 
-st.subheader("Ledger")
-if not view.ledger:
-    st.info(
-        "No alias change on record yet. Promote a version above; changes made with other MLflow clients "
-        "show up here as external the next time this page loads."
-    )
-else:
-    shown_aliases = sorted({entry.alias for entry in view.ledger})
-    ledger_alias = st.selectbox("Alias", ["all", *shown_aliases], key="ledger_alias")
-    shown = [entry for entry in view.ledger if ledger_alias in ("all", entry.alias)]
-    ledger_table = ledger_frame(shown)
-    st.dataframe(ledger_table, hide_index=True, width="stretch")
-    st.download_button(
-        "Download the ledger (CSV)",
-        ledger_table.to_csv(index=False),
-        file_name=f"{settings.model_name}-alias-ledger.csv",
-        mime="text/csv",
-        key="ledger_download",
-    )
+    with remove_tab:
+        if not view.holders:
+            st.info("No alias is set. Promote a version to give it one.")
+        else:
+            alias_to_remove = st.selectbox(
+                "Alias",
+                sorted(view.holders),
+                format_func=lambda name: f"{name} (version {view.holders[name]})",
+                key="remove_alias",
+            )
+            if alias_to_remove == "champion":
+                st.warning("Without `champion`, Predict has no model to answer with.")
+            remove_reason = st.text_input("Reason (required)", key="remove_reason")
+            confirmed = st.checkbox(f"Yes, remove `{alias_to_remove}`", key="remove_confirm")
+            if st.button("Remove alias", key="remove_button", disabled=not confirmed):
+                removed_version = view.holders.get(alias_to_remove)
+                with action(f"Removing {alias_to_remove} from version {removed_version}", version=removed_version):
+                    try:
+                        move = remove_alias(
+                            settings,
+                            sessions=sessions,
+                            alias=alias_to_remove,
+                            reason=remove_reason,
+                            actor=operator,
+                            origin="page",
+                            token=token,
+                        )
+                    except PromotionRefused as refused:
+                        st.error(plain(refused), icon="⛔")
+                    else:
+                        st.session_state["registry_flash"] = (
+                            f"`{move.alias}` removed (was version {move.from_version}). Ledger entry {move.ledger_id}."
+                        )
+                        st.rerun()
 
-st.subheader("Timeline")
-followable = sorted({"champion", *view.holders})
-timeline_alias = st.selectbox(
-    "Alias to follow",
-    followable,
-    index=followable.index("champion"),
-    key="timeline_alias",
-    help="shaded: who held it when",
-)
-st.plotly_chart(timeline_figure(view.versions, view.ledger, alias=timeline_alias), width="stretch")
+    with validation_tab:
+        tag_version = st.selectbox("Version", sorted(by_number, reverse=True), key="validation_version")
+        current_status = by_number[tag_version].tags.get(VALIDATION_STATUS_TAG, "not set")
+        st.caption(f"`{VALIDATION_STATUS_TAG}` of version {tag_version}: **{plain(current_status)}**")
+        new_status = st.selectbox("Status", VALIDATION_STATUSES, key="validation_status")
+        if st.button("Set validation status", key="validation_button"):
+            with action(f"Tagging version {tag_version} {new_status}", version=tag_version):
+                try:
+                    set_validation_status(settings, version=tag_version, status=new_status, token=token)
+                except PromotionRefused as refused:
+                    st.error(plain(refused), icon="⛔")
+                else:
+                    st.session_state["registry_flash"] = f"Version {tag_version} tagged `{new_status}`."
+                    st.rerun()
+
+    st.subheader("Ledger")
+    if not view.ledger:
+        st.info(
+            "No alias change on record yet. Promote a version above; changes made with other MLflow clients "
+            "show up here as external the next time this page loads."
+        )
+    else:
+        shown_aliases = sorted({entry.alias for entry in view.ledger})
+        ledger_alias = st.selectbox("Alias", ["all", *shown_aliases], key="ledger_alias")
+        shown = [entry for entry in view.ledger if ledger_alias in ("all", entry.alias)]
+        ledger_table = ledger_frame(shown)
+        st.dataframe(ledger_table, hide_index=True, width="stretch", key="registry_ledger")
+        st.download_button(
+            "Download the ledger (CSV)",
+            ledger_table.to_csv(index=False),
+            file_name=f"{settings.model_name}-alias-ledger.csv",
+            mime="text/csv",
+            key="ledger_download",
+        )
+
+    st.subheader("Timeline")
+    followable = sorted({"champion", *view.holders})
+    timeline_alias = st.selectbox(
+        "Alias to follow",
+        followable,
+        index=followable.index("champion"),
+        key="timeline_alias",
+        help="shaded: who held it when",
+    )
+    st.plotly_chart(
+        timeline_figure(view.versions, view.ledger, alias=timeline_alias), width="stretch", key="registry_timeline"
+    )

@@ -1,8 +1,9 @@
 """Monitoring: drift, latency, realised error and alerts from the prediction log's hourly roll-ups."""
 
+from dataclasses import replace
+
 import streamlit as st
 
-from core.mlflow_io import RegistryUnavailable
 from core.monitoring import alerts, charts
 from core.monitoring.export import export_meta, report_csv, report_json
 from core.monitoring.references import refresh
@@ -18,212 +19,232 @@ from core.monitoring.series import (
 from core.monitoring.simulator import Shift, simulate
 from core.monitoring.snapshot import Snapshot, known_versions, snapshot
 from core.monitoring.windows import PRESETS, Window, recent_days
-from core.serving.model_cache import ServingError
 from core.settings import get_settings
+from ui.errors import action
+from ui.formats import plain
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions
 
-page_setup("Monitoring", "📈")
-settings = get_settings()
-sessions = prediction_log_sessions(settings.database_url)
+with action("Showing the Monitoring page"):
+    live = page_setup("Monitoring", "📈")
+    settings = get_settings()
+    with action("Opening the prediction log", stop=True):
+        sessions = prediction_log_sessions(settings.database_url)
 
-st.title("Monitoring")
-st.caption(
-    f"Live inputs of **{settings.model_name}** against the training profile, latency, and realised error "
-    "where true values came back. Figures come from hourly roll-ups, so a window costs the same at any log size."
-)
-
-# --- controls -----------------------------------------------------------------------------------
-refresh(settings, sessions=sessions)  # so the version list includes what was just logged
-versions = known_versions(settings, sessions=sessions)
-controls = st.columns([1.8, 1.8, 1.6, 1.4, 1.1])  # wide enough for "Include shadow" at 1280 px
-preset = controls[0].selectbox("Window", [*PRESETS, "Custom"], index=2, key="monitoring_window")
-version_choice = controls[1].selectbox(
-    "Model version",
-    [None, *versions],
-    format_func=lambda value: "All versions" if value is None else f"Version {value}",
-    key="monitoring_version",
-)
-include_shadow = controls[2].toggle("Include shadow", value=False, key="monitoring_shadow")
-auto_refresh = controls[3].toggle("Auto-refresh", value=False, key="monitoring_auto")
-every = controls[4].selectbox(
-    "Every",
-    [10, 30, 60, 300],
-    index=1,
-    format_func=lambda s: f"{s} s",
-    key="monitoring_every",
-    disabled=not auto_refresh,
-)
-
-if preset == "Custom":
-    suggested = recent_days()
-    span = st.date_input("Custom window (UTC days)", value=suggested, key="monitoring_custom_range")
-    start_day, end_day = (span[0], span[-1]) if isinstance(span, tuple) and span else (suggested[1], suggested[1])
-    window = Window.for_days(start_day, end_day)
-else:
-    window = Window.last(PRESETS[preset])
-
-
-@st.fragment(run_every=every if auto_refresh else None)
-def dashboard() -> None:
-    view = snapshot(settings, sessions=sessions, window=window, version=version_choice, include_shadow=include_shadow)
+    st.title("Monitoring")
     st.caption(
-        f"Window {window.label()} ({window.hours} h) · compared with the {window.hours} h before · "
-        f"{view.refreshed.rows if view.refreshed else 0:,} new log rows rolled up just now"
-    )
-    for alert in alerts.snapshot_alerts(settings, view):
-        (st.error if alert.severity == "error" else st.warning)(alert.message, icon="🚨")
-    if view.refreshed and view.refreshed.unbinned_versions:
-        missing = ", ".join(f"v{version}" for _, version in sorted(view.refreshed.unbinned_versions))
-        st.warning(f"No training profile for {missing}: their inputs are not binned for drift.", icon="⚠️")
-
-    if view.is_empty:
-        empty_state(has_history=bool(versions))
-        return
-
-    kpi_columns = st.columns(4)
-    for index, kpi in enumerate(view.kpis()):
-        value, delta, colour = charts.kpi_display(kpi)
-        kpi_columns[index % 4].metric(kpi.name, value, delta, delta_color=colour, border=True)
-
-    traffic, drift, performance, versions_tab = st.tabs(
-        ["Traffic & latency", "Drift", "Realised performance", "Champion vs challenger"]
-    )
-    with traffic:
-        left, right = st.columns(2)
-        left.plotly_chart(
-            charts.latency_figure(latency_over_time(view.latency_by_hour)), key="monitoring_latency_chart"
-        )
-        right.plotly_chart(charts.throughput_figure(throughput(view.totals, window)), key="monitoring_throughput_chart")
-        st.plotly_chart(
-            charts.prediction_figure(prediction_quantiles_over_time(view.predictions_by_hour)),
-            key="monitoring_prediction_chart",
-        )
-        if not view.rejections.empty:
-            st.dataframe(rejection_table(view.rejections), hide_index=True, key="monitoring_rejections")
-    with drift:
-        drift_section(view)
-    with performance:
-        errors = error_over_time(view.totals, window)
-        if errors.empty:
-            st.info(
-                "No true values came back in this window. Send them with `python -m core feedback` "
-                "(or `python -m core simulate --label-share 0.3`).",
-                icon="ℹ️",
-            )
-        else:
-            left, right = st.columns(2)
-            left.plotly_chart(charts.error_figure(errors), key="monitoring_error_chart")
-            right.plotly_chart(
-                charts.residual_figure(residual_histogram(view.residuals)), key="monitoring_residual_chart"
-            )
-    with versions_tab:
-        st.caption(
-            "Shadow rows answer the same requests as the champion and are scored against the champion's feedback, "
-            "so their MAE compares like with like. Turn on **Include shadow** to see them."
-        )
-        st.dataframe(
-            version_comparison(view),
-            hide_index=True,
-            key="monitoring_versions_table",
-            column_config={
-                "latency_p95_ms": st.column_config.NumberColumn("p95 latency (ms)", format="%.1f"),
-                "mean_prediction": st.column_config.NumberColumn("mean prediction", format="%.1f"),
-                "mae": st.column_config.NumberColumn("MAE", format="%.1f"),
-                "rmse": st.column_config.NumberColumn("RMSE", format="%.1f"),
-            },
-        )
-
-
-def drift_section(view: Snapshot) -> None:
-    report = view.current.drift
-    if report is None or not report.features:
-        st.info("No inputs with a training profile to compare in this window.", icon="ℹ️")
-        return
-    verdict = "Dataset drift" if report.dataset_drift else "No dataset drift"
-    st.markdown(
-        f"**{verdict}** for version {view.drift_version}: {report.drifted_count} of {len(report.features)} features "
-        f"drifted (share {report.share:.0%}; dataset drift at ≥ {report.share_threshold:.0%}) over "
-        f"{report.current_rows:,} inputs against {report.reference_rows:,} training rows."
-    )
-    st.dataframe(
-        charts.drift_table(report),
-        hide_index=True,
-        key="monitoring_drift_table",
-        column_config={
-            "statistic": st.column_config.NumberColumn(format="%.4f"),
-            "psi": st.column_config.NumberColumn("PSI", format="%.4f"),
-        },
-    )
-    names = [item.feature for item in report.features]
-    default = next((item.feature for item in report.features if item.drifted), names[0])
-    chosen = st.selectbox("Feature", names, index=names.index(default), key="monitoring_drift_feature")
-    st.plotly_chart(
-        charts.drift_overlay_figure(next(item for item in report.features if item.feature == chosen)),
-        key="monitoring_drift_overlay",
-    )
-    meta = export_meta(settings, window=view.window, version=view.drift_version, include_shadow=include_shadow)
-    left, right = st.columns(2)
-    left.download_button(
-        "Download drift report (JSON)",
-        report_json(report, meta),
-        file_name=f"drift-v{view.drift_version}.json",
-        mime="application/json",
-        key="monitoring_download_json",
-    )
-    right.download_button(
-        "Download drift report (CSV)",
-        report_csv(report, meta),
-        file_name=f"drift-v{view.drift_version}.csv",
-        mime="text/csv",
-        key="monitoring_download_csv",
+        f"Live inputs of **{plain(settings.model_name)}** against the training profile, latency, and realised error "
+        "where true values came back. Figures come from hourly roll-ups, so a window costs the same at any log size."
     )
 
+    # --- controls -----------------------------------------------------------------------------------
+    # The roll-ups are refreshed once per run: here on a full run (so the version list includes what was
+    # just logged), and by the dashboard when its fragment reruns on its own (this part does not rerun then).
+    # A full run hands its refresh to the dashboard, which takes it once; a fragment-only rerun finds none.
+    with action("Rolling up the prediction log", stop=True):
+        handed_over = {"refreshed": refresh(settings, sessions=sessions)}
+        versions = known_versions(settings, sessions=sessions)
+    controls = st.columns([1.8, 1.8, 1.6, 1.4, 1.1])  # wide enough for "Include shadow" at 1280 px
+    preset = controls[0].selectbox("Window", [*PRESETS, "Custom"], index=2, key="monitoring_window")
+    version_choice = controls[1].selectbox(
+        "Model version",
+        [None, *versions],
+        format_func=lambda value: "All versions" if value is None else f"Version {value}",
+        key="monitoring_version",
+    )
+    include_shadow = controls[2].toggle("Include shadow", value=False, key="monitoring_shadow")
+    auto_refresh = controls[3].toggle("Auto-refresh", value=False, key="monitoring_auto")
+    every = controls[4].selectbox(
+        "Every",
+        [10, 30, 60, 300],
+        index=1,
+        format_func=lambda s: f"{s} s",
+        key="monitoring_every",
+        disabled=not auto_refresh,
+    )
 
-def empty_state(*, has_history: bool) -> None:
-    if has_history:
-        st.info("Nothing was logged in this window. Pick a longer window, or generate traffic below.", icon="ℹ️")
+    if preset == "Custom":
+        suggested = recent_days()
+        span = st.date_input("Custom window (UTC days)", value=suggested, key="monitoring_custom_range")
+        start_day, end_day = (span[0], span[-1]) if isinstance(span, tuple) and span else (suggested[1], suggested[1])
+        window = Window.for_days(start_day, end_day)
     else:
-        st.info(
-            "The prediction log is empty. Score inputs on the **Predict** page, run "
-            "`python -m core simulate --rows 5000 --days 7 --shift carat=1.2 --label-share 0.3`, "
-            "or generate a small demo here.",
-            icon="ℹ️",
-        )
-    with st.form("monitoring_simulator_form"):
-        st.markdown("**Generate demo traffic** through the real serving path (champion answers, challenger shadows)")
-        columns = st.columns(4)
-        rows = columns[0].number_input("Rows", 50, 5_000, 300, step=50, key="monitoring_sim_rows")
-        days = columns[1].number_input("Over days", 1, 30, 7, key="monitoring_sim_days")
-        shift = columns[2].text_input("Drift", "carat=1.2", key="monitoring_sim_shift", help="FEATURE=FACTOR or =LEVEL")
-        label_share = columns[3].slider("Feedback share", 0.0, 1.0, 0.3, key="monitoring_sim_labels")
-        submitted = st.form_submit_button("Generate traffic", type="primary", key="monitoring_sim_run")
-    if submitted:
-        try:
-            shifts = (Shift.parse(shift),) if shift.strip() else ()
-        except ValueError as error:
-            st.error(str(error))
-            return
-        bar = st.progress(0.0, text="starting…")
-        try:
-            result = simulate(
+        window = Window.last(PRESETS[preset])
+
+    @st.fragment(run_every=every if auto_refresh else None)
+    def dashboard() -> None:
+        with action(f"Showing the window {window.label()}", version=version_choice):
+            refreshed = handed_over.pop("refreshed", None)  # None: this is the fragment's own rerun
+            view = snapshot(
                 settings,
                 sessions=sessions,
-                rows=int(rows),
-                days=float(days),
-                shifts=shifts,
-                label_share=float(label_share),
-                progress=lambda fraction, message: bar.progress(min(fraction, 1.0), text=message),
+                window=window,
+                version=version_choice,
+                include_shadow=include_shadow,
+                refresh_first=refreshed is None,
             )
-        except (ValueError, ServingError, RegistryUnavailable) as error:
-            st.error(f"Could not generate traffic: {error}", icon="🚫")
-            return
-        st.success(
-            f"Logged {result.accepted:,} answers from v{result.model_version} ({result.shadow_scored:,} shadow, "
-            f"{result.rejected_rows:,} rejected, {result.feedback:,} with feedback) in {result.seconds:,.0f} s.",
-            icon="✅",
+            window_view(view if refreshed is None else replace(view, refreshed=refreshed))
+
+    def window_view(view: Snapshot) -> None:
+        st.caption(
+            f"Window {window.label()} ({window.hours} h) · compared with the {window.hours} h before · "
+            f"{view.refreshed.rows if view.refreshed else 0:,} new log rows rolled up just now"
         )
-        st.rerun()
+        for alert in alerts.snapshot_alerts(settings, view):
+            (st.error if alert.severity == "error" else st.warning)(plain(alert.message), icon="🚨")
+        if view.refreshed and view.refreshed.unbinned_versions:
+            missing = ", ".join(f"v{version}" for _, version in sorted(view.refreshed.unbinned_versions))
+            st.warning(f"No training profile for {missing}: their inputs are not binned for drift.", icon="⚠️")
 
+        if view.is_empty:
+            empty_state(has_history=bool(versions))
+            return
 
-dashboard()
+        kpi_columns = st.columns(4)
+        for index, kpi in enumerate(view.kpis()):
+            value, delta, colour = charts.kpi_display(kpi)
+            kpi_columns[index % 4].metric(kpi.name, value, delta, delta_color=colour, border=True)
+
+        traffic, drift, performance, versions_tab = st.tabs(
+            ["Traffic & latency", "Drift", "Realised performance", "Champion vs challenger"], key="monitoring_tabs"
+        )
+        with traffic:
+            left, right = st.columns(2)
+            left.plotly_chart(
+                charts.latency_figure(latency_over_time(view.latency_by_hour)), key="monitoring_latency_chart"
+            )
+            right.plotly_chart(
+                charts.throughput_figure(throughput(view.totals, window)), key="monitoring_throughput_chart"
+            )
+            st.plotly_chart(
+                charts.prediction_figure(prediction_quantiles_over_time(view.predictions_by_hour)),
+                key="monitoring_prediction_chart",
+            )
+            if not view.rejections.empty:
+                st.dataframe(rejection_table(view.rejections), hide_index=True, key="monitoring_rejections")
+        with drift:
+            drift_section(view)
+        with performance:
+            errors = error_over_time(view.totals, window)
+            if errors.empty:
+                st.info(
+                    "No true values came back in this window. Send them with `python -m core feedback` "
+                    "(or `python -m core simulate --label-share 0.3`).",
+                    icon="ℹ️",
+                )
+            else:
+                left, right = st.columns(2)
+                left.plotly_chart(charts.error_figure(errors), key="monitoring_error_chart")
+                right.plotly_chart(
+                    charts.residual_figure(residual_histogram(view.residuals)), key="monitoring_residual_chart"
+                )
+        with versions_tab:
+            st.caption(
+                "Shadow rows answer the same requests as the champion and are scored against the champion's feedback, "
+                "so their MAE compares like with like. Turn on **Include shadow** to see them."
+            )
+            st.dataframe(
+                version_comparison(view),
+                hide_index=True,
+                key="monitoring_versions_table",
+                column_config={
+                    "latency_p95_ms": st.column_config.NumberColumn("p95 latency (ms)", format="%.1f"),
+                    "mean_prediction": st.column_config.NumberColumn("mean prediction", format="%.1f"),
+                    "mae": st.column_config.NumberColumn("MAE", format="%.1f"),
+                    "rmse": st.column_config.NumberColumn("RMSE", format="%.1f"),
+                },
+            )
+
+    def drift_section(view: Snapshot) -> None:
+        report = view.current.drift
+        if report is None or not report.features:
+            st.info("No inputs with a training profile to compare in this window.", icon="ℹ️")
+            return
+        verdict = "Dataset drift" if report.dataset_drift else "No dataset drift"
+        st.markdown(
+            f"**{verdict}** for version {view.drift_version}: {report.drifted_count} of {len(report.features)} features "
+            f"drifted (share {report.share:.0%}; dataset drift at ≥ {report.share_threshold:.0%}) over "
+            f"{report.current_rows:,} inputs against {report.reference_rows:,} training rows."
+        )
+        st.dataframe(
+            charts.drift_table(report),
+            hide_index=True,
+            key="monitoring_drift_table",
+            column_config={
+                "statistic": st.column_config.NumberColumn(format="%.4f"),
+                "psi": st.column_config.NumberColumn("PSI", format="%.4f"),
+            },
+        )
+        names = [item.feature for item in report.features]
+        default = next((item.feature for item in report.features if item.drifted), names[0])
+        chosen = st.selectbox("Feature", names, index=names.index(default), key="monitoring_drift_feature")
+        st.plotly_chart(
+            charts.drift_overlay_figure(next(item for item in report.features if item.feature == chosen)),
+            key="monitoring_drift_overlay",
+        )
+        meta = export_meta(settings, window=view.window, version=view.drift_version, include_shadow=include_shadow)
+        left, right = st.columns(2)
+        left.download_button(
+            "Download drift report (JSON)",
+            report_json(report, meta),
+            file_name=f"drift-v{view.drift_version}.json",
+            mime="application/json",
+            key="monitoring_download_json",
+        )
+        right.download_button(
+            "Download drift report (CSV)",
+            report_csv(report, meta),
+            file_name=f"drift-v{view.drift_version}.csv",
+            mime="text/csv",
+            key="monitoring_download_csv",
+        )
+
+    def empty_state(*, has_history: bool) -> None:
+        if has_history:
+            st.info("Nothing was logged in this window. Pick a longer window, or generate traffic below.", icon="ℹ️")
+        else:
+            st.info(
+                "The prediction log is empty. Score inputs on the **Predict** page, run "
+                "`python -m core simulate --rows 5000 --days 7 --shift carat=1.2 --label-share 0.3`, "
+                "or generate a small demo here.",
+                icon="ℹ️",
+            )
+        with st.form("monitoring_simulator_form"):
+            st.markdown(
+                "**Generate demo traffic** through the real serving path (champion answers, challenger shadows)"
+            )
+            columns = st.columns(4)
+            rows = columns[0].number_input("Rows", 50, 5_000, 300, step=50, key="monitoring_sim_rows")
+            days = columns[1].number_input("Over days", 1, 30, 7, key="monitoring_sim_days")
+            shift = columns[2].text_input(
+                "Drift", "carat=1.2", key="monitoring_sim_shift", help="FEATURE=FACTOR or =LEVEL"
+            )
+            label_share = columns[3].slider("Feedback share", 0.0, 1.0, 0.3, key="monitoring_sim_labels")
+            submitted = st.form_submit_button("Generate traffic", type="primary", key="monitoring_sim_run")
+        if submitted:
+            try:
+                shifts = (Shift.parse(shift),) if shift.strip() else ()
+            except ValueError as error:
+                st.error(plain(error))
+                return
+            with action("Generating demo traffic", version=live.versions.get("champion")) as generating:
+                bar = generating.transient(st.progress(0.0, text="starting…"))
+                result = simulate(
+                    settings,
+                    sessions=sessions,
+                    rows=int(rows),
+                    days=float(days),
+                    shifts=shifts,
+                    label_share=float(label_share),
+                    progress=lambda fraction, message: bar.progress(min(fraction, 1.0), text=message),
+                )
+            if generating.failed:
+                return
+            st.success(
+                f"Logged {result.accepted:,} answers from v{result.model_version} ({result.shadow_scored:,} shadow, "
+                f"{result.rejected_rows:,} rejected, {result.feedback:,} with feedback) in {result.seconds:,.0f} s.",
+                icon="✅",
+            )
+            st.rerun()
+
+    dashboard()
