@@ -97,6 +97,7 @@ class TrainingProfile:
 
 
 def _numeric_profile(name: str, values: pd.Series, *, n_bins: int, rules: list[Rule]) -> NumericProfile:
+    values = values.dropna()  # missing values are not part of the distribution (a team's data may have some)
     array = values.to_numpy(dtype=float)
     edges = np.unique(np.quantile(array, np.linspace(0.0, 1.0, n_bins + 1)))
     if len(edges) < 2:  # a constant column still needs one bin
@@ -144,7 +145,7 @@ def _categorical_profile(name: str, values: pd.Series) -> CategoricalProfile:
         levels = [str(level) for level in values.cat.categories]
         counts = values.value_counts(sort=False).reindex(values.cat.categories, fill_value=0)
     else:
-        counts = values.astype(str).value_counts().sort_index()
+        counts = values.dropna().astype(str).value_counts().sort_index()
         levels = [str(level) for level in counts.index]
     return CategoricalProfile(name=name, levels=levels, counts=[int(count) for count in counts.to_numpy()])
 
@@ -161,6 +162,8 @@ def build_profile(
     profiled: dict[str, FeatureProfile] = {}
     for name in features.columns:
         column = features[name]
+        if column.isna().all():
+            continue  # nothing to describe
         if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
             profiled[name] = _numeric_profile(name, column, n_bins=n_bins, rules=rules.get(name, []))
         else:

@@ -12,7 +12,8 @@ import mlflow
 
 from core.errors import ArtifactMissing
 from core.mlflow_io.connection import client, configure, mlflow_errors
-from core.mlflow_io.registry import get_version
+from core.mlflow_io.registry import REFERENCE_TAG, get_version, set_version_tag
+from core.mlflow_io.runs import ensure_experiment
 from core.profile import PROFILE_ARTIFACT, TrainingProfile
 from core.settings import Settings
 
@@ -47,6 +48,83 @@ def load_profile(settings: Settings, *, run_id: str) -> TrainingProfile:
     """The training profile logged with a run (:class:`ArtifactMissing` when it has none)."""
     with tempfile.TemporaryDirectory() as folder:
         return TrainingProfile.load(_download(settings, run_id=run_id, artifact_path=PROFILE_ARTIFACT, folder=folder))
+
+
+def load_version_profile(
+    settings: Settings, *, run_id: str | None, reference_run: str | None
+) -> TrainingProfile | None:
+    """A version's reference profile: the one attached to it (``reference_run``), else its own run's.
+
+    ``None`` when neither holds one (a team's model logged without Loupe); an unreadable profile is an error.
+    """
+    for source in (reference_run, run_id):
+        if source:
+            try:
+                return load_profile(settings, run_id=source)
+            except ArtifactMissing:
+                continue
+    return None
+
+
+def attach_reference_profile(settings: Settings, *, version: int, profile: TrainingProfile, note: str) -> str:
+    """Store ``profile`` as ``version``'s reference: a run of Loupe's experiment holds it, a version tag names it.
+
+    The team's own training run is never written to. Returns the reference run's id.
+    """
+    experiment_id = ensure_experiment(settings)
+    configure(settings)
+    with (
+        mlflow_errors(settings),
+        mlflow.start_run(experiment_id=experiment_id, run_name=f"reference {settings.model_name} v{version}") as run,
+    ):
+        mlflow.set_tags({"loupe.reference_for": f"{settings.model_name}/{version}", "mlflow.note.content": note})
+        mlflow.log_text(profile.to_json(), PROFILE_ARTIFACT)
+        run_id = run.info.run_id
+    set_version_tag(settings, version=version, key=REFERENCE_TAG, value=run_id)
+    return run_id
+
+
+def logged_dataset_file(settings: Settings, *, run_id: str, destination: Path) -> tuple[Path, str] | None:
+    """A copy of a run's logged dataset input held in a local file (training context first), and its name.
+
+    ``None`` when the run logged no dataset, or none whose source is a local file Loupe can read
+    (no network is ever used to fetch one).
+    """
+    from mlflow.data import get_source
+    from mlflow.data.filesystem_dataset_source import FileSystemDatasetSource
+
+    with mlflow_errors(settings):
+        run = client(settings).get_run(run_id)
+    inputs = list(run.inputs.dataset_inputs) if run.inputs is not None else []
+
+    def context(item: Any) -> str:
+        return next((tag.value for tag in item.tags if tag.key == "mlflow.data.context"), "")
+
+    for item in sorted(inputs, key=lambda item: context(item) not in ("train", "training")):
+        if item.dataset.source_type != "local":
+            continue
+        try:
+            source = get_source(item)
+            if not isinstance(source, FileSystemDatasetSource):
+                continue
+            path = Path(source.load(dst_path=str(destination)))
+        except Exception:  # a source that moved or cannot be read: try the next one
+            continue
+        if path.is_file():
+            return path, item.dataset.name
+    return None
+
+
+def input_example(settings: Settings, *, version: int, name: str | None = None) -> Any | None:
+    """The input example logged with a version's model (a few rows at most), or ``None``."""
+    from mlflow.models import Model
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = download_model_version(settings, version=version, destination=Path(folder) / "model", name=name)
+        try:
+            return Model.load(str(path)).load_input_example(str(path))
+        except Exception:  # an example MLflow cannot read back is no example
+            return None
 
 
 def load_json_artifact(settings: Settings, *, run_id: str, artifact_path: str) -> Any:

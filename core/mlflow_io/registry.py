@@ -15,6 +15,17 @@ from core.mlflow_io.connection import client, is_missing, mlflow_errors
 from core.settings import Settings
 
 ESTIMATOR_TAG = "loupe.estimator"
+# A version tag naming the run that holds the version's reference profile (attached with `core reference`).
+REFERENCE_TAG = "loupe.reference_run"
+
+
+@dataclass(frozen=True)
+class AliasTarget:
+    """What an alias points to, as one registry call tells: the version, its run and its reference run."""
+
+    version: int
+    run_id: str | None
+    reference_run: str | None = None
 
 
 @dataclass(frozen=True)
@@ -120,10 +131,13 @@ def version_for_alias(settings: Settings, *, alias: str, name: str | None = None
         return _version_info(client(settings), version)
 
 
-def resolve_alias(settings: Settings, *, alias: str, name: str | None = None) -> tuple[int, str | None] | None:
-    """``(version, run_id)`` the alias points to, in one registry call; ``None`` if the alias does not exist."""
+def resolve_alias(settings: Settings, *, alias: str, name: str | None = None) -> AliasTarget | None:
+    """What the alias points to, in one registry call; ``None`` if the alias does not exist."""
     version = _by_alias(settings, alias, name)
-    return None if version is None else (int(version.version), version.run_id)
+    if version is None:
+        return None
+    reference = (version.tags or {}).get(REFERENCE_TAG)
+    return AliasTarget(version=int(version.version), run_id=version.run_id, reference_run=reference)
 
 
 def get_version(settings: Settings, *, version: int, name: str | None = None) -> VersionInfo:

@@ -43,9 +43,11 @@ def _reference(settings: Settings, *, session: Session, model_version: int) -> r
         return stored
     try:
         version = mlflow_io.get_version(settings, version=model_version)
-        if not version.run_id:
+        profile = mlflow_io.load_version_profile(
+            settings, run_id=version.run_id, reference_run=version.tags.get(mlflow_io.REFERENCE_TAG)
+        )
+        if profile is None:
             return None
-        profile = mlflow_io.load_profile(settings, run_id=version.run_id)
     except (LoupeError, ValueError, KeyError):
         return None  # unreachable, no such version or profile, or an unreadable one: nothing to compare with
     rollups.save_reference(

@@ -2,9 +2,12 @@
 
 - The alias is resolved on each request; a local SQLite registry is only re-queried when it has
   committed something since the last resolution (:func:`core.mlflow_io.registry_change_token`).
-- Models are cached by version, never by alias, and copied under ``settings.model_cache_dir`` with
-  their training profile, so with the registry unreachable — even after a restart — the last version
-  served for an alias keeps answering, with the notice "registry unreachable — serving cached vN".
+- Models are cached by version and what the copy holds (its run and its reference profile), never by
+  alias: a reference attached to a version after it was first loaded is picked up on the next request,
+  without deleting anything by hand.
+- Copies live under ``settings.model_cache_dir`` with their reference profile, so with the registry
+  unreachable — even after a restart — the last version served for an alias keeps answering, with
+  the notice "registry unreachable — serving cached vN".
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core import mlflow_io
-from core.errors import ArtifactMissing, LoupeError
-from core.mlflow_io import RegistryUnavailable
+from core.errors import LoupeError
+from core.mlflow_io import AliasTarget, RegistryUnavailable
 from core.profile import PROFILE_ARTIFACT, TrainingProfile
 from core.serving.compiled_pipeline import compile_verified
 from core.serving.input_schema import build_schema
@@ -29,13 +32,9 @@ from core.settings import Settings
 from storage.base import utcnow
 
 MODELS_KEPT_IN_MEMORY = 6
-
-
 # After a failed registry call, serve from the cache for this long before asking again: a dead
 # server would otherwise cost every request its connection timeout.
 REGISTRY_RETRY_AFTER_S = 15.0
-
-
 META_FILE = "loupe_version.json"
 
 
@@ -52,21 +51,14 @@ class Resolution:
     run_id: str | None
     from_cache: bool
     notice: str | None = None
+    reference_run: str | None = None  # the run holding an attached reference profile, if any
 
 
 _lock = threading.RLock()
-
-
 _models: OrderedDict[tuple[str, str, int], ServedModel] = OrderedDict()
-
-
-_resolutions: dict[tuple[str, str, str], tuple[bytes, int, str | None]] = {}
-
-
+_resolutions: dict[tuple[str, str, str], tuple[bytes, AliasTarget]] = {}
 _registry_down_until: dict[str, float] = {}
-
-
-_pointers: dict[tuple[str, str, str], tuple[int, str | None]] = {}  # what this process last wrote to disk
+_pointers: dict[tuple[str, str, str], AliasTarget] = {}  # what this process last wrote to disk
 
 
 def _model_folder(settings: Settings) -> Path:
@@ -77,20 +69,32 @@ def _pointer(settings: Settings, alias: str) -> Path:
     return _model_folder(settings) / f"alias-{alias}.json"
 
 
-def _read_pointer(settings: Settings, alias: str) -> tuple[int, str | None] | None:
+def _read_pointer(settings: Settings, alias: str) -> AliasTarget | None:
     try:
         payload = json.loads(_pointer(settings, alias).read_text())
-        return int(payload["version"]), payload.get("run_id")
+        return AliasTarget(int(payload["version"]), payload.get("run_id"), payload.get("reference_run"))
     except (OSError, ValueError, KeyError):
         return None
 
 
-def _write_pointer(settings: Settings, alias: str, version: int, run_id: str | None) -> None:
-    pointer = _pointer(settings, alias)
-    pointer.parent.mkdir(parents=True, exist_ok=True)
-    temporary = pointer.with_suffix(".tmp")
-    temporary.write_text(json.dumps({"version": version, "run_id": run_id, "saved_at": utcnow().isoformat()}))
-    temporary.replace(pointer)  # atomic: a reader never sees half a pointer
+def _write_json(path: Path, payload: dict) -> None:
+    # Written under a unique name and moved into place: a reader never sees half a file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}-{uuid.uuid4().hex[:8]}")
+    temporary.write_text(json.dumps(payload))
+    temporary.replace(path)
+
+
+def _write_pointer(settings: Settings, alias: str, target: AliasTarget) -> None:
+    _write_json(
+        _pointer(settings, alias),
+        {
+            "version": target.version,
+            "run_id": target.run_id,
+            "reference_run": target.reference_run,
+            "saved_at": utcnow().isoformat(),
+        },
+    )
 
 
 def resolve(settings: Settings, *, alias: str) -> Resolution:
@@ -99,7 +103,7 @@ def resolve(settings: Settings, *, alias: str) -> Resolution:
     token = mlflow_io.registry_change_token(settings)
     remembered = _resolutions.get(key)
     if token is not None and remembered is not None and remembered[0] == token:
-        return Resolution(alias, remembered[1], remembered[2], from_cache=False)
+        return _resolution(alias, remembered[1], from_cache=False)
     if time.monotonic() < _registry_down_until.get(settings.tracking_uri, 0.0):
         return _cached_resolution(settings, alias, reason="registry unreachable")
     try:
@@ -113,10 +117,13 @@ def resolve(settings: Settings, *, alias: str) -> Resolution:
             f"no version of {settings.model_name} holds the alias '{alias}' — point it at a version on the "
             f"Registry page, or with: python -m core promote --version N --alias {alias} --reason '…'"
         )
-    version, run_id = found
     if token is not None:
-        _resolutions[key] = (token, version, run_id)
-    return Resolution(alias, version, run_id, from_cache=False)
+        _resolutions[key] = (token, found)
+    return _resolution(alias, found, from_cache=False)
+
+
+def _resolution(alias: str, target: AliasTarget, *, from_cache: bool, notice: str | None = None) -> Resolution:
+    return Resolution(alias, target.version, target.run_id, from_cache, notice, target.reference_run)
 
 
 def _cached_resolution(settings: Settings, alias: str, *, reason: str, detail: str | None = None) -> Resolution:
@@ -126,33 +133,46 @@ def _cached_resolution(settings: Settings, alias: str, *, reason: str, detail: s
             f"{reason} and no version for '{alias}' was ever loaded here, so there is nothing to serve"
             + (f" ({detail})" if detail else "")
         )
-    version, run_id = pointer
-    return Resolution(alias, version, run_id, from_cache=True, notice=f"{reason} — serving cached v{version}")
+    return _resolution(alias, pointer, from_cache=True, notice=f"{reason} — serving cached v{pointer.version}")
 
 
-def load_version(settings: Settings, *, version: int, run_id: str | None, offline: bool = False) -> ServedModel:
-    """The model for ``version``, loaded once per process; copied under the model cache on first use."""
-    key = (str(settings.model_cache_dir), settings.model_name, version)
+def load_version(settings: Settings, *, target: AliasTarget, offline: bool = False) -> ServedModel:
+    """The model for ``target.version``, loaded once per process and copied under the model cache on first use.
+
+    A copy made for another run, or before a reference profile was attached (or replaced), is
+    refreshed; offline, whatever copy exists serves.
+    """
+    key = (str(settings.model_cache_dir), settings.model_name, target.version)
     with _lock:
         served = _models.get(key)
-        if served is not None and (run_id is None or served.run_id in (None, run_id)):
+        if served is not None and (offline or _holds(served, target)):
             _models.move_to_end(key)
             return served
-        served = _load(settings, version=version, run_id=run_id, offline=offline)
+        served = _load(settings, target=target, offline=offline)
         _models[key] = served
         while len(_models) > MODELS_KEPT_IN_MEMORY:
             _models.popitem(last=False)
         return served
 
 
-def _load(settings: Settings, *, version: int, run_id: str | None, offline: bool) -> ServedModel:
-    folder = _model_folder(settings) / f"v{version}"
+def _holds(served: ServedModel, target: AliasTarget) -> bool:
+    same_run = target.run_id is None or served.run_id in (None, target.run_id)
+    return same_run and served.reference_run == target.reference_run
+
+
+def _load(settings: Settings, *, target: AliasTarget, offline: bool) -> ServedModel:
+    folder = _model_folder(settings) / f"v{target.version}"
     meta = _read_meta(folder)
-    stale = meta is not None and run_id is not None and meta.get("run_id") not in (None, run_id)
-    if meta is None or stale:
+    other_run = meta is not None and target.run_id is not None and meta.get("run_id") not in (None, target.run_id)
+    if meta is None or (other_run and not offline):
         if offline:
-            raise ServingError(f"version {version} is not in the local model cache and the registry is unreachable")
-        _copy_version(settings, version=version, run_id=run_id, folder=folder)
+            raise ServingError(
+                f"version {target.version} is not in the local model cache and the registry is unreachable"
+            )
+        _copy_version(settings, target=target, folder=folder)
+        meta = _read_meta(folder) or {}
+    elif not offline and meta.get("reference_run") != target.reference_run:
+        _refresh_profile(settings, target=target, folder=folder, meta=meta)
         meta = _read_meta(folder) or {}
     local = mlflow_io.load_local_model(folder / "model")
     profile_path = folder / PROFILE_ARTIFACT
@@ -160,13 +180,14 @@ def _load(settings: Settings, *, version: int, run_id: str | None, offline: bool
     schema = build_schema(local.signature_inputs, profile)
     served = ServedModel(
         name=settings.model_name,
-        version=version,
+        version=target.version,
         run_id=meta.get("run_id") or local.run_id,
         flavor=local.flavor,
         model=local.model,
         predict_method=local.predict_method,
         schema=schema,
         path=folder,
+        reference_run=meta.get("reference_run"),
     )
     if not (settings.compile_models and local.flavor == "sklearn" and local.predict_method == "predict"):
         return served
@@ -181,21 +202,25 @@ def _read_meta(folder: Path) -> dict | None:
         return None
 
 
-def _copy_version(settings: Settings, *, version: int, run_id: str | None, folder: Path) -> None:
+def _profile_json(settings: Settings, *, run_id: str | None, reference_run: str | None) -> str | None:
+    try:
+        profile = mlflow_io.load_version_profile(settings, run_id=run_id, reference_run=reference_run)
+    except (ValueError, KeyError):
+        return None  # an unreadable profile: the model still serves, with signature-only checks
+    return None if profile is None else profile.to_json()
+
+
+def _copy_version(settings: Settings, *, target: AliasTarget, folder: Path) -> None:
     # Download next to the final place, then rename: a crash never leaves a half copy that looks whole.
     staging = folder.with_name(f".{folder.name}-{uuid.uuid4().hex[:8]}")
     try:
-        mlflow_io.download_model_version(settings, version=version, destination=staging / "model")
-        run_id = run_id or mlflow_io.load_local_model(staging / "model").run_id
-        if run_id:
-            try:
-                profile = mlflow_io.load_profile(settings, run_id=run_id)
-                (staging / PROFILE_ARTIFACT).write_text(profile.to_json())
-            except (ArtifactMissing, ValueError, KeyError):
-                pass  # a model logged without (or with an unreadable) profile still serves, with signature-only checks
-        (staging / META_FILE).write_text(
-            json.dumps({"name": settings.model_name, "version": version, "run_id": run_id})
-        )
+        mlflow_io.download_model_version(settings, version=target.version, destination=staging / "model")
+        run_id = target.run_id or mlflow_io.load_local_model(staging / "model").run_id
+        profile = _profile_json(settings, run_id=run_id, reference_run=target.reference_run)
+        if profile is not None:
+            (staging / PROFILE_ARTIFACT).write_text(profile)
+        meta = {"name": settings.model_name, "version": target.version, "run_id": run_id}
+        (staging / META_FILE).write_text(json.dumps({**meta, "reference_run": target.reference_run}))
         if folder.exists():
             shutil.rmtree(folder)
         staging.replace(folder)
@@ -204,14 +229,28 @@ def _copy_version(settings: Settings, *, version: int, run_id: str | None, folde
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def _refresh_profile(settings: Settings, *, target: AliasTarget, folder: Path, meta: dict) -> None:
+    """Replace a cached copy's profile with the one now attached to the version (the model files stay)."""
+    profile = _profile_json(settings, run_id=meta.get("run_id"), reference_run=target.reference_run)
+    profile_path = folder / PROFILE_ARTIFACT
+    if profile is None:
+        profile_path.unlink(missing_ok=True)
+    else:
+        temporary = profile_path.with_name(f".{profile_path.name}-{uuid.uuid4().hex[:8]}")
+        temporary.write_text(profile)
+        temporary.replace(profile_path)
+    _write_json(folder / META_FILE, {**meta, "reference_run": target.reference_run})
+
+
 def serve(settings: Settings, *, alias: str = "champion") -> tuple[ServedModel, Resolution]:
     """The model answering for ``alias`` right now (resolved, loaded, its local copy remembered)."""
     resolution = resolve(settings, alias=alias)
-    served = load_version(settings, version=resolution.version, run_id=resolution.run_id, offline=resolution.from_cache)
+    target = AliasTarget(resolution.version, resolution.run_id, resolution.reference_run)
+    served = load_version(settings, target=target, offline=resolution.from_cache)
     pointer_key = (str(settings.model_cache_dir), settings.model_name, alias)
-    if not resolution.from_cache and _pointers.get(pointer_key) != (served.version, served.run_id):
-        _write_pointer(settings, alias, served.version, served.run_id)
-        _pointers[pointer_key] = (served.version, served.run_id)
+    if not resolution.from_cache and _pointers.get(pointer_key) != target:
+        _write_pointer(settings, alias, target)
+        _pointers[pointer_key] = target
     return served, resolution
 
 

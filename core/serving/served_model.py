@@ -36,6 +36,7 @@ class ServedModel:
     compiled: CompiledPipeline | None = None  # the one-record fast path, when the pipeline compiles
     scoring_path: str = "predict()"  # how one record is scored, and why (shown on the Predict page)
     predict_method: str = "predict"  # the model's method that answers (what MLflow's pyfunc would call)
+    reference_run: str | None = None  # the run of an attached reference profile (else the version's own run's)
 
     def model_input(self, clean: pd.DataFrame) -> pd.DataFrame:
         """Validated values in the signature's column order and types."""
