@@ -1,5 +1,15 @@
+"""Page-test fixtures: fresh Streamlit caches per test, and a registry whose model raises when it predicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
 import pytest
 import streamlit as st
+
+from core.settings import Settings
+from tests.conftest import private_copy, settings_at
+from tests.pages.helpers import BOOM, FAILING_MODEL, register_failing_model
 
 
 @pytest.fixture(autouse=True)
@@ -10,3 +20,22 @@ def clear_streamlit_caches():
     yield
     st.cache_resource.clear()
     st.cache_data.clear()
+
+
+@pytest.fixture(scope="session")
+def failing_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry (plain MLflow, no Loupe training) whose model raises ``BOOM`` in predict. Read only.
+
+    Model ``failing-model``: versions 1 and 2 of one pyfunc with inputs ``carat`` and ``depth`` (doubles),
+    ``champion`` on version 2, no ``challenger``; logged in the experiment ``loupe``, run ``failing-pyfunc``.
+    """
+    home = tmp_path_factory.mktemp("failing") / "home"
+    with settings_at(home, LOUPE_MODEL_NAME=FAILING_MODEL) as settings:
+        register_failing_model(settings.tracking_uri, artifacts=home / "artifacts", message=BOOM)
+    return home
+
+
+@pytest.fixture
+def failing_registry(failing_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A private copy of ``failing_home``'s registry (artifacts shared, read only) and an empty prediction log."""
+    return private_copy(failing_home, tmp_path, monkeypatch, stores=("mlflow.db",), LOUPE_MODEL_NAME=FAILING_MODEL)

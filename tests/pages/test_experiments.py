@@ -16,9 +16,17 @@ from storage.db import make_engine, make_sessionmaker
 from storage.ledger import list_alias_changes
 from tests.conftest import settings_at, use_home
 from tests.experiment_runs import LoggedRun, log_runs
+from tests.pages.helpers import (
+    FAILING_MODEL,
+    LOG_NOTE,
+    REDACTED,
+    failures,
+    open_page,
+    page_text,
+    readable,
+    refuse_writes,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 60
 RUN_COUNT = 60
 
 
@@ -32,11 +40,11 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Logg
 
 
 def page() -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages/2_Experiments.py"), default_timeout=TIMEOUT)
+    return open_page("pages/2_Experiments.py")
 
 
 def captions(app: AppTest) -> str:
-    return "\n".join(caption.value for caption in app.caption)
+    return "\n".join(readable(caption.value) for caption in app.caption)
 
 
 def runs_table(app: AppTest):
@@ -97,8 +105,8 @@ def test_an_invalid_filter_gets_a_message_not_a_traceback(synthetic_page) -> Non
     app.text_input(key="search").set_value("rmse < 3").run()
 
     assert not app.exception
-    assert "The filter `rmse < 3` is not valid MLflow search syntax" in app.error[0].value
-    assert "Invalid attribute key 'rmse'" in app.error[0].value
+    assert "The filter `rmse < 3` is not valid MLflow search syntax" in failures(app)[0]
+    assert "Invalid attribute key 'rmse'" in failures(app)[0]
 
 
 def test_filters_narrow_the_runs(synthetic_page) -> None:
@@ -180,7 +188,7 @@ def test_an_unreachable_tracking_server_is_reported(monkeypatch, tmp_path) -> No
     app = page().run()
 
     assert not app.exception
-    assert "MLflow unreachable" in app.error[0].value and "127.0.0.1:9" in app.error[0].value
+    assert "MLflow unreachable" in failures(app)[0] and "127.0.0.1:9" in failures(app)[0]
 
 
 def test_a_blocked_challenger_move_keeps_the_new_version_and_says_why(registry_home, monkeypatch) -> None:
@@ -196,7 +204,7 @@ def test_a_blocked_challenger_move_keeps_the_new_version_and_says_why(registry_h
 
     assert not app.exception
     assert any("as version 3 of diamond-price" in success.value for success in app.success)
-    refusal = next(warning.value for warning in app.warning if "stayed where it was" in warning.value)
+    refusal = next(readable(warning.value) for warning in app.warning if "stayed where it was" in warning.value)
     assert "blocked by failed checks" in refusal and "holdout rmse" in refusal
     assert mlflow_io.alias_map(settings)["challenger"] == 1
 
@@ -249,4 +257,29 @@ def test_against_an_mlflow_server_runs_link_to_its_ui(mlflow_server, monkeypatch
 
     app.text_input(key="search").set_value("metrics.rmse <<< 3").run()
     assert not app.exception
-    assert app.error[0].value.startswith("The filter `metrics.rmse <<< 3` is not valid MLflow search syntax: Invalid")
+    assert failures(app)[0].startswith("The filter `metrics.rmse <<< 3` is not valid MLflow search syntax: Invalid")
+
+
+def test_a_registration_the_registry_refuses_is_reported_in_words(failing_registry, caplog) -> None:
+    settings = failing_registry
+    refuse_writes(
+        settings.home_dir / "mlflow.db", table="model_versions", message="this registry takes no new versions"
+    )
+    app = page().run()
+    experiment_id = app.selectbox(key="experiment").value
+    run = app.selectbox(key=f"register_run_{experiment_id}")
+    label = run.format_func(run.value)
+    assert label.startswith("failing-pyfunc") and not app.button(key="register").disabled
+
+    app.button(key="register").click().run()
+
+    assert not app.exception
+    (failure,) = failures(app)
+    title, _, said = failure.partition("\n")
+    assert title == f"Registering run {label} as a new version of {FAILING_MODEL} failed"  # no version exists yet
+    assert said.startswith(f"MLflow at {settings.tracking_uri} ") and LOG_NOTE in said
+    assert "Traceback" not in page_text(app) and REDACTED not in page_text(app)
+    assert not app.success
+    assert [version.version for version in mlflow_io.list_versions(settings)] == [2, 1]  # nothing registered
+    (record,) = [record for record in caplog.records if record.name == "loupe.pages"]
+    assert record.getMessage() == title and record.exc_info is not None  # the full trace is in the log

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import Engine, event
 from streamlit.testing.v1 import AppTest
 
 from core.dataset import load_diamonds
@@ -15,13 +16,11 @@ from core.monitoring.simulator import bulk_log, simulated_latencies
 from core.settings import get_settings
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import count_predictions
-
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 60
+from tests.pages.helpers import BOOM, LOG_NOTE, REDACTED, failures, open_page, page_text, readable
 
 
 def page() -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages/4_Monitoring.py"), default_timeout=TIMEOUT)
+    return open_page("pages/4_Monitoring.py")
 
 
 def seed(settings, *, rows: int, shift: float, hours_back: float) -> None:
@@ -50,7 +49,7 @@ def seed(settings, *, rows: int, shift: float, hours_back: float) -> None:
 
 def texts(app: AppTest) -> str:
     parts = [element.value for element in (*app.markdown, *app.caption, *app.info, *app.warning, *app.error)]
-    return "\n".join(str(part) for part in parts)
+    return "\n".join(readable(str(part)) for part in parts)
 
 
 @pytest.mark.slow
@@ -114,7 +113,78 @@ def test_home_shows_monitoring_alerts(registry_home, monkeypatch) -> None:
     get_settings.cache_clear()
     seed(registry_home, rows=300, shift=1.0, hours_back=5)
 
-    app = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=TIMEOUT).run()
+    app = open_page().run()
 
     assert not app.exception
     assert any("Slow answers: p95 latency" in warning.value for warning in app.warning)
+
+
+def predictions_in_log(settings) -> int:
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    with make_sessionmaker(engine).begin() as session:
+        answered = count_predictions(session, model_name=settings.model_name, is_shadow=False)
+    engine.dispose()
+    return answered
+
+
+def rolled_up(app: AppTest) -> str:
+    return next(readable(caption.value) for caption in app.caption if "rolled up just now" in caption.value)
+
+
+def test_the_roll_ups_are_refreshed_once_per_run(settings) -> None:
+    rows = 40
+    rng = np.random.default_rng(0)
+    now = datetime.now(UTC)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    with make_sessionmaker(engine).begin() as session:
+        bulk_log(
+            session,
+            features=pd.DataFrame({"carat": rng.uniform(0.3, 2.0, rows), "depth": rng.uniform(58.0, 65.0, rows)}),
+            predictions=rng.uniform(500.0, 5_000.0, rows),
+            timestamps=[now - timedelta(minutes=3 * index) for index in range(rows)],
+            model_name=settings.model_name,
+            model_version=1,
+            latency_ms=simulated_latencies(rows, rng=rng),
+        )
+    engine.dispose()
+    refreshes: list[str] = []
+
+    def watch(connection, cursor, statement, parameters, context, executemany) -> None:
+        if "max(predictions.id)" in statement:  # a roll-up refresh asks where the log ends, once per refresh
+            refreshes.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", watch)
+    try:
+        app = page().run()
+        after_first_run, first_caption = len(refreshes), rolled_up(app)
+        app.run()
+    finally:
+        event.remove(Engine, "before_cursor_execute", watch)
+
+    assert not app.exception
+    assert (after_first_run, len(refreshes)) == (1, 2)
+    assert first_caption.endswith(f"· {rows} new log rows rolled up just now")
+    assert rolled_up(app).endswith("· 0 new log rows rolled up just now")
+    assert app.selectbox(key="monitoring_version").options == ["All versions", "Version 1"]
+
+
+def test_traffic_a_failing_model_cannot_answer_is_reported_in_words(failing_registry, caplog) -> None:
+    app = page().run()
+    assert "prediction log is empty" in texts(app)
+    app.number_input(key="monitoring_sim_rows").set_value(50)
+
+    app.button(key="monitoring_sim_run").click().run()
+
+    assert not app.exception
+    (failure,) = failures(app)
+    title, _, said = failure.partition("\n")
+    assert title == "Generating demo traffic failed (model version 2)"
+    assert BOOM in said.splitlines()[0] and LOG_NOTE in said
+    assert "Traceback" not in page_text(app) and REDACTED not in page_text(app)
+    assert not app.success and not app.get("progress")
+    assert app.button(key="monitoring_sim_run")  # the form stays, to try again
+    assert predictions_in_log(failing_registry) == 0
+    (record,) = [record for record in caplog.records if record.name == "loupe.pages"]
+    assert record.levelno == logging.ERROR and record.getMessage() == title and record.exc_info is not None

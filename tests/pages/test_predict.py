@@ -1,4 +1,4 @@
-from pathlib import Path
+import logging
 
 import pytest
 from sqlalchemy import func, select
@@ -9,9 +9,7 @@ from core.serving.model_cache import clear_memory_caches
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Feedback, Prediction
 from tests.conftest import use_home
-
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 60
+from tests.pages.helpers import BOOM, LOG_NOTE, REDACTED, closed_port, failures, open_page, page_text, readable
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +20,7 @@ def fresh_serving_caches():
 
 
 def predict_page() -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages/1_Predict.py"), default_timeout=TIMEOUT)
+    return open_page("pages/1_Predict.py")
 
 
 def count(settings, *, shadow: bool | None = None, table=Prediction) -> int:
@@ -45,7 +43,7 @@ def test_single_prediction_from_the_form(registry_home) -> None:
     app = predict_page().run()
     assert not app.exception
     assert any("Answering: **diamond-price v1**" in item.value for item in app.markdown)
-    assert any(item.value.startswith("One-case scoring: compiled: ColumnTransformer") for item in app.caption)
+    assert any(readable(item.value).startswith("One-case scoring: compiled: ColumnTransformer") for item in app.caption)
     assert app.number_input(key="predict_field_carat").value == pytest.approx(0.7)
     assert app.selectbox(key="predict_field_cut").value == "Ideal"
 
@@ -70,9 +68,9 @@ def test_refused_form_input_names_field_and_rule_and_logs_nothing(registry_home)
     app.run()
 
     assert not app.exception
-    (error,) = app.error
-    assert "carat: must be > 0, got 0 (rule: gt 0)" in error.value
-    assert "x: must be ≥ 0, got -1 (rule: ge 0)" in error.value
+    (error,) = failures(app)
+    assert "carat: must be > 0, got 0 (rule: gt 0)" in error
+    assert "x: must be ≥ 0, got -1 (rule: ge 0)" in error
     assert count(registry_home) == 0
 
 
@@ -82,7 +80,7 @@ def test_out_of_range_input_is_answered_with_a_warning(registry_home) -> None:
     app.button(key="predict_submit").click()
     app.run()
 
-    assert any("carat: 6 is outside the training range" in warning.value for warning in app.warning)
+    assert any("carat: 6 is outside the training range" in readable(warning.value) for warning in app.warning)
     assert count(registry_home, shadow=False) == 1
 
 
@@ -112,7 +110,7 @@ def test_batch_with_a_bad_file_says_why(registry_home) -> None:
     app.run()
 
     assert not app.exception
-    assert any("latin.csv: the file is not UTF-8 text" in error.value for error in app.error)
+    assert any("latin.csv: the file is not UTF-8 text" in error for error in failures(app))
     assert count(registry_home) == 0
 
 
@@ -144,7 +142,7 @@ def test_dead_registry_with_nothing_cached_is_a_clear_error(monkeypatch, tmp_pat
     app = predict_page().run()
 
     assert not app.exception
-    assert "Nothing can answer: registry unreachable" in app.error[0].value
+    assert "Nothing can answer: registry unreachable" in failures(app)[0]
 
 
 @pytest.mark.slow
@@ -162,7 +160,7 @@ def test_the_form_follows_another_models_signature(diabetes_registry) -> None:
     app.number_input(key="predict_field_bmi").set_value(-2.0)
     app.button(key="predict_submit").click()
     app.run()
-    assert "bmi: must be > 0, got -2 (rule: gt 0)" in app.error[0].value
+    assert "bmi: must be > 0, got -2 (rule: gt 0)" in failures(app)[0]
 
     app.number_input(key="predict_field_bmi").set_value(31.0)
     app.button(key="predict_submit").click()
@@ -179,10 +177,67 @@ def test_dead_registry_serves_the_cached_version_with_a_notice(registry_home, mo
     clear_memory_caches()  # as after a restart
 
     app = predict_page().run()
-    assert any(warning.value == "registry unreachable — serving cached v1" for warning in app.warning)
+    assert any(readable(warning.value) == "registry unreachable — serving cached v1" for warning in app.warning)
     app.button(key="predict_submit").click()
     app.run()
 
     assert not app.exception
     assert metric(app, "Answering version") == "v1"
     assert count(registry_home, shadow=False) == 1
+
+
+def test_a_model_that_raises_is_reported_in_words_and_logged(failing_registry, caplog) -> None:
+    app = predict_page().run()
+    assert not app.exception
+    assert any("Answering: **failing-model v2**" in item.value for item in app.markdown)
+    app.number_input(key="predict_field_carat").set_value(1.2)
+    app.number_input(key="predict_field_depth").set_value(61.5)
+
+    app.button(key="predict_submit").click().run()
+
+    assert not app.exception  # no Streamlit error box, redacted or not
+    (failure,) = failures(app)
+    title, _, said = failure.partition("\n")
+    assert title == "Scoring the form failed (model version 2)"
+    assert BOOM in said and LOG_NOTE in said
+    shown = page_text(app)
+    assert "Traceback" not in shown and REDACTED not in shown
+    assert not any(metric.label == "Predicted prediction" for metric in app.metric)  # nothing pretends to answer
+    assert count(failing_registry) == 0
+    (record,) = [record for record in caplog.records if record.name == "loupe.pages"]
+    assert record.levelno == logging.ERROR and record.exc_info is not None
+    assert record.getMessage() == "Scoring the form failed (model version 2)"
+    assert "Traceback" in caplog.text and f"ValueError: {BOOM}" in caplog.text  # the model's own trace
+
+
+def test_a_batch_the_model_cannot_score_is_reported_and_nothing_is_logged(failing_registry) -> None:
+    app = predict_page().run()
+    app.file_uploader(key="batch_upload").upload("stones.csv", b"carat,depth\n0.5,61.0\n1.1,62.0\n", "text/csv")
+    app.run()
+
+    app.button(key="batch_score").click().run()
+
+    assert not app.exception
+    (failure,) = failures(app)
+    assert failure.startswith("Scoring stones.csv failed (model version 2)\n")
+    assert BOOM in failure and LOG_NOTE in failure
+    assert not app.get("progress")  # the progress bar goes with the failed attempt
+    assert count(failing_registry) == 0
+
+
+def test_a_prediction_log_that_cannot_be_opened_is_said_in_words(failing_registry, monkeypatch) -> None:
+    port = closed_port()
+    use_home(
+        monkeypatch,
+        failing_registry.home_dir,
+        LOUPE_MODEL_NAME=failing_registry.model_name,
+        LOUPE_DATABASE_URL=f"postgresql+psycopg://loupe@127.0.0.1:{port}/loupe",
+    )
+
+    app = predict_page().run()
+
+    assert not app.exception
+    (failure,) = failures(app)
+    assert failure.startswith("Opening the prediction log failed\nOperationalError: ")
+    assert f"port {port} failed" in failure and LOG_NOTE in failure
+    assert not app.tabs and not app.button  # the page stops: nothing to score into

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -8,13 +6,11 @@ from core.registry.preflight import VALIDATION_STATUS_TAG
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.ledger import list_alias_changes
 from tests.conftest import use_home
-
-ROOT = Path(__file__).resolve().parents[2]
-TIMEOUT = 60
+from tests.pages.helpers import LOG_NOTE, REDACTED, failures, open_page, page_text, readable, refuse_writes
 
 
 def registry_page() -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages/3_Registry.py"), default_timeout=TIMEOUT)
+    return open_page("pages/3_Registry.py")
 
 
 def ledger_rows(settings) -> list[tuple]:
@@ -30,7 +26,7 @@ def ledger_rows(settings) -> list[tuple]:
 
 
 def messages(elements) -> str:
-    return "\n".join(str(element.value) for element in elements)
+    return "\n".join(readable(str(element.value)) for element in elements)
 
 
 def fill_promotion(app: AppTest, *, version: int, alias: str, name: str = "ana", reason: str = "") -> AppTest:
@@ -173,3 +169,25 @@ def test_an_unreachable_registry_is_reported(monkeypatch, tmp_path) -> None:
 
     assert not app.exception
     assert "Registry unreachable" in messages(app.error)
+
+
+def test_a_move_the_registry_refuses_is_reported_in_words(failing_registry, caplog) -> None:
+    settings = failing_registry
+    refuse_writes(settings.home_dir / "mlflow.db", table="registered_model_aliases", message="alias moves are frozen")
+    app = fill_promotion(registry_page().run(), version=1, alias="challenger", reason="a second opinion")
+    assert "**Pre-flight: `challenger` nothing → version 1**" in messages(app.markdown)
+    ledger_before = ledger_rows(settings)
+
+    app.button(key="promote_button").click().run()
+
+    assert not app.exception
+    (failure,) = failures(app)
+    title, _, said = failure.partition("\n")
+    assert title == "Moving challenger to version 1 failed (model version 1)"
+    assert "alias moves are frozen" in said.splitlines()[0] and LOG_NOTE in said
+    assert "Traceback" not in page_text(app) and REDACTED not in page_text(app)
+    assert not app.success
+    assert mlflow_io.alias_map(settings) == {"champion": 2}
+    assert ledger_rows(settings) == ledger_before  # the ledger entry went with the failed move
+    (record,) = [record for record in caplog.records if record.name == "loupe.pages"]
+    assert record.getMessage() == title and record.exc_info is not None
