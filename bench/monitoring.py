@@ -155,7 +155,8 @@ def _grow_log(sessions, *, copies: int) -> None:
 
 def run(workdir: Path) -> dict[str, float | int | str]:
     from core.dataset import CATEGORICAL_FEATURES, NUMERIC_FEATURES, load_diamonds, split_diamonds
-    from core.monitoring.simulator import Shift, simulate_bulk
+    from core.monitoring.simulator import simulate_bulk
+    from core.monitoring.traffic import Shift
     from core.settings import get_settings
     from core.training.train import train
     from storage.db import make_engine, make_sessionmaker, migrate

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Generate realistic traffic through the serving path (spread over past days; optional drift and feedback)."
+HELP = (
+    "Generate traffic drawn from the champion's reference data through the serving path "
+    "(spread over past days; optional drift and feedback)."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FEATURE=VALUE",
-        help="drift: carat=1.2 multiplies a numeric; cut=Fair[:0.4] moves a share (default 0.5) to a level; repeatable",
+        help="drift: bmi=1.2 multiplies a numeric input; cut=Fair[:0.4] moves a share (default 0.5) of rows to a "
+        'level; quote names with spaces ("body mass=1.2"); repeatable',
     )
     parser.add_argument("--label-share", type=float, default=0.0, help="send true values back for this share (0–1)")
     parser.add_argument("--invalid-share", type=float, default=0.01, help="share of rows made invalid (default: 0.01)")
@@ -30,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail, progress
     from core.mlflow_io import RegistryUnavailable
-    from core.monitoring.simulator import Shift, simulate, simulate_bulk
+    from core.monitoring.simulator import simulate, simulate_bulk
+    from core.monitoring.traffic import Shift
     from core.serving.model_cache import ServingError
     from core.settings import get_settings
     from storage.db import migrated_sessions

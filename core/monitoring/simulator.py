@@ -1,4 +1,4 @@
-"""Realistic traffic for demos and benchmarks: rows sampled from the training data, optional drift and feedback.
+"""Realistic traffic for demos and benchmarks: inputs drawn from the version's reference, optional drift and feedback.
 
 Two ways in:
 
@@ -12,7 +12,6 @@ Two ways in:
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -25,98 +24,17 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 from threadpoolctl import threadpool_limits
 
-from core.dataset import TARGET, load_diamonds
+from core import mlflow_io
+from core.errors import InvalidInput
+from core.monitoring.traffic import Shift, Traffic, is_numeric, sample_traffic, simulated_truth
+from core.registry.holdout import holdout_metrics
+from core.serving.model_cache import serve
+from core.serving.served_model import ServedModel
 from core.settings import Settings
 from storage.base import table_of, utcnow
 from storage.prediction_log import Feedback, Prediction, PredictionFeature
 
 BULK_BATCH = 50_000
-SHIFT_PATTERN = re.compile(r"^(?P<feature>[A-Za-z_][\w.\-]*)=(?P<value>.+)$")
-
-
-@dataclass(frozen=True)
-class Shift:
-    """A drift to inject: multiply a numeric feature, or move a share of rows to one level of a categorical."""
-
-    feature: str
-    factor: float | None = None  # numeric: value × factor
-    level: str | None = None  # categorical: this level for ``share`` of the rows
-    share: float = 0.5
-
-    @classmethod
-    def parse(cls, text: str) -> Shift:
-        """``carat=1.2`` (numeric factor) or ``cut=Fair`` / ``cut=Fair:0.4`` (categorical level and share)."""
-        match = SHIFT_PATTERN.match(text.strip())
-        if not match:
-            raise ValueError(f"--shift must look like FEATURE=FACTOR or FEATURE=LEVEL[:SHARE], not {text!r}")
-        feature, value = match["feature"], match["value"]
-        try:
-            factor = float(value)
-        except ValueError:
-            return cls._level_shift(feature, value, text)
-        if not np.isfinite(factor) or factor <= 0:
-            raise ValueError(f"--shift {text!r}: the factor must be a positive number")
-        return cls(feature=feature, factor=factor)
-
-    @classmethod
-    def _level_shift(cls, feature: str, value: str, text: str) -> Shift:
-        level, _, share = value.partition(":")
-        try:
-            share_value = float(share) if share else 0.5
-        except ValueError:
-            share_value = -1.0
-        if not 0 < share_value <= 1:
-            raise ValueError(f"--shift {text!r}: the share after ':' must be a number in (0, 1]")
-        return cls(feature=feature, level=level, share=share_value)
-
-    def apply(self, frame: pd.DataFrame, *, rng: np.random.Generator) -> pd.DataFrame:
-        """The frame with this shift applied (a copy)."""
-        if self.feature not in frame:
-            raise ValueError(f"--shift: {self.feature} is not a feature (features: {', '.join(frame.columns)})")
-        shifted = frame.copy()
-        column = shifted[self.feature]
-        if self.factor is not None:
-            if not pd.api.types.is_numeric_dtype(column):
-                raise ValueError(f"--shift: {self.feature} is categorical; give a level, e.g. {self.feature}=LEVEL")
-            shifted[self.feature] = column * self.factor
-        else:
-            chosen = rng.random(len(shifted)) < self.share
-            shifted[self.feature] = column.astype(str).where(~chosen, self.level)
-        return shifted
-
-
-@dataclass(frozen=True)
-class Traffic:
-    """Sampled inputs with their true values and the timestamps they will be logged at."""
-
-    features: pd.DataFrame
-    actuals: np.ndarray
-    timestamps: np.ndarray  # datetime64[ns], UTC
-
-
-def sample_traffic(
-    *, rows: int, days: float, shifts: tuple[Shift, ...] = (), seed: int = 0, now: datetime | None = None
-) -> Traffic:
-    """``rows`` diamonds drawn with replacement (true price kept), shifted, spread over the past ``days``."""
-    if rows <= 0:
-        raise ValueError("--rows must be a positive number")
-    if days <= 0:
-        raise ValueError("--days must be a positive number")
-    rng = np.random.default_rng(seed)
-    data = load_diamonds()
-    picked = data.iloc[rng.integers(0, len(data), rows)].reset_index(drop=True)
-    features = picked.drop(columns=[TARGET])
-    features = features.astype({column: str for column in features.columns if not _is_numeric(features[column])})
-    for shift in shifts:
-        features = shift.apply(features, rng=rng)
-    end = pd.Timestamp(now or utcnow())
-    offsets = np.sort(rng.random(rows)) * days * 86_400
-    timestamps = (end - pd.to_timedelta(offsets[::-1], unit="s")).to_numpy()
-    return Traffic(features=features, actuals=picked[TARGET].to_numpy(float), timestamps=timestamps)
-
-
-def _is_numeric(column: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
 def simulated_latencies(rows: int, *, rng: np.random.Generator, median_ms: float = 12.0) -> np.ndarray:
@@ -158,7 +76,7 @@ def bulk_log(
     if labelled is None:  # feedback for a random ``label_share`` of the rows
         labelled = rng.random(rows) < label_share if actuals is not None else np.zeros(rows, dtype=bool)
     flags = np.zeros(rows, dtype=bool) if is_ood is None else np.asarray(is_ood, dtype=bool)
-    numeric = {column: _is_numeric(features[column]) for column in features.columns}
+    numeric = {column: is_numeric(features[column]) for column in features.columns}
     request_prefix = uuid.uuid4().hex[:12]
     for start in range(0, rows, BULK_BATCH):
         stop = min(start + BULK_BATCH, rows)
@@ -237,14 +155,49 @@ def _request_sizes(rows: int, *, rng: np.random.Generator, mean: int) -> list[in
 
 
 def _with_invalid_rows(features: pd.DataFrame, *, share: float, rng: np.random.Generator) -> pd.DataFrame:
-    # A negative value breaks the first numeric feature's "must be > 0" rule, so rejections show up too.
-    numeric = [column for column in features.columns if _is_numeric(features[column])]
-    if not share or not numeric:
+    # Text where a number belongs breaks any model's "type" rule (else a blank breaks "required"),
+    # so rejections show up on Monitoring too, whatever the model.
+    if not share or features.empty:
         return features
-    broken = features.copy()
+    numeric = [column for column in features.columns if is_numeric(features[column])]
+    column = numeric[0] if numeric else features.columns[0]
+    broken = features.astype({column: object})
     chosen = rng.random(len(broken)) < share
-    broken.loc[chosen, numeric[0]] = -broken.loc[chosen, numeric[0]].abs() - 1
+    broken.loc[chosen, column] = "n/a" if numeric else ""
     return broken
+
+
+def champion_traffic(
+    settings: Settings, *, rows: int, days: float, shifts: tuple[Shift, ...] = (), seed: int = 0
+) -> tuple[ServedModel, Traffic, np.ndarray]:
+    """Inputs drawn from the champion's reference, shifted, and a simulated true value for every row.
+
+    :class:`InvalidInput` saying what to attach when the champion has no reference to draw from.
+    """
+    served, _ = serve(settings, alias="champion")
+    if served.profile is None:
+        raise InvalidInput(
+            f"version {served.version} of {served.name} has no reference data to draw traffic from: attach it with "
+            f"python -m core reference --version {served.version} --input TRAINING_DATA.csv"
+        )
+    unknown = [name for name in served.schema.required_names if name not in served.profile.features]
+    if unknown:
+        raise InvalidInput(
+            f"the reference of version {served.version} lacks input(s) {', '.join(unknown[:8])}: attach a reference "
+            "with every input the model takes"
+        )
+    traffic = sample_traffic(served.profile, rows=rows, days=days, shifts=shifts, seed=seed)
+    # The truth follows the inputs as drawn: a shift then moves the answers away from it, as real drift does.
+    check = served.schema.validate_frame(traffic.drawn)
+    truth = np.full(rows, np.nan)
+    if check.accepted_mask.any():
+        answers = served.predict(served.model_input(check.clean))
+        holdout = holdout_metrics(mlflow_io.get_version(settings, version=served.version).metrics).get("rmse")
+        rng = np.random.default_rng(seed + 1)
+        truth[check.accepted_mask] = simulated_truth(
+            answers, spread=None if holdout is None else holdout.value, rng=rng
+        )
+    return served, traffic, truth
 
 
 def simulate(
@@ -260,19 +213,19 @@ def simulate(
     seed: int = 0,
     progress: Callable[[float, str], None] | None = None,
 ) -> SimulationResult:
-    """Score sampled traffic through the real serving path (champion answers, challenger shadows).
+    """Score traffic drawn from the champion's reference through the real serving path (challenger shadows).
 
-    Requests of a few rows each, timestamps spread over the past ``days``; afterwards true prices are
-    sent back as feedback for ``label_share`` of the answered rows.
+    Requests of a few rows each, timestamps spread over the past ``days``; afterwards simulated true
+    values are sent back as feedback for ``label_share`` of the answered rows.
     """
     from core.serving.scoring import score_frame
     from storage.prediction_log import add_feedback
 
     if not 0 <= label_share <= 1:
-        raise ValueError("--label-share must be between 0 and 1")
+        raise InvalidInput("--label-share must be between 0 and 1")
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
-    traffic = sample_traffic(rows=rows, days=days, shifts=shifts, seed=seed)
+    _, traffic, truth = champion_traffic(settings, rows=rows, days=days, shifts=shifts, seed=seed)
     features = _with_invalid_rows(traffic.features, share=invalid_share, rng=rng)
     stamps = pd.Series(pd.to_datetime(traffic.timestamps, utc=True))
     report = progress or (lambda fraction, message: None)
@@ -297,13 +250,14 @@ def simulate(
             accepted += len(result.accepted)
             rejected += result.rejected_row_count
             shadow += result.shadow.scored if result.shadow is not None else 0
-            actual = traffic.actuals[start:stop]
+            actual = truth[start:stop]
             labelled = rng.random(len(result.accepted)) < label_share
             positions = result.accepted.index.to_numpy()
             for prediction_id, position in zip(
                 result.accepted["prediction_id"].to_numpy()[labelled], positions[labelled], strict=True
             ):
-                truths[int(prediction_id)] = float(actual[position])
+                if np.isfinite(actual[position]):
+                    truths[int(prediction_id)] = float(actual[position])
             start = stop
             if number % 10 == 0 or stop == rows:
                 report(stop / rows, f"scored {stop:,} of {rows:,} rows in {number:,} requests")
@@ -339,12 +293,9 @@ def simulate_bulk(
     Skips per-request validation, shadow scoring and measured latency (latencies are drawn from a
     log-normal); meant for benchmarks and load, not for demos of the serving path.
     """
-    from core.serving.model_cache import serve
-
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
-    traffic = sample_traffic(rows=rows, days=days, shifts=shifts, seed=seed)
-    served, _ = serve(settings, alias="champion")
+    served, traffic, truth = champion_traffic(settings, rows=rows, days=days, shifts=shifts, seed=seed)
     report = progress or (lambda fraction, message: None)
     check = served.schema.validate_frame(traffic.features)
     kept = np.flatnonzero(check.accepted_mask)
@@ -353,7 +304,7 @@ def simulate_bulk(
         [served.predict(model_input.iloc[low : low + 100_000]) for low in range(0, len(model_input), 100_000)]
     )
     report(0.2, f"{served.name} v{served.version} scored {len(kept):,} rows")
-    labelled = rng.random(len(kept)) < label_share
+    labelled = (rng.random(len(kept)) < label_share) & np.isfinite(truth[kept])
     with sessions.begin() as session:
         bulk_log(
             session,
@@ -363,7 +314,7 @@ def simulate_bulk(
             model_name=settings.model_name,
             model_version=served.version,
             latency_ms=simulated_latencies(len(kept), rng=rng),
-            actuals=traffic.actuals[kept],
+            actuals=truth[kept],
             labelled=labelled,
             is_ood=np.array([bool(fields) for fields in check.ood_fields]),
             seed=seed,

@@ -188,6 +188,7 @@ def _load(settings: Settings, *, target: AliasTarget, offline: bool) -> ServedMo
         schema=schema,
         path=folder,
         reference_run=meta.get("reference_run"),
+        profile=profile,
     )
     if not (settings.compile_models and local.flavor == "sklearn" and local.predict_method == "predict"):
         return served

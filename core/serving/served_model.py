@@ -14,6 +14,7 @@ import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from core.errors import ModelFailed, first_line
+from core.profile import TrainingProfile
 from core.serving.compiled_pipeline import CompiledPipeline
 from core.serving.input_schema import InputSchema
 
@@ -37,6 +38,7 @@ class ServedModel:
     scoring_path: str = "predict()"  # how one record is scored, and why (shown on the Predict page)
     predict_method: str = "predict"  # the model's method that answers (what MLflow's pyfunc would call)
     reference_run: str | None = None  # the run of an attached reference profile (else the version's own run's)
+    profile: TrainingProfile | None = None  # the reference the schema's ranges and levels come from
 
     def model_input(self, clean: pd.DataFrame) -> pd.DataFrame:
         """Validated values in the signature's column order and types."""

@@ -1,42 +1,87 @@
-"""The simulator: shift parsing, sampled traffic, the serving path and the bulk path (its command: tests/core/commands)."""
+"""The simulator: shift parsing, traffic drawn from a reference, the serving path and the bulk path.
+
+Its command is tested in tests/core/commands/test_simulate.py.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.models import infer_signature
+from sklearn.linear_model import Ridge
 from sqlalchemy import func, select
 
-from core.monitoring.simulator import Shift, sample_traffic, simulate, simulate_bulk
+from core import mlflow_io
+from core.errors import InvalidInput
+from core.monitoring.reference_data import attach_reference
+from core.monitoring.simulator import champion_traffic, simulate, simulate_bulk
+from core.monitoring.traffic import Shift, sample_traffic
+from core.monitoring.window_drift import current_drift_status
+from core.profile import build_profile
+from core.serving.model_cache import clear_memory_caches
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Feedback, Prediction, PredictionFeature, Rejection
+from tests.conftest import use_home
 
 
 def test_shift_parsing_and_clear_errors() -> None:
     assert Shift.parse("carat=1.2") == Shift(feature="carat", factor=1.2)
     assert Shift.parse("cut=Fair") == Shift(feature="cut", level="Fair", share=0.5)
     assert Shift.parse("cut=Very Good:0.3") == Shift(feature="cut", level="Very Good", share=0.3)
-    for bad, message in (("carat", "FEATURE=FACTOR"), ("carat=-2", "positive"), ("cut=Fair:2", "share")):
-        with pytest.raises(ValueError, match=message):
+    assert Shift.parse("body mass=1.5") == Shift(feature="body mass", factor=1.5)
+    assert Shift.parse("größe=0.9") == Shift(feature="größe", factor=0.9)
+    assert Shift.parse('"a=b"=2') == Shift(feature="a=b", factor=2.0)
+    assert Shift.parse("code=A:B") == Shift(feature="code", level="A:B", share=0.5)
+    for bad, message in (
+        ("carat", "FEATURE=FACTOR"),
+        ("carat=-2", "positive"),
+        ("cut=Fair:2", "share"),
+        ("=3", "FEATURE"),
+    ):
+        with pytest.raises(InvalidInput, match=message):
             Shift.parse(bad)
 
 
-def test_sampled_traffic_is_shifted_and_spread_over_the_days() -> None:
+def reference_frame(rows: int = 2_000) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "size": rng.gamma(2.0, 1.5, rows),
+            "rooms": rng.integers(1, 7, rows),
+            "flag": rng.choice([0.0, 1.0], rows),
+            "colour": rng.choice(["red", "green", "blue"], rows, p=[0.6, 0.3, 0.1]),
+        }
+    )
+
+
+def test_traffic_is_drawn_from_the_reference_shifted_and_spread_over_the_days() -> None:
+    reference = reference_frame()
+    profile = build_profile(reference)
     now = datetime(2026, 3, 8, 12, tzinfo=UTC)
-    plain = sample_traffic(rows=5_000, days=3, seed=1, now=now)
+
+    plain = sample_traffic(profile, rows=5_000, days=3, seed=1, now=now)
     moved = sample_traffic(
-        rows=5_000, days=3, seed=1, now=now, shifts=(Shift.parse("carat=1.5"), Shift.parse("cut=Fair:0.4"))
+        profile, rows=5_000, days=3, seed=1, now=now, shifts=(Shift.parse("size=1.5"), Shift.parse("colour=blue:0.4"))
     )
 
     stamps = pd.to_datetime(plain.timestamps, utc=True)
     assert stamps.min() >= now - timedelta(days=3) and stamps.max() <= now and stamps.is_monotonic_increasing
-    assert np.allclose(moved.features["carat"], plain.features["carat"] * 1.5)
-    assert (moved.features["cut"] == "Fair").mean() > 0.4
-    assert pd.api.types.is_string_dtype(plain.features["cut"]) and len(plain.actuals) == 5_000
-    with pytest.raises(ValueError, match="not a feature"):
-        sample_traffic(rows=10, days=1, shifts=(Shift.parse("weight=2"),))
+    drawn = plain.features
+    assert drawn["size"].between(reference["size"].min(), reference["size"].max()).all()
+    assert abs(drawn["size"].mean() - reference["size"].mean()) < 0.1 * reference["size"].std()
+    assert set(drawn["rooms"]) <= set(range(1, 7)) and (drawn["rooms"] == np.round(drawn["rooms"])).all()
+    assert set(drawn["flag"]) == {0.0, 1.0}
+    assert drawn["colour"].value_counts(normalize=True)["red"] == pytest.approx(0.6, abs=0.03)
+    assert np.allclose(moved.features["size"], moved.drawn["size"] * 1.5)
+    assert (moved.features["colour"] == "blue").mean() > 0.4
+    with pytest.raises(InvalidInput, match="'weight' is not an input of this model"):
+        sample_traffic(profile, rows=10, days=1, shifts=(Shift.parse("weight=2"),))
+    with pytest.raises(InvalidInput, match="'colour' is categorical"):
+        sample_traffic(profile, rows=10, days=1, shifts=(Shift.parse("colour=2"),))
 
 
 @pytest.fixture
@@ -73,8 +118,8 @@ def test_simulate_goes_through_serving_with_shadow_feedback_and_rejections(regis
     assert shadows == result.shadow_scored == answered  # the challenger shadows every answer
     assert rejected >= 1 and feedback == result.feedback > 0
     assert sources == {"simulator"} and oldest < datetime.now(UTC) - timedelta(hours=12)
-    shifted = sample_traffic(rows=120, days=2, shifts=(Shift.parse("carat=1.2"),), seed=3).features["carat"]
-    assert set(np.round(carats, 9)) <= set(np.round(shifted, 9))  # the shifted values, as sampled
+    _, traffic, _ = champion_traffic(registry_home, rows=120, days=2, shifts=(Shift.parse("carat=1.2"),), seed=3)
+    assert set(np.round(carats, 9)) <= set(np.round(traffic.features["carat"], 9))  # the shifted values, as drawn
 
 
 def test_bulk_simulation_uses_the_champions_real_predictions(registry_home, sessions) -> None:
@@ -85,6 +130,55 @@ def test_bulk_simulation_uses_the_champions_real_predictions(registry_home, sess
             select(Prediction.prediction, Feedback.actual).join(Feedback, Feedback.prediction_id == Prediction.id)
         ).all()
     predicted, actual = np.array(rows).T
+    holdout_rmse = mlflow_io.get_version(registry_home, version=1).metrics["rmse"]
 
     assert result.via == "bulk" and result.accepted == 2_000 and result.feedback == len(rows)
-    assert np.mean(np.abs(predicted - actual)) < 400  # a real model (holdout MAE ≈ 280), not noise
+    # The truth is the unshifted answer plus noise as wide as the holdout error: realised error ≈ holdout.
+    realised_rmse = float(np.sqrt(np.mean((predicted - actual) ** 2)))
+    assert realised_rmse == pytest.approx(holdout_rmse, rel=0.15)
+
+
+ODD_NAMES = ["body mass", "größe", "select", "order"]
+
+
+@pytest.fixture
+def team_model(tmp_path, monkeypatch):
+    """A team's Ridge over inputs named with spaces, non-ASCII letters and SQL keywords; no Loupe profile."""
+    settings = use_home(monkeypatch, tmp_path / "home", LOUPE_MODEL_NAME="odd-names", LOUPE_SHADOW="false")
+    settings.ensure_home()
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({name: rng.normal(10 + index, 2, 800) for index, name in enumerate(ODD_NAMES)})
+    target = data @ np.array([1.0, -2.0, 0.5, 3.0])
+    model = Ridge().fit(data, target)
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model, name="model", signature=infer_signature(data, target), pip_requirements=["scikit-learn"]
+        )
+    mlflow.register_model(info.model_uri, "odd-names")
+    mlflow.MlflowClient().set_registered_model_alias("odd-names", "champion", "1")
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    clear_memory_caches()
+    yield settings, make_sessionmaker(engine), data
+    clear_memory_caches()
+    engine.dispose()
+
+
+def test_any_model_is_simulated_from_its_reference_and_the_shift_shows_as_drift(team_model) -> None:
+    settings, sessions, data = team_model
+    with pytest.raises(InvalidInput, match="has no reference data to draw traffic from: attach it with python -m core"):
+        simulate(settings, sessions=sessions, rows=10, days=1)
+    attach_reference(settings, version=1, data=data, source="training frame")
+    clear_memory_caches()
+
+    result = simulate(
+        settings, sessions=sessions, rows=400, days=1, shifts=(Shift.parse("body mass=1.6"),), label_share=0.2
+    )
+    status = current_drift_status(settings, sessions=sessions, model_version=1)
+
+    assert result.accepted + result.rejected_rows == 400 and result.feedback > 0
+    assert status.drifted is not None and status.report is not None
+    drifted = {item.feature for item in status.report.features if item.drifted}
+    assert "body mass" in drifted and "größe" not in drifted

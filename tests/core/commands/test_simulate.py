@@ -51,5 +51,5 @@ def test_bad_options_are_refused_before_any_traffic(cli, registry_home) -> None:
 
     assert bad_shift.code == 1 and "FEATURE=FACTOR" in bad_shift.err
     assert no_rows.code == 1 and "--rows and --days must be positive" in no_rows.err
-    assert unknown_feature.code == 1 and "not a feature" in unknown_feature.err
+    assert unknown_feature.code == 1 and "'weight' is not an input of this model" in unknown_feature.err
     assert counts(registry_home) == (0, 0, 0)
