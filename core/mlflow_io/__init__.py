@@ -28,6 +28,7 @@ from core.mlflow_io.connection import client, configure
 from core.mlflow_io.registry import (
     ESTIMATOR_TAG,
     REFERENCE_TAG,
+    UNIT_TAG,
     AliasTarget,
     VersionInfo,
     alias_map,
@@ -63,6 +64,7 @@ __all__ = [
     "ESTIMATOR_TAG",
     "HOLDOUT_ARTIFACT",
     "REFERENCE_TAG",
+    "UNIT_TAG",
     "AliasTarget",
     "ArtifactMissing",
     "ExperimentInfo",

@@ -29,6 +29,7 @@ class LocalModel:
     signature_inputs: list[dict] | None
     run_id: str | None
     predict_method: str = "predict"  # the method MLflow's pyfunc calls (``pyfunc_predict_fn`` when logged)
+    output_name: str | None = None  # the signature's name for the answer, when it has one
 
 
 def _download(settings: Settings, *, run_id: str, artifact_path: str, folder: str) -> Path:
@@ -193,8 +194,10 @@ def load_local_model(path: Path) -> LocalModel:
     signature = metadata.signature
     inputs = signature.inputs.to_dict() if signature is not None and signature.inputs is not None else None
     method = str((metadata.flavors.get("python_function") or {}).get("predict_fn") or "predict")
+    outputs = signature.outputs.to_dict() if signature is not None and signature.outputs is not None else []
+    output_name = next((str(column["name"]) for column in outputs if column.get("name")), None)
     if "sklearn" in metadata.flavors:
         model = mlflow.sklearn.load_model(str(path))
         if callable(getattr(model, method, None)):
-            return LocalModel(model, "sklearn", inputs, metadata.run_id, predict_method=method)
-    return LocalModel(mlflow.pyfunc.load_model(str(path)), "pyfunc", inputs, metadata.run_id)
+            return LocalModel(model, "sklearn", inputs, metadata.run_id, predict_method=method, output_name=output_name)
+    return LocalModel(mlflow.pyfunc.load_model(str(path)), "pyfunc", inputs, metadata.run_id, output_name=output_name)

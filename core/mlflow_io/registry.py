@@ -17,6 +17,8 @@ from core.settings import Settings
 ESTIMATOR_TAG = "loupe.estimator"
 # A version tag naming the run that holds the version's reference profile (attached with `core reference`).
 REFERENCE_TAG = "loupe.reference_run"
+# A version tag giving the unit of its answers (e.g. USD): currency is shown only where a version says so.
+UNIT_TAG = "loupe.unit"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class AliasTarget:
     version: int
     run_id: str | None
     reference_run: str | None = None
+    unit: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,13 @@ def resolve_alias(settings: Settings, *, alias: str, name: str | None = None) ->
     version = _by_alias(settings, alias, name)
     if version is None:
         return None
-    reference = (version.tags or {}).get(REFERENCE_TAG)
-    return AliasTarget(version=int(version.version), run_id=version.run_id, reference_run=reference)
+    tags = version.tags or {}
+    return AliasTarget(
+        version=int(version.version),
+        run_id=version.run_id,
+        reference_run=tags.get(REFERENCE_TAG),
+        unit=tags.get(UNIT_TAG),
+    )
 
 
 def get_version(settings: Settings, *, version: int, name: str | None = None) -> VersionInfo:

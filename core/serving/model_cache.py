@@ -52,6 +52,7 @@ class Resolution:
     from_cache: bool
     notice: str | None = None
     reference_run: str | None = None  # the run holding an attached reference profile, if any
+    unit: str | None = None  # the version's ``loupe.unit`` tag (e.g. USD), for display
 
 
 _lock = threading.RLock()
@@ -72,7 +73,9 @@ def _pointer(settings: Settings, alias: str) -> Path:
 def _read_pointer(settings: Settings, alias: str) -> AliasTarget | None:
     try:
         payload = json.loads(_pointer(settings, alias).read_text())
-        return AliasTarget(int(payload["version"]), payload.get("run_id"), payload.get("reference_run"))
+        return AliasTarget(
+            int(payload["version"]), payload.get("run_id"), payload.get("reference_run"), payload.get("unit")
+        )
     except (OSError, ValueError, KeyError):
         return None
 
@@ -92,6 +95,7 @@ def _write_pointer(settings: Settings, alias: str, target: AliasTarget) -> None:
             "version": target.version,
             "run_id": target.run_id,
             "reference_run": target.reference_run,
+            "unit": target.unit,
             "saved_at": utcnow().isoformat(),
         },
     )
@@ -123,7 +127,7 @@ def resolve(settings: Settings, *, alias: str) -> Resolution:
 
 
 def _resolution(alias: str, target: AliasTarget, *, from_cache: bool, notice: str | None = None) -> Resolution:
-    return Resolution(alias, target.version, target.run_id, from_cache, notice, target.reference_run)
+    return Resolution(alias, target.version, target.run_id, from_cache, notice, target.reference_run, target.unit)
 
 
 def _cached_resolution(settings: Settings, alias: str, *, reason: str, detail: str | None = None) -> Resolution:
@@ -189,6 +193,7 @@ def _load(settings: Settings, *, target: AliasTarget, offline: bool) -> ServedMo
         path=folder,
         reference_run=meta.get("reference_run"),
         profile=profile,
+        output_name=local.output_name or (profile.target if profile is not None else None),
     )
     if not (settings.compile_models and local.flavor == "sklearn" and local.predict_method == "predict"):
         return served
@@ -246,7 +251,7 @@ def _refresh_profile(settings: Settings, *, target: AliasTarget, folder: Path, m
 def serve(settings: Settings, *, alias: str = "champion") -> tuple[ServedModel, Resolution]:
     """The model answering for ``alias`` right now (resolved, loaded, its local copy remembered)."""
     resolution = resolve(settings, alias=alias)
-    target = AliasTarget(resolution.version, resolution.run_id, resolution.reference_run)
+    target = AliasTarget(resolution.version, resolution.run_id, resolution.reference_run, resolution.unit)
     served = load_version(settings, target=target, offline=resolution.from_cache)
     pointer_key = (str(settings.model_cache_dir), settings.model_name, alias)
     if not resolution.from_cache and _pointers.get(pointer_key) != target:

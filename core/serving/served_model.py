@@ -39,6 +39,12 @@ class ServedModel:
     predict_method: str = "predict"  # the model's method that answers (what MLflow's pyfunc would call)
     reference_run: str | None = None  # the run of an attached reference profile (else the version's own run's)
     profile: TrainingProfile | None = None  # the reference the schema's ranges and levels come from
+    output_name: str | None = None  # what the answer is called (the signature's output, else the profile's target)
+
+    @property
+    def answer_label(self) -> str:
+        """What the answer is called on pages and in files: its name, else "prediction"."""
+        return self.output_name or "prediction"
 
     def model_input(self, clean: pd.DataFrame) -> pd.DataFrame:
         """Validated values in the signature's column order and types."""

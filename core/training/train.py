@@ -181,7 +181,7 @@ def train(
     if register:
         progress(f"registering a new version of {settings.model_name}")
         version = mlflow_io.register_model_version(
-            settings, model_uri=logged.model_uri, tags={mlflow_io.ESTIMATOR_TAG: estimator}
+            settings, model_uri=logged.model_uri, tags={mlflow_io.ESTIMATOR_TAG: estimator, mlflow_io.UNIT_TAG: "USD"}
         )
     run_id = logged.run_id
     return TrainingResult(run_id=run_id, version=version, metrics=metrics, estimator=estimator, params=params)

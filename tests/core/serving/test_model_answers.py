@@ -157,3 +157,23 @@ def test_a_sklearn_regressor_logged_by_a_team_matches_its_own_predict(home, sess
     result = score_frame(home, features, sessions=sessions, source="cli")
 
     np.testing.assert_allclose(result.accepted["prediction"], regressor.predict(features), rtol=1e-9)
+
+
+def test_the_answer_is_named_by_the_signature_and_units_only_by_the_version(home, sessions) -> None:
+    features, target = diabetes()
+    regressor = Ridge().fit(features, target)
+    register(
+        lambda name: mlflow.sklearn.log_model(
+            regressor,
+            name=name,
+            signature=infer_signature(features, pd.Series(regressor.predict(features), name="progression")),
+            pip_requirements=["scikit-learn"],
+        )
+    )
+
+    served, resolution = serve(home)
+    assert served.answer_label == "progression" and resolution.unit is None
+
+    mlflow.MlflowClient().set_model_version_tag(MODEL, "1", "loupe.unit", "points")
+    _, tagged = serve(home)
+    assert tagged.unit == "points"
