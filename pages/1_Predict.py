@@ -79,18 +79,22 @@ with action("Showing the Predict page"):
                             )
             submitted = st.form_submit_button("Predict", type="primary", key="predict_submit")
 
+        scoring_failed = False
         if submitted:
             st.session_state.pop("predict_outcome", None)  # a failed answer must not leave the last one on screen
-            with action("Scoring the form", version=served.version):
+            with action("Scoring the form", version=served.version) as scoring:
                 outcome = predict_one(settings, values, sessions=sessions, source="form", alias=ALIAS, run_shadow=False)
                 st.session_state["predict_outcome"] = outcome
                 st.session_state["predict_shadow_pending"] = outcome.accepted
+            scoring_failed = scoring.failed is not None
 
         outcome = st.session_state.get("predict_outcome")
         if outcome is None:
-            st.caption(
-                "Fill in the case and press **Predict**. Defaults are the training medians and most frequent levels."
-            )
+            if not scoring_failed:  # after a failure, its message is what the operator needs
+                st.caption(
+                    "Fill in the case and press **Predict**. "
+                    "Defaults are the training medians and most frequent levels."
+                )
         elif not outcome.accepted:
             st.error(
                 "Refused — nothing was logged as a prediction:\n\n"

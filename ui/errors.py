@@ -35,7 +35,7 @@ from ui.formats import plain
 
 LOGGER = logging.getLogger("loupe.pages")
 LOG_NOTE = "The full trace is in the app's log"
-ICON = "🚫"
+ICON = ":material/error:"  # Material Symbols ship with Streamlit; an emoji needs a system font
 
 
 def _log_to_stderr() -> None:

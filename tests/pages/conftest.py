@@ -26,8 +26,8 @@ def clear_streamlit_caches():
 def failing_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A registry (plain MLflow, no Loupe training) whose model raises ``BOOM`` in predict. Read only.
 
-    Model ``failing-model``: versions 1 and 2 of one pyfunc with inputs ``carat`` and ``depth`` (doubles),
-    ``champion`` on version 2, no ``challenger``; logged in the experiment ``loupe``, run ``failing-pyfunc``.
+    Model ``failing-model``: versions 1 and 2 of one pyfunc with inputs ``carat`` and ``depth`` (doubles) and
+    a training profile, ``champion`` on version 2, no ``challenger``; experiment ``loupe``, run ``failing-pyfunc``.
     """
     home = tmp_path_factory.mktemp("failing") / "home"
     with settings_at(home, LOUPE_MODEL_NAME=FAILING_MODEL) as settings:

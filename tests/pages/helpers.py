@@ -68,12 +68,18 @@ def refuse_writes(database: Path, *, table: str, message: str) -> None:
 
 
 def register_failing_model(tracking_uri: str, *, artifacts: Path, message: str) -> None:
-    """With plain MLflow: a pyfunc whose ``predict`` raises ``ValueError(message)``, registered twice, ``champion`` → 2."""
+    """With plain MLflow: a pyfunc whose ``predict`` raises ``ValueError(message)``, registered twice, ``champion`` → 2.
+
+    The run also holds the profile of the data the model would have been trained on (Loupe's profile format),
+    so serving has ranges and defaults and the traffic simulator has inputs to draw.
+    """
     import mlflow
     import numpy as np
     import pandas as pd
     from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
+
+    from core.profile import PROFILE_ARTIFACT, build_profile
 
     class FailingModel(mlflow.pyfunc.PythonModel):  # defined here, so cloudpickle stores it by value
         def predict(self, context, model_input, params=None):
@@ -86,12 +92,14 @@ def register_failing_model(tracking_uri: str, *, artifacts: Path, message: str) 
     try:
         client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         experiment_id = client.create_experiment("loupe", artifact_location=artifacts.as_uri())
-        features = pd.DataFrame({"carat": [0.5, 1.2], "depth": [61.0, 62.5]})
+        rng = np.random.default_rng(0)
+        features = pd.DataFrame({"carat": rng.uniform(0.2, 3.0, 500).round(2), "depth": rng.normal(61.7, 1.4, 500)})
         with mlflow.start_run(experiment_id=experiment_id, run_name="failing-pyfunc"):
+            mlflow.log_text(build_profile(features).to_json(), PROFILE_ARTIFACT)
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=FailingModel(),
-                signature=infer_signature(features, np.array([1.0, 2.0])),
+                signature=infer_signature(features.head(2), np.array([1.0, 2.0])),
                 pip_requirements=["mlflow"],
             )
         for _ in range(2):

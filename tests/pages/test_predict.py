@@ -202,7 +202,8 @@ def test_a_model_that_raises_is_reported_in_words_and_logged(failing_registry, c
     assert BOOM in said and LOG_NOTE in said
     shown = page_text(app)
     assert "Traceback" not in shown and REDACTED not in shown
-    assert not any(metric.label == "Predicted prediction" for metric in app.metric)  # nothing pretends to answer
+    assert not app.metric  # nothing pretends to answer
+    assert not any("Fill in the case" in caption.value for caption in app.caption)
     assert count(failing_registry) == 0
     (record,) = [record for record in caplog.records if record.name == "loupe.pages"]
     assert record.levelno == logging.ERROR and record.exc_info is not None
