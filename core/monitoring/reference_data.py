@@ -8,6 +8,7 @@ from the model's input example.
 
 from __future__ import annotations
 
+import io
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from core import mlflow_io
-from core.errors import InvalidInput
+from core.errors import InvalidInput, first_line
 from core.profile import TrainingProfile, build_profile
 from core.settings import Settings
 
@@ -39,17 +40,20 @@ class ReferenceResult:
         return self.rows < FEW_ROWS
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV or Parquet file as a frame; :class:`InvalidInput` naming the file when it cannot be read."""
+def read_table(path: Path | str, data: bytes | None = None) -> pd.DataFrame:
+    """A CSV or Parquet file (``data``: its bytes, as uploaded) as a frame; :class:`InvalidInput` naming it otherwise."""
+    path = Path(path)
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise InvalidInput(f"{path.name}: reference data must be a .csv or .parquet file")
     try:
-        return reader(path)
+        return reader(io.BytesIO(data) if data is not None else path)
     except FileNotFoundError as error:
         raise InvalidInput(f"{path}: no such file") from error
     except (OSError, ValueError, UnicodeDecodeError) as error:
-        raise InvalidInput(f"{path.name} could not be read as {path.suffix.lstrip('.')}: {error}") from error
+        raise InvalidInput(
+            f"{path.name} could not be read as {path.suffix.lstrip('.')}: {first_line(error)}"
+        ) from error
 
 
 def profile_for(
