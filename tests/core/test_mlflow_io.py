@@ -16,7 +16,7 @@ class FailingServer(BaseHTTPRequestHandler):
 
     requests = 0
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         type(self).requests += 1
         self.send_response(503)
         self.send_header("Content-Length", "0")
@@ -87,7 +87,7 @@ def test_missing_things_raise_loupes_errors_not_mlflows(registry_home) -> None:
     with pytest.raises(VersionNotFound, match="version 99"):
         mlflow_io.set_alias(settings, alias="champion", version=99)
     run_id = mlflow_io.get_version(settings, version=1).run_id
-    with pytest.raises(ArtifactMissing, match="has no artifact no-such-file.json"):
+    with pytest.raises(ArtifactMissing, match=r"has no artifact no-such-file\.json"):
         mlflow_io.load_json_artifact(settings, run_id=run_id, artifact_path="no-such-file.json")
     assert mlflow_io.load_json_artifact_if_present(settings, run_id=run_id, artifact_path="no-such-file.json") is None
 
