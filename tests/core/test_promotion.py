@@ -516,7 +516,9 @@ def test_a_version_without_a_readable_model_or_metrics_cannot_slip_through(regis
     assert (
         statuses(as_champion)["holdout rmse"] == FAIL and "nothing shows it is no worse" in as_champion.checks[1].detail
     )
-    assert statuses(as_new_alias)["signature"] == FAIL and statuses(as_new_alias)["holdout rmse"] == UNKNOWN
+    # With no holder and no metric there is no measure to name: the check says what it looked for.
+    assert statuses(as_new_alias)["signature"] == FAIL and statuses(as_new_alias)["holdout metric"] == UNKNOWN
+    assert f"version {version} has no holdout metric" in as_new_alias.checks[1].detail
     with pytest.raises(PreflightBlocked):
         promote(settings, sessions=sessions, version=version, alias="champion", reason="r", actor="a")
     assert mlflow_io.alias_map(settings)["champion"] == 1
