@@ -1,32 +1,64 @@
-"""Loupe's front door: the live model, its challenger, the backends, and the way to each page."""
+"""Loupe's front door: the chosen model's champion and challenger, the backends, and the way to each page."""
 
 import streamlit as st
 
+from core.mlflow_io import UNIT_TAG
 from core.monitoring.alerts import home_alerts
+from core.registry.holdout import holdout_metrics
 from core.registry.status import console_status
-from core.settings import get_settings
 from ui.errors import action
-from ui.formats import plain
+from ui.formats import code, command, holdout_value, plain
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions
 
+METRICS_SHOWN = 4
+
 with action("Showing the Home page"):
-    page_setup("Home")
-    settings = get_settings()
+    console = page_setup("Home")
+    settings = console.settings
+    models = console.models
     st.title("Loupe")
     st.caption("An operations console for the models you keep in MLflow.")
 
     with action("Reading the registry", stop=True):
         status = console_status(settings)
 
+    name = plain(status.model_name)
+    # Commands act on LOUPE_MODEL_NAME: when another model is chosen here, the hint sets it.
+    other_model = None if settings.model_name == models.configured else settings.model_name
     if not status.registry_reachable:
         st.error(f"Registry unreachable. {plain(status.registry_error)}", icon="🚫")
-    elif status.version_count == 0:
+    elif not models.listed:
         st.info(
-            f"No version of **{plain(status.model_name)}** is registered yet. Run `make run` (it bootstraps one) "
-            "or `python -m core train --alias champion`.",
+            "The registry holds no model yet. Register one from your training code "
+            "(`mlflow.register_model(...)`) or a logged run on the **Experiments** page, then point `champion` at "
+            "a version on the **Registry** page. To try Loupe on its demo models instead, run "
+            "`python -m core bootstrap` (it trains them into an empty registry only).",
             icon="ℹ️",
         )
+    else:
+        if models.configured_missing:
+            st.info(
+                f"LOUPE_MODEL_NAME is {code(models.configured)}, which this registry does not hold: showing "
+                f"**{name}**. Choose the model to operate in the sidebar.",
+                icon="👈",
+            )
+        if status.version_count == 0:
+            st.info(
+                f"**{name}** has no version registered. Register a logged run as its version on the "
+                "**Experiments** page, or choose another model in the sidebar.",
+                icon="ℹ️",
+            )
+        elif status.holders.get("champion") is None:
+            promote = command(
+                ["python", "-m", "core", "promote", "--version", "N", "--alias", "champion", "--reason", "…"],
+                model=other_model,
+            )
+            st.info(
+                f"No version of **{name}** holds `champion`, so nothing answers on **Predict** yet. Point it at a "
+                f"version on the **Registry** page, or run {promote}.",
+                icon="ℹ️",
+            )
 
     columns = st.columns(2)
     for column, alias in zip(columns, ("champion", "challenger"), strict=True):
@@ -36,28 +68,35 @@ with action("Showing the Home page"):
             if holder is None:
                 st.write(f"No version holds `{alias}`.")
                 continue
-            st.markdown(f"**Version {holder.version}** · `{holder.estimator}`")
-            shown = (("rmse", "${:,.0f}"), ("mae", "${:,.0f}"), ("r2", "{:.4f}"), ("mape", "{:.2%}"))
-            for row in (shown[:2], shown[2:]):
-                for metric_column, (name, fmt) in zip(st.columns(2), row, strict=True):
-                    value = holder.metrics.get(name)
-                    metric_column.metric(f"Holdout {name.upper()}", "—" if value is None else fmt.format(value))
-            st.caption(f"Registered {holder.created_at:%Y-%m-%d %H:%M} UTC · run `{holder.run_id}`")
+            estimator = "" if holder.estimator == "unknown" else f" · {plain(holder.estimator)}"
+            st.markdown(f"**Version {holder.version}**{estimator}")
+            unit = holder.tags.get(UNIT_TAG) or None
+            figures = list(holdout_metrics(holder.metrics).values())[:METRICS_SHOWN]
+            if not figures:
+                st.caption("No holdout metric on its run (RMSE, MAE, MSE, R² or MAPE under a usual name).")
+            for start in range(0, len(figures), 2):
+                for metric_column, figure in zip(st.columns(2), figures[start : start + 2], strict=False):
+                    metric_column.metric(f"Holdout {plain(figure.label)}", plain(holdout_value(figure, unit)))
+            run = code(holder.run_id) if holder.run_id else "no run"
+            answers = f" · answers in {plain(unit)}" if unit else ""
+            st.caption(f"Registered {holder.created_at:%Y-%m-%d %H:%M} UTC · run {run}{answers}")
 
     with st.container(border=True):
         st.subheader("Backends")
         reachable = "✅ reachable" if status.registry_reachable else "❌ unreachable"
         st.markdown(
-            f"- **MLflow tracking & registry**: `{status.tracking_uri}` — {reachable}\n"
-            f"- **Prediction log**: `{status.database_url}`\n"
-            f"- **Model**: {plain(status.model_name)} · {status.version_count} version(s) registered"
+            f"- **MLflow tracking & registry**: {code(status.tracking_uri)} — {reachable}\n"
+            f"- **Prediction log**: {code(status.database_url)}\n"
+            f"- **Model**: {name} · {status.version_count} version(s) registered"
         )
 
     st.subheader("Where to go")
     links = st.columns(4)
-    links[0].page_link("pages/1_Predict.py", label="Predict", icon="💎", help="Score one case or a CSV batch")
+    links[0].page_link("pages/1_Predict.py", label="Predict", icon="🎯", help="Score one case or a CSV batch")
     links[1].page_link("pages/2_Experiments.py", label="Experiments", icon="🧪", help="Compare runs, register a model")
-    links[2].page_link("pages/3_Registry.py", label="Registry", icon="🏷️", help="Move aliases behind guardrails")
+    links[2].page_link(
+        "pages/3_Registry.py", label="Registry", icon="🏷️", help="Move aliases behind guardrails, attach reference data"
+    )
     links[3].page_link("pages/4_Monitoring.py", label="Monitoring", icon="📈", help="Drift, latency, realised error")
 
     # Monitoring's alert rules (core/monitoring/alerts.py) over the last day, as banners.

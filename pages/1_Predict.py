@@ -2,50 +2,133 @@
 
 import streamlit as st
 
+from core.errors import LoupeError
 from core.serving.batch import BatchFileError, rejected_with_inputs, score_csv, template_csv, to_csv_bytes
 from core.serving.feedback import attach_feedback
+from core.serving.input_schema import FieldSpec
 from core.serving.model_cache import ServingError, serve
 from core.serving.scoring import predict_one, score_shadow_for
-from core.settings import get_settings
 from ui.errors import action
-from ui.formats import milliseconds, money, plain
+from ui.formats import amount, command, input_step, milliseconds, number, plain
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions
 
 ALIAS = "champion"
 COLUMNS_PER_ROW = 3
 PREVIEW_ROWS = 200
+FIELD_KEY = "predict_field_"
+DATETIME_EXAMPLE = "2026-11-30T14:05:00"
+
+
+def field_input(spec: FieldSpec) -> object:
+    """The widget for one input, by its type; an optional input starts empty and may stay so."""
+    key = f"{FIELD_KEY}{spec.name}"
+    label = plain(spec.name) + ("" if spec.required else " (optional)")
+    optional = None if spec.required else "optional"
+    if spec.dtype == "boolean":
+        if spec.required:
+            return st.toggle(label, value=spec.default in ("True", True), key=key, help="true or false")
+        return st.selectbox(label, list(spec.levels or ("False", "True")), index=None, placeholder="optional", key=key)
+    if spec.dtype == "datetime":
+        return st.text_input(
+            label,
+            key=key,
+            placeholder=f"{DATETIME_EXAMPLE}{' · optional' if optional else ''}",
+            help=f"A date ({DATETIME_EXAMPLE[:10]}) or a date and time ({DATETIME_EXAMPLE}), ISO 8601.",
+        )
+    if spec.kind == "categorical":
+        if spec.levels:
+            levels = list(spec.levels)
+            default = levels.index(spec.default) if spec.required and spec.default in levels else None
+            if spec.required and default is None:
+                default = 0
+            return st.selectbox(label, levels, index=default, placeholder=optional or "choose", key=key)
+        value = "" if optional or spec.default is None else str(spec.default)
+        return st.text_input(label, value=value, placeholder=optional or "", key=key)
+    known = spec.train_min is not None and spec.train_max is not None
+    help_text = (
+        f"Reference range {number(spec.train_min)} – {number(spec.train_max)}" if known else "No reference range known"
+    )
+    default = spec.default if spec.required else None
+    placeholder = (
+        f"optional · reference median {number(spec.default)}" if optional and spec.default is not None else optional
+    )
+    if spec.dtype == "integer":
+        return st.number_input(
+            label,
+            value=None if default is None else int(default),
+            step=1,
+            key=key,
+            help=help_text,
+            placeholder=placeholder,
+        )
+    return st.number_input(
+        label,
+        value=None if default is None else float(default),
+        step=input_step(spec.train_min, spec.train_max, spec.default if isinstance(spec.default, float) else None),
+        format="%g",
+        key=key,
+        help=help_text,
+        placeholder=placeholder,
+    )
+
 
 with action("Showing the Predict page"):
-    page_setup("Predict", "💎")
-    settings = get_settings()
+    console = page_setup("Predict", "🎯")
+    settings = console.settings
     st.title("Predict")
     st.caption(f"Score with the version that `{ALIAS}` points to now. Every answer goes to the prediction log.")
+    # Commands act on LOUPE_MODEL_NAME: when another model is chosen in the sidebar, hints set it.
+    other_model = None if settings.model_name == console.models.configured else settings.model_name
 
     with action("Opening the prediction log", stop=True):
         sessions = prediction_log_sessions(settings.database_url)
-    with action(f"Loading the model behind {ALIAS}", stop=True):
+    champion_version = console.live.versions.get(ALIAS)
+    with action(f"Loading the model behind {ALIAS}", version=champion_version) as loading:
         try:
             served, resolution = serve(settings, alias=ALIAS)
         except ServingError as error:
             st.error(f"Nothing can answer: {plain(error)}", icon="🚫")
             st.stop()
+    if loading.failed is not None:
+        if isinstance(loading.failed, ValueError) and not isinstance(loading.failed, LoupeError):
+            # The inputs could not be told (no signature, no reference): say what to attach.
+            attach = command(
+                ["python", "-m", "core", "reference", "--version", str(champion_version or "N"), "--input", "FILE"]
+                + (["--model", other_model] if other_model else [])
+            )
+            st.info(
+                "Attach the data this version was trained or validated on as its reference: on the **Registry** "
+                f"page (Reference data), or with {attach}.",
+                icon="📎",
+            )
+        st.stop()
+
+    # A form or a result belongs to one model version: choosing another model (or a new champion) starts afresh.
+    answering = (served.name, served.version)
+    if st.session_state.get("predict_for") != answering:
+        for stale in [key for key in st.session_state if str(key).startswith(FIELD_KEY)]:
+            del st.session_state[stale]
+        for stale in ("predict_outcome", "predict_shadow_pending", "batch_result"):
+            st.session_state.pop(stale, None)
+        st.session_state["predict_for"] = answering
 
     schema = served.schema
-    target = schema.target or "prediction"
-
-    def shown(value: float) -> str:
-        return money(value) if target == "price" else f"{value:,.2f}"
-
+    answer_label = plain(served.answer_label)
     if resolution.notice:
         st.warning(plain(resolution.notice), icon="📦")
     shadow_note = (
         " · shadow scoring on (challenger logged, never shown)" if settings.shadow else " · shadow scoring off"
     )
     st.markdown(f"Answering: **{plain(served.name)} v{served.version}** (`{ALIAS}`, {served.flavor}){shadow_note}")
-    st.caption(f"One-case scoring: {plain(served.scoring_path)}")
+    unit = f" · answers in {plain(resolution.unit)}" if resolution.unit else ""
+    st.caption(f"Predicts: {answer_label}{unit} · one-case scoring: {plain(served.scoring_path)}")
     if not schema.has_profile:
-        st.info("This version has no training profile: only its signature's types are checked, no ranges.", icon="ℹ️")
+        st.info(
+            f"Version {served.version} has no reference data: only its signature's types are checked (no ranges, "
+            "no defaults to start from). Attach the data it was trained on on the **Registry** page.",
+            icon="ℹ️",
+        )
 
     single, batch, truth = st.tabs(["Single case", "Batch CSV", "Ground truth"], key="predict_tabs")
 
@@ -54,29 +137,8 @@ with action("Showing the Predict page"):
             columns = st.columns(COLUMNS_PER_ROW)
             values: dict[str, object] = {}
             for index, spec in enumerate(schema.fields):
-                key = f"predict_field_{spec.name}"
                 with columns[index % COLUMNS_PER_ROW]:
-                    if spec.kind == "categorical" and spec.levels:
-                        levels = list(spec.levels)
-                        default = levels.index(spec.default) if spec.default in levels else 0
-                        values[spec.name] = st.selectbox(spec.name, levels, index=default, key=key)
-                    elif spec.kind == "categorical":
-                        values[spec.name] = st.text_input(spec.name, value=spec.default or "", key=key)
-                    else:
-                        help_text = (
-                            f"training range {spec.train_min:g} – {spec.train_max:g}"
-                            if spec.train_min is not None
-                            else "no training range known"
-                        )
-                        if spec.dtype == "integer":
-                            default_value = None if spec.default is None else int(spec.default)
-                            values[spec.name] = st.number_input(
-                                spec.name, value=default_value, step=1, key=key, help=help_text
-                            )
-                        else:
-                            values[spec.name] = st.number_input(
-                                spec.name, value=spec.default, step=0.01, format="%.4g", key=key, help=help_text
-                            )
+                    values[spec.name] = field_input(spec)
             submitted = st.form_submit_button("Predict", type="primary", key="predict_submit")
 
         scoring_failed = False
@@ -92,8 +154,8 @@ with action("Showing the Predict page"):
         if outcome is None:
             if not scoring_failed:  # after a failure, its message is what the operator needs
                 st.caption(
-                    "Fill in the case and press **Predict**. "
-                    "Defaults are the training medians and most frequent levels."
+                    "Fill in the case and press **Predict**."
+                    + (" Defaults are the reference's medians and most frequent levels." if schema.has_profile else "")
                 )
         elif not outcome.accepted:
             st.error(
@@ -102,7 +164,7 @@ with action("Showing the Predict page"):
             )
         else:
             metrics = st.columns(3)
-            metrics[0].metric(f"Predicted {target}", shown(outcome.prediction))
+            metrics[0].metric(f"Predicted {answer_label}", plain(amount(outcome.prediction, resolution.unit)))
             metrics[1].metric("Answering version", f"v{outcome.version}")
             metrics[2].metric("Latency", milliseconds(outcome.latency_ms))
             for warning in outcome.warnings:
@@ -132,7 +194,9 @@ with action("Showing the Predict page"):
             "CSV to score (UTF-8, comma-separated, one column per input)",
             type=["csv"],
             key="batch_upload",
-            help=f"Up to {limit_mb} MB here; for larger files use `python -m core score --input IN.csv --output OUT.csv`.",
+            help=f"Up to {limit_mb} MB here; for larger files use "
+            + command(["python", "-m", "core", "score", "--input", "IN.csv", "--output", "OUT.csv"], model=other_model)
+            + ".",
         )
         if st.button("Score the file", type="primary", key="batch_score", disabled=uploaded is None):
             st.session_state.pop("batch_result", None)
@@ -207,7 +271,12 @@ with action("Showing the Predict page"):
             )
             if outcome_batch["scored"]:
                 st.subheader("Scored rows")
-                st.dataframe(outcome_batch["preview"], key="batch_preview", hide_index=True)
+                st.dataframe(
+                    outcome_batch["preview"],
+                    key="batch_preview",
+                    hide_index=True,
+                    column_config={"prediction": st.column_config.NumberColumn(f"prediction ({served.answer_label})")},
+                )
             if outcome_batch["rejected_rows"]:
                 st.subheader("Rejected rows (row 1 is the first line under the header)")
                 st.dataframe(outcome_batch["rejected_preview"], key="batch_rejected_preview", hide_index=True)

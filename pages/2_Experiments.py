@@ -34,9 +34,9 @@ from core.experiments.runs import (
 )
 from core.identity import os_user
 from core.mlflow_io import RegistryUnavailable
-from core.settings import get_settings
+from core.settings import mask_url
 from ui.errors import action
-from ui.formats import plain
+from ui.formats import code, plain
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions
 
@@ -45,8 +45,8 @@ MAX_SIDE_BY_SIDE = 6
 NO_METRIC = "(none)"
 
 with action("Showing the Experiments page"):
-    page_setup("Experiments", "🧪")
-    settings = get_settings()
+    console = page_setup("Experiments", "🧪")
+    settings = console.settings
     st.title("Experiments")
     st.caption("Filter runs, see how params drive metrics, compare a few side by side, register the best model.")
 
@@ -58,7 +58,9 @@ with action("Showing the Experiments page"):
             st.stop()
     if not experiment_list:
         st.info(
-            "No MLflow experiment yet. Log a run with `python -m core train` (or `make run`, which bootstraps two).",
+            "No MLflow experiment yet. Log runs from your training code (`mlflow.set_experiment(...)`, then "
+            f"`mlflow.start_run()`) to the tracking server at {code(mask_url(settings.tracking_uri))}; "
+            f"or try Loupe's demo trainer: `{TRAIN_HINT}`.",
             icon="ℹ️",
         )
         st.stop()
@@ -79,7 +81,7 @@ with action("Showing the Experiments page"):
         search = search_column.text_input(
             "MLflow search",
             key="search",
-            placeholder="metrics.rmse < 600 and params.max_iter = '800'",
+            placeholder="metrics.rmse < 50 and params.alpha = '0.1'",
             help="MLflow's run search syntax: clauses joined by `and`; params and tags compare as quoted strings.",
         )
         metric_column, threshold_column, from_column, to_column = st.columns(4)
@@ -103,8 +105,8 @@ with action("Showing the Experiments page"):
 
     if runs.unfiltered_empty:
         st.info(
-            f"Experiment **{plain(names[experiment_id])}** has no runs yet. Log some with `{TRAIN_HINT}` "
-            "(or `python -m core train --estimator hgb --alias challenger` to register one too).",
+            f"Experiment **{plain(names[experiment_id])}** has no runs yet. Log runs into it from your training code "
+            f"({code(f'mlflow.set_experiment({names[experiment_id]!r})')}), or try Loupe's demo trainer: `{TRAIN_HINT}`.",
             icon="ℹ️",
         )
         st.stop()
@@ -290,7 +292,7 @@ with action("Showing the Experiments page"):
         if set_challenger and token_required(settings):
             token = st.text_input("Admin token", type="password", key="register_token")
         if st.button(
-            f"Register as a new version of {settings.model_name}",
+            f"Register as a new version of {plain(settings.model_name)}",
             key="register",
             disabled=why_not is not None,
             help=why_not,

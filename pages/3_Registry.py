@@ -1,30 +1,45 @@
 """Registry: the versions, alias moves behind pre-flight checks, one-click rollback, the ledger and a timeline."""
 
+from collections.abc import Sequence
+
 import streamlit as st
 
-from core.mlflow_io import RegistryUnavailable
+from core.mlflow_io import REFERENCE_TAG, UNIT_TAG, RegistryUnavailable
+from core.monitoring.reference_data import FEW_ROWS, attach_logged_reference, attach_reference, read_table
 from core.registry.charts import (
     STATUS_ICONS,
     badge,
-    checklist_markdown,
     ledger_frame,
     timeline_figure,
     versions_frame,
     versions_styler,
 )
-from core.registry.guards import SUGGESTED_ALIASES, PromotionRefused, promotion_is_protected
+from core.registry.guards import SUGGESTED_ALIASES, PromotionRefused, check_token, promotion_is_protected
+from core.registry.holdout import primary_holdout
 from core.registry.ledger_sync import registry_view
-from core.registry.preflight import VALIDATION_STATUS_TAG, VALIDATION_STATUSES, DriftLike, preflight
+from core.registry.preflight import VALIDATION_STATUS_TAG, VALIDATION_STATUSES, Check, DriftLike, preflight
 from core.registry.promotion import promote, remove_alias, rollback, rollback_target, set_validation_status
-from core.settings import get_settings
 from ui.errors import action
-from ui.formats import plain
+from ui.formats import code, command, holdout_value, plain
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions, recent_drift_status
 
+FROM_FILE = "A file (CSV or Parquet)"
+FROM_RUN = "What the version's run logged"
+
+
+def checklist(checks: Sequence[Check]) -> str:
+    """The pre-flight as a Markdown checklist, one line per check; names and details are shown as written."""
+    return "\n".join(
+        f"- {STATUS_ICONS[check.status]} **{plain(check.name)}** — {plain(check.detail)}" for check in checks
+    )
+
+
 with action("Showing the Registry page"):
-    page_setup("Registry", "🏷️")
-    settings = get_settings()
+    console = page_setup("Registry", "🏷️")
+    settings = console.settings
+    # Commands act on LOUPE_MODEL_NAME: when another model is chosen in the sidebar, hints set it.
+    other_model = None if settings.model_name == console.models.configured else settings.model_name
     with action("Opening the prediction log", stop=True):
         sessions = prediction_log_sessions(settings.database_url)
 
@@ -56,11 +71,20 @@ with action("Showing the Registry page"):
         )
 
     if not view.versions:
-        st.info(
-            f"No version of **{plain(settings.model_name)}** is registered yet. Run `make run` (it bootstraps one), "
-            "`python -m core train --alias champion`, or register a run on the Experiments page.",
-            icon="ℹ️",
-        )
+        if console.models.listed:
+            st.info(
+                f"No version of **{plain(settings.model_name)}** is registered yet. Register a logged run as its "
+                "version on the **Experiments** page (or with `mlflow.register_model`), or choose another model "
+                "in the sidebar.",
+                icon="ℹ️",
+            )
+        else:
+            st.info(
+                "The registry holds no model yet. Register one from your training code (`mlflow.register_model`) "
+                "or a logged run on the **Experiments** page. To try Loupe on its demo models instead, run "
+                "`python -m core bootstrap` (it trains them into an empty registry only).",
+                icon="ℹ️",
+            )
         st.stop()
 
     # Current input drift for the pre-flight (any object with .drifted and .detail); None shows "unknown".
@@ -68,7 +92,7 @@ with action("Showing the Registry page"):
     drift: DriftLike | None = None
     if "champion" in view.holders:
         with action("Reading the champion's input drift", version=view.holders["champion"]):
-            drift = recent_drift_status(settings.database_url, view.holders["champion"])
+            drift = recent_drift_status(settings.database_url, settings.model_name, view.holders["champion"])
 
     protected = promotion_is_protected(settings)
     if protected:
@@ -84,31 +108,41 @@ with action("Showing the Registry page"):
             if holder is None:
                 st.markdown(f"**{badge(alias)}** — no version holds `{alias}`.")
             else:
-                rmse = holder.metrics.get("rmse")
-                st.markdown(
-                    f"**{badge(alias)}** — version **{holder.version}** · `{holder.estimator}` · "
-                    f"holdout RMSE {'—' if rmse is None else f'{rmse:,.1f}'}"
+                figure = primary_holdout(holder.metrics, chosen=settings.holdout_metric)
+                unit = holder.tags.get(UNIT_TAG) or None
+                facts = [f"version **{holder.version}**"]
+                if holder.estimator != "unknown":
+                    facts.append(plain(holder.estimator))
+                facts.append(
+                    "no holdout metric"
+                    if figure is None
+                    else f"holdout {plain(figure.label)} {plain(holdout_value(figure, unit))}"
                 )
+                st.markdown(f"**{badge(alias)}** — " + " · ".join(facts))
 
     st.subheader("Versions")
     st.dataframe(
         versions_styler(versions_frame(view.versions)), hide_index=True, width="stretch", key="registry_versions"
     )
 
-    st.subheader("Change an alias")
+    st.subheader("Change an alias or a version")
     operator = st.text_input("Your name (recorded in the ledger)", key="operator")
     token = st.text_input("Admin token", type="password", key="admin_token") if protected else None
 
-    promote_tab, rollback_tab, remove_tab, validation_tab = st.tabs(
-        ["Promote", "Roll back", "Remove an alias", "Validation status"], key="registry_tabs"
+    promote_tab, rollback_tab, remove_tab, validation_tab, reference_tab = st.tabs(
+        ["Promote", "Roll back", "Remove an alias", "Validation status", "Reference data"], key="registry_tabs"
     )
+
+    def version_label(number: int) -> str:
+        aliases = by_number[number].aliases
+        return f"v{number}" + (f" · {', '.join(aliases)}" if aliases else "")
 
     with promote_tab:
         numbers = sorted(by_number, reverse=True)
         version = st.selectbox(
             "Version",
             numbers,
-            format_func=lambda number: f"v{number} · {by_number[number].estimator}",
+            format_func=version_label,
             key="promote_version",
         )
         choice = st.radio("Alias", [*SUGGESTED_ALIASES, "custom"], horizontal=True, key="promote_alias_choice")
@@ -123,7 +157,7 @@ with action("Showing the Registry page"):
         if checked is not None:
             current = "nothing" if checked.holder is None else f"version {checked.holder}"
             st.markdown(f"**Pre-flight: `{checked.alias}` {current} → version {checked.candidate}**")
-            st.markdown(checklist_markdown(checked.checks))
+            st.markdown(checklist(checked.checks))
             if checked.failed:
                 st.error(
                     f"{STATUS_ICONS['fail']} Blocked by {len(checked.failed)} failed check(s). "
@@ -183,7 +217,7 @@ with action("Showing the Registry page"):
                         guard = preflight(
                             settings, sessions=sessions, version=target, alias=rollback_alias, drift=drift
                         )
-                        st.markdown(checklist_markdown(guard.checks))
+                        st.markdown(checklist(guard.checks))
                     except PromotionRefused as refused:
                         st.info(plain(refused), icon="ℹ️")
             rollback_reason = st.text_input("Reason (required)", key="rollback_reason")
@@ -247,7 +281,9 @@ with action("Showing the Registry page"):
                         st.rerun()
 
     with validation_tab:
-        tag_version = st.selectbox("Version", sorted(by_number, reverse=True), key="validation_version")
+        tag_version = st.selectbox(
+            "Version", sorted(by_number, reverse=True), format_func=version_label, key="validation_version"
+        )
         current_status = by_number[tag_version].tags.get(VALIDATION_STATUS_TAG, "not set")
         st.caption(f"`{VALIDATION_STATUS_TAG}` of version {tag_version}: **{plain(current_status)}**")
         new_status = st.selectbox("Status", VALIDATION_STATUSES, key="validation_status")
@@ -260,6 +296,105 @@ with action("Showing the Registry page"):
                 else:
                     st.session_state["registry_flash"] = f"Version {tag_version} tagged `{new_status}`."
                     st.rerun()
+
+    with reference_tab:
+        st.caption(
+            "The data a version was trained or validated on: what Monitoring compares live inputs with, where the "
+            "Predict form takes its ranges and defaults, and what simulated traffic is drawn from. Loupe keeps its "
+            "summary in a run of its own; the version's run is left as it is."
+        )
+        numbers = sorted(by_number, reverse=True)
+        champion = view.holders.get("champion")
+        reference_version = st.selectbox(
+            "Version",
+            numbers,
+            index=numbers.index(champion) if champion in numbers else 0,
+            format_func=version_label,
+            key="reference_version",
+        )
+        attached = by_number[reference_version].tags.get(REFERENCE_TAG)
+        if attached:
+            st.caption(
+                f"Version {reference_version} has a reference attached (run {code(attached)}); attaching again replaces it."
+            )
+        source = st.radio("From", [FROM_FILE, FROM_RUN], horizontal=True, key="reference_source")
+        table = None
+        target = None
+        if source == FROM_FILE:
+            upload = st.file_uploader(
+                "Reference data",
+                type=["csv", "parquet", "pq"],
+                key="reference_upload",
+                help="One column per model input, one row per case; other columns are left out.",
+            )
+            if upload is not None:
+                with action(f"Reading {upload.name}"):
+                    read = st.session_state.get("reference_table")
+                    if read is None or read[0] != upload.file_id:  # read once per upload, not on every rerun
+                        read = st.session_state["reference_table"] = (
+                            upload.file_id,
+                            read_table(upload.name, data=upload.getvalue()),
+                        )
+                    table = read[1]
+            if table is not None:
+                st.caption(f"{plain(upload.name)}: {len(table):,} rows, {len(table.columns):,} columns.")
+                target = st.selectbox(
+                    "Target column (left out of the inputs)",
+                    [None, *map(str, table.columns)],
+                    format_func=lambda column: "none" if column is None else column,
+                    key="reference_target",
+                    help="The answer the model was trained to give; it also names the Predict page's answer.",
+                )
+        else:
+            st.caption(
+                "A dataset the run logged with a local source (mlflow.log_input), else the model's input example "
+                "(a few rows: thin, and said so)."
+            )
+        if st.button(
+            f"Attach as the reference of version {reference_version}",
+            key="reference_attach",
+            type="primary",
+            disabled=source == FROM_FILE and table is None,
+        ):
+            with action(f"Attaching reference data to version {reference_version}", version=reference_version):
+                try:
+                    check_token(settings, token)
+                except PromotionRefused as refused:
+                    st.error(plain(refused), icon="⛔")
+                else:
+                    with st.spinner("Profiling and attaching…"):
+                        if source == FROM_FILE:
+                            result = attach_reference(
+                                settings, version=reference_version, data=table, source=upload.name, target=target
+                            )
+                        else:
+                            result = attach_logged_reference(settings, version=reference_version)
+                    st.session_state["reference_result"] = (settings.model_name, result)
+                    st.rerun()
+        done = st.session_state.pop("reference_result", None)
+        if done is not None and done[0] == settings.model_name:
+            result = done[1]
+            st.success(
+                f"Version {result.version} now has a reference: {result.rows:,} rows from {plain(result.source)}, "
+                f"{len(result.features):,} input(s) profiled — {plain(', '.join(result.features))}. "
+                "Predict and Monitoring use it from their next request.",
+                icon="✅",
+            )
+            if result.skipped:
+                st.info(f"Not profiled: {plain('; '.join(result.skipped))}.", icon="ℹ️")
+            if result.thin:
+                st.warning(
+                    f"Only {result.rows:,} rows: with fewer than {FEW_ROWS:,}, drift tests can hardly tell a change "
+                    "from chance. Attach more of the data the version was trained on when you can.",
+                    icon="⚠️",
+                )
+        st.caption(
+            "From a shell: "
+            + command(
+                ["python", "-m", "core", "reference", "--version", str(reference_version), "--input", "FILE"]
+                + (["--model", other_model] if other_model else [])
+            )
+        )
 
     st.subheader("Ledger")
     if not view.ledger:

@@ -19,21 +19,35 @@ from core.monitoring.series import (
 from core.monitoring.simulator import Shift, simulate
 from core.monitoring.snapshot import Snapshot, known_versions, snapshot
 from core.monitoring.windows import PRESETS, Window, recent_days
-from core.settings import get_settings
+from core.serving.model_cache import ServingError, serve
 from ui.errors import action
-from ui.formats import plain
+from ui.formats import command, plain
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions
 
+SHIFT_FACTOR = 1.2
+
+
+def shift_text(feature: str, factor: float) -> str:
+    """``feature=factor`` as the Drift field reads it (quoted when the name holds ``=`` or starts with a quote)."""
+    if "=" not in feature and feature[:1] not in "\"'":
+        return f"{feature}={factor:g}"
+    quote = "'" if '"' in feature else '"'
+    return f"{quote}{feature}{quote}={factor:g}"
+
+
 with action("Showing the Monitoring page"):
-    live = page_setup("Monitoring", "📈")
-    settings = get_settings()
+    console = page_setup("Monitoring", "📈")
+    live = console.live
+    settings = console.settings
+    # Commands act on LOUPE_MODEL_NAME: when another model is chosen in the sidebar, hints set it.
+    other_model = None if settings.model_name == console.models.configured else settings.model_name
     with action("Opening the prediction log", stop=True):
         sessions = prediction_log_sessions(settings.database_url)
 
     st.title("Monitoring")
     st.caption(
-        f"Live inputs of **{plain(settings.model_name)}** against the training profile, latency, and realised error "
+        f"Live inputs of **{plain(settings.model_name)}** against its reference data, latency, and realised error "
         "where true values came back. Figures come from hourly roll-ups, so a window costs the same at any log size."
     )
 
@@ -94,7 +108,11 @@ with action("Showing the Monitoring page"):
             (st.error if alert.severity == "error" else st.warning)(plain(alert.message), icon="🚨")
         if view.refreshed and view.refreshed.unbinned_versions:
             missing = ", ".join(f"v{version}" for _, version in sorted(view.refreshed.unbinned_versions))
-            st.warning(f"No training profile for {missing}: their inputs are not binned for drift.", icon="⚠️")
+            st.warning(
+                f"No reference data for {missing}: their inputs are not compared for drift. Attach it on the "
+                "**Registry** page (Reference data).",
+                icon="⚠️",
+            )
 
         if view.is_empty:
             empty_state(has_history=bool(versions))
@@ -128,8 +146,8 @@ with action("Showing the Monitoring page"):
             errors = error_over_time(view.totals, window)
             if errors.empty:
                 st.info(
-                    "No true values came back in this window. Send them with `python -m core feedback` "
-                    "(or `python -m core simulate --label-share 0.3`).",
+                    "No true values came back in this window. Attach them on the **Predict** page (Ground truth) "
+                    f"or with {command(['python', '-m', 'core', 'feedback', '--input', 'FILE.csv'], model=other_model)}.",
                     icon="ℹ️",
                 )
             else:
@@ -158,7 +176,11 @@ with action("Showing the Monitoring page"):
     def drift_section(view: Snapshot) -> None:
         report = view.current.drift
         if report is None or not report.features:
-            st.info("No inputs with a training profile to compare in this window.", icon="ℹ️")
+            st.info(
+                "No inputs with reference data to compare in this window. Attach the version's reference data on "
+                "the **Registry** page (Reference data).",
+                icon="ℹ️",
+            )
             return
         verdict = "Dataset drift" if report.dataset_drift else "No dataset drift"
         st.markdown(
@@ -200,24 +222,61 @@ with action("Showing the Monitoring page"):
         )
 
     def empty_state(*, has_history: bool) -> None:
+        champion = live.versions.get("champion")
+        with action("Reading the champion's reference data", version=champion) as reading:
+            try:
+                served, _ = serve(settings, alias="champion")
+            except ServingError as error:
+                st.info(f"Nothing can answer, so no traffic can be generated: {plain(error)}", icon="ℹ️")
+                return
+        if reading.failed is not None:
+            return
+        if served.profile is None:
+            attach = command(
+                ["python", "-m", "core", "reference", "--version", str(served.version), "--input", "FILE"]
+                + (["--model", other_model] if other_model else [])
+            )
+            st.info(
+                f"{'Nothing was logged in this window. ' if has_history else 'The prediction log is empty. '}"
+                f"The champion, version {served.version}, has no reference data: nothing to draw traffic from and "
+                f"nothing to compare drift with. Attach the data it was trained on on the **Registry** page "
+                f"(Reference data), or with {attach}.",
+                icon="📎",
+            )
+            return
+        numeric = [
+            spec.name
+            for spec in served.schema.fields
+            if spec.kind == "numeric" and spec.name in served.profile.features
+        ]
+        suggested = shift_text(numeric[0], SHIFT_FACTOR) if numeric else ""
+        if st.session_state.get("monitoring_sim_for") != (served.name, served.version):
+            st.session_state.pop("monitoring_sim_shift", None)  # another model's inputs: start from its suggestion
+            st.session_state["monitoring_sim_for"] = (served.name, served.version)
         if has_history:
             st.info("Nothing was logged in this window. Pick a longer window, or generate traffic below.", icon="ℹ️")
         else:
+            arguments = ["python", "-m", "core", "simulate", "--rows", "5000", "--days", "7"]
+            arguments += ["--shift", suggested] if suggested else []
             st.info(
                 "The prediction log is empty. Score inputs on the **Predict** page, run "
-                "`python -m core simulate --rows 5000 --days 7 --shift carat=1.2 --label-share 0.3`, "
-                "or generate a small demo here.",
+                f"{command([*arguments, '--label-share', '0.3'], model=other_model)}, or generate traffic here.",
                 icon="ℹ️",
             )
         with st.form("monitoring_simulator_form"):
             st.markdown(
-                "**Generate demo traffic** through the real serving path (champion answers, challenger shadows)"
+                f"**Generate traffic** drawn from version {served.version}'s reference data, through the real "
+                "serving path (champion answers, challenger shadows)"
             )
             columns = st.columns(4)
             rows = columns[0].number_input("Rows", 50, 5_000, 300, step=50, key="monitoring_sim_rows")
             days = columns[1].number_input("Over days", 1, 30, 7, key="monitoring_sim_days")
             shift = columns[2].text_input(
-                "Drift", "carat=1.2", key="monitoring_sim_shift", help="FEATURE=FACTOR or =LEVEL"
+                "Drift",
+                suggested,
+                key="monitoring_sim_shift",
+                help="INPUT=FACTOR multiplies a numeric input; INPUT=LEVEL (or INPUT=LEVEL:SHARE) moves a share "
+                "of rows to a level; quote a name that holds '='. Leave empty for no drift.",
             )
             label_share = columns[3].slider("Feedback share", 0.0, 1.0, 0.3, key="monitoring_sim_labels")
             submitted = st.form_submit_button("Generate traffic", type="primary", key="monitoring_sim_run")
@@ -225,9 +284,9 @@ with action("Showing the Monitoring page"):
             try:
                 shifts = (Shift.parse(shift),) if shift.strip() else ()
             except ValueError as error:
-                st.error(plain(error))
+                st.error(f"Drift: {plain(error)}", icon="🚫")
                 return
-            with action("Generating demo traffic", version=live.versions.get("champion")) as generating:
+            with action("Generating simulated traffic", version=champion) as generating:
                 bar = generating.transient(st.progress(0.0, text="starting…"))
                 result = simulate(
                     settings,
@@ -242,7 +301,8 @@ with action("Showing the Monitoring page"):
                 return
             st.success(
                 f"Logged {result.accepted:,} answers from v{result.model_version} ({result.shadow_scored:,} shadow, "
-                f"{result.rejected_rows:,} rejected, {result.feedback:,} with feedback) in {result.seconds:,.0f} s.",
+                f"{result.rejected_rows:,} rejected, "
+                f"{result.feedback:,} with feedback) in {result.seconds:,.0f} s.",
                 icon="✅",
             )
             st.rerun()

@@ -1,18 +1,98 @@
-"""One format for every page: money, latency, and text from data that must not turn into Markdown."""
+"""One format for every page: numbers, amounts in a version's unit, latency, commands, and text from data.
+
+Numbers: :func:`number` everywhere. An answer (and the holdout errors measured in the answer's unit) is
+shown with :func:`amount`: as money only when the version's ``loupe.unit`` tag names a currency
+(``USD`` → ``$1,234``), else as a plain number with the unit's name after it (``153.2 points``).
+"""
 
 from __future__ import annotations
 
+import math
 import re
+import shlex
+
+from core.registry.holdout import HoldoutMetric
+
+# ISO 4217 codes people tag versions with; the few whose symbol is unambiguous are shown with it.
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹", "KRW": "₩"}
+OTHER_CURRENCIES = "AUD BRL CAD CHF CNY CZK DKK HKD HUF IDR ILS MXN MYR NOK NZD PHP PLN RON SEK SGD THB TRY TWD ZAR"
+CURRENCY_CODES = frozenset({*CURRENCY_SYMBOLS, *OTHER_CURRENCIES.split(" ")})
+NO_MINOR_UNIT = frozenset({"JPY", "KRW", "HUF", "IDR"})
+# Errors measured in the answer's own unit (shown like an answer); R² and MAPE have no unit, MSE a squared one.
+IN_ANSWER_UNITS = frozenset({"rmse", "mae"})
+MISSING = "—"
 
 
-def money(value: float | None) -> str:
-    """A price for display: ``$1,234``."""
-    return "—" if value is None else f"${value:,.0f}"
+def number(value: float | None) -> str:
+    """A number for display: ``1,234`` from a thousand up, else four significant digits (``153.2``, ``0.0123``)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def currency(unit: str | None) -> str | None:
+    """The ISO 4217 code ``unit`` names (``usd``, ``USD``, ``$``), or ``None`` when it is not a currency."""
+    if not unit:
+        return None
+    code = unit.strip().upper()
+    by_symbol = {symbol: code for code, symbol in CURRENCY_SYMBOLS.items()}
+    code = by_symbol.get(code, code)
+    return code if code in CURRENCY_CODES else None
+
+
+def amount(value: float | None, unit: str | None = None) -> str:
+    """An answer in its version's unit: ``$1,234`` / ``CHF 12.50`` for a currency, ``153.2 points``, or ``153.2``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING
+    code = currency(unit)
+    if code is None:
+        unit_name = (unit or "").strip()
+        return f"{number(value)} {unit_name}" if unit_name else number(value)
+    decimals = 0 if code in NO_MINOR_UNIT or abs(value) >= 100 else 2
+    figure = f"{abs(value):,.{decimals}f}"
+    sign = "-" if value < 0 and float(figure.replace(",", "")) != 0 else ""
+    symbol = CURRENCY_SYMBOLS.get(code)
+    return f"{sign}{symbol}{figure}" if symbol else f"{sign}{code} {figure}"
+
+
+def holdout_value(metric: HoldoutMetric, unit: str | None = None) -> str:
+    """A holdout figure: RMSE and MAE in the answer's unit, R² to four places, MAPE as a percentage."""
+    if metric.measures in IN_ANSWER_UNITS:
+        return amount(metric.value, unit)
+    if metric.measures == "r2":
+        return f"{metric.value:.4f}"
+    if metric.measures == "mape":
+        return f"{metric.value:.2%}"
+    return number(metric.value)
+
+
+def input_step(low: float | None, high: float | None, typical: float | None = None) -> float:
+    """A number input's step: about a hundredth of the training range (``0.01`` for 0.2–5, ``100`` for 300–19,000)."""
+    span = (high - low) if low is not None and high is not None else abs(typical or 0.0)
+    if not math.isfinite(span) or span <= 0:
+        return 0.01
+    return float(10 ** (math.floor(math.log10(span)) - 2))
 
 
 def milliseconds(value: float | None) -> str:
     """A latency for display: ``3.2 ms``."""
-    return "—" if value is None else f"{value:,.1f} ms"
+    return MISSING if value is None else f"{value:,.1f} ms"
+
+
+def code(text: str) -> str:
+    """``text`` as inline code in Markdown, whatever backticks it holds (a longer fence around it)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    padded = f" {text} " if longest or text.startswith(" ") or text.endswith(" ") else text
+    return f"{fence}{padded}{fence}"
+
+
+def command(arguments: list[str], *, model: str | None = None) -> str:
+    """A shell command as inline code; ``model``, when given, is set as ``LOUPE_MODEL_NAME`` for it."""
+    prefix = f"LOUPE_MODEL_NAME={shlex.quote(model)} " if model else ""
+    return code(prefix + " ".join(shlex.quote(argument) for argument in arguments))
 
 
 # Markdown that Streamlit would act on in text from data (CSV headers, MLflow names and tags, error messages):

@@ -1,14 +1,25 @@
-"""Page set-up shared by every page: page config, theme touches and the sidebar brand."""
+"""Page set-up shared by every page: page config, theme touches, the sidebar brand and the model chooser.
+
+The sidebar lists the registry's models; the one chosen there is kept in ``st.session_state`` across
+pages, and every page operates it: pages take their settings from :func:`page_setup` (or
+:func:`current_settings`), never from ``get_settings()`` directly.
+"""
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 
 import streamlit as st
 
+from core.mlflow_io import RegistryUnavailable, registered_model_names
 from core.registry.status import LiveAliases, backend_label, live_aliases
-from core.settings import get_settings
-from ui.formats import plain
+from core.settings import Settings, get_settings
+from ui.formats import code, plain
+
+CHOSEN_MODEL = "loupe_model"  # the model every page operates (kept across pages)
+MODEL_WIDGET = "sidebar_model"  # the sidebar's selectbox
+MODELS_LISTED = 1000
 
 LOGO_SVG = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width="40" height="40">
 <defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">
@@ -40,18 +51,63 @@ BRAND_CSS = """<style>
 </style>"""
 
 
-def page_setup(title: str, icon: str = "🔎") -> LiveAliases:
-    """Page config, theme touches and the sidebar brand; call first on every page.
+@dataclass(frozen=True)
+class ModelChoice:
+    """The models the sidebar offers and the one chosen."""
 
-    Returns the sidebar's alias read (which version each alias points to now), for the page to use.
+    chosen: str
+    configured: str  # LOUPE_MODEL_NAME
+    listed: tuple[str, ...]  # what the selectbox offers (empty: the registry holds no model, or is unreachable)
+    more: bool = False  # the registry holds more models than listed
+    registry_error: str | None = None
+
+    @property
+    def configured_missing(self) -> bool:
+        """The registry answered, holds models, and not the configured one."""
+        return self.registry_error is None and bool(self.listed) and self.configured not in self.listed
+
+
+@dataclass(frozen=True)
+class Console:
+    """What every page works with: the settings of the chosen model, its aliases now, and the sidebar's choice."""
+
+    settings: Settings
+    live: LiveAliases
+    models: ModelChoice
+
+    @property
+    def model_name(self) -> str:
+        return self.settings.model_name
+
+
+def current_settings() -> Settings:
+    """The settings with the model chosen in the sidebar (``LOUPE_MODEL_NAME`` until one is chosen)."""
+    settings = get_settings()
+    chosen = st.session_state.get(CHOSEN_MODEL)
+    if not chosen or chosen == settings.model_name:
+        return settings
+    return settings.model_copy(update={"model_name": chosen})
+
+
+def page_setup(title: str, icon: str = "🔎") -> Console:
+    """Page config, theme touches, the sidebar brand and model chooser; call first on every page.
+
+    Returns the chosen model's settings (use them for every core call) and the sidebar's alias read
+    (which version each alias points to now).
     """
     st.set_page_config(page_title=f"{title} · Loupe", page_icon=icon, layout="wide")
     st.markdown(BRAND_CSS, unsafe_allow_html=True)
-    settings = get_settings()
     st.logo(_data_uri(WORDMARK_SVG), size="large", icon_image=_data_uri(LOGO_SVG))
-    live = live_aliases(settings)  # one registry call; never cached, so a promotion shows at once
+    configured = get_settings()
     with st.sidebar:
-        st.markdown(f"**{plain(settings.model_name)}**")
+        models = _choose_model(configured)
+        settings = current_settings()
+        # One cheap registry call, never cached, so a promotion shows at once (none when listing just failed).
+        live = (
+            LiveAliases(versions={}, registry_error=models.registry_error)
+            if models.registry_error
+            else live_aliases(settings)
+        )
         if live.registry_error:
             st.caption("🔴 registry unreachable")
         elif not live.versions:
@@ -59,4 +115,48 @@ def page_setup(title: str, icon: str = "🔎") -> LiveAliases:
         else:
             st.caption(" · ".join(f"`{alias}` v{version}" for alias, version in sorted(live.versions.items())))
         st.caption(f"tracking: {backend_label(settings.tracking_uri)} · log: {backend_label(settings.database_url)}")
-    return live
+    return Console(settings=settings, live=live, models=models)
+
+
+def _choose_model(configured: Settings) -> ModelChoice:
+    """The sidebar's model chooser; the choice goes to ``st.session_state[CHOSEN_MODEL]``."""
+    previous = st.session_state.get(CHOSEN_MODEL)
+    try:
+        names = registered_model_names(configured, limit=MODELS_LISTED + 1)
+    except RegistryUnavailable as error:
+        # Keep operating what was chosen (the configured model at first): served copies may still answer.
+        chosen = previous or configured.model_name
+        st.session_state[CHOSEN_MODEL] = chosen
+        st.markdown(f"**{plain(chosen)}**")
+        st.caption("The registry's models cannot be listed now; this page keeps to the model above.")
+        return ModelChoice(chosen, configured.model_name, (), registry_error=str(error))
+    if not names:
+        st.session_state[CHOSEN_MODEL] = configured.model_name
+        st.markdown(f"**{plain(configured.model_name)}**")
+        st.caption("The registry holds no model yet.")
+        return ModelChoice(configured.model_name, configured.model_name, ())
+    more = len(names) > MODELS_LISTED
+    listed = names[:MODELS_LISTED]
+    if more and configured.model_name not in listed:
+        listed = [configured.model_name, *listed]
+    if previous in listed:
+        default = previous
+    else:
+        default = configured.model_name if configured.model_name in listed else listed[0]
+    # A widget's own state does not survive a change of page: seed it with the choice when it has none
+    # (or a name the registry no longer lists); after that the widget's value is the choice.
+    if st.session_state.get(MODEL_WIDGET) not in listed:
+        st.session_state[MODEL_WIDGET] = default
+    chosen = st.selectbox(
+        "Model",
+        listed,
+        key=MODEL_WIDGET,
+        help="Every page operates the model chosen here. Type to filter.",
+    )
+    st.session_state[CHOSEN_MODEL] = chosen
+    choice = ModelChoice(chosen, configured.model_name, tuple(listed), more=more)
+    if more:
+        st.caption(f"The first {MODELS_LISTED:,} models (A–Z) of more; for another, set LOUPE_MODEL_NAME to its name.")
+    if choice.configured_missing:
+        st.caption(f"LOUPE_MODEL_NAME is {code(configured.model_name)}, which this registry does not hold.")
+    return choice

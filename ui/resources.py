@@ -1,7 +1,7 @@
 """The app's long-lived objects, one ``st.cache_resource`` factory each (the only Streamlit-aware cache).
 
 Everything here is built from :func:`core.settings.get_settings`; the factories take the settings'
-relevant values as arguments so a change of configuration builds new resources.
+relevant values (and the model chosen in the sidebar) as arguments, so a change builds new resources.
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ def prediction_log_sessions(database_url: str) -> sessionmaker[Session]:
 
 
 @st.cache_resource(ttl=60, show_spinner=False)
-def recent_drift_status(database_url: str, model_version: int) -> DriftStatus:
-    """Monitoring's drift verdict for a version, recomputed at most once a minute (the Registry reruns often)."""
-    return current_drift_status(
-        get_settings(), sessions=prediction_log_sessions(database_url), model_version=model_version
-    )
+def recent_drift_status(database_url: str, model_name: str, model_version: int) -> DriftStatus:
+    """Monitoring's drift verdict for a version of a model, recomputed at most once a minute (the Registry reruns often)."""
+    settings = get_settings().model_copy(update={"model_name": model_name})
+    return current_drift_status(settings, sessions=prediction_log_sessions(database_url), model_version=model_version)

@@ -12,7 +12,7 @@ def home() -> AppTest:
 
 def texts(app: AppTest) -> str:
     parts = [readable(str(element.value)) for element in (*app.markdown, *app.caption, *app.subheader)]
-    parts += [f"{metric.label} {metric.value}" for metric in app.metric]
+    parts += [readable(f"{metric.label} {metric.value}") for metric in app.metric]
     return "\n".join(parts)
 
 
@@ -23,10 +23,11 @@ def test_home_shows_champion_and_challenger(bootstrapped_home: Path, monkeypatch
 
     assert not app.exception
     shown = texts(app)
-    assert "**Version 1** · `hgb`" in shown
-    assert "**Version 2** · `rf`" in shown
+    assert "**Version 1** · hgb" in shown
+    assert "**Version 2** · rf" in shown
     assert "reachable" in shown and "unreachable" not in shown
-    assert any(metric.label == "Holdout RMSE" for metric in app.metric)
+    assert "Holdout RMSE $547" in shown  # the demo's versions are tagged loupe.unit=USD
+    assert "Holdout R² 0.98" in shown
 
 
 def test_home_says_in_words_that_the_registry_is_unreachable(monkeypatch, tmp_path) -> None:
@@ -50,4 +51,6 @@ def test_home_on_an_empty_registry_says_what_to_do(monkeypatch, tmp_path) -> Non
     app = home().run()
 
     assert not app.exception
-    assert any("make run" in info.value for info in app.info)
+    (hint,) = [readable(info.value) for info in app.info]
+    assert hint.startswith("The registry holds no model yet.")
+    assert "Experiments" in hint and "python -m core bootstrap" in hint

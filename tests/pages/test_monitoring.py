@@ -180,7 +180,7 @@ def test_traffic_a_failing_model_cannot_answer_is_reported_in_words(failing_regi
     assert not app.exception
     (failure,) = failures(app)
     title, _, said = failure.partition("\n")
-    assert title == "Generating demo traffic failed (model version 2)"
+    assert title == "Generating simulated traffic failed (model version 2)"
     assert BOOM in said.splitlines()[0] and LOG_NOTE in said
     assert "Traceback" not in page_text(app) and REDACTED not in page_text(app)
     assert not app.success and not app.get("progress")

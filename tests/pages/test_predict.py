@@ -36,14 +36,20 @@ def count(settings, *, shadow: bool | None = None, table=Prediction) -> int:
 
 
 def metric(app: AppTest, label: str) -> str:
-    return next(item.value for item in app.metric if item.label == label)
+    """A metric's value as read, by its label as read."""
+    return next(readable(item.value) for item in app.metric if readable(item.label) == label)
 
 
 def test_single_prediction_from_the_form(registry_home) -> None:
     app = predict_page().run()
     assert not app.exception
     assert any("Answering: **diamond-price v1**" in item.value for item in app.markdown)
-    assert any(readable(item.value).startswith("One-case scoring: compiled: ColumnTransformer") for item in app.caption)
+    assert any(
+        readable(item.value).startswith(
+            "Predicts: price · answers in USD · one-case scoring: compiled: ColumnTransformer"
+        )
+        for item in app.caption
+    )
     assert app.number_input(key="predict_field_carat").value == pytest.approx(0.7)
     assert app.selectbox(key="predict_field_cut").value == "Ideal"
 

@@ -43,8 +43,8 @@ def test_the_page_lists_versions_and_says_promotion_is_open(registry_home) -> No
     assert not app.exception
     assert "Promotion is open" in messages(app.warning)
     shown = messages(app.markdown)
-    assert "**🏆 champion** — version **1** · `hgb`" in shown
-    assert "**🥊 challenger** — version **2** · `rf`" in shown
+    assert "**🏆 champion** — version **1** · hgb · holdout RMSE $547" in shown  # tagged loupe.unit=USD
+    assert "**🥊 challenger** — version **2** · rf · holdout RMSE $559" in shown
     versions = app.dataframe[0].value
     assert list(versions["version"]) == [2, 1]
     assert list(app.dataframe[1].value["origin"]) == ["bootstrap", "bootstrap"]
@@ -159,7 +159,8 @@ def test_an_empty_registry_says_what_to_do(monkeypatch, tmp_path) -> None:
     app = registry_page().run()
 
     assert not app.exception
-    assert "make run" in messages(app.info)
+    hint = messages(app.info)
+    assert hint.startswith("The registry holds no model yet.") and "python -m core bootstrap" in hint
 
 
 def test_an_unreachable_registry_is_reported(monkeypatch, tmp_path) -> None:
