@@ -126,7 +126,7 @@ with action("Showing the Predict page"):
     if not schema.has_profile:
         st.info(
             f"Version {served.version} has no reference data: only its signature's types are checked (no ranges, "
-            "no defaults to start from). Attach the data it was trained on on the **Registry** page.",
+            "no defaults to start from). Attach its training data as reference data on the **Registry** page.",
             icon="ℹ️",
         )
 

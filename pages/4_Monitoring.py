@@ -239,7 +239,7 @@ with action("Showing the Monitoring page"):
             st.info(
                 f"{'Nothing was logged in this window. ' if has_history else 'The prediction log is empty. '}"
                 f"The champion, version {served.version}, has no reference data: nothing to draw traffic from and "
-                f"nothing to compare drift with. Attach the data it was trained on on the **Registry** page "
+                f"nothing to compare drift with. Attach its training data as reference data on the **Registry** page "
                 f"(Reference data), or with {attach}.",
                 icon="📎",
             )

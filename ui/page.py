@@ -118,6 +118,10 @@ def page_setup(title: str, icon: str = "🔎") -> Console:
     return Console(settings=settings, live=live, models=models)
 
 
+def _remember_choice() -> None:
+    st.session_state[CHOSEN_MODEL] = st.session_state[MODEL_WIDGET]
+
+
 def _choose_model(configured: Settings) -> ModelChoice:
     """The sidebar's model chooser; the choice goes to ``st.session_state[CHOSEN_MODEL]``."""
     previous = st.session_state.get(CHOSEN_MODEL)
@@ -143,17 +147,18 @@ def _choose_model(configured: Settings) -> ModelChoice:
         default = previous
     else:
         default = configured.model_name if configured.model_name in listed else listed[0]
-    # A widget's own state does not survive a change of page: seed it with the choice when it has none
-    # (or a name the registry no longer lists); after that the widget's value is the choice.
-    if st.session_state.get(MODEL_WIDGET) not in listed:
-        st.session_state[MODEL_WIDGET] = default
+    # Each page has its own copy of the sidebar's widget, so its state does not follow a change of page:
+    # the choice lives in CHOSEN_MODEL (a choice made in the widget is copied there before the page runs)
+    # and every page's widget starts from it.
+    st.session_state[CHOSEN_MODEL] = default
+    st.session_state[MODEL_WIDGET] = default
     chosen = st.selectbox(
         "Model",
         listed,
         key=MODEL_WIDGET,
+        on_change=_remember_choice,
         help="Every page operates the model chosen here. Type to filter.",
     )
-    st.session_state[CHOSEN_MODEL] = chosen
     choice = ModelChoice(chosen, configured.model_name, tuple(listed), more=more)
     if more:
         st.caption(f"The first {MODELS_LISTED:,} models (A–Z) of more; for another, set LOUPE_MODEL_NAME to its name.")
