@@ -88,8 +88,23 @@ def private_copy(
     return use_home(monkeypatch, home, **variables)
 
 
+@pytest.fixture(scope="session")
+def empty_mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty MLflow store, migrated once per session: MLflow's own migrations take about a second per store."""
+    from core import mlflow_io
+
+    home = tmp_path_factory.mktemp("empty-store") / "home"
+    with settings_at(home) as settings:
+        assert mlflow_io.check_reachable(settings) is None  # creates and migrates mlflow.db
+    return home / "mlflow.db"
+
+
 @pytest.fixture(autouse=True)
-def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_mlflow_store: Path) -> Iterator[None]:
+    # The home starts with the empty store MLflow would create on first use (its default experiment's
+    # artifacts go under the working directory either way, so a copy is the same store).
+    (tmp_path / "home").mkdir()
+    shutil.copy2(empty_mlflow_store, tmp_path / "home" / "mlflow.db")
     with preserved_environment():
         yield from _isolate(tmp_path, monkeypatch)
 
@@ -177,7 +192,8 @@ def failing_tracking_server() -> Iterator[FailingTrackingServer]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server_state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval: shutdown() waits up to one interval for the serving loop to notice.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield server_state
