@@ -12,6 +12,7 @@ from ui.page import page_setup
 from ui.resources import prediction_log_sessions
 
 METRICS_SHOWN = 4
+SHORT_LABEL = 18  # characters of a metric label that fit a quarter of the page
 
 with action("Showing the Home page"):
     console = page_setup("Home")
@@ -60,30 +61,35 @@ with action("Showing the Home page"):
                 icon="ℹ️",
             )
 
-    columns = st.columns(2)
-    for column, alias in zip(columns, ("champion", "challenger"), strict=True):
+    for alias in ("champion", "challenger"):
         holder = status.holders.get(alias)
-        with column, st.container(border=True):
+        with st.container(border=True):
             st.subheader(alias.capitalize())
             if holder is None:
                 st.write(f"No version holds `{alias}`.")
                 continue
             estimator = "" if holder.estimator == "unknown" else f" · {plain(holder.estimator)}"
-            st.markdown(f"**Version {holder.version}**{estimator}")
             unit = holder.tags.get(UNIT_TAG) or None
             figures = list(holdout_metrics(holder.metrics).values())[:METRICS_SHOWN]
+            measured = " · holdout metrics from its run" if figures else ""
+            st.markdown(f"**Version {holder.version}**{estimator}{measured}")
             if not figures:
                 st.caption("No holdout metric on its run (RMSE, MAE, MSE, R² or MAPE under a usual name).")
-            for start in range(0, len(figures), 2):
-                for metric_column, figure in zip(st.columns(2), figures[start : start + 2], strict=False):
-                    metric_column.metric(f"Holdout {plain(figure.label)}", plain(holdout_value(figure, unit)))
+            # Four to a row when the labels are short; two when they carry a long logged name.
+            per_row = METRICS_SHOWN if all(len(figure.label) <= SHORT_LABEL for figure in figures) else 2
+            for start in range(0, len(figures), per_row):
+                row = figures[start : start + per_row]
+                for metric_column, figure in zip(st.columns(per_row), row, strict=False):
+                    metric_column.metric(plain(figure.label), plain(holdout_value(figure, unit)))
             run = code(holder.run_id) if holder.run_id else "no run"
             answers = f" · answers in {plain(unit)}" if unit else ""
             st.caption(f"Registered {holder.created_at:%Y-%m-%d %H:%M} UTC · run {run}{answers}")
 
     with st.container(border=True):
         st.subheader("Backends")
-        reachable = "✅ reachable" if status.registry_reachable else "❌ unreachable"
+        reachable = (
+            ":material/check_circle: reachable" if status.registry_reachable else ":material/cancel: unreachable"
+        )
         st.markdown(
             f"- **MLflow tracking & registry**: {code(status.tracking_uri)} — {reachable}\n"
             f"- **Prediction log**: {code(status.database_url)}\n"
@@ -92,12 +98,21 @@ with action("Showing the Home page"):
 
     st.subheader("Where to go")
     links = st.columns(4)
-    links[0].page_link("pages/1_Predict.py", label="Predict", icon="🎯", help="Score one case or a CSV batch")
-    links[1].page_link("pages/2_Experiments.py", label="Experiments", icon="🧪", help="Compare runs, register a model")
-    links[2].page_link(
-        "pages/3_Registry.py", label="Registry", icon="🏷️", help="Move aliases behind guardrails, attach reference data"
+    links[0].page_link(
+        "pages/1_Predict.py", label="Predict", icon=":material/online_prediction:", help="Score one case or a CSV batch"
     )
-    links[3].page_link("pages/4_Monitoring.py", label="Monitoring", icon="📈", help="Drift, latency, realised error")
+    links[1].page_link(
+        "pages/2_Experiments.py", label="Experiments", icon=":material/science:", help="Compare runs, register a model"
+    )
+    links[2].page_link(
+        "pages/3_Registry.py",
+        label="Registry",
+        icon=":material/sell:",
+        help="Move aliases behind guardrails, attach reference data",
+    )
+    links[3].page_link(
+        "pages/4_Monitoring.py", label="Monitoring", icon=":material/monitoring:", help="Drift, latency, realised error"
+    )
 
     # Monitoring's alert rules (core/monitoring/alerts.py) over the last day, as banners.
     with action("Checking the prediction log against the alert rules"):

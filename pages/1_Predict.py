@@ -117,9 +117,12 @@ with action("Showing the Predict page"):
     answer_label = plain(served.answer_label)
     if resolution.notice:
         st.warning(plain(resolution.notice), icon="📦")
-    shadow_note = (
-        " · shadow scoring on (challenger logged, never shown)" if settings.shadow else " · shadow scoring off"
-    )
+    if not settings.shadow:
+        shadow_note = " · shadow scoring off"
+    elif "challenger" in console.live.versions:
+        shadow_note = " · shadow scoring on (challenger logged, never shown)"
+    else:
+        shadow_note = " · shadow scoring on (no version holds `challenger`)"
     st.markdown(f"Answering: **{plain(served.name)} v{served.version}** (`{ALIAS}`, {served.flavor}){shadow_note}")
     unit = f" · answers in {plain(resolution.unit)}" if resolution.unit else ""
     st.caption(f"Predicts: {answer_label}{unit} · one-case scoring: {plain(served.scoring_path)}")

@@ -106,8 +106,14 @@ with action("Showing the Monitoring page"):
         )
         for alert in alerts.snapshot_alerts(settings, view):
             (st.error if alert.severity == "error" else st.warning)(plain(alert.message), icon="🚨")
-        if view.refreshed and view.refreshed.unbinned_versions:
-            missing = ", ".join(f"v{version}" for _, version in sorted(view.refreshed.unbinned_versions))
+        # The roll-up covers every model in the log: only this model's versions are this page's concern.
+        unbinned = sorted(
+            version
+            for model, version in (view.refreshed.unbinned_versions if view.refreshed else ())
+            if model == settings.model_name
+        )
+        if unbinned:
+            missing = ", ".join(f"v{version}" for version in unbinned)
             st.warning(
                 f"No reference data for {missing}: their inputs are not compared for drift. Attach it on the "
                 "**Registry** page (Reference data).",

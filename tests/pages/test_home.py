@@ -23,11 +23,11 @@ def test_home_shows_champion_and_challenger(bootstrapped_home: Path, monkeypatch
 
     assert not app.exception
     shown = texts(app)
-    assert "**Version 1** · hgb" in shown
-    assert "**Version 2** · rf" in shown
+    assert "**Version 1** · hgb · holdout metrics from its run" in shown
+    assert "**Version 2** · rf · holdout metrics from its run" in shown
     assert "reachable" in shown and "unreachable" not in shown
-    assert "Holdout RMSE $547" in shown  # the demo's versions are tagged loupe.unit=USD
-    assert "Holdout R² 0.98" in shown
+    assert "RMSE $547" in shown  # the demo's versions are tagged loupe.unit=USD
+    assert "R² 0.98" in shown
 
 
 def test_home_says_in_words_that_the_registry_is_unreachable(monkeypatch, tmp_path) -> None:
@@ -39,7 +39,7 @@ def test_home_says_in_words_that_the_registry_is_unreachable(monkeypatch, tmp_pa
     assert not app.exception  # not Streamlit's box, redacted or not
     (failure,) = failures(app)
     assert failure.startswith("Registry unreachable. ") and tracking_uri in failure
-    assert f"`{tracking_uri}` — ❌ unreachable" in texts(app)
+    assert f"`{tracking_uri}` — :material/cancel: unreachable" in texts(app)
     assert "🔴 registry unreachable" in [caption.value for caption in app.sidebar.caption]
     shown = page_text(app)
     assert "Traceback" not in shown and REDACTED not in shown
