@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from core.errors import LoupeError
 from core.serving.batch import BatchFileError, rejected_with_inputs, score_csv, template_csv, to_csv_bytes
 from core.serving.feedback import attach_feedback
 from core.serving.input_schema import FieldSpec
@@ -91,18 +90,7 @@ with action("Showing the Predict page"):
             st.error(f"Nothing can answer: {plain(error)}", icon="🚫")
             st.stop()
     if loading.failed is not None:
-        if isinstance(loading.failed, ValueError) and not isinstance(loading.failed, LoupeError):
-            # The inputs could not be told (no signature, no reference): say what to attach.
-            attach = command(
-                ["python", "-m", "core", "reference", "--version", str(champion_version or "N"), "--input", "FILE"]
-                + (["--model", other_model] if other_model else [])
-            )
-            st.info(
-                "Attach the data this version was trained or validated on as its reference: on the **Registry** "
-                f"page (Reference data), or with {attach}.",
-                icon="📎",
-            )
-        st.stop()
+        st.stop()  # the boundary said what failed (and, for a model without inputs, what to attach)
 
     # A form or a result belongs to one model version: choosing another model (or a new champion) starts afresh.
     answering = (served.name, served.version)

@@ -365,10 +365,15 @@ with action("Showing the Registry page"):
                     with st.spinner("Profiling and attaching…"):
                         if source == FROM_FILE:
                             result = attach_reference(
-                                settings, version=reference_version, data=table, source=upload.name, target=target
+                                settings,
+                                version=reference_version,
+                                data=table,
+                                source=upload.name,
+                                target=target,
+                                token=token,
                             )
                         else:
-                            result = attach_logged_reference(settings, version=reference_version)
+                            result = attach_logged_reference(settings, version=reference_version, token=token)
                     st.session_state["reference_result"] = (settings.model_name, result)
                     st.rerun()
         done = st.session_state.pop("reference_result", None)

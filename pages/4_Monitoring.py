@@ -192,7 +192,7 @@ with action("Showing the Monitoring page"):
         st.markdown(
             f"**{verdict}** for version {view.drift_version}: {report.drifted_count} of {len(report.features)} features "
             f"drifted (share {report.share:.0%}; dataset drift at ≥ {report.share_threshold:.0%}) over "
-            f"{report.current_rows:,} inputs against {report.reference_rows:,} training rows."
+            f"{report.current_rows:,} inputs against {report.reference_rows:,} reference rows."
         )
         st.dataframe(
             charts.drift_table(report),

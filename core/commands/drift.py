@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Print the drift report of live inputs against the training profile (JSON or CSV)."
+HELP = "Print the drift report of live inputs against the version's reference data (JSON or CSV)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--model", help="registered model name (default: LOUPE_MODEL_NAME)")
     parser.add_argument("--target", help="the target column in the file, left out of the inputs")
+    parser.add_argument("--token", help="the admin token, required when LOUPE_ADMIN_TOKEN is set")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,9 +30,11 @@ def run(args: argparse.Namespace) -> int:
     if args.model:
         settings = settings.model_copy(update={"model_name": args.model})
     if args.input:
-        result = attach_reference_file(settings, version=args.version, path=Path(args.input), target=args.target)
+        result = attach_reference_file(
+            settings, version=args.version, path=Path(args.input), target=args.target, token=args.token
+        )
     else:
-        result = attach_logged_reference(settings, version=args.version)
+        result = attach_logged_reference(settings, version=args.version, token=args.token)
     progress(
         f"{settings.model_name} v{result.version}: reference from {result.source}, {result.rows:,} rows, "
         f"{len(result.features)} inputs ({', '.join(result.features[:8])}{' …' if len(result.features) > 8 else ''})"

@@ -49,6 +49,11 @@ class VersionInfo:
     def estimator(self) -> str:
         return self.tags.get(ESTIMATOR_TAG) or self.params.get("estimator", "unknown")
 
+    @property
+    def unit(self) -> str | None:
+        """The unit of the version's answers (its ``loupe.unit`` tag), or ``None`` when it says nothing."""
+        return self.tags.get(UNIT_TAG) or None
+
 
 def _version_info(mlflow_client: MlflowClient, version: ModelVersion) -> VersionInfo:
     metrics: dict[str, float] = {}

@@ -160,7 +160,7 @@ def drift_table(report: DriftReport) -> pd.DataFrame:
     """The per-feature drift table as shown: feature, method, statistic, rule, threshold, drifted, PSI, rows."""
     frame = report.to_frame()
     frame.insert(4, "rule", [item.rule for item in report.features])
-    return frame.rename(columns={"reference_count": "training rows", "current_count": "current rows"})
+    return frame.rename(columns={"reference_count": "reference rows", "current_count": "current rows"})
 
 
 def kpi_display(kpi: Kpi) -> tuple[str, str | None, str]:

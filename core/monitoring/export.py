@@ -69,7 +69,9 @@ def drift_export(
             settings, session=session, window=window, model_version=version, include_shadow=include_shadow
         )
     if report is None:
-        raise ValueError(f"version {version} of {settings.model_name} has no training profile to compare with")
+        raise ValueError(
+            f"version {version} of {settings.model_name} has no reference data to compare with (attach it: python -m core reference --version N --input FILE)"
+        )
     if not report.features:
         raise ValueError(f"no inputs of version {version} logged in {window.label()}")
     meta = export_meta(settings, window=window, version=version, include_shadow=include_shadow)

@@ -18,6 +18,7 @@ import pandas as pd
 from core import mlflow_io
 from core.errors import InvalidInput, first_line
 from core.profile import TrainingProfile, build_profile
+from core.registry.guards import check_token
 from core.settings import Settings
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
@@ -92,9 +93,16 @@ def profile_for(
 
 
 def attach_reference(
-    settings: Settings, *, version: int, data: pd.DataFrame, source: str, target: str | None = None
+    settings: Settings,
+    *,
+    version: int,
+    data: pd.DataFrame,
+    source: str,
+    target: str | None = None,
+    token: str | None = None,
 ) -> ReferenceResult:
-    """Profile ``data`` for ``version`` and attach it as the version's reference in MLflow."""
+    """Profile ``data`` for ``version`` and attach it as the version's reference in MLflow (a guarded write)."""
+    check_token(settings, token)
     profile, skipped = profile_for(settings, version=version, data=data, target=target)
     note = f"Reference profile of {settings.model_name} v{version}: {len(data):,} rows from {source}."
     run_id = mlflow_io.attach_reference_profile(settings, version=version, profile=profile, note=note)
@@ -104,15 +112,18 @@ def attach_reference(
 
 
 def attach_reference_file(
-    settings: Settings, *, version: int, path: Path, target: str | None = None
+    settings: Settings, *, version: int, path: Path, target: str | None = None, token: str | None = None
 ) -> ReferenceResult:
     """Attach the data in a CSV or Parquet file as ``version``'s reference."""
+    check_token(settings, token)
     mlflow_io.get_version(settings, version=version)  # a missing version is said before reading the file
-    return attach_reference(settings, version=version, data=read_table(path), source=path.name, target=target)
+    data = read_table(path)
+    return attach_reference(settings, version=version, data=data, source=path.name, target=target, token=token)
 
 
-def attach_logged_reference(settings: Settings, *, version: int) -> ReferenceResult:
+def attach_logged_reference(settings: Settings, *, version: int, token: str | None = None) -> ReferenceResult:
     """Attach what the version's run logged: a dataset with a local source, else the model's input example."""
+    check_token(settings, token)
     info = mlflow_io.get_version(settings, version=version)
     if info.run_id:
         with tempfile.TemporaryDirectory() as folder:
@@ -120,12 +131,18 @@ def attach_logged_reference(settings: Settings, *, version: int) -> ReferenceRes
             if found is not None:
                 path, name = found
                 return attach_reference(
-                    settings, version=version, data=read_table(path), source=f"the run's logged dataset {name!r}"
+                    settings,
+                    version=version,
+                    data=read_table(path),
+                    source=f"the run's logged dataset {name!r}",
+                    token=token,
                 )
     example = mlflow_io.input_example(settings, version=version)
     if isinstance(example, pd.DataFrame) and not example.empty:
-        return attach_reference(settings, version=version, data=example, source="the model's input example")
+        return attach_reference(
+            settings, version=version, data=example, source="the model's input example", token=token
+        )
     raise InvalidInput(
         f"version {version} has no data Loupe can use as its reference (no logged dataset with a local source, "
-        "no input example): attach the data it was trained or validated on with --input FILE"
+        "no input example): attach the data it was trained or validated on (a CSV or Parquet file)"
     )

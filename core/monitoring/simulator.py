@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -180,13 +180,23 @@ def champion_traffic(
             f"version {served.version} of {served.name} has no reference data to draw traffic from: attach it with "
             f"python -m core reference --version {served.version} --input TRAINING_DATA.csv"
         )
-    unknown = [name for name in served.schema.required_names if name not in served.profile.features]
+    dates = [spec.name for spec in served.schema.fields if spec.dtype == "datetime"]
+    unknown = [
+        name for name in served.schema.required_names if name not in served.profile.features and name not in dates
+    ]
     if unknown:
         raise InvalidInput(
             f"the reference of version {served.version} lacks input(s) {', '.join(unknown[:8])}: attach a reference "
             "with every input the model takes"
         )
     traffic = sample_traffic(served.profile, rows=rows, days=days, shifts=shifts, seed=seed)
+    # Date and time inputs are never profiled: each row carries the moment it is logged at.
+    stamps = [stamp.isoformat() for stamp in pd.to_datetime(traffic.timestamps, utc=True)]
+    traffic = replace(
+        traffic,
+        drawn=traffic.drawn.assign(**dict.fromkeys(dates, stamps)),
+        features=traffic.features.assign(**dict.fromkeys(dates, stamps)),
+    )
     # The truth follows the inputs as drawn: a shift then moves the answers away from it, as real drift does.
     check = served.schema.validate_frame(traffic.drawn)
     truth = np.full(rows, np.nan)

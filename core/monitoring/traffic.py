@@ -45,14 +45,14 @@ class Shift:
             feature, equals, value_text = text.rpartition("=")
             value = value_text if equals else None
         if not feature.strip() or not value or not value.strip():
-            raise InvalidInput(f"--shift must look like FEATURE=FACTOR or FEATURE=LEVEL[:SHARE], not {text!r}")
+            raise InvalidInput(f"a shift must look like FEATURE=FACTOR or FEATURE=LEVEL[:SHARE], not {text!r}")
         feature, value = feature.strip(), value.strip()
         try:
             factor = float(value)
         except ValueError:
             return cls._level_shift(feature, value, text)
         if not np.isfinite(factor) or factor <= 0:
-            raise InvalidInput(f"--shift {text!r}: the factor must be a positive number")
+            raise InvalidInput(f"shift {text!r}: the factor must be a positive number")
         return cls(feature=feature, factor=factor)
 
     @classmethod
@@ -63,21 +63,21 @@ class Shift:
         except ValueError:
             level, share_value = value, 0.5  # a level that holds a colon itself
         if not 0 < share_value <= 1:
-            raise InvalidInput(f"--shift {text!r}: the share after ':' must be a number in (0, 1]")
+            raise InvalidInput(f"shift {text!r}: the share after ':' must be a number in (0, 1]")
         return cls(feature=feature, level=level, share=share_value)
 
     def apply(self, frame: pd.DataFrame, *, rng: np.random.Generator) -> pd.DataFrame:
         """The frame with this shift applied (a copy)."""
         if self.feature not in frame:
             raise InvalidInput(
-                f"--shift: {self.feature!r} is not an input of this model (inputs: {', '.join(map(str, frame.columns))})"
+                f"shift: {self.feature!r} is not an input of this model (inputs: {', '.join(map(str, frame.columns))})"
             )
         shifted = frame.copy()
         column = shifted[self.feature]
         if self.factor is not None:
             if not is_numeric(column):
                 raise InvalidInput(
-                    f"--shift: {self.feature!r} is categorical; give a level, e.g. {self.feature}=LEVEL:0.4"
+                    f"shift: {self.feature!r} is categorical; give a level, e.g. {self.feature}=LEVEL:0.4"
                 )
             shifted[self.feature] = column * self.factor
         else:

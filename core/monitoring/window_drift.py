@@ -92,7 +92,7 @@ def current_drift_status(
         return DriftStatus(drifted=None, share=None, detail=f"drift could not be computed: {error}", window=window)
     hours = f"the last {settings.alert_window_hours} h"
     if report is None:
-        return DriftStatus(None, None, f"version {model_version} has no training profile to compare with", window)
+        return DriftStatus(None, None, f"version {model_version} has no reference data to compare with", window)
     if report.share is None:
         return DriftStatus(None, None, f"no logged inputs for version {model_version} in {hours}", window, report)
     drifted_names = ", ".join(item.feature for item in report.features if item.drifted) or "none"

@@ -13,6 +13,7 @@ from pandas.io.formats.style import Styler
 
 from core.charts import TEMPLATE
 from core.mlflow_io import ESTIMATOR_TAG, VersionInfo
+from core.registry.holdout import PREFERENCE, holdout_metrics
 from core.registry.preflight import FAIL, PASS, UNKNOWN, VALIDATION_STATUS_TAG, WARN, Check
 from storage.base import utcnow
 from storage.ledger import AliasChange
@@ -20,7 +21,6 @@ from storage.ledger import AliasChange
 STATUS_ICONS = {PASS: "✅", FAIL: "❌", WARN: "⚠️", UNKNOWN: "❔"}
 ALIAS_BADGES = {"champion": "🏆 champion", "challenger": "🥊 challenger"}
 ROW_COLOURS = {"champion": "rgba(250, 204, 21, 0.18)", "challenger": "rgba(125, 211, 252, 0.16)"}
-METRICS = ("rmse", "mae", "r2", "mape")
 TENURE_COLOURS = ("#a78bfa", "#7dd3fc")
 
 
@@ -30,13 +30,18 @@ def badge(alias: str) -> str:
 
 
 def versions_frame(versions: Sequence[VersionInfo]) -> pd.DataFrame:
-    """One row per version, newest first: created, estimator, holdout metrics, validation status, aliases."""
+    """One row per version, newest first: created, estimator, holdout metrics, validation status, aliases.
+
+    Metric columns are the holdout figures the versions logged, under the names they logged them
+    (``rmse``, ``root_mean_squared_error``, ``r2_score``…); the estimator is blank when unknown.
+    """
+    metric_names = _metric_columns(versions)
     rows = [
         {
             "version": version.version,
             "created (UTC)": version.created_at.replace(tzinfo=None),
-            "estimator": version.estimator,
-            **{metric: version.metrics.get(metric) for metric in METRICS},
+            "estimator": "" if version.estimator == "unknown" else version.estimator,
+            **{name: version.metrics.get(name) for name in metric_names},
             VALIDATION_STATUS_TAG: version.tags.get(VALIDATION_STATUS_TAG, ""),
             "aliases": " ".join(badge(alias) for alias in version.aliases),
             "other tags": ", ".join(
@@ -48,8 +53,17 @@ def versions_frame(versions: Sequence[VersionInfo]) -> pd.DataFrame:
         }
         for version in sorted(versions, key=lambda version: version.version, reverse=True)
     ]
-    columns = ["version", "created (UTC)", "estimator", *METRICS, VALIDATION_STATUS_TAG, "aliases", "other tags", "run"]
-    return pd.DataFrame(rows, columns=columns)
+    columns = ["version", "created (UTC)", "estimator", *metric_names, VALIDATION_STATUS_TAG, "aliases", "other tags"]
+    return pd.DataFrame(rows, columns=[*columns, "run"])
+
+
+def _metric_columns(versions: Sequence[VersionInfo]) -> list[str]:
+    # Each measure once, under the first logged name found, in the order RMSE, MAE, MSE, R², MAPE.
+    found: dict[str, str] = {}
+    for version in versions:
+        for measures, metric in holdout_metrics(version.metrics).items():
+            found.setdefault(measures, metric.logged_as)
+    return [found[measures] for measures in PREFERENCE if measures in found]
 
 
 def versions_styler(frame: pd.DataFrame) -> Styler:

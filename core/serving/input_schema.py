@@ -436,7 +436,7 @@ def build_schema(signature_inputs: Sequence[Mapping[str, Any]] | None, profile: 
             dtype = feature.dtype if isinstance(feature, NumericProfile) else "string"
             specs.append(_from_profile(name, feature, dtype, True))
     else:
-        raise ValueError("the model has neither a signature nor a training profile: Loupe cannot tell its inputs")
+        raise ValueError("the model has neither a signature nor reference data, so Loupe cannot tell its inputs")
     return InputSchema(
         fields=tuple(specs), has_profile=profile is not None, target=profile.target if profile is not None else None
     )

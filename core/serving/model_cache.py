@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core import mlflow_io
-from core.errors import LoupeError
+from core.errors import InvalidInput, LoupeError
 from core.mlflow_io import AliasTarget, RegistryUnavailable
 from core.profile import PROFILE_ARTIFACT, TrainingProfile
 from core.serving.compiled_pipeline import compile_verified
@@ -181,7 +181,14 @@ def _load(settings: Settings, *, target: AliasTarget, offline: bool) -> ServedMo
     local = mlflow_io.load_local_model(folder / "model")
     profile_path = folder / PROFILE_ARTIFACT
     profile = TrainingProfile.load(profile_path) if profile_path.exists() else None
-    schema = build_schema(local.signature_inputs, profile)
+    try:
+        schema = build_schema(local.signature_inputs, profile)
+    except ValueError as error:
+        raise InvalidInput(
+            f"version {target.version} of {settings.model_name}: {error}. Attach the data it was trained or validated "
+            f"on as its reference (Registry page, Reference data; or python -m core reference --version "
+            f"{target.version} --input FILE --model {settings.model_name})"
+        ) from error
     served = ServedModel(
         name=settings.model_name,
         version=target.version,

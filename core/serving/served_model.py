@@ -54,7 +54,8 @@ class ServedModel:
             if spec.dtype == "boolean":
                 values = values.map({"True": True, "False": False, True: True, False: False})
             elif spec.dtype == "datetime":
-                values = pd.to_datetime(values, format="ISO8601")
+                # Naive UTC, as MLflow signatures type datetimes: an offset given is converted, not dropped.
+                values = pd.to_datetime(values, format="ISO8601", utc=True).dt.tz_localize(None)
             elif spec.dtype == "integer" and values.notna().all():
                 values = values.astype("int64")
             elif spec.kind == "numeric":
@@ -93,7 +94,7 @@ class ServedModel:
             elif spec.dtype == "boolean":
                 value = value in (True, "True")
             elif spec.dtype == "datetime":
-                value = pd.Timestamp(str(value))
+                value = pd.to_datetime(str(value), format="ISO8601", utc=True).tz_localize(None)
             elif spec.dtype == "integer":
                 value = int(value)  # type: ignore[call-overload]
             row[spec.name] = value

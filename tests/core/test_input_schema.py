@@ -53,7 +53,7 @@ def test_without_a_profile_the_signature_alone_is_enforced() -> None:
     assert schema.get("cut").levels is None and schema.get("carat").train_min is None
     check = schema.validate_record({"carat": "x", "cut": "anything", "count": 2})
     assert [problem.rule for problem in check.problems] == ["type"]
-    with pytest.raises(ValueError, match="neither a signature nor a training profile"):
+    with pytest.raises(ValueError, match="neither a signature nor reference data"):
         build_schema(None, None)
 
 

@@ -158,7 +158,7 @@ def test_drift_status_for_the_registry_preflight(registry_home, sessions) -> Non
 
     assert calm.drifted is False and calm.share == 0 and "0 of 9 features drifted" in calm.detail
     assert nothing.drifted is None and "no logged inputs for version 2" in nothing.detail
-    assert unknown.drifted is None and "no training profile" in unknown.detail
+    assert unknown.drifted is None and "no reference data" in unknown.detail
 
     seed_traffic(settings, rows=8_000, start=recent, hours=2, shift=-1.3, seed=4)  # five of nine features move
     moved = current_drift_status(settings, sessions=sessions, model_version=1)

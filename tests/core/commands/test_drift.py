@@ -50,5 +50,5 @@ def test_bad_options_exit_1_with_the_reason(cli, registry_home) -> None:
     no_profile = cli("drift", "--window", "1d", "--version", "9")
     bad_window = cli("drift", "--window", "seven days")
 
-    assert no_profile.code == 1 and "no training profile" in no_profile.err
+    assert no_profile.code == 1 and "no reference data" in no_profile.err
     assert bad_window.code == 1 and "12h, 7d or 2w" in bad_window.err
