@@ -186,3 +186,48 @@ def features_of(session: Session, *, prediction_id: int) -> dict[str, float | st
         )
     )
     return {feature: cat if cat is not None else num for feature, num, cat in rows}
+
+
+def first_answer_time(session: Session, *, model_name: str, model_version: int) -> datetime | None:
+    """When a version first answered (shadow rows aside), or ``None`` if it never did."""
+    return session.scalar(
+        select(func.min(Prediction.created_at)).where(
+            Prediction.model_name == model_name,
+            Prediction.model_version == model_version,
+            Prediction.is_shadow.is_(False),
+        )
+    )
+
+
+def logged_inputs(
+    session: Session, *, model_name: str, model_version: int, start: datetime, end: datetime, limit: int
+) -> tuple[list[int], list[tuple[int, str, float | None, str | None]]]:
+    """The ids of up to ``limit`` answers a version gave in ``[start, end)`` and their logged inputs.
+
+    Inputs come as ``(prediction_id, feature, num_value, cat_value)`` rows, for the caller to pivot.
+    """
+    ids = list(
+        session.scalars(
+            select(Prediction.id)
+            .where(
+                Prediction.model_name == model_name,
+                Prediction.model_version == model_version,
+                Prediction.is_shadow.is_(False),
+                Prediction.created_at >= start,
+                Prediction.created_at < end,
+            )
+            .order_by(Prediction.id)
+            .limit(limit)
+        )
+    )
+    values: list[tuple[int, str, float | None, str | None]] = []
+    for low in range(0, len(ids), 10_000):
+        chunk = ids[low : low + 10_000]
+        query = select(
+            PredictionFeature.prediction_id,
+            PredictionFeature.feature,
+            PredictionFeature.num_value,
+            PredictionFeature.cat_value,
+        ).where(PredictionFeature.prediction_id.in_(chunk))
+        values += [(int(pid), str(name), num, cat) for pid, name, num, cat in session.execute(query)]
+    return ids, values

@@ -14,6 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="CSV or Parquet with the data the version was trained or validated on (one column per input); "
         "without it, the run's logged dataset (local source) or the model's input example is used",
     )
+    parser.add_argument(
+        "--from-traffic",
+        type=float,
+        metavar="DAYS",
+        help="use the version's own first DAYS of logged answers instead (when no training data is kept)",
+    )
     parser.add_argument("--model", help="registered model name (default: LOUPE_MODEL_NAME)")
     parser.add_argument("--target", help="the target column in the file, left out of the inputs")
     parser.add_argument("--token", help="the admin token, required when LOUPE_ADMIN_TOKEN is set")
@@ -23,13 +29,27 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from core.commands._console import progress
-    from core.monitoring.reference_data import FEW_ROWS, attach_logged_reference, attach_reference_file
+    from core.errors import InvalidInput
+    from core.monitoring.reference_data import (
+        FEW_ROWS,
+        attach_logged_reference,
+        attach_reference_file,
+        attach_traffic_reference,
+    )
     from core.settings import get_settings
+    from storage.db import migrated_sessions
 
     settings = get_settings()
     if args.model:
         settings = settings.model_copy(update={"model_name": args.model})
-    if args.input:
+    if args.input and args.from_traffic is not None:
+        raise InvalidInput("give either --input FILE or --from-traffic DAYS, not both")
+    if args.from_traffic is not None:
+        with migrated_sessions(settings.database_url) as sessions:
+            result = attach_traffic_reference(
+                settings, sessions=sessions, version=args.version, days=args.from_traffic, token=args.token
+            )
+    elif args.input:
         result = attach_reference_file(
             settings, version=args.version, path=Path(args.input), target=args.target, token=args.token
         )

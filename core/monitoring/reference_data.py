@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import tempfile
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -20,9 +21,12 @@ from core.errors import InvalidInput, first_line
 from core.profile import TrainingProfile, build_profile
 from core.registry.guards import check_token
 from core.settings import Settings
+from storage.db import Sessions, reading
+from storage.prediction_log import first_answer_time, logged_inputs
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
 FEW_ROWS = 100  # below this, a reference says little: drift tests have no power
+TRAFFIC_ROWS = 200_000  # a traffic reference reads at most this many answers (memory stays bounded)
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,45 @@ def attach_reference_file(
     mlflow_io.get_version(settings, version=version)  # a missing version is said before reading the file
     data = read_table(path)
     return attach_reference(settings, version=version, data=data, source=path.name, target=target, token=token)
+
+
+def attach_traffic_reference(
+    settings: Settings, *, sessions: Sessions, version: int, days: float = 3.0, token: str | None = None
+) -> ReferenceResult:
+    """Attach the version's own first ``days`` of logged answers as its reference — labelled as such.
+
+    For a version nobody kept the training data of: drift then means "moved away from how it started".
+    """
+    check_token(settings, token)
+    if days <= 0:
+        raise InvalidInput("--days must be a positive number")
+    with reading(sessions) as session:
+        first = first_answer_time(session, model_name=settings.model_name, model_version=version)
+        if first is None:
+            raise InvalidInput(
+                f"version {version} of {settings.model_name} has answered nothing yet: no traffic to use"
+            )
+        end = first + timedelta(days=days)
+        ids, values = logged_inputs(
+            session, model_name=settings.model_name, model_version=version, start=first, end=end, limit=TRAFFIC_ROWS
+        )
+    frame = _pivot(ids, values)
+    source = f"its own first {days:g} day(s) of traffic ({first:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC)"
+    return attach_reference(settings, version=version, data=frame, source=source, token=token)
+
+
+def _pivot(ids: list[int], values: list[tuple[int, str, float | None, str | None]]) -> pd.DataFrame:
+    # One row per answer, one column per input: numbers where they were logged as numbers, else text.
+    long = pd.DataFrame(values, columns=["id", "feature", "num", "cat"])
+    if long.empty:
+        return pd.DataFrame(index=ids)
+    long["value"] = long["num"].astype(object).where(long["num"].notna(), long["cat"])
+    wide = long.pivot(index="id", columns="feature", values="value").reindex(ids)
+    for column in wide.columns:
+        numbers = pd.to_numeric(wide[column], errors="coerce")
+        wide[column] = numbers if numbers.notna().sum() == wide[column].notna().sum() else wide[column].astype(object)
+    wide.columns.name = None
+    return wide.reset_index(drop=True)
 
 
 def attach_logged_reference(settings: Settings, *, version: int, token: str | None = None) -> ReferenceResult:
