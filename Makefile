@@ -30,7 +30,7 @@ run: bootstrap ## Set everything up and serve the console on http://localhost:85
 test: $(STAMP) ## Run the whole test suite
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP) ## Run the tests not marked slow
+test-fast: $(STAMP) ## Run the tests not marked slow (small real models, no browser; a few minutes)
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(STAMP) ## Check style with ruff, types in core/ and storage/ with mypy, the Dockerfile with hadolint

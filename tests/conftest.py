@@ -1,5 +1,8 @@
 """Shared fixtures: every test gets its own LOUPE_HOME; real MLflow stores and databases, no mocks.
 
+- (autouse) each test's LOUPE_HOME is ``tmp_path / "home"``, holding an empty MLflow store copied from
+  ``empty_mlflow_store`` (migrated once per session instead of about a second per test); a test marked
+  ``fresh_home`` gets no folder at all, for checking that nothing creates a local store.
 - ``settings``: the settings for this test's isolated runtime folder.
 - ``bootstrapped_home``: a runtime folder bootstrapped once per session with small real models
   (``LIGHT_MODELS``: champion v1 hgb, challenger v2 rf, trained in seconds). Read it, never change it.
@@ -100,11 +103,15 @@ def empty_mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def isolated_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_mlflow_store: Path) -> Iterator[None]:
+def isolated_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, empty_mlflow_store: Path
+) -> Iterator[None]:
     # The home starts with the empty store MLflow would create on first use (its default experiment's
-    # artifacts go under the working directory either way, so a copy is the same store).
-    (tmp_path / "home").mkdir()
-    shutil.copy2(empty_mlflow_store, tmp_path / "home" / "mlflow.db")
+    # artifacts go under the working directory either way, so a copy is the same store), unless the
+    # test is marked ``fresh_home``: one that checks nothing creates a local store needs an empty folder.
+    if request.node.get_closest_marker("fresh_home") is None:
+        (tmp_path / "home").mkdir()
+        shutil.copy2(empty_mlflow_store, tmp_path / "home" / "mlflow.db")
     with preserved_environment():
         yield from _isolate(tmp_path, monkeypatch)
 

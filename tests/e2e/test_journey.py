@@ -162,7 +162,7 @@ def test_journey(console: str, page, tmp_path: Path) -> None:
     open_page(page, console, "Registry")
     fill(page, page, "Your name (recorded in the ledger)", "e2e operator")
     panel = visible_panel(page)
-    choose(page, panel, "Version", "v2 · rf")
+    choose(page, panel, "Version", "v2 · challenger")
     page.get_by_text("Pre-flight").first.wait_for()
     assert "Blocked" not in body(page), "the challenger must pass its pre-flight check"
     fill(page, visible_panel(page), "Reason (required)", "challenger is within tolerance; e2e journey")

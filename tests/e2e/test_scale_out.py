@@ -21,7 +21,8 @@ from tests.conftest import use_home
 from tests.e2e.conftest import run_core
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+# fresh_home: the home must stay empty, to show that nothing falls back to a local store.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.fresh_home]
 
 
 @pytest.fixture
@@ -34,7 +35,9 @@ def scaled_out(tracking_server: str, pg_url: str, tmp_path: Path, monkeypatch: p
         "LOUPE_DATABASE_URL": pg_url,
         "LOUPE_MODEL_NAME": model_name,
     }
-    result = run_core("bootstrap", env=env)
+    # The tracking server is shared by the session: --demo adds the demo models under this test's name
+    # even though the registry already holds the other tests' models.
+    result = run_core("bootstrap", "--demo", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     settings = use_home(monkeypatch, tmp_path / "home", **{k: v for k, v in env.items() if k != "LOUPE_HOME"})
     return settings, env
@@ -60,7 +63,7 @@ def test_home_page_reads_the_tracking_server(scaled_out) -> None:
 
     assert not app.exception
     shown = "\n".join(str(element.value) for element in app.markdown)
-    assert "**Version 1** · `hgb`" in shown
+    assert "**Version 1** · hgb" in shown
     assert settings.tracking_uri in shown
     assert "postgresql+psycopg://" in shown
 
