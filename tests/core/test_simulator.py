@@ -25,7 +25,7 @@ from core.profile import build_profile
 from core.serving.model_cache import clear_memory_caches
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Feedback, Prediction, PredictionFeature, Rejection
-from tests.conftest import use_home
+from tests.team_store import champion, prediction_log, team_home
 
 
 def test_shift_parsing_and_clear_errors() -> None:
@@ -144,10 +144,7 @@ ODD_NAMES = ["body mass", "größe", "select", "order"]
 @pytest.fixture
 def team_model(tmp_path, monkeypatch):
     """A team's Ridge over inputs named with spaces, non-ASCII letters and SQL keywords; no Loupe profile."""
-    settings = use_home(monkeypatch, tmp_path / "home", LOUPE_MODEL_NAME="odd-names", LOUPE_SHADOW="false")
-    settings.ensure_home()
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
+    settings = team_home(tmp_path, monkeypatch, model="odd-names")
     rng = np.random.default_rng(1)
     data = pd.DataFrame({name: rng.normal(10 + index, 2, 800) for index, name in enumerate(ODD_NAMES)})
     target = data @ np.array([1.0, -2.0, 0.5, 3.0])
@@ -157,13 +154,9 @@ def team_model(tmp_path, monkeypatch):
             model, name="model", signature=infer_signature(data, target), pip_requirements=["scikit-learn"]
         )
     mlflow.register_model(info.model_uri, "odd-names")
-    mlflow.MlflowClient().set_registered_model_alias("odd-names", "champion", "1")
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    clear_memory_caches()
-    yield settings, make_sessionmaker(engine), data
-    clear_memory_caches()
-    engine.dispose()
+    champion("odd-names", 1)
+    with prediction_log(settings) as sessions:
+        yield settings, sessions, data
 
 
 def test_any_model_is_simulated_from_its_reference_and_the_shift_shows_as_drift(team_model) -> None:

@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from core.serving.model_cache import clear_memory_caches
-from tests.conftest import use_home
+from tests.team_store import champion, team_home
 
 MODEL = "diabetes-team"
 
@@ -28,10 +28,7 @@ def diabetes() -> tuple[pd.DataFrame, pd.Series]:
 @pytest.fixture
 def team(tmp_path, monkeypatch):
     """Version 1 (champion) and a clearly worse version 2, metrics as mlflow.evaluate names them."""
-    settings = use_home(monkeypatch, tmp_path / "home", LOUPE_MODEL_NAME=MODEL, LOUPE_SHADOW="false")
-    settings.ensure_home()
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
+    settings = team_home(tmp_path, monkeypatch, model=MODEL)
     features, target = diabetes()
     pipelines = []
     for alpha, rmse in ((1.0, 54.0), (500.0, 75.0)):
@@ -46,8 +43,7 @@ def team(tmp_path, monkeypatch):
             )
         mlflow.register_model(info.model_uri, MODEL)
         pipelines.append(pipeline)
-    mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", "1")
-    clear_memory_caches()
+    champion(MODEL, 1)
     yield settings, pipelines
     clear_memory_caches()
 

@@ -16,26 +16,18 @@ from core import mlflow_io
 from core.errors import InvalidInput
 from core.monitoring.reference_data import attach_logged_reference, attach_reference_file
 from core.monitoring.window_drift import current_drift_status
-from core.serving.model_cache import clear_memory_caches, serve
+from core.serving.model_cache import serve
 from core.serving.scoring import score_frame
-from storage.db import make_engine, make_sessionmaker, migrate
-from tests.conftest import use_home
+from tests.team_store import champion, prediction_log, team_home
 
 MODEL = "diabetes-team"
 
 
 @pytest.fixture
 def team(tmp_path, monkeypatch):
-    settings = use_home(monkeypatch, tmp_path / "home", LOUPE_MODEL_NAME=MODEL, LOUPE_SHADOW="false")
-    settings.ensure_home()
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    clear_memory_caches()
-    yield settings, make_sessionmaker(engine)
-    clear_memory_caches()
-    engine.dispose()
+    settings = team_home(tmp_path, monkeypatch, model=MODEL)
+    with prediction_log(settings) as sessions:
+        yield settings, sessions
 
 
 def diabetes() -> tuple[pd.DataFrame, pd.Series]:
@@ -58,7 +50,7 @@ def register_pipeline(*, signature: bool = True, dataset_path=None, example: boo
             pip_requirements=["scikit-learn"],
         )
     version = int(mlflow.register_model(info.model_uri, MODEL).version)
-    mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", str(version))
+    champion(MODEL, version)
     return version
 
 

@@ -8,22 +8,17 @@ from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
 
 from core.registry.preflight import FAIL, PASS, preflight
-from storage.db import make_engine, make_sessionmaker, migrate
 from tests.conftest import use_home
+from tests.team_store import champion, prediction_log, team_home
 
 MODEL = "team-model"
 
 
 @pytest.fixture
 def team(tmp_path, monkeypatch):
-    settings = use_home(monkeypatch, tmp_path / "home", LOUPE_MODEL_NAME=MODEL)
-    settings.ensure_home()
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    yield settings, make_sessionmaker(engine)
-    engine.dispose()
+    settings = team_home(tmp_path, monkeypatch, model=MODEL)
+    with prediction_log(settings) as sessions:
+        yield settings, sessions
 
 
 def register(metrics: dict[str, float]) -> int:
@@ -47,7 +42,7 @@ def holdout_check(checked):
 def test_evaluate_style_names_are_compared(team) -> None:
     settings, sessions = team
     register({"root_mean_squared_error": 50.0, "training_root_mean_squared_error": 10.0})
-    mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", "1")
+    champion(MODEL, 1)
     worse = register({"root_mean_squared_error": 60.0, "training_root_mean_squared_error": 1.0})
 
     check = holdout_check(preflight(settings, sessions=sessions, version=worse, alias="champion"))
@@ -59,7 +54,7 @@ def test_evaluate_style_names_are_compared(team) -> None:
 def test_a_higher_r2_passes_and_a_lower_one_fails(team) -> None:
     settings, sessions = team
     register({"r2_score": 0.40})
-    mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", "1")
+    champion(MODEL, 1)
     better, worse = register({"r2_score": 0.45}), register({"r2_score": 0.30})
 
     assert holdout_check(preflight(settings, sessions=sessions, version=better, alias="champion")).status == PASS
@@ -71,7 +66,7 @@ def test_a_higher_r2_passes_and_a_lower_one_fails(team) -> None:
 def test_the_chosen_metric_is_the_one_compared(team, monkeypatch) -> None:
     settings, sessions = team
     register({"rmse": 50.0, "pinball_loss": 0.9})
-    mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", "1")
+    champion(MODEL, 1)
     candidate = register({"rmse": 80.0, "pinball_loss": 0.5})  # worse RMSE, better on the team's own loss
     settings = use_home(monkeypatch, settings.home_dir, LOUPE_MODEL_NAME=MODEL, LOUPE_HOLDOUT_METRIC="pinball_loss")
 

@@ -8,10 +8,9 @@ import pandas as pd
 import pytest
 from mlflow.models import infer_signature
 
-from core.serving.model_cache import clear_memory_caches, serve
+from core.serving.model_cache import serve
 from core.serving.scoring import predict_one, score_frame
-from storage.db import make_engine, make_sessionmaker, migrate
-from tests.conftest import use_home
+from tests.team_store import champion, prediction_log, team_home
 
 MODEL = "typed-model"
 
@@ -47,10 +46,7 @@ def frame() -> pd.DataFrame:
 
 @pytest.fixture
 def typed(tmp_path, monkeypatch):
-    settings = use_home(monkeypatch, tmp_path / "home", LOUPE_MODEL_NAME=MODEL, LOUPE_SHADOW="false")
-    settings.ensure_home()
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
+    settings = team_home(tmp_path, monkeypatch, model=MODEL)
     model = TypedModel()
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(
@@ -60,13 +56,9 @@ def typed(tmp_path, monkeypatch):
             pip_requirements=["mlflow"],
         )
     mlflow.register_model(info.model_uri, MODEL)
-    mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", "1")
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    clear_memory_caches()
-    yield settings, make_sessionmaker(engine), model
-    clear_memory_caches()
-    engine.dispose()
+    champion(MODEL, 1)
+    with prediction_log(settings) as sessions:
+        yield settings, sessions, model
 
 
 def as_text(data: pd.DataFrame) -> pd.DataFrame:

@@ -15,31 +15,22 @@ from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from core.errors import ModelFailed
-from core.serving.model_cache import clear_memory_caches, serve
+from core.serving.model_cache import serve
 from core.serving.scoring import predict_one, score_frame
-from storage.db import make_engine, make_sessionmaker, migrate
-from tests.conftest import use_home
+from tests.team_store import champion, prediction_log, team_home
 
 MODEL = "team-model"
 
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    settings = use_home(monkeypatch, tmp_path / "home", LOUPE_MODEL_NAME=MODEL, LOUPE_SHADOW="false")
-    settings.ensure_home()
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)  # Loupe set it for an earlier test's store
-    clear_memory_caches()
-    yield settings
-    clear_memory_caches()
+    return team_home(tmp_path, monkeypatch, model=MODEL)
 
 
 @pytest.fixture
 def sessions(home):
-    engine = make_engine(home.database_url)
-    migrate(engine)
-    yield make_sessionmaker(engine)
-    engine.dispose()
+    with prediction_log(home) as sessions:
+        yield sessions
 
 
 def diabetes(rows: int = 60) -> tuple[pd.DataFrame, pd.Series]:
@@ -52,7 +43,7 @@ def register(log) -> int:
     with mlflow.start_run():
         info = log("model")
     version = int(mlflow.register_model(info.model_uri, MODEL).version)
-    mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", str(version))
+    champion(MODEL, version)
     return version
 
 
