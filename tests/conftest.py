@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -112,8 +113,21 @@ def isolated_settings(
     if request.node.get_closest_marker("fresh_home") is None:
         (tmp_path / "home").mkdir()
         shutil.copy2(empty_mlflow_store, tmp_path / "home" / "mlflow.db")
+        _default_experiment_artifacts_in(tmp_path / "home")
     with preserved_environment():
         yield from _isolate(tmp_path, monkeypatch)
+
+
+def _default_experiment_artifacts_in(home: Path) -> None:
+    """Keep the default experiment's artifacts in ``home``: MLflow puts them under the working directory.
+
+    A run started without an experiment (a team's model, logged the plain MLflow way) would otherwise
+    write its model into the repository's ``mlruns/`` folder.
+    """
+    with closing(sqlite3.connect(home / "mlflow.db")) as database, database:
+        database.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0", (str(home / "mlruns" / "0"),)
+        )
 
 
 def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
