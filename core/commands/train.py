@@ -50,7 +50,7 @@ HYPERPARAMETERS = (
 def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail, progress, report_checks
     from core.identity import os_user
-    from core.registry.guards import valid_alias
+    from core.registry.guards import check_token, valid_alias
     from core.registry.preflight import PreflightBlocked
     from core.registry.promotion import promote
     from core.settings import get_settings
@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
             return fail("--force needs a --reason, recorded in the ledger")
         valid_alias(args.alias)  # a bad alias is refused before minutes of training
     settings = get_settings()
+    if args.alias is not None:
+        check_token(settings, args.token)  # so is a missing or wrong token
     overrides = {name: getattr(args, name) for name in HYPERPARAMETERS}
     result = train(
         settings,

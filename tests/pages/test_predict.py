@@ -151,7 +151,6 @@ def test_dead_registry_with_nothing_cached_is_a_clear_error(monkeypatch, tmp_pat
     assert "Nothing can answer: registry unreachable" in failures(app)[0]
 
 
-@pytest.mark.slow
 def test_the_form_follows_another_models_signature(diabetes_registry) -> None:
     settings = diabetes_registry
 

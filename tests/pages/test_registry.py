@@ -1,4 +1,3 @@
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import mlflow_io
@@ -77,7 +76,6 @@ def test_a_missing_reason_or_name_is_refused_on_the_page(registry_home) -> None:
     assert mlflow_io.alias_map(registry_home)["champion"] == 1
 
 
-@pytest.mark.slow
 def test_a_worse_version_is_blocked_until_overridden_with_a_reason(ridge_registry) -> None:
     app = fill_promotion(registry_page().run(), version=3, alias="champion", reason="")
     assert "❌ **holdout rmse**" in messages(app.markdown)

@@ -91,8 +91,8 @@ def test_with_a_token_set_the_alias_needs_it(cli, registry_home, monkeypatch) ->
     allowed = cli("train", "--estimator", "ridge", "--alias", "canary", "--token", "s3cret")
 
     assert refused.code == 1 and "admin token is required" in refused.err
-    # The refusal comes after training: version 3 stays registered, without the alias.
+    assert "fitting" not in refused.out  # refused before any training: nothing registered
     assert allowed.code == 0, allowed.err
-    assert [version.version for version in mlflow_io.list_versions(settings)] == [4, 3, 2, 1]
-    assert mlflow_io.alias_map(settings)["canary"] == 4
-    assert moves(settings)[-1] == ("canary", None, 4)
+    assert [version.version for version in mlflow_io.list_versions(settings)] == [3, 2, 1]
+    assert mlflow_io.alias_map(settings)["canary"] == 3
+    assert moves(settings)[-1] == ("canary", None, 3)
