@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.serving.batch import BatchFileError, rejected_with_inputs, score_csv, template_csv, to_csv_bytes
 from core.serving.feedback import attach_feedback
-from core.serving.input_schema import FieldSpec
+from core.serving.input_fields import FieldSpec
 from core.serving.model_cache import ServingError, serve
 from core.serving.scoring import predict_one, score_shadow_for
 from ui.errors import action

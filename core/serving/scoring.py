@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.serving.input_schema import Problem
+from core.serving.input_fields import Problem
 from core.serving.model_cache import serve
 from core.serving.shadow import ShadowResult, score_shadow
 from core.settings import Settings
