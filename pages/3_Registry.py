@@ -5,7 +5,13 @@ from collections.abc import Sequence
 import streamlit as st
 
 from core.mlflow_io import REFERENCE_TAG, UNIT_TAG, RegistryUnavailable
-from core.monitoring.reference_data import FEW_ROWS, attach_logged_reference, attach_reference, read_table
+from core.monitoring.reference_data import (
+    FEW_ROWS,
+    attach_logged_reference,
+    attach_reference,
+    attach_traffic_reference,
+    read_table,
+)
 from core.registry.charts import (
     STATUS_ICONS,
     badge,
@@ -26,6 +32,7 @@ from ui.resources import prediction_log_sessions, recent_drift_status
 
 FROM_FILE = "A file (CSV or Parquet)"
 FROM_RUN = "What the version's run logged"
+FROM_TRAFFIC = "Its own first days of traffic"
 
 
 def checklist(checks: Sequence[Check]) -> str:
@@ -317,7 +324,8 @@ with action("Showing the Registry page"):
             st.caption(
                 f"Version {reference_version} has a reference attached (run {code(attached)}); attaching again replaces it."
             )
-        source = st.radio("From", [FROM_FILE, FROM_RUN], horizontal=True, key="reference_source")
+        source = st.radio("From", [FROM_FILE, FROM_RUN, FROM_TRAFFIC], horizontal=True, key="reference_source")
+        traffic_days = 3.0
         table = None
         target = None
         if source == FROM_FILE:
@@ -345,10 +353,18 @@ with action("Showing the Registry page"):
                     key="reference_target",
                     help="The answer the model was trained to give; it also names the Predict page's answer.",
                 )
-        else:
+        elif source == FROM_RUN:
             st.caption(
                 "A dataset the run logged with a local source (mlflow.log_input), else the model's input example "
                 "(a few rows: thin, and said so)."
+            )
+        else:
+            traffic_days = float(
+                st.number_input("Days from its first answer", 0.5, 90.0, 3.0, step=0.5, key="reference_traffic_days")
+            )
+            st.caption(
+                "The inputs this version answered in its first days, as logged: when nobody kept its training data. "
+                "Drift then means “moved away from how it started”, and the reference says so."
             )
         if st.button(
             f"Attach as the reference of version {reference_version}",
@@ -372,8 +388,12 @@ with action("Showing the Registry page"):
                                 target=target,
                                 token=token,
                             )
-                        else:
+                        elif source == FROM_RUN:
                             result = attach_logged_reference(settings, version=reference_version, token=token)
+                        else:
+                            result = attach_traffic_reference(
+                                settings, sessions=sessions, version=reference_version, days=traffic_days, token=token
+                            )
                     st.session_state["reference_result"] = (settings.model_name, result)
                     st.rerun()
         done = st.session_state.pop("reference_result", None)

@@ -303,3 +303,21 @@ def test_monitoring_speaks_of_the_chosen_models_versions_only(team_registry) -> 
     choose(app, TYPED)  # its own answer: counted, and said to have nothing to compare drift with
     assert metrics(app)["Predictions"] == "1"
     assert "No inputs with reference data to compare in this window." in said(app, "info")
+
+
+def test_its_own_first_days_of_traffic_can_be_the_reference_and_say_so(team_home, team_registry) -> None:
+    from core.serving.scoring import score_frame
+
+    inputs = team_home.diabetes_data.drop(columns=["progression"]).head(120)
+    engine = make_engine(team_registry.database_url)
+    migrate(engine)
+    score_frame(team_registry, inputs, sessions=make_sessionmaker(engine), source="cli")
+    engine.dispose()
+    clear_memory_caches()
+
+    app = open_page(REGISTRY).run()
+    app.radio(key="reference_source").set_value("Its own first days of traffic").run()
+    app.button(key="reference_attach").click().run()
+
+    assert not broken(app)
+    assert "now has a reference: 120 rows from its own first 3 day(s) of traffic" in said(app, "success")
