@@ -149,7 +149,7 @@ def settings() -> Settings:
 # Small versions of the demo's estimators: a few seconds to train instead of minutes, and the
 # relations the tests rely on kept — on the fixed split, holdout RMSE ≈ 547 for hgb and ≈ 559 for rf,
 # so the champion is the better model and the challenger is within the 5 % promotion tolerance
-# (tests/core/test_training.py checks this). The demo's defaults give ≈ 529 for hgb.
+# (tests/core/training/test_train.py checks this). The demo's defaults give ≈ 529 for hgb.
 LIGHT_MODELS: dict[str, dict[str, object]] = {
     "hgb": {"max_iter": 40, "learning_rate": 0.3},
     "rf": {"n_estimators": 8, "min_samples_leaf": 5, "max_depth": 14},
