@@ -169,8 +169,17 @@ def _signature_check(settings: Settings, candidate: VersionInfo, holder: Version
     except ArtifactMissing as error:  # e.g. the model's artifacts were deleted; the version entry remains
         return Check(name, FAIL, f"version {candidate.version}'s model cannot be read: {first_line(error, limit=200)}")
     if new is None:
-        # Predict builds its form and its input checks from the signature: without one it cannot serve.
-        return Check(name, FAIL, f"version {candidate.version} has no model signature")
+        # Without a signature, serving takes the inputs from the version's reference data; with neither it cannot.
+        if candidate.tags.get(mlflow_io.REFERENCE_TAG):
+            return Check(
+                name, WARN, f"version {candidate.version} has no signature: its inputs come from its reference data"
+            )
+        return Check(
+            name,
+            FAIL,
+            f"version {candidate.version} has no model signature and no reference data, so nothing can tell its "
+            "inputs: attach reference data (Registry page) or log the model with a signature",
+        )
     if holder is None:
         return Check(name, PASS, f"{len(new)} inputs; no version holds the alias, so nothing to stay compatible with")
     try:

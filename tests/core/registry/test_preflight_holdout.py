@@ -73,3 +73,27 @@ def test_the_chosen_metric_is_the_one_compared(team, monkeypatch) -> None:
     check = holdout_check(preflight(settings, sessions=sessions, version=candidate, alias="champion"))
 
     assert (check.name, check.status) == ("holdout pinball_loss", PASS)
+
+
+def test_a_version_without_signature_passes_only_with_reference_data(team) -> None:
+    from core.monitoring.reference_data import attach_reference
+    from core.registry.preflight import WARN
+
+    settings, sessions = team
+    data = load_diabetes(as_frame=True)
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            Ridge().fit(data.data, data.target), name="model", pip_requirements=["scikit-learn"]
+        )
+    unsigned = int(mlflow.register_model(info.model_uri, MODEL).version)
+
+    def signature_check():
+        checked = preflight(settings, sessions=sessions, version=unsigned, alias="challenger")
+        return next(check for check in checked.checks if check.name == "signature")
+
+    before = signature_check()
+    attach_reference(settings, version=unsigned, data=data.data, source="training frame")
+    after = signature_check()
+
+    assert before.status == FAIL and "no model signature and no reference data" in before.detail
+    assert after.status == WARN and "its inputs come from its reference data" in after.detail
