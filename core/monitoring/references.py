@@ -76,9 +76,14 @@ def refresh(
     with sessions.begin() as session:
 
         def binning(model_name: str, version: int) -> rollups.FeatureBinning | None:
-            if model_name != settings.model_name:
-                return None  # another model's rows: counted, not binned against this model's profiles
-            profile = reference_profile(settings, session=session, model_version=version)
+            # The log holds every model's rows and a refresh reads each row once: every model's rows are
+            # binned against their own version's reference, whichever model the caller looks at.
+            owner = (
+                settings
+                if model_name == settings.model_name
+                else settings.model_copy(update={"model_name": model_name})
+            )
+            profile = reference_profile(owner, session=session, model_version=version)
             return None if profile is None else binning_of(profile)
 
         return rollups.refresh_rollups(session, binning=binning, progress=progress)
