@@ -13,7 +13,7 @@ from pandas.io.formats.style import Styler
 
 from core.charts import TEMPLATE
 from core.mlflow_io import ESTIMATOR_TAG, VersionInfo
-from core.registry.holdout import PREFERENCE, holdout_metrics
+from core.registry.holdout import LABELS, PREFERENCE, holdout_metrics
 from core.registry.preflight import FAIL, PASS, UNKNOWN, VALIDATION_STATUS_TAG, WARN, Check
 from storage.base import utcnow
 from storage.ledger import AliasChange
@@ -141,22 +141,35 @@ def timeline_figure(
     entries: Sequence[AliasChange],
     *,
     alias: str = "champion",
-    metric: str = "rmse",
+    metric: str | None = None,
     now: datetime | None = None,
 ) -> go.Figure:
-    """Versions by registration time and holdout ``metric``; shaded bands and a step line for ``alias``."""
+    """Versions by registration time and a holdout metric; shaded bands and a step line for ``alias``.
+
+    ``metric`` is a logged name; by default the measure most versions logged (RMSE first), under the
+    name each version logged it (``rmse``, ``root_mean_squared_error``, …).
+    """
     ordered = sorted(versions, key=lambda version: version.created_at)
+    measure = _timeline_measure(versions, metric)
+
+    def value(version: VersionInfo) -> float | None:
+        if metric is not None:
+            return version.metrics.get(metric)
+        found = holdout_metrics(version.metrics).get(measure) if measure else None
+        return None if found is None else found.value
+
+    label = metric or LABELS.get(measure or "", "metric")
     by_number = {version.version: version for version in versions}
     figure = go.Figure()
     figure.add_trace(
         go.Scatter(
             x=[version.created_at for version in ordered],
-            y=[version.metrics.get(metric) for version in ordered],
+            y=[value(version) for version in ordered],
             mode="markers+text",
             text=[f"v{version.version}" for version in ordered],
             textposition="top center",
             customdata=[[version.version, version.estimator] for version in ordered],
-            hovertemplate=f"version %{{customdata[0]}} · %{{customdata[1]}}<br>{metric} %{{y:,.1f}}<extra></extra>",
+            hovertemplate=f"version %{{customdata[0]}} · %{{customdata[1]}}<br>{label} %{{y:,.4g}}<extra></extra>",
             name="versions",
             marker={"size": 11, "color": "#e5e7eb", "line": {"width": 1, "color": "#111"}},
         )
@@ -165,9 +178,9 @@ def timeline_figure(
     xs: list[datetime | None] = []
     ys: list[float | None] = []
     for index, tenure in enumerate(tenures):
-        value = by_number[tenure.version].metrics.get(metric) if tenure.version in by_number else None
+        held = value(by_number[tenure.version]) if tenure.version in by_number else None
         xs += [tenure.start, tenure.end, None]
-        ys += [value, value, None]
+        ys += [held, held, None]
         figure.add_vrect(
             x0=tenure.start,
             x1=tenure.end,
@@ -182,17 +195,29 @@ def timeline_figure(
             x=xs,
             y=ys,
             mode="lines",
-            name=f"{alias} ({metric})",
+            name=f"{alias} ({label})",
             line={"color": "#facc15", "width": 3},
             connectgaps=False,
         )
     )
     figure.update_layout(
-        title=f"Versions over time — holdout {metric}, and who held {alias} when",
+        title=f"Versions over time — holdout {label}, and who held {alias} when",
         xaxis_title="time (UTC)",
-        yaxis_title=f"holdout {metric}",
+        yaxis_title=f"holdout {label}",
         template=TEMPLATE,
         height=420,
         legend={"orientation": "h", "y": -0.2},
     )
     return figure
+
+
+def _timeline_measure(versions: Sequence[VersionInfo], metric: str | None) -> str | None:
+    # The measure the most versions logged, in the order RMSE, MAE, MSE, R², MAPE on a tie.
+    if metric is not None:
+        return None
+    counts = {measure: 0 for measure in PREFERENCE}
+    for version in versions:
+        for measure in holdout_metrics(version.metrics):
+            counts[measure] += 1
+    best = max(PREFERENCE, key=lambda measure: counts[measure])
+    return best if counts[best] else None

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -111,3 +112,16 @@ def test_checklist_has_one_line_per_check_with_its_icon() -> None:
     text = checklist_markdown([Check("signature", "pass", "same"), Check("holdout rmse", "fail", "worse")])
 
     assert text.splitlines() == ["- ✅ **signature** — same", "- ❌ **holdout rmse** — worse"]
+
+
+def test_timeline_reads_the_metric_under_the_name_each_version_logged() -> None:
+    team = [
+        replace(version(1, rmse=0.0), metrics={"root_mean_squared_error": 56.0, "r2_score": 0.36}),
+        replace(version(2, rmse=0.0, hours=1), metrics={"root_mean_squared_error": 61.0}),
+    ]
+
+    figure = timeline_figure(team, [], alias="champion")
+
+    assert list(figure.data[0].y) == [56.0, 61.0]
+    assert figure.layout.yaxis.title.text == "holdout RMSE"
+    assert list(timeline_figure(team, [], metric="r2_score").data[0].y) == [0.36, None]
