@@ -60,6 +60,8 @@ class FieldSpec:
             return f"{self.name}: {self._describe(value)} is not a finite number (rule: finite)"
         if rule == "integer":
             return f"{self.name}: {self._describe(value)} is not a whole number (rule: integer)"
+        if rule == "boolean":
+            return f"{self.name}: {value!r} is not true or false (rule: boolean; true/false, yes/no or 1/0)"
         if rule == "datetime":
             return (
                 f"{self.name}: {value!r} is not a date and time (rule: datetime; ISO 8601 such as "

@@ -20,6 +20,9 @@ from core.profile import NumericProfile, TrainingProfile
 from core.serving.input_fields import NUMERIC_TYPES, FieldSpec, Problem, field_from, parse_datetime
 
 NAN_WORDS = frozenset({"nan", "+nan", "-nan"})
+# What files and forms send for a boolean input, case-insensitively, and what the model gets.
+BOOLEAN_WORDS = {"true": "True", "false": "False", "yes": "True", "no": "False", "1": "True", "0": "False"}
+BOOLEAN_WORDS |= {"1.0": "True", "0.0": "False", "t": "True", "f": "False"}
 
 
 def _violates(rule: str, value: float, limit: float) -> bool:
@@ -133,7 +136,13 @@ class InputSchema:
                     if spec.required:
                         problems.append(Problem(1, spec.name, "required", spec.message("required")))
                     continue
-                if spec.levels is not None and text not in spec.levels:
+                if spec.dtype == "boolean":
+                    flag = BOOLEAN_WORDS.get(text.casefold())
+                    if flag is None:
+                        problems.append(Problem(1, spec.name, "boolean", spec.message("boolean", text)))
+                        continue
+                    text = flag
+                elif spec.levels is not None and text not in spec.levels:
                     problems.append(Problem(1, spec.name, "category", spec.message("category", text)))
                     continue
                 if spec.dtype == "datetime":
@@ -220,7 +229,11 @@ class InputSchema:
                 missing = (text.isna() | (text == "")).to_numpy(dtype=bool)
                 if spec.required:
                     refuse(spec, "required", missing, None)
-                if spec.levels is not None:
+                if spec.dtype == "boolean":
+                    flags = text.str.casefold().map(BOOLEAN_WORDS)
+                    refuse(spec, "boolean", flags.isna().to_numpy(dtype=bool) & ~missing, text)
+                    text = flags.astype("string")
+                elif spec.levels is not None:
                     unknown = ~text.isin(list(spec.levels)).fillna(False).to_numpy(dtype=bool) & ~missing
                     refuse(spec, "category", unknown, text)
                 if spec.dtype == "datetime":

@@ -104,3 +104,18 @@ def test_a_bad_date_is_refused_naming_the_field_and_the_rule(typed) -> None:
     assert batch.rejected[["row", "field", "rule"]].values.tolist() == [[2, "ordered at", "datetime"]]
     assert "'yesterday' is not a date and time (rule: datetime" in batch.rejected["message"].iloc[0]
     assert [(problem.field, problem.rule) for problem in one.errors] == [("ordered at", "datetime")]
+
+
+def test_booleans_come_as_files_write_them_and_anything_else_is_refused(typed) -> None:
+    settings, sessions, model = typed
+    rows = as_text(frame())
+    rows["express"] = ["true", "0", "maybe"]
+
+    batch = score_frame(settings, rows, sessions=sessions, source="cli")
+    one = predict_one(settings, {**rows.iloc[0].to_dict(), "express": "Yes"}, sessions=sessions)
+
+    expected = model.predict(None, frame().assign(express=[True, False, True])).to_numpy()
+    np.testing.assert_allclose(batch.accepted["prediction"].to_numpy(), expected[:2])
+    assert batch.rejected[["row", "field", "rule"]].values.tolist() == [[3, "express", "boolean"]]
+    assert "'maybe' is not true or false (rule: boolean" in batch.rejected["message"].iloc[0]
+    assert one.prediction == pytest.approx(expected[0])
