@@ -155,7 +155,8 @@ with action("Showing the Predict page"):
             )
         else:
             metrics = st.columns(3)
-            metrics[0].metric(f"Predicted {answer_label}", plain(amount(outcome.prediction, resolution.unit)))
+            shown_as = "Prediction" if served.output_name is None else f"Predicted {answer_label}"
+            metrics[0].metric(shown_as, plain(amount(outcome.prediction, resolution.unit)))
             metrics[1].metric("Answering version", f"v{outcome.version}")
             metrics[2].metric("Latency", milliseconds(outcome.latency_ms))
             for warning in outcome.warnings:
@@ -266,7 +267,11 @@ with action("Showing the Predict page"):
                     outcome_batch["preview"],
                     key="batch_preview",
                     hide_index=True,
-                    column_config={"prediction": st.column_config.NumberColumn(f"prediction ({served.answer_label})")},
+                    column_config={
+                        "prediction": st.column_config.NumberColumn(
+                            "prediction" if served.output_name is None else f"prediction ({served.answer_label})"
+                        )
+                    },
                 )
             if outcome_batch["rejected_rows"]:
                 st.subheader("Rejected rows (row 1 is the first line under the header)")

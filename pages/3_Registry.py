@@ -395,6 +395,7 @@ with action("Showing the Registry page"):
                                 settings, sessions=sessions, version=reference_version, days=traffic_days, token=token
                             )
                     st.session_state["reference_result"] = (settings.model_name, result)
+                    recent_drift_status.clear()  # the pre-flight's drift verdict must see the new reference now
                     st.rerun()
         done = st.session_state.pop("reference_result", None)
         if done is not None and done[0] == settings.model_name:
