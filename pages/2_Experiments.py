@@ -9,6 +9,7 @@ from core.experiments.comparison import (
     leaderboard,
     load_holdouts,
     lower_is_better,
+    most_logged_metric,
     selected,
 )
 from core.experiments.registration import (
@@ -118,6 +119,8 @@ with action("Showing the Experiments page"):
         bound = "at most" if lower_is_better(threshold_metric) else "at least"
         threshold = threshold_column.number_input(f"{threshold_metric} {bound}", value=None, key="threshold")
     runs = narrow(runs, estimators=chosen_estimators, metric=threshold_metric, threshold=threshold)
+    # Charts and the leaderboard start on the metric the most runs logged (a team's runs rarely say "rmse").
+    metric_index = list(runs.metrics).index(most_logged_metric(runs)) if runs.metrics else 0
 
     if runs.empty:
         st.warning("No run matches these filters. Loosen them (clear the search, widen the dates).", icon="🔍")
@@ -204,7 +207,12 @@ with action("Showing the Experiments page"):
             )
             plotted = runs.frame if use_all else selected(runs, compared)
             axis_column, params_column = st.columns([1, 3])
-            parcoords_metric = axis_column.selectbox("Metric", list(runs.metrics), key="parcoords_metric")
+            parcoords_metric = axis_column.selectbox(
+                "Metric",
+                list(runs.metrics),
+                index=metric_index,
+                key="parcoords_metric",
+            )
             parcoords_params = params_column.multiselect(
                 "Params", list(runs.params), default=runs.key_params(), key=f"parcoords_params_{experiment_id}"
             )
@@ -223,7 +231,12 @@ with action("Showing the Experiments page"):
                 index=list(runs.params).index(scatter_default) if scatter_default else 0,
                 key=f"scatter_param_{experiment_id}",
             )
-            scatter_metric = metric_column.selectbox("Metric (y)", list(runs.metrics), key="scatter_metric")
+            scatter_metric = metric_column.selectbox(
+                "Metric (y)",
+                list(runs.metrics),
+                index=metric_index,
+                key="scatter_metric",
+            )
             if scatter_param and scatter_metric:
                 st.plotly_chart(
                     experiment_charts.param_metric_scatter(runs, plotted, param=scatter_param, metric=scatter_metric),
@@ -251,7 +264,12 @@ with action("Showing the Experiments page"):
         if not runs.metrics:
             st.info("These runs logged no metrics, so there is nothing to rank.", icon="ℹ️")
         else:
-            board_metric = st.selectbox("Rank by", list(runs.metrics), key="leaderboard_metric")
+            board_metric = st.selectbox(
+                "Rank by",
+                list(runs.metrics),
+                index=metric_index,
+                key="leaderboard_metric",
+            )
             direction = "lowest" if lower_is_better(board_metric) else "highest"
             st.caption(f"The best run of each estimator: {direction} {board_metric} wins.")
             board = leaderboard(runs, metric=board_metric)

@@ -85,8 +85,21 @@ def load_holdouts(settings: Settings, runs: RunSet, *, run_ids: list[str]) -> li
     return holdouts
 
 
+def most_logged_metric(runs: RunSet, among: list[str] | None = None) -> str | None:
+    """The metric the most runs logged (the first in ``runs.metrics`` order on a tie): a useful default."""
+    names = among if among is not None else list(runs.metrics)
+    counts = {
+        name: int(runs.frame[f"metrics.{name}"].notna().sum()) for name in names if f"metrics.{name}" in runs.frame
+    }
+    return max(names, key=lambda name: counts.get(name, 0)) if names else None
+
+
 def leaderboard(runs: RunSet, *, metric: str) -> pd.DataFrame:
-    """The best run of each estimator by ``metric`` (min for error metrics, max for scores), best first."""
+    """The best run of each estimator by ``metric`` (min for error metrics, max for scores), best first.
+
+    Runs whose estimator nobody recorded (a team's own runs, often) each stand alone instead of
+    collapsing into one "unknown" row.
+    """
     column = f"metrics.{metric}"
     if column not in runs.frame.columns:
         raise ValueError(f"metric must be one of {', '.join(runs.metrics) or 'the logged metrics'}, not {metric!r}")
@@ -94,7 +107,10 @@ def leaderboard(runs: RunSet, *, metric: str) -> pd.DataFrame:
     if scored.empty:
         return pd.DataFrame(columns=["estimator", "run", metric, "runs", "registered", "run_id"])
     lower = lower_is_better(metric)
-    grouped = scored.groupby("estimator")[column]
+    scored = scored.assign(
+        entry=scored["estimator"].where(scored["estimator"] != "unknown", "run " + scored["run_id"].astype(str))
+    )
+    grouped = scored.groupby("entry")[column]
     best_ids = grouped.idxmin() if lower else grouped.idxmax()
     best = scored.loc[best_ids.to_numpy()]
     table = pd.DataFrame(
@@ -103,7 +119,7 @@ def leaderboard(runs: RunSet, *, metric: str) -> pd.DataFrame:
             "run": best["run_name"],
             metric: best[column],
             **{name: best[f"metrics.{name}"] for name in runs.metrics if name != metric},
-            "runs": best["estimator"].map(grouped.size()),
+            "runs": best["entry"].map(grouped.size()),
             "registered": best["registered"],
             "run_id": best["run_id"],
         }

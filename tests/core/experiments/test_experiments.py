@@ -442,3 +442,33 @@ def test_a_failed_preflight_keeps_the_version_and_leaves_the_alias(registry_home
     assert mlflow_io.versions_by_run(settings)[rf_run] == [2, 3]
     with sessions() as session:
         assert len(list_alias_changes(session, model_name=settings.model_name)) == ledger_before
+
+
+def test_a_teams_runs_without_estimator_each_stand_alone_on_the_leaderboard() -> None:
+    from core.experiments.comparison import leaderboard, most_logged_metric
+    from core.experiments.runs import RunSet
+
+    frame = pd.DataFrame(
+        {
+            "run_id": ["a", "b", "c"],
+            "run_name": ["ridge-1", "ridge-2", "lasso"],
+            "estimator": ["unknown", "unknown", "unknown"],
+            "registered": ["", "", ""],
+            "metrics.root_mean_squared_error": [56.0, 54.0, 60.0],
+            "metrics.rmse": [None, None, 70.0],
+        }
+    )
+    runs = RunSet(
+        experiment_id="1",
+        frame=frame.set_index("run_id", drop=False),
+        params=(),
+        metrics=("rmse", "root_mean_squared_error"),
+        estimators=("unknown",),
+        truncated=False,
+        filter_string="",
+    )
+
+    board = leaderboard(runs, metric="root_mean_squared_error")
+
+    assert most_logged_metric(runs) == "root_mean_squared_error"
+    assert list(board["run"]) == ["ridge-2", "ridge-1", "lasso"] and list(board["runs"]) == [1, 1, 1]
