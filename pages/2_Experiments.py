@@ -28,6 +28,7 @@ from core.experiments.runs import (
     display_table,
     list_experiments,
     load_runs,
+    model_experiment_id,
     narrow,
     run_url,
     runs_page,
@@ -70,7 +71,12 @@ with action("Showing the Experiments page"):
     experiment_id = st.selectbox(
         "Experiment",
         list(names),
-        index=default_experiment(experiment_list, name=settings.experiment_name),
+        index=default_experiment(
+            experiment_list,
+            name=settings.experiment_name,
+            # Only the first render's choice matters (the widget keeps it): no registry calls on reruns.
+            preferred_id=None if "experiment" in st.session_state else model_experiment_id(settings),
+        ),
         format_func=names.get,
         key="experiment",
     )

@@ -98,9 +98,25 @@ def list_experiments(settings: Settings) -> list[mlflow_io.ExperimentInfo]:
     return mlflow_io.list_experiments(settings)
 
 
-def default_experiment(experiments: list[mlflow_io.ExperimentInfo], *, name: str) -> int:
-    """Index of the experiment called ``name`` (the settings' experiment), else 0."""
+def default_experiment(
+    experiments: list[mlflow_io.ExperimentInfo], *, name: str, preferred_id: str | None = None
+) -> int:
+    """Index of the experiment ``preferred_id`` (the model's own), else the one called ``name``, else 0."""
+    for index, experiment in enumerate(experiments):
+        if preferred_id is not None and experiment.experiment_id == preferred_id:
+            return index
     return next((index for index, experiment in enumerate(experiments) if experiment.name == name), 0)
+
+
+def model_experiment_id(settings: Settings) -> str | None:
+    """The experiment the console's model was trained in: its champion's run's, else its newest version's."""
+    version = mlflow_io.version_for_alias(settings, alias="champion")
+    if version is None:
+        versions = mlflow_io.list_versions(settings)
+        version = versions[0] if versions else None
+    if version is None or not version.run_id:
+        return None
+    return mlflow_io.run_experiment_id(settings, run_id=version.run_id)
 
 
 def load_runs(

@@ -57,6 +57,7 @@ from core.mlflow_io.runs import (
     list_experiments,
     log_training_run,
     logged_model_uri,
+    run_experiment_id,
     search_runs,
 )
 
@@ -104,6 +105,7 @@ __all__ = [
     "registered_model_names",
     "registry_change_token",
     "resolve_alias",
+    "run_experiment_id",
     "search_runs",
     "set_alias",
     "set_version_tag",

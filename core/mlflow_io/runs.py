@@ -186,6 +186,17 @@ def _run_record(run: Run) -> RunRecord:
     )
 
 
+def run_experiment_id(settings: Settings, *, run_id: str) -> str | None:
+    """The experiment a run belongs to (``None`` when the run is gone)."""
+    with mlflow_errors(settings):
+        try:
+            return client(settings).get_run(run_id).info.experiment_id
+        except MlflowException as error:
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+
+
 def logged_model_uri(settings: Settings, *, run_id: str) -> str | None:
     """``models:/<model_id>`` of the model a run logged, or ``None`` for a run with params and metrics only.
 

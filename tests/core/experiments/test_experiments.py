@@ -472,3 +472,27 @@ def test_a_teams_runs_without_estimator_each_stand_alone_on_the_leaderboard() ->
 
     assert most_logged_metric(runs) == "root_mean_squared_error"
     assert list(board["run"]) == ["ridge-2", "ridge-1", "lasso"] and list(board["runs"]) == [1, 1, 1]
+
+
+def test_the_page_opens_on_the_experiment_the_models_champion_came_from(tmp_path, monkeypatch) -> None:
+    import mlflow
+    from sklearn.dummy import DummyRegressor
+
+    from core.experiments.runs import default_experiment, list_experiments, model_experiment_id
+    from tests.team_store import champion, team_home
+
+    settings = team_home(tmp_path, monkeypatch, model="team-model")
+    assert model_experiment_id(settings) is None  # nothing registered yet
+    mlflow.set_experiment("team-training")
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            DummyRegressor().fit([[0]], [0]), name="model", pip_requirements=["scikit-learn"]
+        )
+    mlflow.register_model(info.model_uri, "team-model")
+    champion("team-model", 1)
+    mlflow_io.ensure_experiment(settings)  # Loupe's own experiment exists too
+
+    experiments = list_experiments(settings)
+    chosen = default_experiment(experiments, name=settings.experiment_name, preferred_id=model_experiment_id(settings))
+
+    assert experiments[chosen].name == "team-training"
