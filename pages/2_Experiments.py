@@ -14,6 +14,7 @@ from core.experiments.comparison import (
 )
 from core.experiments.registration import (
     CannotRegister,
+    elsewhere,
     register_run,
     registrable,
     run_summary,
@@ -306,6 +307,9 @@ with action("Showing the Experiments page"):
         why_not = registrable(runs, run_id=register_id)
         if why_not:
             st.warning(why_not, icon="🚫")
+        registered_elsewhere = elsewhere(settings, run_id=register_id)
+        if registered_elsewhere:
+            st.info(plain(registered_elsewhere), icon="ℹ️")
         set_challenger = st.checkbox(
             "Also point `challenger` at the new version",
             key="register_challenger",

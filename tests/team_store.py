@@ -28,6 +28,7 @@ def team_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, model: str, **
     # The team's script talks to this store; Loupe may have pointed MLflow at an earlier test's store.
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.tracking_uri)
+    mlflow.set_experiment(experiment_id="0")  # runs without an experiment go to this store's default one
     clear_memory_caches()
     return settings
 

@@ -60,6 +60,21 @@ def run_summary(runs: RunSet, *, run_id: str) -> str:
     return f"{row['estimator']} · {metrics or 'no metrics'}{registered}"
 
 
+def elsewhere(settings: Settings, *, run_id: str) -> str | None:
+    """A sentence when the run's model is registered under other models than the console's, else ``None``."""
+    others = [
+        f"{name} v{version}"
+        for name, version in mlflow_io.registrations_of_run(settings, run_id=run_id)
+        if name != settings.model_name
+    ]
+    if not others:
+        return None
+    return (
+        f"This run's model is already registered as {', '.join(others)}. Registering it here adds it to "
+        f"{settings.model_name}; if its inputs differ, the pre-flight's signature check blocks any alias move."
+    )
+
+
 def token_required(settings: Settings) -> bool:
     """Moving an alias needs the admin token when ``LOUPE_ADMIN_TOKEN`` is set."""
     return promotion_is_protected(settings)

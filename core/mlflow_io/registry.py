@@ -223,6 +223,13 @@ def versions_by_run(settings: Settings, *, name: str | None = None) -> dict[str,
     return {run_id: sorted(versions) for run_id, versions in by_run.items()}
 
 
+def registrations_of_run(settings: Settings, *, run_id: str) -> list[tuple[str, int]]:
+    """Every (model name, version) registered from a run, in any model of the registry."""
+    with mlflow_errors(settings):
+        found = client(settings).search_model_versions(f"run_id = '{run_id}'")
+    return sorted((version.name, int(version.version)) for version in found)
+
+
 def register_model_version(
     settings: Settings, *, model_uri: str, tags: dict[str, str] | None = None, name: str | None = None
 ) -> int:

@@ -483,8 +483,7 @@ def test_the_page_opens_on_the_experiment_the_models_champion_came_from(tmp_path
 
     settings = team_home(tmp_path, monkeypatch, model="team-model")
     assert model_experiment_id(settings) is None  # nothing registered yet
-    mlflow.set_experiment("team-training")
-    with mlflow.start_run():
+    with mlflow.start_run(experiment_id=mlflow.create_experiment("team-training")):
         info = mlflow.sklearn.log_model(
             DummyRegressor().fit([[0]], [0]), name="model", pip_requirements=["scikit-learn"]
         )
@@ -496,3 +495,23 @@ def test_the_page_opens_on_the_experiment_the_models_champion_came_from(tmp_path
     chosen = default_experiment(experiments, name=settings.experiment_name, preferred_id=model_experiment_id(settings))
 
     assert experiments[chosen].name == "team-training"
+
+
+def test_a_run_registered_under_another_model_is_said_before_registering_it_again(tmp_path, monkeypatch) -> None:
+    import mlflow
+    from sklearn.dummy import DummyRegressor
+
+    from core.experiments.registration import elsewhere
+    from tests.team_store import team_home
+
+    settings = team_home(tmp_path, monkeypatch, model="house-prices")
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(
+            DummyRegressor().fit([[0]], [0]), name="model", pip_requirements=["scikit-learn"]
+        )
+    assert elsewhere(settings, run_id=run.info.run_id) is None
+    mlflow.register_model(info.model_uri, "odd-inputs")
+
+    said = elsewhere(settings, run_id=run.info.run_id)
+
+    assert said is not None and said.startswith("This run's model is already registered as odd-inputs v1.")
