@@ -20,8 +20,9 @@ def _layout(figure: go.Figure, *, title: str, y_title: str, x_title: str = "hour
         title=title,
         template=TEMPLATE,
         height=HEIGHT,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        legend={"orientation": "h", "y": -0.25},
+        margin={"l": 10, "r": 10, "t": 50, "b": 70},
+        # Below the axis title, not over it.
+        legend={"orientation": "h", "y": -0.32, "yanchor": "top"},
         xaxis_title=x_title,
         yaxis_title=y_title,
     )
@@ -43,7 +44,8 @@ def latency_figure(frame: pd.DataFrame) -> go.Figure:
                     marker={"size": 4},
                 )
             )
-    figure.update_yaxes(type="log")
+    # Whole decades only: plotly's minor log labels ("2, 5") read as values without their decade.
+    figure.update_yaxes(type="log", dtick=1, tickformat=",~g")
     return _layout(figure, title="Latency percentiles", y_title="ms")
 
 

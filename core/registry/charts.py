@@ -13,7 +13,7 @@ from pandas.io.formats.style import Styler
 
 from core.charts import TEMPLATE
 from core.mlflow_io import ESTIMATOR_TAG, VersionInfo
-from core.registry.holdout import LABELS, PREFERENCE, holdout_metrics
+from core.registry.holdout import KNOWN_NAMES, LABELS, PREFERENCE, holdout_metrics
 from core.registry.preflight import FAIL, PASS, UNKNOWN, VALIDATION_STATUS_TAG, WARN, Check
 from storage.base import utcnow
 from storage.ledger import AliasChange
@@ -75,9 +75,13 @@ def versions_styler(frame: pd.DataFrame) -> Styler:
                 return [f"background-color: {colour}; font-weight: 600"] * len(row)
         return [""] * len(row)
 
-    return frame.style.apply(tint, axis=1).format(
-        {"rmse": "{:,.1f}", "mae": "{:,.1f}", "r2": "{:.4f}", "mape": "{:.2%}"}, na_rep="—"
-    )
+    formats = {}
+    for column in frame.columns:
+        measures = KNOWN_NAMES.get(str(column).lower())
+        if measures is not None:  # holdout figures, whatever name they were logged under
+            formats[column] = {"r2": "{:.4f}", "mape": "{:.2%}"}.get(measures, "{:,.4g}")
+    formats["created (UTC)"] = "{:%Y-%m-%d %H:%M}"
+    return frame.style.apply(tint, axis=1).format(formats, na_rep="—")
 
 
 def failed_check_names(preflight_json: str | None) -> str:
