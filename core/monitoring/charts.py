@@ -136,26 +136,34 @@ def residual_figure(frame: pd.DataFrame) -> go.Figure:
 
 
 def drift_overlay_figure(drift: FeatureDrift) -> go.Figure:
-    """Reference (training) against current shares for one feature."""
+    """Reference against current distribution for one feature.
+
+    Numeric bins are quantile bins of uneven width, so they are drawn as density (share ÷ bin width):
+    as shares, a wide tail bin would look like a peak.
+    """
     distribution = drift.distribution
     figure = go.Figure()
+    y_title = "share of rows"
     if drift.kind == "numeric" and distribution.centers and len(distribution.centers) > 12:
-        x = distribution.centers
-        figure.add_trace(
-            go.Scatter(x=x, y=distribution.reference, mode="lines", line_shape="hvh", name="training", fill="tozeroy")
-        )
-        figure.add_trace(
-            go.Scatter(x=x, y=distribution.current, mode="lines", line_shape="hvh", name="current", fill="tozeroy")
-        )
+        x = np.asarray(distribution.centers, dtype=float)
+        widths = np.gradient(x)
+        widths[widths <= 0] = np.nan
+        for name, shares, fill in (
+            ("reference", distribution.reference, "tozeroy"),
+            ("current", distribution.current, "tozeroy"),
+        ):
+            density = np.asarray(shares, dtype=float) / widths
+            figure.add_trace(go.Scatter(x=x, y=density, mode="lines", line_shape="hvh", name=name, fill=fill))
+        y_title = f"share of rows per unit of {drift.feature}"
     else:
         figure.add_trace(
-            go.Bar(x=distribution.labels, y=distribution.reference, name="training", marker_color=PALETTE[0])
+            go.Bar(x=distribution.labels, y=distribution.reference, name="reference", marker_color=PALETTE[0])
         )
         figure.add_trace(go.Bar(x=distribution.labels, y=distribution.current, name="current", marker_color=PALETTE[2]))
         figure.update_layout(barmode="group")
     verdict = "drifted" if drift.drifted else "stable"
     title = f"{drift.feature}: {drift.method} {drift.statistic:.3g} ({verdict}, threshold {drift.threshold:g})"
-    return _layout(figure, title=title, y_title="share of rows", x_title=drift.feature)
+    return _layout(figure, title=title, y_title=y_title, x_title=drift.feature)
 
 
 def drift_table(report: DriftReport) -> pd.DataFrame:

@@ -56,8 +56,12 @@ def test_drift_overlay_and_table() -> None:
     levels = charts.drift_overlay_figure(cut)
     table = charts.drift_table(report)
 
-    assert [trace.name for trace in numeric.data] == ["training", "current"]
-    assert np.isclose(sum(numeric.data[0].y), 1.0) and np.isclose(sum(numeric.data[1].y), 1.0)
+    assert [trace.name for trace in numeric.data] == ["reference", "current"]
+    # Drawn as density over uneven quantile bins: density × width gives back the shares (they sum to 1).
+    widths = np.gradient(np.asarray(numeric.data[0].x, dtype=float))
+    for trace in numeric.data:
+        assert np.isclose(np.nansum(np.asarray(trace.y, dtype=float) * widths), 1.0)
+    assert numeric.layout.yaxis.title.text == "share of rows per unit of carat"
     assert "drifted" in numeric.layout.title.text
     assert list(levels.data[0].x) == ["Fair", "Good", "Very Good", "Premium", "Ideal"]
     assert list(table.columns[:6]) == ["feature", "kind", "method", "statistic", "rule", "threshold"]
