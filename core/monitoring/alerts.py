@@ -8,15 +8,16 @@ is ``alert_mae_ratio`` times the error the model was promoted on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.monitoring.snapshot import Snapshot, WindowStats, snapshot
-from core.monitoring.windows import Window
+from core.monitoring.windows import Window, floor_hour
 from core.settings import Settings
+from storage.base import utcnow
 from storage.db import Sessions
 
 Severity = Literal["warning", "error"]
@@ -34,9 +35,22 @@ class Alert:
 
 
 def evaluate(
-    stats: WindowStats, settings: Settings, *, holdout_mae: float | None = None, version: int | None = None
+    stats: WindowStats,
+    settings: Settings,
+    *,
+    holdout_mae: float | None = None,
+    version: int | None = None,
+    window: Window | None = None,
 ) -> list[Alert]:
-    """The rules that fire on one window's figures."""
+    """The rules that fire on one window's figures; each message names the window it speaks of."""
+    alerts = _rules(stats, settings, holdout_mae=holdout_mae, version=version)
+    if window is None:
+        return alerts
+    span = f"last {window.hours} h" if window.end >= floor_hour(utcnow()) else window.label()
+    return [replace(alert, message=f"{alert.message.rstrip('.')} — {span}.") for alert in alerts]
+
+
+def _rules(stats: WindowStats, settings: Settings, *, holdout_mae: float | None, version: int | None) -> list[Alert]:
     alerts: list[Alert] = []
     subject = f"version {version}" if version is not None else "the model"
     share = stats.drift_share
@@ -46,7 +60,7 @@ def evaluate(
             Alert(
                 "drift_share",
                 "error",
-                f"Input drift: {share:.0%} of {subject}'s features drifted from training ({drifted}); "
+                f"Input drift: {share:.0%} of {subject}'s features drifted from its reference ({drifted}); "
                 f"alert at ≥ {settings.alert_drift_share:.0%}.",
                 share,
                 settings.alert_drift_share,
@@ -93,7 +107,9 @@ def evaluate(
 
 def snapshot_alerts(settings: Settings, view: Snapshot) -> list[Alert]:
     """Alerts on a Monitoring page snapshot (its current window)."""
-    return evaluate(view.current, settings, holdout_mae=view.holdout_mae, version=view.drift_version)
+    return evaluate(
+        view.current, settings, holdout_mae=view.holdout_mae, version=view.drift_version, window=view.window
+    )
 
 
 def active_alerts(settings: Settings, *, sessions: Sessions) -> list[Alert]:

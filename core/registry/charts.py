@@ -97,7 +97,7 @@ def ledger_frame(entries: Sequence[AliasChange]) -> pd.DataFrame:
     rows = [
         {
             "id": entry.id,
-            "when (UTC)": entry.changed_at.replace(tzinfo=None),
+            "when (UTC)": entry.changed_at.replace(tzinfo=None, microsecond=0),
             "alias": entry.alias,
             "from": entry.from_version,
             "to": entry.to_version,

@@ -93,3 +93,4 @@ def test_active_alerts_read_the_log(registry_home) -> None:
 
     assert [alert.rule for alert in fired] == ["p95_latency"]
     assert "p95 latency 9" in fired[0].message
+    assert fired[0].message.endswith("— last 25 h.")  # Home and Monitoring name the window they speak of
