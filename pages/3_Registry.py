@@ -38,7 +38,9 @@ FROM_TRAFFIC = "Its own first days of traffic"
 def checklist(checks: Sequence[Check]) -> str:
     """The pre-flight as a Markdown checklist, one line per check; names and details are shown as written."""
     return "\n".join(
-        f"- {STATUS_ICONS[check.status]} **{plain(check.name)}** — {plain(check.detail)}" for check in checks
+        # The status in words too: without an emoji font the icons alone all look the same.
+        f"- {STATUS_ICONS[check.status]} {check.status.upper()} · **{plain(check.name)}** — {plain(check.detail)}"
+        for check in checks
     )
 
 

@@ -116,6 +116,8 @@ def test_journey(console: str, page, tmp_path: Path) -> None:
     # Home: the live champion and challenger.
     open_page(page, console, "")
     page.get_by_text("Champion", exact=True).wait_for()
+    page.get_by_text("RMSE", exact=True).first.wait_for()  # the holdout metrics, not their loading placeholders
+    settle(page)
     assert "Version 1" in body(page) and "Version 2" in body(page)
     shoot(page, "home")
 

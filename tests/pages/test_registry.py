@@ -52,7 +52,7 @@ def test_the_page_lists_versions_and_says_promotion_is_open(registry_home) -> No
 
 def test_promoting_from_the_page_moves_the_alias_and_records_the_operator(registry_home) -> None:
     app = fill_promotion(registry_page().run(), version=2, alias="champion", reason="rf holds up")
-    assert "✅ **holdout rmse**" in messages(app.markdown)
+    assert "✅ PASS · **holdout rmse**" in messages(app.markdown)
 
     app.button(key="promote_button").click().run()
 
@@ -78,7 +78,7 @@ def test_a_missing_reason_or_name_is_refused_on_the_page(registry_home) -> None:
 
 def test_a_worse_version_is_blocked_until_overridden_with_a_reason(ridge_registry) -> None:
     app = fill_promotion(registry_page().run(), version=3, alias="champion", reason="")
-    assert "❌ **holdout rmse**" in messages(app.markdown)
+    assert "❌ FAIL · **holdout rmse**" in messages(app.markdown)
     assert "Blocked by 1 failed check" in messages(app.error)
 
     app.text_area(key="promote_reason").input("ridge for the audit")
