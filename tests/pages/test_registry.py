@@ -2,26 +2,14 @@ from streamlit.testing.v1 import AppTest
 
 from core import mlflow_io
 from core.registry.preflight import VALIDATION_STATUS_TAG
-from storage.db import make_engine, make_sessionmaker, migrate
-from storage.ledger import list_alias_changes
+from storage.db import make_engine, migrate
 from tests.conftest import use_home
+from tests.ledger_rows import ledger_rows
 from tests.pages.helpers import LOG_NOTE, REDACTED, failures, open_page, page_text, readable, refuse_writes
 
 
 def registry_page() -> AppTest:
     return open_page("pages/3_Registry.py")
-
-
-def ledger_rows(settings) -> list[tuple]:
-    engine = make_engine(settings.database_url)
-    try:
-        with make_sessionmaker(engine)() as session:
-            return [
-                (entry.alias, entry.from_version, entry.to_version, entry.actor, entry.origin, entry.override)
-                for entry in list_alias_changes(session, model_name=settings.model_name)
-            ]
-    finally:
-        engine.dispose()
 
 
 def messages(elements) -> str:

@@ -5,7 +5,7 @@ import pytest
 from core import mlflow_io
 from core.identity import os_user
 from tests.conftest import private_copy, use_home
-from tests.core.commands.conftest import BOOTSTRAP_LEDGER, ledger_rows, moves
+from tests.ledger_rows import BOOTSTRAP_LEDGER, ledger_rows, moves
 
 
 def test_on_a_registry_that_holds_the_model_bootstrap_trains_nothing(cli, registry_home) -> None:

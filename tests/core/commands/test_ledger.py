@@ -4,7 +4,7 @@ import io
 
 import pandas as pd
 
-from tests.core.commands.conftest import moves
+from tests.ledger_rows import moves
 
 
 def test_the_ledger_lists_every_change_oldest_first_as_csv_or_a_table(cli, registry_home) -> None:

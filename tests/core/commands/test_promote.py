@@ -10,7 +10,7 @@ import pytest
 from core import mlflow_io
 from core.identity import os_user
 from tests.conftest import use_home
-from tests.core.commands.conftest import BOOTSTRAP_LEDGER, ledger_rows, moves
+from tests.ledger_rows import BOOTSTRAP_LEDGER, ledger_rows, moves
 
 ROOT = Path(__file__).resolve().parents[3]
 

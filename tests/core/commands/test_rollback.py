@@ -3,7 +3,7 @@
 from core import mlflow_io
 from core.identity import os_user
 from tests.conftest import use_home
-from tests.core.commands.conftest import BOOTSTRAP_LEDGER, ledger_rows, moves
+from tests.ledger_rows import BOOTSTRAP_LEDGER, ledger_rows, moves
 
 
 def test_rollback_restores_the_previous_version_and_a_second_one_goes_forward_again(cli, registry_home) -> None:

@@ -5,7 +5,7 @@ import mlflow
 from core import mlflow_io
 from core.identity import os_user
 from tests.conftest import use_home
-from tests.core.commands.conftest import BOOTSTRAP_LEDGER, ledger_rows, moves
+from tests.ledger_rows import BOOTSTRAP_LEDGER, ledger_rows, moves
 
 
 def test_a_bad_hyperparameter_is_a_clean_error_and_nothing_is_logged(cli, settings) -> None:
