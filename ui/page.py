@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core.mlflow_io import RegistryUnavailable, registered_model_names
+from core.mlflow_io import RegistryUnavailable
 from core.registry.status import LiveAliases, backend_label, live_aliases
 from core.settings import Settings, get_settings
 from ui.formats import code, plain
+from ui.resources import registry_models
 
 CHOSEN_MODEL = "loupe_model"  # the model every page operates (kept across pages)
 MODEL_WIDGET = "sidebar_model"  # the sidebar's selectbox
@@ -126,7 +127,7 @@ def _choose_model(configured: Settings) -> ModelChoice:
     """The sidebar's model chooser; the choice goes to ``st.session_state[CHOSEN_MODEL]``."""
     previous = st.session_state.get(CHOSEN_MODEL)
     try:
-        names = registered_model_names(configured, limit=MODELS_LISTED + 1)
+        names = registry_models(configured.tracking_uri, MODELS_LISTED + 1)
     except RegistryUnavailable as error:
         # Keep operating what was chosen (the configured model at first): served copies may still answer.
         chosen = previous or configured.model_name
