@@ -72,12 +72,27 @@ class TrainingProfile:
     row_count: int
     features: dict[str, FeatureProfile]
     target: str | None = None
+    # The target's own distribution in the reference, when it was given: a classifier's label counts
+    # (its classes, as text) or a regressor's value bins. Prediction drift is measured against it.
+    target_profile: FeatureProfile | None = None
+    # The model's own answers on the reference, when they were computed: a regressor's predictions or a
+    # classifier's scores (see core.serving.answers.Answers.values). Score/output drift is measured against it.
+    prediction_profile: NumericProfile | None = None
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The reference's classes (as text) when its target is categorical, else ``()``."""
+        if isinstance(self.target_profile, CategoricalProfile):
+            return tuple(self.target_profile.levels)
+        return ()
 
     def to_json(self) -> str:
         payload = {
             "row_count": self.row_count,
             "target": self.target,
             "features": [vars(feature) for feature in self.features.values()],
+            "target_profile": vars(self.target_profile) if self.target_profile is not None else None,
+            "prediction_profile": vars(self.prediction_profile) if self.prediction_profile is not None else None,
         }
         return json.dumps(payload, indent=2)
 
@@ -86,14 +101,25 @@ class TrainingProfile:
         payload = json.loads(text)
         features: dict[str, FeatureProfile] = {}
         for item in payload["features"]:
-            kind = item.get("kind")
-            feature = NumericProfile(**item) if kind == "numeric" else CategoricalProfile(**item)
+            feature = _feature_from_json(item)
             features[feature.name] = feature
-        return cls(row_count=int(payload["row_count"]), features=features, target=payload.get("target"))
+        target_item = payload.get("target_profile")
+        prediction_item = payload.get("prediction_profile")
+        return cls(
+            row_count=int(payload["row_count"]),
+            features=features,
+            target=payload.get("target"),
+            target_profile=_feature_from_json(target_item) if target_item else None,
+            prediction_profile=NumericProfile(**prediction_item) if prediction_item else None,
+        )
 
     @classmethod
     def load(cls, path: Path) -> TrainingProfile:
         return cls.from_json(Path(path).read_text())
+
+
+def _feature_from_json(item: dict[str, Any]) -> FeatureProfile:
+    return NumericProfile(**item) if item.get("kind") == "numeric" else CategoricalProfile(**item)
 
 
 def _numeric_profile(name: str, values: pd.Series, *, n_bins: int, rules: list[Rule]) -> NumericProfile:
@@ -156,8 +182,14 @@ def build_profile(
     target: str | None = None,
     rules: dict[str, list[Rule]] | None = None,
     n_bins: int = DEFAULT_BINS,
+    target_values: pd.Series | None = None,
+    categorical_target: bool | None = None,
 ) -> TrainingProfile:
-    """Profile every column of ``features``: numerics get quantile bins, the rest level counts."""
+    """Profile every column of ``features``: numerics get quantile bins, the rest level counts.
+
+    ``target_values`` (optional) profiles the target too: as levels when ``categorical_target`` (default:
+    when its values are not numbers, or are integers/booleans with few distinct values), else as bins.
+    """
     rules = rules or {}
     profiled: dict[str, FeatureProfile] = {}
     for name in features.columns:
@@ -168,4 +200,26 @@ def build_profile(
             profiled[name] = _numeric_profile(name, column, n_bins=n_bins, rules=rules.get(name, []))
         else:
             profiled[name] = _categorical_profile(name, column)
-    return TrainingProfile(row_count=len(features), features=profiled, target=target)
+    target_profile: FeatureProfile | None = None
+    if target_values is not None and target_values.notna().any():
+        name = target or str(target_values.name or "target")
+        if categorical_target is None:
+            categorical_target = _looks_categorical(target_values)
+        target_profile = (
+            _categorical_profile(name, target_values)
+            if categorical_target
+            else _numeric_profile(name, target_values, n_bins=n_bins, rules=[])
+        )
+    return TrainingProfile(row_count=len(features), features=profiled, target=target, target_profile=target_profile)
+
+
+def profile_predictions(values: np.ndarray, *, name: str = "prediction", n_bins: int = DEFAULT_BINS) -> NumericProfile:
+    """A numeric profile of a model's answers on the reference (for :attr:`TrainingProfile.prediction_profile`)."""
+    return _numeric_profile(name, pd.Series(np.asarray(values, dtype=float)), n_bins=n_bins, rules=[])
+
+
+def _looks_categorical(values: pd.Series) -> bool:
+    """Labels rather than quantities: text, booleans, or integers with at most 20 distinct values."""
+    if pd.api.types.is_bool_dtype(values.dtype) or not pd.api.types.is_numeric_dtype(values.dtype):
+        return True
+    return pd.api.types.is_integer_dtype(values.dtype) and values.nunique() <= 20

@@ -31,7 +31,11 @@ class Prediction(Base):
     model_name: Mapped[str] = mapped_column(String(200))
     model_version: Mapped[int] = mapped_column(Integer)
     alias: Mapped[str | None] = mapped_column(String(64))
-    prediction: Mapped[float] = mapped_column(Float)
+    # Regression: the answer. Classification: the score (binary: the positive class's probability;
+    # multiclass: the predicted class's), or NULL for a classifier that gives no probabilities.
+    prediction: Mapped[float | None] = mapped_column(Float)
+    label: Mapped[str | None] = mapped_column(String(256))  # a classifier's predicted class, as text
+    probabilities: Mapped[str | None] = mapped_column(Text)  # JSON {class: probability}, classifiers only
     latency_ms: Mapped[float] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(16))  # form | batch | cli | simulator
     request_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -64,7 +68,8 @@ class Feedback(Base):
     prediction_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("predictions.id", ondelete="CASCADE"), primary_key=True
     )
-    actual: Mapped[float] = mapped_column(Float)
+    actual: Mapped[float | None] = mapped_column(Float)  # a regressor's true value
+    actual_label: Mapped[str | None] = mapped_column(String(256))  # a classifier's true class, as text
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # 1 for a prediction's first true value; each replacement adds one, so roll-ups recount its hour.
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
@@ -141,9 +146,15 @@ def log_rejections(session: Session, *, rows: Sequence[Mapping[str, object]]) ->
     return len(rows)
 
 
-def add_feedback(session: Session, *, actuals: Mapping[int, float]) -> list[int]:
-    """Attach true values to logged predictions (a repeated id replaces its value); returns the unknown ids."""
-    wanted = sorted({int(prediction_id) for prediction_id in actuals})
+def add_feedback(
+    session: Session, *, actuals: Mapping[int, float] | None = None, labels: Mapping[int, str] | None = None
+) -> list[int]:
+    """Attach true values (a regressor's ``actuals``, a classifier's ``labels``) to logged predictions.
+
+    A repeated id replaces its value; returns the ids that name no logged prediction.
+    """
+    actuals, labels = actuals or {}, labels or {}
+    wanted = sorted({int(prediction_id) for prediction_id in (*actuals, *labels)})
     known: set[int] = set()
     for chunk in _chunks(wanted, LOOKUP_CHUNK):
         known.update(session.scalars(select(Prediction.id).where(Prediction.id.in_(chunk))))
@@ -157,7 +168,8 @@ def add_feedback(session: Session, *, actuals: Mapping[int, float]) -> list[int]
     rows = [
         {
             "prediction_id": prediction_id,
-            "actual": float(actuals[prediction_id]),
+            "actual": float(actuals[prediction_id]) if prediction_id in actuals else None,
+            "actual_label": str(labels[prediction_id]) if prediction_id in labels else None,
             "received_at": received_at,
             "revision": revisions.get(prediction_id, 0) + 1,
         }

@@ -30,6 +30,7 @@ class LocalModel:
     run_id: str | None
     predict_method: str = "predict"  # the method MLflow's pyfunc calls (``pyfunc_predict_fn`` when logged)
     output_name: str | None = None  # the signature's name for the answer, when it has one
+    signature_outputs: list[dict] | None = None  # the signature's outputs as MLflow writes them, if any
 
 
 def _download(settings: Settings, *, run_id: str, artifact_path: str, folder: str) -> Path:
@@ -199,5 +200,20 @@ def load_local_model(path: Path) -> LocalModel:
     if "sklearn" in metadata.flavors:
         model = mlflow.sklearn.load_model(str(path))
         if callable(getattr(model, method, None)):
-            return LocalModel(model, "sklearn", inputs, metadata.run_id, predict_method=method, output_name=output_name)
-    return LocalModel(mlflow.pyfunc.load_model(str(path)), "pyfunc", inputs, metadata.run_id, output_name=output_name)
+            return LocalModel(
+                model,
+                "sklearn",
+                inputs,
+                metadata.run_id,
+                predict_method=method,
+                output_name=output_name,
+                signature_outputs=outputs or None,
+            )
+    return LocalModel(
+        mlflow.pyfunc.load_model(str(path)),
+        "pyfunc",
+        inputs,
+        metadata.run_id,
+        output_name=output_name,
+        signature_outputs=outputs or None,
+    )

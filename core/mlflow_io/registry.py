@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from core.errors import RegistryUnavailable, VersionNotFound
 from core.mlflow_io.connection import client, is_missing, mlflow_errors
 from core.settings import Settings
+from core.task import TASK_TAG
 
 ESTIMATOR_TAG = "loupe.estimator"
 # A version tag naming the run that holds the version's reference profile (attached with `core reference`).
@@ -29,6 +30,7 @@ class AliasTarget:
     run_id: str | None
     reference_run: str | None = None
     unit: str | None = None
+    task_tag: str | None = None  # the version's ``loupe.task`` tag, for a model that cannot tell its task
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,7 @@ def resolve_alias(settings: Settings, *, alias: str, name: str | None = None) ->
         run_id=version.run_id,
         reference_run=tags.get(REFERENCE_TAG),
         unit=tags.get(UNIT_TAG),
+        task_tag=tags.get(TASK_TAG),
     )
 
 

@@ -21,10 +21,13 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pandas as pd
+
 from core import mlflow_io
 from core.errors import InvalidInput, LoupeError
 from core.mlflow_io import AliasTarget, RegistryUnavailable
 from core.profile import PROFILE_ARTIFACT, TrainingProfile
+from core.serving.answers import detect_task, model_classes
 from core.serving.compiled_pipeline import compile_verified
 from core.serving.input_schema import build_schema
 from core.serving.served_model import ServedModel
@@ -53,6 +56,7 @@ class Resolution:
     notice: str | None = None
     reference_run: str | None = None  # the run holding an attached reference profile, if any
     unit: str | None = None  # the version's ``loupe.unit`` tag (e.g. USD), for display
+    task_tag: str | None = None  # the version's ``loupe.task`` tag, if it has one
 
 
 _lock = threading.RLock()
@@ -74,7 +78,11 @@ def _read_pointer(settings: Settings, alias: str) -> AliasTarget | None:
     try:
         payload = json.loads(_pointer(settings, alias).read_text())
         return AliasTarget(
-            int(payload["version"]), payload.get("run_id"), payload.get("reference_run"), payload.get("unit")
+            int(payload["version"]),
+            payload.get("run_id"),
+            payload.get("reference_run"),
+            payload.get("unit"),
+            payload.get("task_tag"),
         )
     except (OSError, ValueError, KeyError):
         return None
@@ -96,6 +104,7 @@ def _write_pointer(settings: Settings, alias: str, target: AliasTarget) -> None:
             "run_id": target.run_id,
             "reference_run": target.reference_run,
             "unit": target.unit,
+            "task_tag": target.task_tag,
             "saved_at": utcnow().isoformat(),
         },
     )
@@ -127,7 +136,9 @@ def resolve(settings: Settings, *, alias: str) -> Resolution:
 
 
 def _resolution(alias: str, target: AliasTarget, *, from_cache: bool, notice: str | None = None) -> Resolution:
-    return Resolution(alias, target.version, target.run_id, from_cache, notice, target.reference_run, target.unit)
+    return Resolution(
+        alias, target.version, target.run_id, from_cache, notice, target.reference_run, target.unit, target.task_tag
+    )
 
 
 def _cached_resolution(settings: Settings, alias: str, *, reason: str, detail: str | None = None) -> Resolution:
@@ -161,7 +172,7 @@ def load_version(settings: Settings, *, target: AliasTarget, offline: bool = Fal
 
 def _holds(served: ServedModel, target: AliasTarget) -> bool:
     same_run = target.run_id is None or served.run_id in (None, target.run_id)
-    return same_run and served.reference_run == target.reference_run
+    return same_run and served.reference_run == target.reference_run and served.task_tag == target.task_tag
 
 
 def _load(settings: Settings, *, target: AliasTarget, offline: bool) -> ServedModel:
@@ -201,11 +212,46 @@ def _load(settings: Settings, *, target: AliasTarget, offline: bool) -> ServedMo
         reference_run=meta.get("reference_run"),
         profile=profile,
         output_name=local.output_name or (profile.target if profile is not None else None),
+        task_tag=target.task_tag,
     )
-    if not (settings.compile_models and local.flavor == "sklearn" and local.predict_method == "predict"):
+    served = _with_task(served, profile, local.signature_outputs)
+    if not (
+        settings.compile_models
+        and served.task == "regression"
+        and local.flavor == "sklearn"
+        and local.predict_method == "predict"
+    ):
         return served
     compiled, scoring_path = compile_verified(local.model, served.model_input(schema.probe_frame()))
     return replace(served, compiled=compiled, scoring_path=scoring_path)
+
+
+def _with_task(
+    served: ServedModel, profile: TrainingProfile | None, signature_outputs: list[dict] | None
+) -> ServedModel:
+    """The served model with its task and classes, read from the model (a probe row when it must be asked)."""
+    probe_output = None
+    if served.flavor != "sklearn":
+        try:
+            probe_output = getattr(served.model, served.predict_method)(served.model_input(served.schema.probe_frame()))
+        except Exception:  # a model that cannot answer the probe is judged by what else it says
+            probe_output = None
+    task = detect_task(
+        served.model,
+        flavor=served.flavor,
+        predict_method=served.predict_method,
+        tag=served.task_tag,
+        probe_output=probe_output,
+        signature_outputs=signature_outputs,
+    )
+    if task == "regression":
+        return served
+    classes = model_classes(served.model, flavor=served.flavor)
+    if not classes and isinstance(probe_output, pd.DataFrame) and probe_output.shape[1] > 1:
+        classes = tuple(probe_output.columns)
+    if not classes and profile is not None:
+        classes = profile.classes
+    return replace(served, task="classification", classes=classes)
 
 
 def _read_meta(folder: Path) -> dict | None:
@@ -258,7 +304,9 @@ def _refresh_profile(settings: Settings, *, target: AliasTarget, folder: Path, m
 def serve(settings: Settings, *, alias: str = "champion") -> tuple[ServedModel, Resolution]:
     """The model answering for ``alias`` right now (resolved, loaded, its local copy remembered)."""
     resolution = resolve(settings, alias=alias)
-    target = AliasTarget(resolution.version, resolution.run_id, resolution.reference_run, resolution.unit)
+    target = AliasTarget(
+        resolution.version, resolution.run_id, resolution.reference_run, resolution.unit, resolution.task_tag
+    )
     served = load_version(settings, target=target, offline=resolution.from_cache)
     pointer_key = (str(settings.model_cache_dir), settings.model_name, alias)
     if not resolution.from_cache and _pointers.get(pointer_key) != target:

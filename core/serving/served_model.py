@@ -1,4 +1,4 @@
-"""One loaded model version: its inputs in the signature's types, and predictions one record or a frame at a time."""
+"""One loaded model version: its inputs in the signature's types, and its answers one record or a frame at a time."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from threadpoolctl import ThreadpoolController
 
 from core.errors import ModelFailed, first_line
 from core.profile import TrainingProfile
+from core.serving.answers import Answers, classification_answers, regression_answers
 from core.serving.compiled_pipeline import CompiledPipeline
 from core.serving.input_schema import InputSchema
+from core.task import Task
 
 # Up to this many rows, scoring record by record through the compiled form beats one predict() call
 # (demo champion: ~0.7 ms per record against ~13 ms per call).
@@ -40,6 +42,9 @@ class ServedModel:
     reference_run: str | None = None  # the run of an attached reference profile (else the version's own run's)
     profile: TrainingProfile | None = None  # the reference the schema's ranges and levels come from
     output_name: str | None = None  # what the answer is called (the signature's output, else the profile's target)
+    task: Task = "regression"  # read from the model at load (core.serving.answers.detect_task)
+    classes: tuple[Any, ...] = ()  # a classifier's classes in its own type and probability order
+    task_tag: str | None = None  # the version's ``loupe.task`` tag when it was loaded (a change reloads)
 
     @property
     def answer_label(self) -> str:
@@ -63,29 +68,69 @@ class ServedModel:
             columns[spec.name] = values.to_numpy()
         return pd.DataFrame(columns, index=clean.index)
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """One finite number per row, from the model's own method.
+    def answer(self, frame: pd.DataFrame) -> Answers:
+        """The model's answers for rows already in its input types (see :meth:`model_input`).
 
-        A model that raises, or answers with anything but one finite number per row, is reported as
-        :class:`ModelFailed` naming the version and what came back.
+        A classifier is asked for probabilities when it can give them (``predict_proba``; its label is
+        then the most probable class, as scikit-learn's ``predict`` decides). A model that raises, or
+        answers with something that is not an answer of its task, is reported as :class:`ModelFailed`
+        naming the version and what came back.
         """
+        method = self.predict_method
+        if (
+            self.task == "classification"
+            and self.flavor == "sklearn"
+            and method == "predict"
+            and self.classes
+            and callable(getattr(self.model, "predict_proba", None))
+        ):
+            method = "predict_proba"
         try:
-            answers = getattr(self.model, self.predict_method)(frame)
+            raw = getattr(self.model, method)(frame)
         except Exception as error:  # the model's own code: any exception it raises is its failure, not ours
             raise ModelFailed(
                 f"version {self.version} of {self.name} failed while predicting: {type(error).__name__}: "
                 f"{first_line(error)}"
             ) from error
-        return regression_output(answers, rows=len(frame), who=f"version {self.version} of {self.name}")
+        who = f"version {self.version} of {self.name}"
+        if self.task == "classification":
+            return classification_answers(raw, rows=len(frame), who=who, classes=self.classes)
+        return regression_answers(raw, rows=len(frame), who=who)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """One float per row: a regressor's answer, a classifier's score (see :class:`Answers`)."""
+        return self.answer(frame).values
+
+    def answer_rows(self, clean: pd.DataFrame) -> Answers:
+        """Answers for validated rows; a few rows of a regressor go record by record through the compiled form."""
+        if self.compiled is not None and len(clean) <= RECORD_PATH_MAX_ROWS:
+            values = [self.predict_record(record) for record in clean.to_dict("records")]
+            return Answers(values=np.array(values, dtype=float))
+        if not len(clean):
+            return Answers.concat([], task=self.task, classes=self.classes)
+        return self.answer(self.model_input(clean))
 
     def predict_rows(self, clean: pd.DataFrame) -> np.ndarray:
-        """Predictions for validated rows; a few rows go record by record through the compiled form."""
-        if self.compiled is not None and len(clean) <= RECORD_PATH_MAX_ROWS:
-            return np.array([self.predict_record(record) for record in clean.to_dict("records")], dtype=float)
-        return self.predict(self.model_input(clean)) if len(clean) else np.empty(0)
+        """One float per validated row (see :meth:`answer_rows`)."""
+        return self.answer_rows(clean).values
+
+    def answer_record(self, values: Mapping[str, object]) -> Answers:
+        """One validated record → its answer: compiled when possible, else the model on one thread."""
+        row = self._typed_record(values)
+        if self.compiled is not None:
+            compiled = self.compiled.predict(row)
+            if compiled is not None:
+                return Answers(values=np.array([compiled], dtype=float))
+        frame = pd.DataFrame({name: [value] for name, value in row.items()})
+        # One row gains nothing from an OpenMP team; on a busy machine waiting for one costs 10-100 ms.
+        with _thread_pools().limit(limits=1, user_api="openmp"):
+            return self.answer(frame)
 
     def predict_record(self, values: Mapping[str, object]) -> float:
-        """One validated record → one prediction: compiled when possible, else ``predict`` on one thread."""
+        """One validated record → one float (a regressor's answer; a classifier's score)."""
+        return float(self.answer_record(values).values[0])
+
+    def _typed_record(self, values: Mapping[str, object]) -> dict[str, object]:
         row: dict[str, object] = {}
         for spec in self.schema.fields:
             value = values.get(spec.name)
@@ -98,53 +143,12 @@ class ServedModel:
             elif spec.dtype == "integer":
                 value = int(value)  # type: ignore[call-overload]
             row[spec.name] = value
-        if self.compiled is not None:
-            answer = self.compiled.predict(row)
-            if answer is not None:
-                return answer
-        frame = pd.DataFrame({name: [value] for name, value in row.items()})
-        # One row gains nothing from an OpenMP team; on a busy machine waiting for one costs 10-100 ms.
-        with _thread_pools().limit(limits=1, user_api="openmp"):
-            return float(self.predict(frame)[0])
+        return row
 
 
 def regression_output(answers: Any, *, rows: int, who: str) -> np.ndarray:
-    """A model's answers as one float per row, or :class:`ModelFailed` saying what came back instead."""
-    if isinstance(answers, pd.DataFrame):
-        if answers.shape[1] != 1:
-            shown = ", ".join(str(column) for column in list(answers.columns)[:6])
-            raise ModelFailed(
-                f"{who} returned {answers.shape[1]} columns per row ({shown}); a regression model must return "
-                "one number per row"
-            )
-        answers = answers.iloc[:, 0]
-    array = np.asarray(answers)
-    if array.ndim == 2 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim != 1 or len(array) != rows:
-        raise ModelFailed(
-            f"{who} returned an answer of shape {array.shape} for {rows} rows; a regression model must return "
-            "one number per row"
-        )
-    try:
-        numbers = array.astype(float)
-    except (TypeError, ValueError):
-        example = next((value for value in array if not _is_number(value)), array[0] if len(array) else None)
-        raise ModelFailed(
-            f"{who} returned text such as {str(example)[:40]!r} where a regression model returns numbers"
-        ) from None
-    bad = ~np.isfinite(numbers)
-    if bad.any():
-        raise ModelFailed(f"{who} returned {int(bad.sum()):,} non-finite answers (NaN or infinity) of {rows:,}")
-    return numbers
-
-
-def _is_number(value: object) -> bool:
-    try:
-        float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
-    return True
+    """A regressor's answers as one float per row, or :class:`ModelFailed` (see :func:`regression_answers`)."""
+    return regression_answers(answers, rows=rows, who=who).values
 
 
 @functools.cache
