@@ -19,7 +19,7 @@ PROBABILITY_PREFIX = "proba_"  # batch output and CLI files: one column per clas
 def parse_task(text: str | None) -> Task | None:
     """A tag's value as a task, or ``None`` when it names none (case and spaces ignored)."""
     value = (text or "").strip().lower()
-    return value if value in TASKS else None  # type: ignore[return-value]
+    return value if value in TASKS else None
 
 
 def class_text(value: object) -> str:

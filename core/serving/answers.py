@@ -89,9 +89,9 @@ class Answers:
         first = parts[0]
         return Answers(
             values=np.concatenate([part.values for part in parts]),
-            labels=None if first.labels is None else np.concatenate([part.labels for part in parts]),  # type: ignore[misc]
+            labels=None if first.labels is None else np.concatenate([part.labels for part in parts]),
             probabilities=(
-                None if first.probabilities is None else np.concatenate([part.probabilities for part in parts])  # type: ignore[misc]
+                None if first.probabilities is None else np.concatenate([part.probabilities for part in parts])
             ),
             classes=first.classes,
         )
