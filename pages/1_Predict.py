@@ -2,11 +2,13 @@
 
 import streamlit as st
 
+from core.charts import class_probability_figure
 from core.serving.batch import BatchFileError, rejected_with_inputs, score_csv, template_csv, to_csv_bytes
 from core.serving.feedback import attach_feedback
 from core.serving.input_fields import FieldSpec
 from core.serving.model_cache import ServingError, serve
 from core.serving.scoring import predict_one, score_shadow_for
+from core.task import PROBABILITY_PREFIX, class_text
 from ui.errors import action
 from ui.formats import amount, command, input_step, milliseconds, number, plain
 from ui.page import page_setup
@@ -113,7 +115,13 @@ with action("Showing the Predict page"):
         shadow_note = " · shadow scoring on (no version holds `challenger`)"
     st.markdown(f"Answering: **{plain(served.name)} v{served.version}** (`{ALIAS}`, {served.flavor}){shadow_note}")
     unit = f" · answers in {plain(resolution.unit)}" if resolution.unit else ""
-    st.caption(f"Predicts: {answer_label}{unit} · one-case scoring: {plain(served.scoring_path)}")
+    if served.task == "classification":
+        classes = ", ".join(plain(class_text(value)) for value in served.classes[:12])
+        more = f" and {len(served.classes) - 12} more" if len(served.classes) > 12 else ""
+        predicts = f"Classifies: {answer_label} into {len(served.classes)} classes ({classes}{more})"
+    else:
+        predicts = f"Predicts: {answer_label}{unit}"
+    st.caption(f"{predicts} · one-case scoring: {plain(served.scoring_path)}")
     if not schema.has_profile:
         st.info(
             f"Version {served.version} has no reference data: only its signature's types are checked (no ranges, "
@@ -155,10 +163,23 @@ with action("Showing the Predict page"):
             )
         else:
             metrics = st.columns(3)
-            shown_as = "Prediction" if served.output_name is None else f"Predicted {answer_label}"
-            metrics[0].metric(shown_as, plain(amount(outcome.prediction, resolution.unit)))
+            if outcome.task == "classification":
+                shown_as = "Predicted class" if served.output_name is None else f"Predicted {answer_label}"
+                metrics[0].metric(shown_as, plain(outcome.label))
+            else:
+                shown_as = "Prediction" if served.output_name is None else f"Predicted {answer_label}"
+                metrics[0].metric(shown_as, plain(amount(outcome.prediction, resolution.unit)))
             metrics[1].metric("Answering version", f"v{outcome.version}")
             metrics[2].metric("Latency", milliseconds(outcome.latency_ms))
+            if outcome.task == "classification" and outcome.probabilities:
+                st.plotly_chart(
+                    class_probability_figure(outcome.probabilities, predicted=class_text(outcome.label)),
+                    key="predict_probabilities",
+                )
+            elif outcome.task == "classification":
+                st.caption(
+                    "This model gives no class probabilities (it has no `predict_proba`); only its class is shown."
+                )
             for warning in outcome.warnings:
                 st.warning(f"Out of distribution — {plain(warning)}", icon="⚠️")
             if outcome.notice:
@@ -263,22 +284,28 @@ with action("Showing the Predict page"):
             )
             if outcome_batch["scored"]:
                 st.subheader("Scored rows")
+                answer_title = "prediction" if served.output_name is None else f"prediction ({served.answer_label})"
+                if served.task == "classification":
+                    answer_columns = {"prediction": st.column_config.TextColumn(answer_title)}
+                    answer_columns |= {
+                        column: st.column_config.NumberColumn(column, format="%.3f")
+                        for column in outcome_batch["preview"].columns
+                        if str(column).startswith(PROBABILITY_PREFIX)
+                    }
+                else:
+                    answer_columns = {"prediction": st.column_config.NumberColumn(answer_title)}
                 st.dataframe(
-                    outcome_batch["preview"],
-                    key="batch_preview",
-                    hide_index=True,
-                    column_config={
-                        "prediction": st.column_config.NumberColumn(
-                            "prediction" if served.output_name is None else f"prediction ({served.answer_label})"
-                        )
-                    },
+                    outcome_batch["preview"], key="batch_preview", hide_index=True, column_config=answer_columns
                 )
             if outcome_batch["rejected_rows"]:
                 st.subheader("Rejected rows (row 1 is the first line under the header)")
                 st.dataframe(outcome_batch["rejected_preview"], key="batch_rejected_preview", hide_index=True)
 
     with truth:
-        st.markdown("Attach true values to logged predictions: a CSV with the columns `prediction_id,actual`.")
+        st.markdown(
+            "Attach true values to logged predictions: a CSV with the columns `prediction_id,actual` — a number "
+            "for a regressor's prediction, one of the model's classes for a classifier's."
+        )
         st.download_button(
             "Download a feedback template",
             data=b"prediction_id,actual\n",

@@ -7,6 +7,7 @@ carry no feature rows of their own: their inputs are the answer's.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
@@ -178,6 +179,46 @@ def add_feedback(
     for chunk in _chunks(rows, INSERT_CHUNK):
         session.execute(insert(table_of(Feedback)), list(chunk))
     return [prediction_id for prediction_id in wanted if prediction_id not in known]
+
+
+def answer_classes(session: Session, *, prediction_ids: Sequence[int]) -> dict[int, tuple[str, ...] | None]:
+    """For each logged id: ``None`` for a regressor's answer, else the classes its model answers in.
+
+    The classes are the keys of the row's logged probabilities; for a classifier that logs none,
+    the labels its version has logged so far (the best the log knows without loading the model).
+    """
+    found: dict[int, tuple[str, ...] | None] = {}
+    seen_labels: dict[tuple[str, int], tuple[str, ...]] = {}
+    for chunk in _chunks(sorted({int(value) for value in prediction_ids}), LOOKUP_CHUNK):
+        rows = session.execute(
+            select(
+                Prediction.id,
+                Prediction.model_name,
+                Prediction.model_version,
+                Prediction.label,
+                Prediction.probabilities,
+            ).where(Prediction.id.in_(chunk))
+        )
+        for prediction_id, model_name, version, label, probabilities in rows:
+            if label is None:
+                found[int(prediction_id)] = None
+            elif probabilities:
+                found[int(prediction_id)] = tuple(json.loads(probabilities))
+            else:
+                key = (str(model_name), int(version))
+                if key not in seen_labels:
+                    seen_labels[key] = tuple(
+                        sorted(
+                            session.scalars(
+                                select(Prediction.label)
+                                .where(Prediction.model_name == key[0], Prediction.model_version == key[1])
+                                .where(Prediction.label.is_not(None))
+                                .distinct()
+                            )
+                        )
+                    )
+                found[int(prediction_id)] = seen_labels[key]
+    return found
 
 
 def count_predictions(session: Session, *, model_name: str | None = None, is_shadow: bool | None = None) -> int:

@@ -8,6 +8,7 @@ task is read from the model (:func:`detect_task`), never from its name.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +58,15 @@ class Answers:
         return [
             json.dumps(dict(zip(names, (round(float(p), 6) for p in row), strict=True)), separators=(",", ":"))
             for row in self.probabilities
+        ]
+
+    def log_columns(self) -> list[dict[str, object]]:
+        """Per row, the prediction log's answer columns: ``prediction`` (a number, or ``None`` for a
+        classifier without probabilities), ``label`` and ``probabilities`` (``None`` for a regressor)."""
+        values = [None if math.isnan(value) else float(value) for value in self.values.tolist()]
+        return [
+            {"prediction": value, "label": label, "probabilities": probabilities}
+            for value, label, probabilities in zip(values, self.label_texts, self.probability_json(), strict=True)
         ]
 
     def probability_columns(self) -> dict[str, np.ndarray]:

@@ -1,7 +1,13 @@
-"""Ground truth: a CSV of ``prediction_id,actual`` attached to logged predictions (page and CLI)."""
+"""Ground truth: a CSV of ``prediction_id,actual`` attached to logged predictions (page and CLI).
+
+A regressor's prediction takes a number; a classifier's takes one of its model's classes (as text:
+``1`` and ``1.0`` name the same class). What each id needs is read from the log, so one file may
+carry the truth of several models.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 from dataclasses import dataclass, field
@@ -10,9 +16,11 @@ import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.serving.batch import BatchFileError, decode_text
-from storage.prediction_log import add_feedback
+from core.task import class_text
+from storage.prediction_log import add_feedback, answer_classes
 
 FEEDBACK_COLUMNS = ("prediction_id", "actual")
+SHOWN_CLASSES = 8  # a rejection lists at most this many of the model's classes
 
 
 @dataclass(frozen=True)
@@ -25,8 +33,16 @@ class FeedbackResult:
     notices: list[str] = field(default_factory=list)
 
 
-def parse_feedback(data: bytes) -> tuple[dict[int, float], pd.DataFrame]:
-    """``{prediction_id: actual}`` from CSV bytes, plus the refused rows (row, field, message)."""
+@dataclass(frozen=True)
+class FeedbackRows:
+    """A feedback file read: the raw true value of each id (with its row number), and refused rows."""
+
+    values: list[tuple[int, int, str]]  # (row, prediction_id, the value as written), in file order
+    rejected: pd.DataFrame  # row, field, message
+
+
+def parse_feedback(data: bytes) -> FeedbackRows:
+    """The rows of a feedback CSV: well-formed ids with their values as text; malformed ids refused."""
     text = decode_text(data)
     if not text.strip():
         raise BatchFileError("the file is empty; expected a header row: prediction_id,actual")
@@ -40,7 +56,7 @@ def parse_feedback(data: bytes) -> tuple[dict[int, float], pd.DataFrame]:
         raise BatchFileError(f"missing column(s): {', '.join(missing)}; expected a header row: prediction_id,actual")
     if frame.empty:
         raise BatchFileError("the file has a header but no rows of prediction_id,actual")
-    actuals: dict[int, float] = {}
+    values: list[tuple[int, int, str]] = []
     problems = []
     for row, (raw_id, raw_actual) in enumerate(
         frame[list(FEEDBACK_COLUMNS)].itertuples(index=False, name=None), start=1
@@ -50,21 +66,57 @@ def parse_feedback(data: bytes) -> tuple[dict[int, float], pd.DataFrame]:
         except ValueError:
             problems.append((row, "prediction_id", f"prediction_id: {raw_id!r} is not a whole number (rule: type)"))
             continue
-        try:
-            actual = float(str(raw_actual).strip())
-        except ValueError:
-            problems.append((row, "actual", f"actual: {raw_actual!r} is not a number (rule: type)"))
-            continue
-        if not math.isfinite(actual):
-            problems.append((row, "actual", f"actual: {raw_actual!r} is not a finite number (rule: finite)"))
-            continue
-        actuals[prediction_id] = actual
-    return actuals, pd.DataFrame(problems, columns=["row", "field", "message"])
+        values.append((row, prediction_id, str(raw_actual).strip()))
+    return FeedbackRows(values=values, rejected=pd.DataFrame(problems, columns=["row", "field", "message"]))
+
+
+def _as_number(raw: str) -> tuple[float | None, str | None]:
+    try:
+        actual = float(raw)
+    except ValueError:
+        return None, f"actual: {raw!r} is not a number (rule: type)"
+    if not math.isfinite(actual):
+        return None, f"actual: {raw!r} is not a finite number (rule: finite)"
+    return actual, None
+
+
+def _as_class(raw: str, classes: tuple[str, ...]) -> tuple[str | None, str | None]:
+    label = raw
+    if raw not in classes:
+        with contextlib.suppress(ValueError):
+            label = class_text(float(raw))  # "1.0" names class "1"
+    if label in classes or not classes:
+        return label, None
+    shown = ", ".join(repr(name) for name in classes[:SHOWN_CLASSES])
+    more = f" and {len(classes) - SHOWN_CLASSES} more" if len(classes) > SHOWN_CLASSES else ""
+    return None, f"actual: {raw!r} is not one of the model's classes ({shown}{more}) (rule: class)"
 
 
 def attach_feedback(data: bytes, *, sessions: sessionmaker[Session]) -> FeedbackResult:
-    """Store the actuals of a feedback CSV in one transaction; unknown ids are reported, not stored."""
-    actuals, rejected = parse_feedback(data)
+    """Store the true values of a feedback CSV in one transaction; unknown ids are reported, not stored.
+
+    Each value is checked against what its prediction needs: a finite number for a regressor's, one of
+    the model's classes for a classifier's (refused rows name the rule).
+    """
+    parsed = parse_feedback(data)
+    problems = list(parsed.rejected.itertuples(index=False, name=None))
+    actuals: dict[int, float] = {}
+    labels: dict[int, str] = {}
     with sessions.begin() as session:
-        unknown = add_feedback(session, actuals=actuals)
-    return FeedbackResult(stored=len(actuals) - len(unknown), unknown_ids=unknown, rejected=rejected)
+        needs = answer_classes(session, prediction_ids=[prediction_id for _, prediction_id, _ in parsed.values])
+        for row, prediction_id, raw in parsed.values:
+            classes = needs.get(prediction_id)
+            if prediction_id in needs and classes is not None:
+                label, problem = _as_class(raw, classes)
+                if label is not None:
+                    labels[prediction_id] = label
+            else:  # a regressor's answer, or an id the log does not know (reported as unknown below)
+                actual, problem = _as_number(raw)
+                if actual is not None:
+                    actuals[prediction_id] = actual
+            if problem is not None:
+                problems.append((row, "actual", problem))
+        unknown = add_feedback(session, actuals=actuals, labels=labels)
+    rejected = pd.DataFrame(sorted(problems), columns=["row", "field", "message"])
+    stored = len(actuals) + len(labels) - len(unknown)  # unknown ids were read as numbers, never stored
+    return FeedbackResult(stored=stored, unknown_ids=unknown, rejected=rejected)

@@ -251,7 +251,11 @@ def _with_task(
         classes = tuple(probe_output.columns)
     if not classes and profile is not None:
         classes = profile.classes
-    return replace(served, task="classification", classes=classes)
+    classifier = replace(served, task="classification", classes=classes)
+    asks = (
+        "predict_proba" if classes and callable(getattr(served.model, "predict_proba", None)) else served.predict_method
+    )
+    return replace(classifier, scoring_path=f"{asks}()" if served.flavor == "sklearn" else "pyfunc predict()")
 
 
 def _read_meta(folder: Path) -> dict | None:

@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.serving.answers import Answers
 from core.serving.input_fields import Problem
 from core.serving.model_cache import serve
 from core.serving.shadow import ShadowResult, score_shadow
 from core.settings import Settings
+from core.task import Task
 from storage.base import utcnow
 from storage.prediction_log import log_predictions, log_rejections
 
@@ -34,7 +36,8 @@ REJECTED_COLUMNS = ["row", "field", "rule", "message"]
 class ScoringResult:
     """A scored frame: accepted rows with predictions, rejected rows with reasons, and who answered."""
 
-    accepted: pd.DataFrame  # inputs + prediction + prediction_id + model_version + ood_fields
+    # inputs + prediction (a classifier's label) + proba_<class> (classifiers) + prediction_id + model_version + ood_fields
+    accepted: pd.DataFrame
     rejected: pd.DataFrame  # row (1-based), field, rule, message
     model_version: int
     served_from_cache: bool
@@ -42,6 +45,8 @@ class ScoringResult:
     request_id: str
     rows_in: int
     shadow: ShadowResult | None = None
+    task: Task = "regression"
+    classes: tuple[str, ...] = ()  # a classifier's classes as text, in its probability order
 
     @property
     def rejected_row_count(self) -> int:
@@ -52,7 +57,7 @@ class ScoringResult:
 class PredictionOutcome:
     """One answered (or refused) form request."""
 
-    prediction: float | None
+    prediction: float | None  # a regressor's answer; a classifier's score (None without probabilities)
     version: int | None
     latency_ms: float
     prediction_id: int | None
@@ -62,10 +67,13 @@ class PredictionOutcome:
     notice: str | None = None  # e.g. "registry unreachable — serving cached v1"
     served_from_cache: bool = False
     inputs: dict[str, object] = field(default_factory=dict)
+    task: Task = "regression"
+    label: object | None = None  # a classifier's predicted class, in the model's own type
+    probabilities: dict[str, float] = field(default_factory=dict)  # class (as text) → probability
 
     @property
     def accepted(self) -> bool:
-        return self.prediction is not None
+        return self.prediction_id is not None
 
 
 def _utc_datetimes(timestamps: pd.Series) -> list:
@@ -123,11 +131,12 @@ def score_frame(
     started = time.perf_counter()
     check = served.schema.validate_frame(frame)
     accepted_positions = np.flatnonzero(check.accepted_mask)
-    predictions = np.empty(len(check.clean), dtype=float)
+    parts = []
     for start in range(0, len(check.clean), PREDICT_CHUNK):
         stop = start + PREDICT_CHUNK
-        predictions[start:stop] = served.predict_rows(check.clean.iloc[start:stop])
+        parts.append(served.answer_rows(check.clean.iloc[start:stop]))
         report(0.5 * min(stop, len(check.clean)) / max(len(check.clean), 1))
+    answers = Answers.concat(parts, task=served.task, classes=served.classes)
     latency_ms = (time.perf_counter() - started) * 1000 / max(len(frame), 1)
 
     now = utcnow()
@@ -142,7 +151,7 @@ def score_frame(
             "model_name": settings.model_name,
             "model_version": served.version,
             "alias": alias,
-            "prediction": float(prediction),
+            **answer,
             "latency_ms": latency_ms,
             "source": source,
             "request_id": request_id,
@@ -151,7 +160,7 @@ def score_frame(
             "is_shadow": False,
             "shadow_of": None,
         }
-        for created_at, prediction, ood in zip(created, predictions, check.ood_fields, strict=True)
+        for created_at, answer, ood in zip(created, answers.log_columns(), check.ood_fields, strict=True)
     ]
     total = max(len(records), 1)
     with sessions.begin() as session:
@@ -170,7 +179,9 @@ def score_frame(
     report(1.0)
 
     accepted = frame.iloc[accepted_positions].copy()
-    accepted["prediction"] = predictions
+    accepted["prediction"] = answers.shown()
+    for column, probabilities in answers.probability_columns().items():
+        accepted[column] = probabilities
     accepted["prediction_id"] = ids
     accepted["model_version"] = served.version
     accepted["ood_fields"] = check.ood_fields
@@ -182,6 +193,8 @@ def score_frame(
         notice=resolution.notice,
         request_id=request_id,
         rows_in=len(frame),
+        task=served.task,
+        classes=tuple(answers.class_texts),
     )
     if (settings.shadow if shadow is None else shadow) and len(ids):
         shadow_result = score_shadow(
@@ -245,7 +258,8 @@ def predict_one(
             served_from_cache=resolution.from_cache,
         )
     values = check.values or {}
-    prediction = served.predict_record(values)
+    answers = served.answer_record(values)
+    (answer,) = answers.log_columns()
     latency_ms = (time.perf_counter() - started) * 1000
     with sessions.begin() as session:
         (prediction_id,) = log_predictions(
@@ -256,7 +270,7 @@ def predict_one(
                     "model_name": settings.model_name,
                     "model_version": served.version,
                     "alias": alias,
-                    "prediction": prediction,
+                    **answer,
                     "latency_ms": latency_ms,
                     "source": source,
                     "request_id": request_id,
@@ -269,7 +283,7 @@ def predict_one(
             features=[values],
         )
     outcome = PredictionOutcome(
-        prediction=prediction,
+        prediction=answer["prediction"],  # type: ignore[arg-type]
         version=served.version,
         latency_ms=latency_ms,
         prediction_id=prediction_id,
@@ -278,6 +292,14 @@ def predict_one(
         notice=resolution.notice,
         served_from_cache=resolution.from_cache,
         inputs=dict(values),
+        task=served.task,
+        label=None if answers.labels is None else answers.labels[0],
+        probabilities={
+            name: float(probability)
+            for name, probability in zip(answers.class_texts, answers.probabilities[0], strict=True)
+        }
+        if answers.probabilities is not None
+        else {},
     )
     if run_shadow:
         score_shadow_for(settings, outcome, sessions=sessions, source=source)

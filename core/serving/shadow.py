@@ -53,7 +53,7 @@ def score_shadow(
             return None
         check = served.schema.validate_frame(inputs)
         positions = np.flatnonzero(check.accepted_mask)
-        predictions = served.predict_rows(check.clean)
+        answers = served.answer_rows(check.clean)
         latency_ms = (time.perf_counter() - started) * 1000 / max(len(inputs), 1)
         now = utcnow()
         records = [
@@ -62,7 +62,7 @@ def score_shadow(
                 "model_name": settings.model_name,
                 "model_version": served.version,
                 "alias": SHADOW_ALIAS,
-                "prediction": float(prediction),
+                **answer,
                 "latency_ms": latency_ms,
                 "source": source,
                 "request_id": request_id,
@@ -71,7 +71,7 @@ def score_shadow(
                 "is_shadow": True,
                 "shadow_of": shadow_of[position],
             }
-            for position, prediction, ood in zip(positions, predictions, check.ood_fields, strict=True)
+            for position, answer, ood in zip(positions, answers.log_columns(), check.ood_fields, strict=True)
         ]
         with sessions.begin() as session:
             log_predictions(session, records=records)

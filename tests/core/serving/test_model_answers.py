@@ -126,11 +126,13 @@ def test_the_method_named_by_pyfunc_predict_fn_answers(home, sessions) -> None:
     )
 
     served, _ = serve(home)
+    result = score_frame(home, features, sessions=sessions, source="cli")
 
     assert served.version == version and served.predict_method == "predict_proba"
-    # predict() would have answered 0/1 labels that look like numbers; predict_proba's two columns are refused.
-    with pytest.raises(ModelFailed, match="returned an answer of shape"):
-        score_frame(home, features, sessions=sessions, source="cli")
+    # predict_proba's two columns are class probabilities, not two numbers to refuse: a classifier answers.
+    assert served.task == "classification" and served.classes == (False, True)
+    assert list(result.accepted["prediction"]) == list(classifier.predict(features))
+    np.testing.assert_allclose(result.accepted["proba_True"], classifier.predict_proba(features)[:, 1], rtol=1e-9)
 
 
 def test_a_sklearn_regressor_logged_by_a_team_matches_its_own_predict(home, sessions) -> None:
