@@ -67,10 +67,9 @@ def test_a_classifier_is_answered_with_its_labels_and_probabilities_and_logged(c
     assert [row.label for row in rows_logged] == [str(value) for value in expected_labels]
     stored = np.array([[json.loads(row.probabilities)[name] for name in classes] for row in rows_logged])
     np.testing.assert_allclose(stored, expected_probabilities, atol=1e-6)
-    if len(classes) == 2:  # binary: the score is the second (positive) class's probability
-        expected_scores = expected_probabilities[:, 1]
-    else:  # multiclass: the predicted class's
-        expected_scores = expected_probabilities.max(axis=1)
+    # Binary: the score is the second (positive) class's probability; multiclass: the predicted class's.
+    binary = len(classes) == 2
+    expected_scores = expected_probabilities[:, 1] if binary else expected_probabilities.max(axis=1)
     np.testing.assert_allclose([row.prediction for row in rows_logged], expected_scores, rtol=1e-9)
 
 
