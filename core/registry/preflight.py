@@ -1,6 +1,8 @@
 """Pre-flight checks for moving an alias: signature, holdout metric, validation tag, live evidence, drift.
 
-``fail`` blocks a move (unless overridden with a reason); ``warn`` and ``unknown`` inform.
+``fail`` blocks a move (unless overridden with a reason); ``warn`` and ``unknown`` inform. Whether the
+versions are compared as regressors or classifiers is worked out without loading a model
+(:func:`core.registry.version_task.version_task`); the live checks are in :mod:`core.registry.live_checks`.
 """
 
 from __future__ import annotations
@@ -14,37 +16,19 @@ from sqlalchemy.orm import Session
 from core import mlflow_io
 from core.errors import ArtifactMissing, VersionNotFound, first_line
 from core.mlflow_io import VersionInfo
-from core.monitoring.percentiles import VersionLatency, version_latency
 from core.monitoring.references import refresh
+from core.registry.checks import FAIL, PASS, UNKNOWN, WARN, Check
 from core.registry.guards import InvalidRequest, PromotionRefused, valid_alias
 from core.registry.holdout import primary_holdout, same_measure
+from core.registry.live_checks import live_checks, task_check
+from core.registry.version_task import pair_task, version_task
 from core.settings import Settings
+from core.task import Task
 from storage import evidence
 from storage.db import Sessions, reading
 
-PASS, FAIL, WARN, UNKNOWN = "pass", "fail", "warn", "unknown"
-
-
 VALIDATION_STATUS_TAG = "validation_status"
-
-
 VALIDATION_STATUSES = ("pending", "validated", "rejected")
-
-
-# Live evidence below these counts is noise, so its check says "unknown" rather than pass or fail.
-MIN_FEEDBACK = 20
-
-
-MIN_LATENCY_SAMPLES = 20
-
-
-LATENCY_FACTOR = 2.0  # a candidate whose p95 is more than twice the holder's (and over budget) fails
-
-
-AGREEMENT_TOLERANCE = 0.10  # shadow answers within 10% of the served one "agree"
-
-
-AGREEMENT_WARN_SHARE = 0.80
 
 
 class PreflightBlocked(PromotionRefused):
@@ -70,19 +54,6 @@ class DriftLike(Protocol):
 
     @property
     def detail(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class Check:
-    """One pre-flight check: ``status`` is pass, fail (blocks), warn or unknown (neither blocks)."""
-
-    name: str
-    status: str
-    detail: str
-
-    @property
-    def blocks(self) -> bool:
-        return self.status == FAIL
 
 
 @dataclass(frozen=True)
@@ -147,11 +118,19 @@ def run_checks(
     """Every check of moving ``alias`` from ``holder`` to ``candidate``, inside the caller's session."""
     if holder is not None and holder.version == candidate.version:
         raise InvalidRequest(f"version {candidate.version} already holds {alias}")
+    model = settings.model_name
+    new = evidence.version_evidence(session, model_name=model, version=candidate.version)
+    old = None if holder is None else evidence.version_evidence(session, model_name=model, version=holder.version)
+    new_task = version_task(candidate, new)
+    old_task = None if holder is None else version_task(holder, old)
+    task = pair_task(new_task, old_task)
+    mismatch = None if holder is None else task_check(candidate, holder, new=new_task, old=old_task)
     checks = [
         _signature_check(settings, candidate, holder),
-        _holdout_check(settings, candidate, holder),
+        *([] if mismatch is None else [mismatch]),
+        _holdout_check(settings, candidate, holder, task=task),
         _validation_check(candidate),
-        *_live_checks(settings, session, candidate, holder),
+        *live_checks(settings, session, candidate=candidate, holder=holder, new=new, old=old, task=task),
         _drift_check(drift),
     ]
     return Preflight(
@@ -212,18 +191,23 @@ def signature_differences(*, old: list[dict], new: list[dict]) -> list[str]:
     return problems
 
 
-def _holdout_check(settings: Settings, candidate: VersionInfo, holder: VersionInfo | None) -> Check:
-    new = primary_holdout(candidate.metrics, chosen=settings.holdout_metric)
+def _holdout_check(settings: Settings, candidate: VersionInfo, holder: VersionInfo | None, *, task: Task) -> Check:
+    chosen = settings.holdout_metric
+    new = primary_holdout(candidate.metrics, chosen=chosen, task=task)
     old = None
     if holder is not None:
         old = (
             same_measure(holder.metrics, new)
             if new is not None
-            else primary_holdout(holder.metrics, chosen=settings.holdout_metric)
+            else primary_holdout(holder.metrics, chosen=chosen, task=task)
         )
     shown = new or old
     name = "holdout metric" if shown is None else f"holdout {shown.measures}"
-    wanted = settings.holdout_metric or "holdout metric (rmse, mae, mse, r2 or mape under a usual name)"
+    wanted = chosen or (
+        "holdout metric (roc_auc, f1, accuracy, log_loss, precision or recall under a usual name)"
+        if task == "classification"
+        else "holdout metric (rmse, mae, mse, r2 or mape under a usual name)"
+    )
     if new is None:
         if holder is None or old is None:
             return Check(name, UNKNOWN, f"version {candidate.version} has no {wanted}")
@@ -255,88 +239,6 @@ def _validation_check(candidate: VersionInfo) -> Check:
         return Check(name, UNKNOWN, f"version {candidate.version} has no {VALIDATION_STATUS_TAG} tag")
     verdict = {"validated": PASS, "rejected": FAIL}.get(status, WARN)
     return Check(name, verdict, f"version {candidate.version} is tagged {status!r}")
-
-
-def _live_checks(
-    settings: Settings, session: Session, candidate: VersionInfo, holder: VersionInfo | None
-) -> list[Check]:
-    names = ("shadow agreement", "realised error", "latency p95")
-    if holder is None:
-        return [Check(name, UNKNOWN, "no holder to compare live answers with") for name in names]
-    model = settings.model_name
-    new = evidence.version_evidence(session, model_name=model, version=candidate.version)
-    old = evidence.version_evidence(session, model_name=model, version=holder.version)
-    agreed = evidence.agreement(
-        session,
-        model_name=model,
-        reference_version=holder.version,
-        candidate_version=candidate.version,
-        tolerance=AGREEMENT_TOLERANCE,
-    )
-    # Latency comes from the roll-ups, as on Monitoring, so both pages show the same p95.
-    new_latency = version_latency(session, model_name=model, model_version=candidate.version)
-    old_latency = version_latency(session, model_name=model, model_version=holder.version)
-    return [
-        _agreement_check(names[0], agreed),
-        _realised_check(names[1], settings, new, old),
-        _latency_check(names[2], settings, new_latency, old_latency),
-    ]
-
-
-def _agreement_check(name: str, agreed: evidence.Agreement) -> Check:
-    share = agreed.share_within_tolerance
-    if share is None:
-        return Check(
-            name,
-            UNKNOWN,
-            f"no request answered by both version {agreed.reference_version} and version "
-            f"{agreed.candidate_version} yet (shadow traffic pairs them)",
-        )
-    detail = (
-        f"{share:.0%} of {agreed.pairs:,} shared requests within ±{agreed.tolerance:.0%} of version "
-        f"{agreed.reference_version}; mean |difference| {agreed.mean_abs_difference:,.1f}"
-    )
-    return Check(name, PASS if share >= AGREEMENT_WARN_SHARE else WARN, detail)
-
-
-def _realised_check(
-    name: str, settings: Settings, new: evidence.VersionEvidence, old: evidence.VersionEvidence
-) -> Check:
-    if min(new.feedback_count, old.feedback_count) < MIN_FEEDBACK:
-        return Check(
-            name,
-            UNKNOWN,
-            f"feedback on {new.feedback_count} answers of version {new.version} and {old.feedback_count} of "
-            f"version {old.version} (needs {MIN_FEEDBACK} each)",
-        )
-    assert new.realised_rmse is not None and old.realised_rmse is not None
-    detail = (
-        f"version {new.version}: MAE {new.realised_mae:,.1f}, RMSE {new.realised_rmse:,.1f} "
-        f"({new.feedback_count}); version {old.version}: MAE {old.realised_mae:,.1f}, "
-        f"RMSE {old.realised_rmse:,.1f} ({old.feedback_count})"
-    )
-    worse = new.realised_rmse > old.realised_rmse * (1 + settings.promotion_tolerance)
-    return Check(name, FAIL if worse else PASS, detail)
-
-
-def _latency_check(name: str, settings: Settings, new: VersionLatency, old: VersionLatency) -> Check:
-    if min(new.samples, old.samples) < MIN_LATENCY_SAMPLES:
-        return Check(
-            name,
-            UNKNOWN,
-            f"{new.samples} logged answers of version {new.version} and {old.samples} of version "
-            f"{old.version} (needs {MIN_LATENCY_SAMPLES} each)",
-        )
-    assert new.p95_ms is not None and old.p95_ms is not None
-    budget = settings.alert_p95_latency_ms
-    detail = f"{new.p95_ms:,.1f} ms vs {old.p95_ms:,.1f} ms (limit ×{LATENCY_FACTOR:g}"
-    detail += ")" if budget is None else f" and over the {budget:,.0f} ms p95 budget)"
-    if new.p95_ms <= LATENCY_FACTOR * old.p95_ms:
-        return Check(name, PASS, detail)
-    # Slower, but a model that still answers within the operators' latency budget only warns: restoring a
-    # heavier but better model (a rollback, say) must not be blocked by a lighter one's speed.
-    within_budget = budget is not None and new.p95_ms <= budget
-    return Check(name, WARN if within_budget else FAIL, detail)
 
 
 def _drift_check(drift: DriftLike | None) -> Check:
