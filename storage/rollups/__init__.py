@@ -1,8 +1,9 @@
 """Hourly roll-ups of the prediction log, so monitoring reads hundreds of rows instead of millions.
 
 Per (model, version, shadow flag, UTC hour): counts and sums (predictions, OOD, latency, realised
-error), histograms on fixed buckets (latency: log-spaced; prediction and residual: signed-log), and
-per-feature counts on the serving version's drift bins (numerics: count and value sum per bin;
+error, log loss, shadow agreement), histograms on fixed buckets (latency: log-spaced; prediction and
+residual: signed-log; a classifier's scores: 1,000 bins of [0, 1]), a classifier's predicted labels and
+confusion counts, and per-feature counts on the serving version's drift bins (numerics: count and value sum per bin;
 categoricals: count per level). Rejections roll up per (model, hour, field, rule).
 
 :func:`refresh_rollups` is incremental and idempotent: it adds the rows that arrived since the last
@@ -29,6 +30,7 @@ Modules, one job each:
 - :mod:`~storage.rollups.buckets`: the fixed histogram buckets;
 - :mod:`~storage.rollups.refresh`: refresh and rebuild (id chunks, gaps, predictions, rejections);
 - :mod:`~storage.rollups.realised_error`: feedback, added on top or recounted when replaced;
+- :mod:`~storage.rollups.classification`: a classifier's labels, scores, log loss and shadow agreement;
 - :mod:`~storage.rollups.references`: the training profile each version is binned with;
 - :mod:`~storage.rollups.queries`: the reads monitoring uses;
 - :mod:`~storage.rollups.sql`: low-level helpers (UTC hours in SQL, fast reads into frames, additive upserts).
@@ -44,7 +46,16 @@ from storage.rollups.buckets import (
     signed_log_bounds,
     signed_log_bucket,
 )
-from storage.rollups.queries import bucket_counts, feature_counts, hour_totals, logged_versions, rejection_counts
+from storage.rollups.classification import SCORE_BINS, score_bounds, score_bucket
+from storage.rollups.queries import (
+    bucket_counts,
+    feature_counts,
+    hour_totals,
+    label_counts,
+    logged_versions,
+    rejection_counts,
+    score_counts,
+)
 from storage.rollups.references import load_reference, save_reference
 from storage.rollups.refresh import (
     CHUNK_ROWS,
@@ -61,8 +72,10 @@ from storage.rollups.tables import (
     RollupFeature,
     RollupGap,
     RollupHour,
+    RollupLabel,
     RollupReference,
     RollupRejection,
+    RollupScore,
     RollupState,
 )
 
@@ -73,6 +86,7 @@ __all__ = [
     "LATENCY_BUCKETS",
     "LATENCY_FLOOR_MS",
     "LATENCY_PER_DECADE",
+    "SCORE_BINS",
     "SIGNED_LOG_PER_UNIT",
     "BinningSource",
     "FeatureBinning",
@@ -81,12 +95,15 @@ __all__ = [
     "RollupFeature",
     "RollupGap",
     "RollupHour",
+    "RollupLabel",
     "RollupReference",
     "RollupRejection",
+    "RollupScore",
     "RollupState",
     "bucket_counts",
     "feature_counts",
     "hour_totals",
+    "label_counts",
     "latency_bounds",
     "latency_bucket",
     "load_reference",
@@ -95,6 +112,9 @@ __all__ = [
     "refresh_rollups",
     "rejection_counts",
     "save_reference",
+    "score_bounds",
+    "score_bucket",
+    "score_counts",
     "signed_log_bounds",
     "signed_log_bucket",
 ]

@@ -1,4 +1,4 @@
-"""Reads of the roll-ups over a window: hourly totals, histogram buckets, feature bins, rejections, versions."""
+"""Reads of the roll-ups over a window: hourly totals, histogram buckets, labels, scores, feature bins, rejections."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pandas as pd
 from sqlalchemy import BigInteger, Float, cast, func, select
 from sqlalchemy.orm import Session
 
-from storage.rollups.sql import as_hours, read_frame
-from storage.rollups.tables import RollupBucket, RollupFeature, RollupHour, RollupRejection
+from storage.rollups.sql import as_hours, day_of, read_frame
+from storage.rollups.tables import RollupBucket, RollupFeature, RollupHour, RollupLabel, RollupRejection, RollupScore
 
 
 def _with_hours(frame: pd.DataFrame) -> pd.DataFrame:
@@ -39,6 +39,10 @@ def hour_totals(session: Session, *, model_name: str, start: datetime, end: date
         "error_sum",
         "abs_error_sum",
         "sq_error_sum",
+        "log_loss_count",
+        "log_loss_sum",
+        "agreed",
+        "compared",
     ]
     query = select(*(getattr(RollupHour, name) for name in columns)).where(
         RollupHour.model_name == model_name, RollupHour.hour >= start, RollupHour.hour < end
@@ -73,6 +77,51 @@ def bucket_counts(
         query = query.where(RollupBucket.model_version == model_version)
     query = query.group_by(*keys)
     return _with_hours(read_frame(session, query, [key.key for key in keys] + ["count"]))
+
+
+def label_counts(
+    session: Session, *, model_name: str, kind: str, start: datetime, end: datetime, by_day: bool = False
+) -> pd.DataFrame:
+    """A classifier's label counts over ``[start, end)`` per version and shadow flag (and UTC day).
+
+    ``kind`` ``predicted``: how often each class was predicted (``actual`` empty); ``confusion``: predicted × true.
+    """
+    keys: list[Any] = [RollupLabel.model_version, RollupLabel.is_shadow, RollupLabel.predicted, RollupLabel.actual]
+    names = ["model_version", "is_shadow", "predicted", "actual"]
+    if by_day:
+        keys.insert(0, day_of(session, RollupLabel.hour))
+        names.insert(0, "day")
+    query = (
+        select(*keys, _total(RollupLabel.count))
+        .where(
+            RollupLabel.model_name == model_name,
+            RollupLabel.kind == kind,
+            RollupLabel.hour >= start,
+            RollupLabel.hour < end,
+        )
+        .group_by(*keys)
+    )
+    frame = read_frame(session, query, [*names, "count"])
+    if by_day:
+        frame["day"] = as_hours(frame["day"])
+    return frame
+
+
+def score_counts(session: Session, *, model_name: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """Labelled rows' class probabilities on fixed bins over ``[start, end)``, per UTC day, version, shadow flag,
+    class and whether it was the true class."""
+    day = day_of(session, RollupScore.hour)
+    keys: list[Any] = [day, RollupScore.model_version, RollupScore.is_shadow, RollupScore.class_name]
+    keys += [RollupScore.is_true, RollupScore.bucket]
+    query = (
+        select(*keys, _total(RollupScore.count))
+        .where(RollupScore.model_name == model_name, RollupScore.hour >= start, RollupScore.hour < end)
+        .group_by(*keys)
+    )
+    columns = ["day", "model_version", "is_shadow", "class_name", "is_true", "bucket", "count"]
+    frame = read_frame(session, query, columns)
+    frame["day"] = as_hours(frame["day"])
+    return frame
 
 
 def feature_counts(

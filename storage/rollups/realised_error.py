@@ -1,5 +1,9 @@
 """Realised error: true values (feedback) scored against the predictions, and shadow rows, they belong to.
 
+A regressor's true value (``Feedback.actual``) gives error sums and residual buckets; a classifier's true
+label (``Feedback.actual_label``) gives confusion counts, score bins and log loss
+(:mod:`storage.rollups.classification`). Rows without a number on either side add no error.
+
 New feedback is added on top of the hours its predictions were made in. Feedback that *replaces* an
 earlier value (``Feedback.revision`` > 1) cannot be: the old value's share is already summed, so the
 realised-error columns of the hours it touches are recounted from the raw log instead.
@@ -16,6 +20,7 @@ from sqlalchemy.orm import Session
 from storage.base import table_of
 from storage.prediction_log import Feedback, Prediction
 from storage.rollups.buckets import signed_log_bucket
+from storage.rollups.classification import add_labels, zero_labels
 from storage.rollups.sql import as_hours, bucket_rows, hour_of, read_frame, to_records, upsert
 from storage.rollups.tables import RollupBucket, RollupHour
 
@@ -35,6 +40,7 @@ def _labelled_rows(
     predictions of one model made in one hour.
     """
     columns = ["hour", "model_name", "model_version", "is_shadow", "prediction", "actual"]
+    columns += ["label", "probabilities", "actual_label"]
     direct, shadow = table_of(Prediction), table_of(Prediction).alias("shadow")
     frames = []
     for made, joined_on in ((direct, direct.c.id), (shadow, shadow.c.shadow_of)):
@@ -46,6 +52,9 @@ def _labelled_rows(
                 made.c.is_shadow,
                 made.c.prediction,
                 Feedback.actual,
+                made.c.label,
+                made.c.probabilities,
+                Feedback.actual_label,
             )
             .select_from(Feedback)
             .join(made, joined_on == Feedback.prediction_id)
@@ -74,6 +83,7 @@ def add_received_feedback(session: Session, after: datetime | None, until: datet
     rows, answered = _labelled_rows(session, after=after, until=until, newest_prediction=newest_prediction)
     if not rows.empty:
         add_errors(session, rows)
+        add_labels(session, rows)
     return answered
 
 
@@ -94,7 +104,7 @@ def hours_with_replaced_feedback(
 
 
 def recount_errors(session: Session, model_name: str, hour: datetime, until: datetime, newest_prediction: int) -> None:
-    """Replace one hour's realised-error counters with a recount from the raw log."""
+    """Replace one hour's realised-error (and classifier) counters with a recount from the raw log."""
     zeroed = {"feedback": 0, "error_sum": 0.0, "abs_error_sum": 0.0, "sq_error_sum": 0.0}
     session.execute(
         update(RollupHour).where(RollupHour.model_name == model_name, RollupHour.hour == hour).values(zeroed)
@@ -104,15 +114,22 @@ def recount_errors(session: Session, model_name: str, hour: datetime, until: dat
             RollupBucket.model_name == model_name, RollupBucket.metric == "residual", RollupBucket.hour == hour
         )
     )
+    zero_labels(session, model_name, hour)
     rows, _ = _labelled_rows(
         session, after=None, until=until, newest_prediction=newest_prediction, made_in=(model_name, hour)
     )
     if not rows.empty:
         add_errors(session, rows)
+        add_labels(session, rows)
 
 
 def add_errors(session: Session, rows: pd.DataFrame) -> None:
-    """Add realised-error sums and residual buckets for rows of (keys, prediction, actual)."""
+    """Add realised-error sums and residual buckets for rows of (keys, prediction, actual).
+
+    Rows missing either number (a classifier's, or one without a score) are left out."""
+    rows = rows[rows["actual"].notna() & rows["prediction"].notna()]
+    if rows.empty:
+        return
     rows = rows.assign(is_shadow=rows["is_shadow"].astype(bool), error=rows["actual"] - rows["prediction"])
     rows["abs_error"] = rows["error"].abs()
     rows["sq_error"] = rows["error"] ** 2

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from storage.base import table_of, utcnow
 from storage.prediction_log import Feedback, Prediction, PredictionFeature, Rejection
 from storage.rollups.buckets import latency_bucket, signed_log_bucket
+from storage.rollups.classification import add_labels, add_predicted
 from storage.rollups.realised_error import (
     add_errors,
     add_received_feedback,
@@ -32,7 +33,9 @@ from storage.rollups.tables import (
     RollupFeature,
     RollupGap,
     RollupHour,
+    RollupLabel,
     RollupRejection,
+    RollupScore,
     RollupState,
 )
 
@@ -194,14 +197,18 @@ def _add_predictions(
         Prediction.latency_ms,
         Prediction.prediction,
         Prediction.is_ood,
+        Prediction.label,
+        Prediction.shadow_of,
     ).where(Prediction.id > low, Prediction.id <= high)
     columns = ["id", "hour", "model_name", "model_version", "is_shadow", "latency_ms", "prediction", "is_ood"]
+    columns += ["label", "shadow_of"]
     rows = read_frame(session, query.order_by(Prediction.id), columns)
     if rows.empty:
         return np.empty(0, dtype=np.int64)
     rows["hour"] = as_hours(rows["hour"])
     rows["is_shadow"] = rows["is_shadow"].astype(bool)
     rows["is_ood"] = rows["is_ood"].astype(bool)
+    rows["prediction"] = rows["prediction"].astype(float)  # NULL (a classifier without scores) → NaN, skipped
     keys = ["model_name", "hour", "model_version", "is_shadow"]
     rows["group"] = rows.groupby(keys, sort=False).ngroup()
     groups = rows.drop_duplicates("group").set_index("group")[keys].sort_index()
@@ -219,9 +226,10 @@ def _add_predictions(
     added = ["predictions", "ood", "latency_sum", "prediction_sum", "prediction_sq_sum"]
     upsert(session, RollupHour, to_records(summary, keys + added), added=added)
 
+    scored = rows[rows["prediction"].notna()]
     buckets = [
         bucket_rows(rows, groups, "latency", latency_bucket(rows["latency_ms"].to_numpy())),
-        bucket_rows(rows, groups, "prediction", signed_log_bucket(rows["prediction"].to_numpy())),
+        bucket_rows(scored, groups, "prediction", signed_log_bucket(scored["prediction"].to_numpy())),
     ]
     upsert(session, RollupBucket, [row for part in buckets for row in part], added=["count"])
     upsert(
@@ -239,10 +247,14 @@ def _add_predictions(
             .join(Feedback, Feedback.prediction_id == shadow.c.shadow_of)
             .where(shadow.c.id > low, shadow.c.id <= high, Feedback.received_at <= feedback_seen)
         )
-        known = read_frame(session, query, ["id", "actual"])
+        query = query.add_columns(shadow.c.probabilities, Feedback.actual_label)
+        known = read_frame(session, query, ["id", "actual", "probabilities", "actual_label"])
         if not known.empty:
             labelled = rows.merge(known, on="id")
-            add_errors(session, labelled[["model_name", "hour", "model_version", "is_shadow", "prediction", "actual"]])
+            keys = ["model_name", "hour", "model_version", "is_shadow"]
+            add_errors(session, labelled[[*keys, "prediction", "actual"]])
+            add_labels(session, labelled[[*keys, "label", "probabilities", "actual_label"]])
+    add_predicted(session, rows, groups, low, high)
     return rows["id"].to_numpy(dtype=np.int64)
 
 
@@ -339,6 +351,7 @@ def _add_rejections(session: Session, low: int, high: int) -> np.ndarray:
 def rebuild_rollups(session: Session, *, binning: BinningSource) -> RefreshResult:
     """Drop every roll-up and read the whole log again (after changing bins, or to repair)."""
     _lock(session)
-    for table in (RollupHour, RollupBucket, RollupFeature, RollupRejection, RollupState, RollupGap):
+    for table in (RollupHour, RollupBucket, RollupLabel, RollupScore, RollupFeature, RollupRejection, RollupState):
         session.execute(delete(table))
+    session.execute(delete(RollupGap))
     return refresh_rollups(session, binning=binning)

@@ -14,6 +14,7 @@ from storage.base import Base, table_of
 
 ZERO_FILLED = {"predictions", "ood", "latency_sum", "prediction_sum", "prediction_sq_sum", "feedback", "error_sum"}
 ZERO_FILLED |= {"abs_error_sum", "sq_error_sum", "count", "value_sum"}
+ZERO_FILLED |= {"log_loss_count", "log_loss_sum", "agreed", "compared"}
 
 
 def hour_of(session: Session, column: Any) -> Any:
@@ -24,6 +25,13 @@ def hour_of(session: Session, column: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return func.date_trunc("hour", func.timezone("UTC", column))
     return func.strftime("%Y-%m-%d %H:00:00", column)
+
+
+def day_of(session: Session, column: Any) -> Any:
+    """The UTC day of a roll-up hour column, in SQL (read back like :func:`hour_of`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date_trunc("day", func.timezone("UTC", column))
+    return func.strftime("%Y-%m-%d 00:00:00", column)
 
 
 def as_hours(values: pd.Series) -> pd.Series:

@@ -1,4 +1,4 @@
-"""The roll-up tables: hourly counts, histogram buckets, feature bins, rejections, references, read state, gaps."""
+"""The roll-up tables: hourly counts, histogram buckets, labels, scores, feature bins, rejections, references, state."""
 
 from __future__ import annotations
 
@@ -30,6 +30,12 @@ class RollupHour(Base):
     error_sum: Mapped[float] = mapped_column(Float, default=0.0)  # actual − predicted
     abs_error_sum: Mapped[float] = mapped_column(Float, default=0.0)
     sq_error_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    # Classifiers: labelled rows with probabilities and their summed −log p(true class); shadow rows
+    # compared with the answer they shadow, and how many gave the same label.
+    log_loss_count: Mapped[int] = mapped_column(BigId, default=0, server_default="0")
+    log_loss_sum: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    agreed: Mapped[int] = mapped_column(BigId, default=0, server_default="0")
+    compared: Mapped[int] = mapped_column(BigId, default=0, server_default="0")
 
 
 class RollupBucket(Base):
@@ -42,6 +48,36 @@ class RollupBucket(Base):
     hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
     is_shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigId, default=0)
+
+
+class RollupLabel(Base):
+    """A classifier's predicted labels (``kind`` = ``predicted``) or predicted × true labels (``confusion``)."""
+
+    __tablename__ = "rollup_labels"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    is_shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # predicted | confusion
+    predicted: Mapped[str] = mapped_column(String(256), primary_key=True)
+    actual: Mapped[str] = mapped_column(String(256), primary_key=True)  # "" for kind = predicted
+    count: Mapped[int] = mapped_column(BigId, default=0)
+
+
+class RollupScore(Base):
+    """Labelled rows' probability of one class, on fixed bins of [0, 1], split by whether it is the true class."""
+
+    __tablename__ = "rollup_scores"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    is_shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    class_name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    is_true: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(BigId, default=0)
 
@@ -83,6 +119,7 @@ class RollupReference(Base):
     run_id: Mapped[str | None] = mapped_column(String(64))
     profile_json: Mapped[str] = mapped_column(Text)
     holdout_mae: Mapped[float | None] = mapped_column(Float)  # training's holdout MAE, for the MAE alert
+    holdout_json: Mapped[str | None] = mapped_column(Text)  # classification holdout metrics {measure: value}
     saved_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
