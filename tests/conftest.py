@@ -8,6 +8,8 @@
   (``LIGHT_MODELS``: champion v1 hgb, challenger v2 rf, trained in seconds). Read it, never change it.
 - ``registry_home``: a private copy of that registry for tests that change it.
 - ``ridge_home`` / ``ridge_registry``: the same plus v3, a clearly worse ridge model without an alias.
+- ``classifier_home`` / ``classifier_registry``: ``bootstrapped_home`` plus the demo classifier (``tumour-triage``:
+  champion v1 logreg, challenger v2 small rf) added by ``bootstrap --demo``; the registry a first run makes.
 - ``demo_models_home``: bootstrapped with the real demo models (the 800-tree champion, minutes of
   training); only for tests of the model itself, which are marked ``slow``.
 - ``diabetes_home`` / ``diabetes_registry``: a registry holding another model (other fields and types).
@@ -156,24 +158,50 @@ LIGHT_MODELS: dict[str, dict[str, object]] = {
 }
 
 
-def _bootstrapped(home: Path, **overrides: dict[str, object]) -> Path:
+# The demo classifier's challenger, smaller (its logistic-regression champion trains in well under a second).
+LIGHT_CLASSIFIERS: dict[str, dict[str, object]] = {"rf": {"n_estimators": 10}}
+CLASSIFIER_MODEL = "tumour-triage"
+
+
+def _bootstrapped(home: Path, *, tasks: tuple[str, ...] = ("regression",), **overrides: dict[str, object]) -> Path:
     from core.training.bootstrap import bootstrap
 
     with settings_at(home) as settings:
-        bootstrap(settings, overrides=overrides)
+        bootstrap(settings, overrides=overrides, tasks=tasks)  # type: ignore[arg-type]
     return home
 
 
 @pytest.fixture(scope="session")
 def bootstrapped_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Bootstrapped once per session with ``LIGHT_MODELS``; read it, never change it (use ``registry_home``)."""
+    """Bootstrapped once per session with ``LIGHT_MODELS`` (the regressor only: the tests of every page read
+    it as one model's registry); read it, never change it (use ``registry_home``)."""
     return _bootstrapped(tmp_path_factory.mktemp("bootstrapped") / "home", **LIGHT_MODELS)
+
+
+@pytest.fixture(scope="session")
+def classifier_home(bootstrapped_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``bootstrapped_home``'s stores plus the demo classifier, added as ``bootstrap --demo`` adds it. Read only."""
+    from core.training.bootstrap import bootstrap
+
+    home = tmp_path_factory.mktemp("classifier") / "home"
+    home.mkdir(parents=True)
+    for name in STORES:
+        shutil.copy2(bootstrapped_home / name, home / name)
+    with settings_at(home) as settings:
+        bootstrap(settings, demo=True, classifier_overrides=LIGHT_CLASSIFIERS)
+    return home
+
+
+@pytest.fixture
+def classifier_registry(classifier_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A private copy of ``classifier_home`` with LOUPE_MODEL_NAME=tumour-triage, for tests that change it."""
+    return private_copy(classifier_home, tmp_path, monkeypatch, LOUPE_MODEL_NAME=CLASSIFIER_MODEL)
 
 
 @pytest.fixture(scope="session")
 def demo_models_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Bootstrapped with the demo's own hyperparameters, as ``make bootstrap`` does (minutes): slow tests only."""
-    return _bootstrapped(tmp_path_factory.mktemp("demo-models") / "home")
+    return _bootstrapped(tmp_path_factory.mktemp("demo-models") / "home", tasks=("regression", "classification"))
 
 
 @pytest.fixture

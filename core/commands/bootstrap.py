@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Prepare the runtime folder and prediction log; train the demo champion and challenger into an empty registry."
+HELP = (
+    "Prepare the runtime folder and prediction log; train the demo models (a regressor and a classifier, each with "
+    "a champion and a challenger) into an empty registry."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--demo",
         action="store_true",
-        help="add the demo models even though the registry holds other models (never over existing versions)",
+        help="add the demo models missing from a registry that holds other models (never over existing versions)",
     )
 
 
@@ -29,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(error))
     for trained in result.trained:
         metrics = ", ".join(f"{name} {value:,.3f}" for name, value in trained.metrics.items())
-        progress(f"{trained.estimator}: version {trained.version} ({metrics})")
+        which = trained.estimator if trained.task == "regression" else f"{trained.model_name} {trained.estimator}"
+        progress(f"{which}: version {trained.version} ({metrics})")
     if result.trained:
         progress("bootstrap complete")
     elif result.found and settings.model_name not in result.found:

@@ -4,11 +4,29 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Train a diamond-price model, log it to MLflow and register a new version (--alias moves an alias, guarded)."
+HELP = (
+    "Train a demo model (diamond prices, or --task classification: tumour triage), log it to MLflow and register "
+    "a new version (--alias moves an alias, guarded)."
+)
+DEFAULT_ESTIMATOR = {"regression": "hgb", "classification": "logreg"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--estimator", choices=("hgb", "rf", "ridge"), default="hgb", help="default: hgb")
+    parser.add_argument(
+        "--task",
+        choices=("regression", "classification"),
+        default="regression",
+        help="regression: the diamond-price model (LOUPE_MODEL_NAME); classification: the tumour-triage classifier "
+        "(default: regression)",
+    )
+    parser.add_argument(
+        "--estimator",
+        choices=("hgb", "rf", "ridge", "logreg"),
+        help="regression: hgb (default), rf, ridge; classification: logreg (default), rf",
+    )
+    parser.add_argument(
+        "--model", help="registered model name (default: LOUPE_MODEL_NAME; tumour-triage for classification)"
+    )
     parser.add_argument("--seed", type=int, default=42, help="split and model seed (default: 42)")
     parser.add_argument("--no-register", action="store_true", help="log the run without registering a version")
     parser.add_argument("--run-name", help="MLflow run name (default: ESTIMATOR-seedSEED)")
@@ -31,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tuning.add_argument("--n-estimators", type=int, help="rf")
     tuning.add_argument("--max-depth", type=int, help="rf")
     tuning.add_argument("--alpha", type=float, help="ridge")
+    tuning.add_argument("--C", type=float, dest="C", help="logreg (inverse regularisation strength)")
     tuning.add_argument("--log-target", action=argparse.BooleanOptionalAction, default=None, help="fit on log(price)")
 
 
@@ -44,6 +63,7 @@ HYPERPARAMETERS = (
     "max_depth",
     "alpha",
     "log_target",
+    "C",
 )
 
 
@@ -54,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from core.registry.preflight import PreflightBlocked
     from core.registry.promotion import promote
     from core.settings import get_settings
+    from core.training.classifier import classifier_settings, train_classifier
     from core.training.train import train
     from storage.db import migrated_sessions
 
@@ -66,21 +87,41 @@ def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     if args.alias is not None:
         check_token(settings, args.token)  # so is a missing or wrong token
+    estimator = args.estimator or DEFAULT_ESTIMATOR[args.task]
     overrides = {name: getattr(args, name) for name in HYPERPARAMETERS}
-    result = train(
-        settings,
-        estimator=args.estimator,
-        overrides=overrides,
-        seed=args.seed,
-        register=not args.no_register,
-        run_name=args.run_name,
-        progress=progress,
-    )
+    if args.task == "classification":
+        result = train_classifier(
+            settings,
+            estimator=estimator,
+            overrides=overrides,
+            seed=args.seed,
+            register=not args.no_register,
+            run_name=args.run_name,
+            model_name=args.model,
+            progress=progress,
+        )
+        settings = classifier_settings(settings, result.model_name)
+        headline = f"accuracy {result.metrics['accuracy']:.3f}, roc_auc {result.metrics['roc_auc']:.3f}"
+    else:
+        if args.model:
+            settings = settings.model_copy(update={"model_name": args.model})
+        result = train(
+            settings,
+            estimator=estimator,
+            overrides=overrides,
+            seed=args.seed,
+            register=not args.no_register,
+            run_name=args.run_name,
+            progress=progress,
+        )
+        headline = f"rmse {result.metrics['rmse']:,.1f}"
     where = f"version {result.version}" if result.version is not None else "not registered"
-    progress(f"done: run {result.run_id}, {where}, rmse {result.metrics['rmse']:,.1f}")
+    if args.task == "classification":
+        where += f" of {result.model_name}"
+    progress(f"done: run {result.run_id}, {where}, {headline}")
     if args.alias is None or result.version is None:
         return 0
-    reason = args.reason or f"new {args.estimator} model from `python -m core train` (run {result.run_id})"
+    reason = args.reason or f"new {estimator} model from `python -m core train` (run {result.run_id})"
     try:
         with migrated_sessions(settings.database_url) as sessions:
             move = promote(

@@ -23,6 +23,7 @@ from core.errors import InvalidInput
 from core.mlflow_io import HOLDOUT_ARTIFACT
 from core.profile import PROFILE_ARTIFACT, build_profile
 from core.settings import Settings
+from core.task import Task
 
 Progress = Callable[[str], None]
 
@@ -64,6 +65,8 @@ class TrainingResult:
     metrics: dict[str, float]
     estimator: str
     params: dict[str, Any]
+    model_name: str = ""  # the registered model the version belongs to
+    task: Task = "regression"
 
 
 def resolve_params(estimator: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -183,8 +186,14 @@ def train(
         version = mlflow_io.register_model_version(
             settings, model_uri=logged.model_uri, tags={mlflow_io.ESTIMATOR_TAG: estimator, mlflow_io.UNIT_TAG: "USD"}
         )
-    run_id = logged.run_id
-    return TrainingResult(run_id=run_id, version=version, metrics=metrics, estimator=estimator, params=params)
+    return TrainingResult(
+        run_id=logged.run_id,
+        version=version,
+        metrics=metrics,
+        estimator=estimator,
+        params=params,
+        model_name=settings.model_name,
+    )
 
 
 def trusted_types(pipeline: Pipeline) -> list[str]:
