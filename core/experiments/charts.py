@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 from core.charts import TEMPLATE
 from core.experiments.comparison import Holdout, selected
 from core.experiments.runs import MISSING, RunSet, lower_is_better
+from core.registry.metric_names import direction
 
 BEST_COLOR = "#a78bfa"
 OTHER_COLOR = "#475569"
@@ -38,8 +39,7 @@ def metric_bar_figures(runs: RunSet, *, run_ids: list[str], metrics: list[str] |
                 textposition="auto",
             )
         )
-        direction = "lower is better" if lower else "higher is better"
-        figure.update_layout(title=f"{metric} ({direction})", template=TEMPLATE, height=320, showlegend=False)
+        figure.update_layout(title=f"{metric} ({direction(metric)})", template=TEMPLATE, height=320, showlegend=False)
         figures[metric] = figure
     return figures
 
@@ -60,13 +60,13 @@ def parallel_coordinates_figure(frame: pd.DataFrame, *, params: list[str], metri
                 "colorscale": "Viridis",
                 "reversescale": lower_is_better(metric),
                 "showscale": True,
-                "colorbar": {"title": {"text": metric}},
+                "colorbar": {"title": {"text": f"{metric}<br>({direction(metric)})"}},
             },
             dimensions=dimensions,
         )
     )
     figure.update_layout(
-        title=f"params → {metric} ({len(rows)} runs)",
+        title=f"params → {metric} ({direction(metric)}; {len(rows)} runs)",
         template=TEMPLATE,
         height=460,
         margin={"l": 70, "r": 40, "t": 90, "b": 40},  # room for the outer axes' tick labels
@@ -127,7 +127,7 @@ def param_metric_scatter(runs: RunSet, frame: pd.DataFrame, *, param: str, metri
     figure.update_layout(
         title=f"{param} vs {metric} ({len(rows)} runs)",
         xaxis_title=param,
-        yaxis_title=metric,
+        yaxis_title=f"{metric} ({direction(metric)})",
         template=TEMPLATE,
         height=420,
     )

@@ -11,6 +11,7 @@ import pandas as pd
 from core import mlflow_io
 from core.experiments.runs import MISSING, RunSet, lower_is_better
 from core.mlflow_io import HOLDOUT_ARTIFACT
+from core.registry.metric_names import measure_of
 from core.settings import Settings
 
 
@@ -86,8 +87,14 @@ def load_holdouts(settings: Settings, runs: RunSet, *, run_ids: list[str]) -> li
 
 
 def most_logged_metric(runs: RunSet, among: list[str] | None = None) -> str | None:
-    """The metric the most runs logged (the first in ``runs.metrics`` order on a tie): a useful default."""
+    """The metric the most runs logged (the first in ``runs.metrics`` order on a tie): a useful default.
+
+    Known holdout figures (RMSE, accuracy, F1, ROC AUC… under their usual names) are preferred when any
+    was logged: a classifier's runs are ranked by accuracy, not by autolog's ``training_score`` or by
+    ``mlflow.evaluate``'s ``example_count`` that every run logs.
+    """
     names = among if among is not None else list(runs.metrics)
+    names = [name for name in names if measure_of(name)] or names
     counts = {
         name: int(runs.frame[f"metrics.{name}"].notna().sum()) for name in names if f"metrics.{name}" in runs.frame
     }

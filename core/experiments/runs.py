@@ -15,10 +15,8 @@ import pandas as pd
 from core import mlflow_io
 from core.errors import LoupeError
 from core.mlflow_io import InvalidSearchFilter, RunRecord
+from core.registry import metric_names
 from core.settings import Settings
-
-STANDARD_METRICS = ("rmse", "mae", "r2", "mape")
-
 
 FIXED_COLUMNS = ("run", "estimator", "registered", "model", "status", "started", "duration (s)", "mlflow")
 
@@ -27,7 +25,6 @@ KEY_PARAM_LIMIT = 6
 
 
 MISSING = "—"
-HIGHER_IS_BETTER = ("r2", "accuracy", "precision", "recall", "f1", "auc", "roc_auc", "score")
 
 
 TRAIN_HINT = "python -m core train --estimator rf --no-register"
@@ -38,9 +35,12 @@ class InvalidFilter(LoupeError, ValueError):
 
 
 def lower_is_better(metric: str) -> bool:
-    """Error-like metrics (rmse, mae, mape, loss…) improve downwards; scores (r2, accuracy…) upwards."""
-    name = metric.lower()
-    return not any(name == score or name.endswith(f"_{score}") for score in HIGHER_IS_BETTER)
+    """Error-like metrics (rmse, mae, log loss…) improve downwards; scores (r2, accuracy, F1, ROC AUC…) upwards.
+
+    The Registry's table of names decides (:func:`core.registry.metric_names.lower_is_better`), so a
+    leaderboard and a pre-flight never disagree on which way a metric points.
+    """
+    return metric_names.lower_is_better(metric)
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class RunSet:
     experiment_id: str
     frame: pd.DataFrame
     params: tuple[str, ...]  # every param seen, most common first
-    metrics: tuple[str, ...]  # the standard metrics first, then the others by name
+    metrics: tuple[str, ...]  # known holdout metrics first (regression, then classification), then the others
     estimators: tuple[str, ...]  # every estimator the search found (before :func:`narrow`), for the picker
     truncated: bool
     filter_string: str
@@ -240,8 +240,15 @@ def _prefixed(frame: pd.DataFrame, prefix: str) -> list[str]:
 
 
 def _ordered_metrics(metrics: list[str]) -> tuple[str, ...]:
-    standard = [metric for metric in STANDARD_METRICS if metric in metrics]
-    return (*standard, *sorted(metric for metric in metrics if metric not in STANDARD_METRICS))
+    # Known holdout figures first, in the Registry's order (RMSE… for regressors, ROC AUC, F1, accuracy…
+    # for classifiers), plain names before prefixed ones; then everything else (counts, training_*) by name.
+    preference = {measure: index for index, measure in enumerate(metric_names.PREFERENCE)}
+
+    def order(name: str) -> tuple[int, int, str]:
+        measure = metric_names.measure_of(name)
+        return (preference[measure], len(name), name) if measure else (len(preference), 0, name)
+
+    return tuple(sorted(metrics, key=order))
 
 
 @dataclass(frozen=True)

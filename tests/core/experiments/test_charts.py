@@ -74,7 +74,7 @@ def test_parallel_coordinates_leaves_out_runs_without_the_metric(runs) -> None:
     figure = experiment_charts.parallel_coordinates_figure(frame, params=["seed"], metric="rmse")
 
     assert len(figure.data[0].dimensions[0].values) == len(frame) - 1
-    assert figure.layout.title.text == f"params → rmse ({len(frame) - 1} runs)"
+    assert figure.layout.title.text == f"params → rmse (lower is better; {len(frame) - 1} runs)"
 
 
 def test_scatter_of_a_param_against_a_metric_per_estimator(runs, synthetic) -> None:
