@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Attach true values to logged predictions from a CSV of prediction_id,actual."
+HELP = (
+    "Attach true values (numbers, or a classifier's classes) to logged predictions from a CSV of prediction_id,actual."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

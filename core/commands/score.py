@@ -9,7 +9,11 @@ HELP = "Score a CSV with the version an alias points to; accepted rows to --outp
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="CSV with one column per model input (UTF-8, comma-separated)")
-    parser.add_argument("--output", required=True, help="where to write inputs + prediction + prediction id + version")
+    parser.add_argument(
+        "--output",
+        required=True,
+        help="where to write inputs + prediction (a classifier's class, then proba_<class> per class) + prediction id + version",
+    )
     parser.add_argument("--alias", default="champion", help="registry alias to score with (default: champion)")
 
 
