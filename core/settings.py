@@ -68,10 +68,17 @@ class Settings(BaseSettings):
         default=0.05, ge=0, le=1, validation_alias=_env("LOUPE_ALERT_REJECTED_RATE")
     )
     alert_mae_ratio: float | None = Field(default=1.5, gt=0, validation_alias=_env("LOUPE_ALERT_MAE_RATIO"))
+    # Classifiers: alert when a realised metric is this much worse than the version's holdout value.
+    alert_metric_margin: float | None = Field(default=0.05, ge=0, validation_alias=_env("LOUPE_ALERT_METRIC_MARGIN"))
     alert_window_hours: int = Field(default=24, ge=1, validation_alias=_env("LOUPE_ALERT_WINDOW_HOURS"))
 
     @field_validator(
-        "alert_drift_share", "alert_p95_latency_ms", "alert_rejected_rate", "alert_mae_ratio", mode="before"
+        "alert_drift_share",
+        "alert_p95_latency_ms",
+        "alert_rejected_rate",
+        "alert_mae_ratio",
+        "alert_metric_margin",
+        mode="before",
     )
     @classmethod
     def _off(cls, value: object) -> object:

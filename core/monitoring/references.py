@@ -1,7 +1,9 @@
-"""What a version is monitored against (its training profile, holdout MAE) and the roll-up refresh that bins with it."""
+"""What a version is monitored against (its training profile, holdout metrics) and the roll-up refresh that bins with it."""
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -37,6 +39,41 @@ def holdout_mae(settings: Settings, *, session: Session, model_version: int) -> 
     return None if reference is None else reference.holdout_mae
 
 
+# Classification holdout figures of versions without a stored reference, by (tracking URI, model, version):
+# a run's metrics do not change, and the Monitoring page asks on every rerun. Failures are not kept.
+_HOLDOUT_CACHE: dict[tuple[str, str, int], dict[str, float]] = {}
+_HOLDOUT_LOCK = threading.Lock()
+CLASSIFICATION_MEASURES = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
+
+
+def classification_holdout(settings: Settings, *, session: Session, model_version: int) -> dict[str, float]:
+    """The version's classification holdout figures from its run (``accuracy``, ``f1``, … by what they measure).
+
+    Stored with its reference when it has one; else read from the registry once per process. Empty when
+    the run logged none or the registry cannot be reached.
+    """
+    reference = _reference(settings, session=session, model_version=model_version)
+    if reference is not None and reference.holdout_json is not None:
+        return {str(key): float(value) for key, value in json.loads(reference.holdout_json).items()}
+    key = (settings.tracking_uri, settings.model_name, int(model_version))
+    with _HOLDOUT_LOCK:
+        if key in _HOLDOUT_CACHE:
+            return dict(_HOLDOUT_CACHE[key])
+    try:
+        metrics = mlflow_io.get_version(settings, version=model_version).metrics
+    except (LoupeError, ValueError, KeyError):
+        return {}
+    figures = _classification_figures(metrics)
+    with _HOLDOUT_LOCK:
+        _HOLDOUT_CACHE[key] = figures
+    return dict(figures)
+
+
+def _classification_figures(metrics: dict[str, float]) -> dict[str, float]:
+    found = holdout_metrics(metrics)
+    return {name: found[name].value for name in CLASSIFICATION_MEASURES if name in found}
+
+
 def _reference(settings: Settings, *, session: Session, model_version: int) -> rollups.RollupReference | None:
     stored = rollups.load_reference(session, model_name=settings.model_name, model_version=model_version)
     if stored is not None:
@@ -57,6 +94,7 @@ def _reference(settings: Settings, *, session: Session, model_version: int) -> r
         run_id=version.run_id,
         profile_json=profile.to_json(),
         holdout_mae=_holdout_mae(version.metrics),
+        holdout_json=json.dumps(_classification_figures(version.metrics)),
     )
     return rollups.load_reference(session, model_name=settings.model_name, model_version=model_version)
 

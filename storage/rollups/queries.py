@@ -80,17 +80,17 @@ def bucket_counts(
 
 
 def label_counts(
-    session: Session, *, model_name: str, kind: str, start: datetime, end: datetime, by_day: bool = False
+    session: Session, *, model_name: str, kind: str, start: datetime, end: datetime, by_hour: bool = False
 ) -> pd.DataFrame:
-    """A classifier's label counts over ``[start, end)`` per version and shadow flag (and UTC day).
+    """A classifier's label counts over ``[start, end)`` per version and shadow flag (and hour).
 
     ``kind`` ``predicted``: how often each class was predicted (``actual`` empty); ``confusion``: predicted × true.
     """
     keys: list[Any] = [RollupLabel.model_version, RollupLabel.is_shadow, RollupLabel.predicted, RollupLabel.actual]
     names = ["model_version", "is_shadow", "predicted", "actual"]
-    if by_day:
-        keys.insert(0, day_of(session, RollupLabel.hour))
-        names.insert(0, "day")
+    if by_hour:
+        keys.insert(0, RollupLabel.hour)
+        names.insert(0, "hour")
     query = (
         select(*keys, _total(RollupLabel.count))
         .where(
@@ -101,10 +101,7 @@ def label_counts(
         )
         .group_by(*keys)
     )
-    frame = read_frame(session, query, [*names, "count"])
-    if by_day:
-        frame["day"] = as_hours(frame["day"])
-    return frame
+    return _with_hours(read_frame(session, query, [*names, "count"]))
 
 
 def score_counts(session: Session, *, model_name: str, start: datetime, end: datetime) -> pd.DataFrame:

@@ -1,0 +1,226 @@
+"""What Monitoring shows for a classifier in one window, read from the roll-ups only.
+
+Realised metrics per version and role (answered / shadow) with their label coverage, the same per UTC
+day, the confusion matrix and score bins of the selected rows, shadow label agreement, and drift of the
+predicted labels (against the reference's label counts) and of the scores (against the reference's
+scores). A handful of grouped reads whatever the size of the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from core.monitoring.classification import ClassifierMetrics, classifier_metrics, confusion_matrix, sorted_classes
+from core.monitoring.drift import DriftThresholds, FeatureDrift, categorical_drift, numeric_drift
+from core.monitoring.drift_statistics import Histogram, bin_index, numeric_edges
+from core.monitoring.references import classification_holdout, reference_profile
+from core.monitoring.rollup_frames import in_window, select_rows
+from core.monitoring.windows import Window
+from core.profile import CategoricalProfile, TrainingProfile
+from core.settings import Settings
+from core.task import class_text
+from storage import rollups
+
+PREDICTED, CONFUSION = "predicted", "confusion"
+METRIC_COLUMNS = ["accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"]
+
+
+@dataclass(frozen=True)
+class ClassificationView:
+    """A classifier's window: metrics, confusion, scores, agreement and label/score drift."""
+
+    classes: list[str]
+    current: ClassifierMetrics  # the selected rows (version, shadow choice) in the window
+    previous: ClassifierMetrics  # the same in the previous window (no ROC AUC: score bins are read once)
+    serving: ClassifierMetrics | None  # the drift version's answers: what alerts compare with its holdout
+    by_version: pd.DataFrame  # version, role, predictions, labelled, coverage, metrics…
+    over_time: pd.DataFrame  # day, series, predictions, labelled, coverage, metrics…
+    confusion: pd.DataFrame  # true × predicted counts of the selected rows
+    scores: pd.DataFrame  # the selected rows' score bins: class_name, is_true, bucket, count
+    agreement: pd.DataFrame  # version, compared, agreed, agreement (shadow rows against their answers)
+    label_drift: FeatureDrift | None = None
+    score_drift: FeatureDrift | None = None
+    holdout: dict[str, float] = field(default_factory=dict)  # the drift version's holdout figures
+
+    @property
+    def positive(self) -> str | None:
+        return self.current.positive
+
+
+def is_classifier(session: Session, *, model_name: str, window: Window) -> bool:
+    """Whether the model logged labelled answers (a classifier) in ``window``."""
+    labels = rollups.label_counts(session, model_name=model_name, kind=PREDICTED, start=window.start, end=window.end)
+    return not labels.empty
+
+
+def _metrics(
+    totals: pd.DataFrame, confusion: pd.DataFrame, scores: pd.DataFrame, classes: list[str]
+) -> ClassifierMetrics:
+    return classifier_metrics(
+        predictions=int(totals["predictions"].sum()) if not totals.empty else 0,
+        confusion=confusion,
+        scores=scores,
+        log_loss_sum=float(totals["log_loss_sum"].sum()) if not totals.empty else 0.0,
+        log_loss_count=int(totals["log_loss_count"].sum()) if not totals.empty else 0,
+        classes=classes,
+    )
+
+
+def _row(metrics: ClassifierMetrics) -> dict[str, float | int | None]:
+    return {
+        "predictions": metrics.predictions,
+        "labelled": metrics.labelled,
+        "coverage": metrics.coverage,
+        **{name: metrics.value(name) for name in METRIC_COLUMNS},
+    }
+
+
+def _series(version: int, shadow: bool) -> str:
+    return f"v{int(version)}" + (" (shadow)" if shadow else "")
+
+
+def _of(frame: pd.DataFrame, version: int, shadow: bool) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    mask = (frame["model_version"].to_numpy() == version) & (frame["is_shadow"].astype(bool).to_numpy() == shadow)
+    return frame[mask]
+
+
+def _level(text: str) -> str:
+    # A reference written from float labels says "1.0" where the log says "1" (core.task.class_text).
+    try:
+        return class_text(float(text))
+    except ValueError:
+        return text
+
+
+def label_drift(
+    profile: TrainingProfile | None, predicted: pd.DataFrame, thresholds: DriftThresholds
+) -> FeatureDrift | None:
+    """Predicted-label distribution against the reference's label counts (Evidently's categorical rule)."""
+    target = None if profile is None else profile.target_profile
+    if not isinstance(target, CategoricalProfile) or predicted.empty:
+        return None
+    counts = predicted.groupby("predicted")["count"].sum()
+    reference = CategoricalProfile(
+        name="predicted label", levels=[_level(level) for level in target.levels], counts=list(target.counts)
+    )
+    current = {str(level): float(count) for level, count in counts.items()}
+    return categorical_drift(reference, current, reference_rows=profile.row_count, thresholds=thresholds)
+
+
+def score_drift(
+    profile: TrainingProfile | None, buckets: pd.DataFrame, thresholds: DriftThresholds
+) -> FeatureDrift | None:
+    """The scores' distribution against the reference's (its numeric drift test), from the fixed score bins."""
+    reference = None if profile is None else profile.prediction_profile
+    if reference is None or buckets.empty:
+        return None
+    edges = numeric_edges(reference)
+    merged = buckets.groupby("bucket")["count"].sum()
+    low, high = rollups.score_bounds(merged.index.to_numpy())
+    middle = (low + high) / 2
+    index = bin_index(middle, edges)
+    counts = merged.to_numpy(dtype=float)
+    size = len(edges) - 1
+    histogram = Histogram(
+        counts=np.bincount(index, weights=counts, minlength=size),
+        sums=np.bincount(index, weights=counts * middle, minlength=size),
+    )
+    return numeric_drift(reference, histogram, reference_rows=profile.row_count, thresholds=thresholds)
+
+
+def classification_view(
+    settings: Settings,
+    *,
+    session: Session,
+    window: Window,
+    totals: pd.DataFrame,
+    version: int | None,
+    include_shadow: bool,
+    drift_version: int | None,
+) -> ClassificationView:
+    """Everything Monitoring shows for a classifier; ``totals`` are the hourly totals of both windows, all rows."""
+    name, previous_window = settings.model_name, window.previous()
+    predicted = rollups.label_counts(session, model_name=name, kind=PREDICTED, start=window.start, end=window.end)
+    confusion = rollups.label_counts(
+        session, model_name=name, kind=CONFUSION, start=previous_window.start, end=window.end, by_hour=True
+    )
+    scores = rollups.score_counts(session, model_name=name, start=window.start, end=window.end)
+    score_bins = rollups.bucket_counts(session, model_name=name, metric="score", start=window.start, end=window.end)
+    classes = sorted_classes(
+        [*predicted.get("predicted", []), *confusion.get("actual", []), *scores.get("class_name", [])]
+    )
+    now_totals, now_confusion = in_window(totals, window), in_window(confusion, window)
+
+    def chosen(frame: pd.DataFrame) -> pd.DataFrame:
+        return select_rows(frame, version=version, include_shadow=include_shadow)
+
+    current = _metrics(chosen(now_totals), chosen(now_confusion), chosen(scores), classes)
+    previous = _metrics(
+        chosen(in_window(totals, previous_window)),
+        chosen(in_window(confusion, previous_window)),
+        scores.iloc[0:0],
+        classes,
+    )
+    rows, daily = [], []
+    pairs = now_totals[["model_version", "is_shadow"]].drop_duplicates() if not now_totals.empty else now_totals
+    serving = None
+    for model_version, shadow in pairs.itertuples(index=False):
+        model_version, shadow = int(model_version), bool(shadow)
+        its_totals, its_confusion = _of(now_totals, model_version, shadow), _of(now_confusion, model_version, shadow)
+        its_scores = _of(scores, model_version, shadow)
+        metrics = _metrics(its_totals, its_confusion, its_scores, classes)
+        if model_version == drift_version and not shadow:
+            serving = metrics
+        rows.append({"version": model_version, "role": "shadow" if shadow else "answered", **_row(metrics)})
+        days = its_totals.assign(day=pd.to_datetime(its_totals["hour"], utc=True).dt.floor("D"))
+        confusion_days = its_confusion.assign(day=pd.to_datetime(its_confusion["hour"], utc=True).dt.floor("D"))
+        for day, day_totals in days.groupby("day"):
+            day_metrics = _metrics(
+                day_totals,
+                confusion_days[confusion_days["day"] == day],
+                its_scores[its_scores["day"] == day] if not its_scores.empty else its_scores,
+                classes,
+            )
+            daily.append({"day": day, "series": _series(model_version, shadow), **_row(day_metrics)})
+    metric_names = ["predictions", "labelled", "coverage", *METRIC_COLUMNS]
+    by_version = pd.DataFrame(rows, columns=["version", "role", *metric_names])
+    over_time = pd.DataFrame(daily, columns=["day", "series", *metric_names])
+    thresholds = DriftThresholds.from_settings(settings)
+    profile = holdout = None
+    if drift_version is not None:
+        profile = reference_profile(settings, session=session, model_version=drift_version)
+        holdout = classification_holdout(settings, session=session, model_version=drift_version)
+    drift_rows = select_rows(predicted, version=drift_version, include_shadow=include_shadow)
+    drift_bins = select_rows(score_bins, version=drift_version, include_shadow=include_shadow)
+    return ClassificationView(
+        classes=classes,
+        current=current,
+        previous=previous,
+        serving=serving,
+        by_version=by_version.sort_values(["version", "role"]).reset_index(drop=True),
+        over_time=over_time.sort_values(["day", "series"]).reset_index(drop=True),
+        confusion=confusion_matrix(chosen(now_confusion), classes),
+        scores=chosen(scores),
+        agreement=_agreement(now_totals),
+        label_drift=label_drift(profile, drift_rows, thresholds) if drift_version is not None else None,
+        score_drift=score_drift(profile, drift_bins, thresholds) if drift_version is not None else None,
+        holdout=holdout or {},
+    )
+
+
+def _agreement(totals: pd.DataFrame) -> pd.DataFrame:
+    """Shadow rows per version: how many were compared with the answer they shadow, and the share that agreed."""
+    columns = ["version", "compared", "agreed", "agreement"]
+    shadows = totals[totals["is_shadow"].astype(bool)] if not totals.empty else totals
+    if shadows.empty:
+        return pd.DataFrame(columns=columns)
+    grouped = shadows.groupby("model_version", as_index=False)[["compared", "agreed"]].sum()
+    grouped = grouped[grouped["compared"] > 0].rename(columns={"model_version": "version"})
+    grouped["agreement"] = grouped["agreed"] / grouped["compared"]
+    return grouped[columns].reset_index(drop=True)
