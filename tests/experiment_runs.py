@@ -64,3 +64,75 @@ def log_runs(settings: Settings, count: int, *, experiment_id: str | None = None
         client.set_terminated(run.info.run_id, status=status, end_time=start_ms + (index % 60) * 1000)
         logged.append(LoggedRun(run.info.run_id, name, estimator, start, params, metrics, status))
     return logged
+
+
+# Classifier runs a team logs with plain MLflow: metrics under the names ``mlflow.evaluate`` gives them.
+CLASSIFIER_METRICS = ("accuracy_score", "f1_score", "precision_score", "recall_score", "roc_auc", "log_loss")
+
+
+@dataclass(frozen=True)
+class ClassifierRun:
+    """A logged classifier run: its holdout metrics, and the version it was registered as (if it was)."""
+
+    run_id: str
+    metrics: dict[str, float]
+    version: int | None
+
+
+def classifier_holdout_metrics(estimator, features, labels) -> dict[str, float]:
+    """A fitted classifier's holdout figures, computed the way ``mlflow.evaluate`` names them (binary, text labels)."""
+    from sklearn import metrics as sk
+
+    positive = estimator.classes_[1]  # scikit-learn's order, as Loupe's score reads it
+    predicted = estimator.predict(features)
+    probabilities = estimator.predict_proba(features)
+    return {
+        "accuracy_score": float(sk.accuracy_score(labels, predicted)),
+        "f1_score": float(sk.f1_score(labels, predicted, pos_label=positive)),
+        "precision_score": float(sk.precision_score(labels, predicted, pos_label=positive, zero_division=0)),
+        "recall_score": float(sk.recall_score(labels, predicted, pos_label=positive)),
+        "roc_auc": float(sk.roc_auc_score(labels == positive, probabilities[:, 1])),
+        "log_loss": float(sk.log_loss(labels, probabilities, labels=estimator.classes_)),
+    }
+
+
+def log_classifier_run(
+    *, experiment_id: str, c: float = 1.0, shuffled: bool = False, register_as: str | None = None
+) -> ClassifierRun:
+    """With plain MLflow: fit the breast-cancer classifier on a split, log its holdout metrics, maybe register it.
+
+    ``shuffled`` fits it on permuted labels (a model that learned nothing: ROC AUC near 0.5); ``c`` is
+    the logistic regression's inverse regularisation. The model is logged only when it is registered.
+    """
+    import mlflow
+    import numpy as np
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from tests.team_classifiers import PIP, SKOPS_TYPES, breast_cancer_frame
+
+    features, labels = breast_cancer_frame()
+    train_x, test_x, train_y, test_y = train_test_split(features, labels, test_size=0.3, random_state=0)
+    if shuffled:
+        train_y = train_y.sample(frac=1.0, random_state=1).set_axis(train_y.index)
+    estimator = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=500)).fit(train_x, train_y)
+    metrics = classifier_holdout_metrics(estimator, test_x, test_y)
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_params({"C": c, "shuffled_labels": shuffled})
+        mlflow.log_metrics(metrics)
+        # autolog's score on the fitted data: never a holdout figure
+        mlflow.log_metric("training_accuracy_score", float(np.mean(estimator.predict(train_x) == train_y)))
+        version = None
+        if register_as is not None:
+            info = mlflow.sklearn.log_model(
+                estimator,
+                name="model",
+                signature=infer_signature(train_x, estimator.predict(train_x)),
+                pip_requirements=PIP,
+                skops_trusted_types=[*SKOPS_TYPES, "sklearn.linear_model._logistic.LogisticRegression"],
+            )
+            version = int(mlflow.register_model(info.model_uri, register_as).version)
+    return ClassifierRun(run.info.run_id, metrics, version)

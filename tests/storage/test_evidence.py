@@ -77,3 +77,55 @@ def test_no_traffic_means_no_evidence(sessions) -> None:
     assert nothing.realised_rmse is None and nothing.realised_mae is None
     assert unpaired.pairs == 0 and unpaired.share_within_tolerance is None
     assert unpaired.mean_abs_difference is None
+
+
+def log_class(session, *, version, label, score=None, shadow_of=None, request_id="r") -> Prediction:
+    row = log(session, version=version, request_id=request_id, prediction=score, shadow_of=shadow_of)
+    row.label = label
+    session.flush()
+    return row
+
+
+def test_a_classifiers_evidence_is_its_labels_against_the_true_classes(sessions) -> None:
+    rng = np.random.default_rng(1)
+    classes = np.array(["benign", "malignant"])
+    truth = rng.choice(classes, size=40)
+    served = np.where(np.arange(40) < 4, np.where(truth == "benign", "malignant", "benign"), truth)  # 4 wrong
+    shadow = np.where(np.arange(40) % 4 == 0, np.where(served == "benign", "malignant", "benign"), served)
+    with sessions.begin() as session:
+        for index in range(40):
+            # A classifier without probabilities logs no score: its answer is the label alone.
+            score = None if index % 5 == 0 else float(rng.uniform())
+            row = log_class(session, version=1, label=served[index], score=score)
+            log_class(session, version=2, label=shadow[index], score=score, shadow_of=row.id)
+            if index < 30:  # the true class is known for 30 answers, attached to the served one
+                session.add(Feedback(prediction_id=row.id, actual_label=truth[index]))
+
+    with sessions() as session:
+        first = version_evidence(session, model_name=MODEL, version=1)
+        second = version_evidence(session, model_name=MODEL, version=2)
+        agreed = agreement(session, model_name=MODEL, reference_version=1, candidate_version=2)
+
+    assert (first.labelled_predictions, first.label_feedback_count) == (40, 30)
+    assert first.realised_accuracy == pytest.approx(np.mean(served[:30] == truth[:30]))
+    assert second.label_feedback_count == 30  # the shadow answers borrow their served answers' truth
+    assert second.realised_accuracy == pytest.approx(np.mean(shadow[:30] == truth[:30]))
+    assert second.label_coverage == pytest.approx(30 / 40)
+    assert first.feedback_count == 0 and first.realised_rmse is None  # no numeric truth: no error figures
+    assert agreed.pairs == agreed.labelled_pairs == 40
+    assert agreed.label_agreement == pytest.approx(np.mean(shadow == served))
+
+
+def test_a_regressors_evidence_ignores_labels_and_a_classifiers_ignores_numbers(sessions) -> None:
+    with sessions.begin() as session:
+        regression = log(session, version=1, request_id="a", prediction=10.0)
+        session.add(Feedback(prediction_id=regression.id, actual=12.0))
+        classified = log_class(session, version=1, label="0", score=0.9, request_id="b")
+        session.add(Feedback(prediction_id=classified.id, actual_label="1"))
+
+    with sessions() as session:
+        found = version_evidence(session, model_name=MODEL, version=1)
+
+    assert (found.feedback_count, found.realised_mae) == (1, pytest.approx(2.0))
+    assert (found.label_feedback_count, found.correct_labels, found.realised_accuracy) == (1, 0, 0.0)
+    assert found.labelled_predictions == 1 and found.label_coverage == pytest.approx(0.5)
