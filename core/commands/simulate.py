@@ -21,9 +21,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="drift: bmi=1.2 multiplies a numeric input; cut=Fair[:0.4] moves a share (default 0.5) of rows to a "
         'level; quote names with spaces ("body mass=1.2"); repeatable',
     )
-    parser.add_argument("--label-share", type=float, default=0.0, help="send true values back for this share (0–1)")
+    parser.add_argument(
+        "--label-share",
+        type=float,
+        default=0.0,
+        help="send true values (a classifier's: true labels) back for this share (0–1)",
+    )
     parser.add_argument("--invalid-share", type=float, default=0.01, help="share of rows made invalid (default: 0.01)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--model", help="registered model name (default: LOUPE_MODEL_NAME), e.g. tumour-triage")
     parser.add_argument(
         "--bulk",
         action="store_true",
@@ -41,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from storage.db import migrated_sessions
 
     settings = get_settings()
+    if args.model:
+        settings = settings.model_copy(update={"model_name": args.model})
     try:
         shifts = tuple(Shift.parse(text) for text in args.shift)
         if args.rows <= 0 or args.days <= 0:

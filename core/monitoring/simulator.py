@@ -12,9 +12,10 @@ Two ways in:
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -26,8 +27,9 @@ from threadpoolctl import threadpool_limits
 
 from core import mlflow_io
 from core.errors import InvalidInput
-from core.monitoring.traffic import Shift, Traffic, is_numeric, sample_traffic, simulated_truth
+from core.monitoring.traffic import Shift, Traffic, is_numeric, sample_traffic, simulated_labels, simulated_truth
 from core.registry.holdout import holdout_metrics
+from core.serving.answers import Answers
 from core.serving.model_cache import serve
 from core.serving.served_model import ServedModel
 from core.settings import Settings
@@ -55,6 +57,9 @@ def bulk_log(
     is_shadow: bool = False,
     source: str = "simulator",
     actuals: np.ndarray | None = None,
+    labels: Sequence[str | None] | None = None,
+    probabilities: Sequence[str | None] | None = None,
+    actual_labels: Sequence[str | None] | None = None,
     label_share: float = 0.0,
     labelled: np.ndarray | None = None,
     is_ood: np.ndarray | None = None,
@@ -66,6 +71,10 @@ def bulk_log(
 
     ``progress`` gets (rows written, rows in all) after each batch.
 
+    A classifier's rows carry ``labels`` (class texts), ``probabilities`` (JSON, see
+    :meth:`core.serving.answers.Answers.probability_json`) and the score in ``predictions``; its
+    feedback is ``actual_labels`` (class texts) instead of ``actuals``.
+
     Shadow rows (``shadow_of`` given: the answered ids, in order) get no feature rows, as in serving.
     """
     rows = len(features)
@@ -73,8 +82,9 @@ def bulk_log(
     ids = np.arange(first, first + rows)
     stamps = pd.to_datetime(pd.Series(timestamps), utc=True)
     rng = np.random.default_rng(seed)
+    truth_given = actuals is not None or actual_labels is not None
     if labelled is None:  # feedback for a random ``label_share`` of the rows
-        labelled = rng.random(rows) < label_share if actuals is not None else np.zeros(rows, dtype=bool)
+        labelled = rng.random(rows) < label_share if truth_given else np.zeros(rows, dtype=bool)
     flags = np.zeros(rows, dtype=bool) if is_ood is None else np.asarray(is_ood, dtype=bool)
     numeric = {column: is_numeric(features[column]) for column in features.columns}
     request_prefix = uuid.uuid4().hex[:12]
@@ -84,7 +94,13 @@ def bulk_log(
         columns = {
             "id": batch_ids,
             "created_at": list(stamps.iloc[start:stop].dt.to_pydatetime()),
-            "prediction": np.asarray(predictions[start:stop], dtype=float).tolist(),
+            # A classifier without probabilities has no score: NaN is logged as "no number".
+            "prediction": [
+                None if math.isnan(value) else value
+                for value in np.asarray(predictions[start:stop], dtype=float).tolist()
+            ],
+            "label": [None] * (stop - start) if labels is None else list(labels[start:stop]),
+            "probabilities": [None] * (stop - start) if probabilities is None else list(probabilities[start:stop]),
             "latency_ms": np.asarray(latency_ms[start:stop], dtype=float).tolist(),
             "request_id": [f"{request_prefix}-{i}" for i in range(start, stop)],
             "is_ood": flags[start:stop].tolist(),
@@ -116,12 +132,17 @@ def bulk_log(
         if values:
             session.execute(insert(table_of(PredictionFeature)), values)
         if labelled[start:stop].any():
-            assert actuals is not None, "feedback needs the true values (actuals)"
+            assert truth_given, "feedback needs the true values (actuals or actual_labels)"
             received = utcnow()
             session.execute(
                 insert(table_of(Feedback)),
                 [
-                    {"prediction_id": int(ids[i]), "actual": float(actuals[i]), "received_at": received}
+                    {
+                        "prediction_id": int(ids[i]),
+                        "actual": None if actuals is None else float(actuals[i]),
+                        "actual_label": None if actual_labels is None else actual_labels[i],
+                        "received_at": received,
+                    }
                     for i in range(start, stop)
                     if labelled[i]
                 ],
@@ -170,8 +191,10 @@ def _with_invalid_rows(features: pd.DataFrame, *, share: float, rng: np.random.G
 def champion_traffic(
     settings: Settings, *, rows: int, days: float, shifts: tuple[Shift, ...] = (), seed: int = 0
 ) -> tuple[ServedModel, Traffic, np.ndarray]:
-    """Inputs drawn from the champion's reference, shifted, and a simulated true value for every row.
+    """Inputs drawn from the champion's reference, shifted, and a simulated truth for every row.
 
+    The truth is a float per row for a regressor; for a classifier a class (as text) per row, drawn
+    from the champion's own probabilities on the unshifted inputs (``None`` where none could be drawn).
     :class:`InvalidInput` saying what to attach when the champion has no reference to draw from.
     """
     served, _ = serve(settings, alias="champion")
@@ -199,15 +222,27 @@ def champion_traffic(
     )
     # The truth follows the inputs as drawn: a shift then moves the answers away from it, as real drift does.
     check = served.schema.validate_frame(traffic.drawn)
+    rng = np.random.default_rng(seed + 1)
+    if served.task == "classification":
+        labels = np.full(rows, None, dtype=object)
+        if check.accepted_mask.any():
+            labels[check.accepted_mask] = simulated_labels(answer_all(served, check.clean), rng=rng)
+        return served, traffic, labels
     truth = np.full(rows, np.nan)
     if check.accepted_mask.any():
         answers = served.predict(served.model_input(check.clean))
         holdout = holdout_metrics(mlflow_io.get_version(settings, version=served.version).metrics).get("rmse")
-        rng = np.random.default_rng(seed + 1)
         truth[check.accepted_mask] = simulated_truth(
             answers, spread=None if holdout is None else holdout.value, rng=rng
         )
     return served, traffic, truth
+
+
+def answer_all(served: ServedModel, clean: pd.DataFrame, *, chunk: int = 100_000) -> Answers:
+    """The model's answers for validated rows, a chunk at a time (memory stays bounded on millions of rows)."""
+    model_input = served.model_input(clean)
+    parts = [served.answer(model_input.iloc[low : low + chunk]) for low in range(0, len(model_input), chunk)]
+    return Answers.concat(parts, task=served.task, classes=served.classes)
 
 
 def simulate(
@@ -242,6 +277,7 @@ def simulate(
     accepted = rejected = shadow = 0
     version: int | None = None
     truths: dict[int, float] = {}
+    true_labels: dict[int, str] = {}
     sizes = _request_sizes(rows, rng=rng, mean=mean_request_rows)
     start = 0
     # Small requests: OpenMP's per-tree thread hand-off makes a gradient-boosting predict of a few rows
@@ -266,21 +302,24 @@ def simulate(
             for prediction_id, position in zip(
                 result.accepted["prediction_id"].to_numpy()[labelled], positions[labelled], strict=True
             ):
-                if np.isfinite(actual[position]):
+                if isinstance(actual[position], str):
+                    true_labels[int(prediction_id)] = actual[position]
+                elif actual[position] is not None and np.isfinite(actual[position]):
                     truths[int(prediction_id)] = float(actual[position])
             start = stop
             if number % 10 == 0 or stop == rows:
                 report(stop / rows, f"scored {stop:,} of {rows:,} rows in {number:,} requests")
-    if truths:
+    if truths or true_labels:
         with sessions.begin() as session:
-            add_feedback(session, actuals=truths)
-        report(1.0, f"sent {len(truths):,} true values back as feedback")
+            add_feedback(session, actuals=truths, labels=true_labels)
+        what = "true values" if truths else "true labels"
+        report(1.0, f"sent {len(truths) + len(true_labels):,} {what} back as feedback")
     return SimulationResult(
         requests=len(sizes),
         accepted=accepted,
         rejected_rows=rejected,
         shadow_scored=shadow,
-        feedback=len(truths),
+        feedback=len(truths) + len(true_labels),
         model_version=version,
         seconds=time.perf_counter() - started,
         via="serving",
@@ -309,22 +348,24 @@ def simulate_bulk(
     report = progress or (lambda fraction, message: None)
     check = served.schema.validate_frame(traffic.features)
     kept = np.flatnonzero(check.accepted_mask)
-    model_input = served.model_input(check.clean)
-    predictions = np.concatenate(
-        [served.predict(model_input.iloc[low : low + 100_000]) for low in range(0, len(model_input), 100_000)]
-    )
+    answers = answer_all(served, check.clean)
     report(0.2, f"{served.name} v{served.version} scored {len(kept):,} rows")
-    labelled = (rng.random(len(kept)) < label_share) & np.isfinite(truth[kept])
+    classifier = served.task == "classification"
+    known = pd.notna(truth[kept]) if classifier else np.isfinite(truth[kept].astype(float))
+    labelled = (rng.random(len(kept)) < label_share) & known
     with sessions.begin() as session:
         bulk_log(
             session,
             features=traffic.features.iloc[kept].reset_index(drop=True),
-            predictions=predictions,
+            predictions=answers.values,
+            labels=answers.label_texts if classifier else None,
+            probabilities=answers.probability_json() if classifier else None,
             timestamps=traffic.timestamps[kept],
             model_name=settings.model_name,
             model_version=served.version,
             latency_ms=simulated_latencies(len(kept), rng=rng),
-            actuals=truth[kept],
+            actuals=None if classifier else truth[kept],
+            actual_labels=list(truth[kept]) if classifier else None,
             labelled=labelled,
             is_ood=np.array([bool(fields) for fields in check.ood_fields]),
             seed=seed,

@@ -15,6 +15,8 @@ import pandas as pd
 
 from core.errors import InvalidInput
 from core.profile import CategoricalProfile, NumericProfile, TrainingProfile
+from core.serving.answers import Answers
+from core.task import class_text
 from storage.base import utcnow
 
 QUOTES = ('"', "'")
@@ -157,3 +159,21 @@ def simulated_truth(predictions: np.ndarray, *, spread: float | None, rng: np.ra
     """
     width = spread if spread is not None and spread > 0 else 0.1 * float(np.std(predictions) or 1.0)
     return predictions + rng.normal(0.0, width, len(predictions))
+
+
+def simulated_labels(answers: Answers, *, rng: np.random.Generator) -> np.ndarray:
+    """True classes for simulated answers (as text): each drawn from the model's own class probabilities.
+
+    Computed from the inputs as drawn, so the answers are as right as the model is confident on
+    unshifted traffic, and a shift (answers from moved inputs) makes them measurably worse. A
+    classifier without probabilities is taken at its word: its label is the truth.
+    """
+    if answers.labels is None:
+        raise ValueError("simulated labels need a classifier's answers")
+    if answers.probabilities is None:
+        return np.array(answers.label_texts, dtype=object)
+    probabilities = np.clip(answers.probabilities, 0.0, None)
+    cumulative = np.cumsum(probabilities / probabilities.sum(axis=1, keepdims=True), axis=1)
+    drawn = (rng.random((len(cumulative), 1)) > cumulative).sum(axis=1)
+    names = np.array([class_text(value) for value in answers.classes], dtype=object)
+    return names[np.minimum(drawn, len(names) - 1)]
