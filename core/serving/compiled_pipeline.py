@@ -62,19 +62,22 @@ class CompiledPipeline:
 
     def predict(self, record: Record) -> float | None:
         """The prediction for one record, or ``None`` when only the pipeline can score it exactly."""
-        try:
-            vector = self.encode(record)
-        except _NotEncodable:
-            return None
-        if not np.isfinite(vector).all():  # missing values follow per-model rules left to the pipeline
-            return None
-        for step in self.steps:
-            vector = step(vector)
-        return self.regress(vector)
+        vector = encoded(self.encode, self.steps, record)
+        return None if vector is None else self.regress(vector)
 
 
 def compile_pipeline(model: Any) -> CompiledPipeline:
     """Compile a fitted pipeline (or bare regressor fitted on a DataFrame); raises :class:`Unsupported`."""
+    encode, steps, final, names = compile_front(model)
+    regress, description = _regressor(final)
+    return CompiledPipeline(encode=encode, steps=steps, regress=regress, description=" → ".join([*names, description]))
+
+
+def compile_front(
+    model: Any,
+) -> tuple[Callable[[Record], np.ndarray], tuple[VectorStep, ...], Any, list[str]]:
+    """Everything before the final estimator, compiled: the record encoder, the vector steps, the final
+    estimator itself and the names of the compiled steps (raises :class:`Unsupported`)."""
     stages = list(model.steps) if isinstance(model, Pipeline) else [("model", model)]
     stages = [(name, step) for name, step in stages if step not in (None, "passthrough")]
     if not stages:
@@ -86,9 +89,20 @@ def compile_pipeline(model: Any) -> CompiledPipeline:
     else:
         encode = _plain_columns(_input_names(transformers[0][1] if transformers else final))
     steps = tuple(_vector_step(step) for _, step in transformers)
-    regress, description = _regressor(final)
-    names = [type(step).__name__ for _, step in stages[:-1]] + [description]
-    return CompiledPipeline(encode=encode, steps=steps, regress=regress, description=" → ".join(names))
+    return encode, steps, final, [type(step).__name__ for _, step in stages[:-1]]
+
+
+def encoded(encode: Callable[[Record], np.ndarray], steps: Sequence[VectorStep], record: Record) -> np.ndarray | None:
+    """The record as the final estimator's input vector, or ``None`` when only the pipeline can encode it."""
+    try:
+        vector = encode(record)
+    except _NotEncodable:
+        return None
+    if not np.isfinite(vector).all():  # missing values follow per-model rules left to the pipeline
+        return None
+    for step in steps:
+        vector = step(vector)
+    return vector
 
 
 def agrees(compiled: CompiledPipeline, model: Any, frame: pd.DataFrame, *, rtol: float = AGREEMENT_RTOL) -> bool:
@@ -270,7 +284,7 @@ def _inverse_target(transformer: Any) -> Callable[[float], float]:
 
 
 @dataclass(frozen=True)
-class _NodeTable:
+class NodeTable:
     """Every tree's nodes in one table; leaves point to themselves, so all trees walk in lock step."""
 
     roots: np.ndarray
@@ -288,14 +302,14 @@ class _NodeTable:
         return self.value[node]
 
 
-def _node_table(*, sizes: list[int], feature, threshold, left, right, is_leaf, value, depth: int) -> _NodeTable:
+def node_table(*, sizes: list[int], feature, threshold, left, right, is_leaf, value, depth: int) -> NodeTable:
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
     shift = np.repeat(offsets, sizes)
     nodes = np.arange(int(sum(sizes)), dtype=np.intp)
     is_leaf = np.asarray(is_leaf, dtype=bool)
     left = np.where(is_leaf, nodes, np.asarray(left, dtype=np.intp) + shift)
     right = np.where(is_leaf, nodes, np.asarray(right, dtype=np.intp) + shift)
-    return _NodeTable(
+    return NodeTable(
         roots=offsets,
         feature=np.where(is_leaf, 0, np.asarray(feature, dtype=np.intp)),
         threshold=np.where(is_leaf, np.inf, np.asarray(threshold, dtype=np.float64)),
@@ -315,7 +329,7 @@ def _hist_gradient_boosting(model: HistGradientBoostingRegressor) -> tuple[Calla
         raise Unsupported("HistGradientBoostingRegressor with native categorical features")
     predictors = [predictor for iteration in model._predictors for predictor in iteration]
     nodes = np.concatenate([predictor.nodes for predictor in predictors])
-    table = _node_table(
+    table = node_table(
         sizes=[len(predictor.nodes) for predictor in predictors],
         feature=nodes["feature_idx"],
         threshold=nodes["num_threshold"],
@@ -338,7 +352,7 @@ def _hist_gradient_boosting(model: HistGradientBoostingRegressor) -> tuple[Calla
 def _tree_ensemble(trees: list[Any], name: str) -> tuple[Callable[[np.ndarray], float], str]:
     if any(tree.n_outputs != 1 for tree in trees):
         raise Unsupported(f"{name} with several outputs")
-    table = _node_table(
+    table = node_table(
         sizes=[tree.node_count for tree in trees],
         feature=np.concatenate([tree.feature for tree in trees]),
         threshold=np.concatenate([tree.threshold for tree in trees]),

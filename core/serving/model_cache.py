@@ -28,6 +28,7 @@ from core.errors import InvalidInput, LoupeError
 from core.mlflow_io import AliasTarget, RegistryUnavailable
 from core.profile import PROFILE_ARTIFACT, TrainingProfile
 from core.serving.answers import detect_task, model_classes
+from core.serving.compiled_classifier import compile_verified_classifier
 from core.serving.compiled_pipeline import compile_verified
 from core.serving.input_schema import build_schema
 from core.serving.served_model import ServedModel
@@ -215,6 +216,8 @@ def _load(settings: Settings, *, target: AliasTarget, offline: bool) -> ServedMo
         task_tag=target.task_tag,
     )
     served = _with_task(served, profile, local.signature_outputs)
+    if served.task == "classification":
+        return _with_compiled_classifier(settings, served)
     if not (
         settings.compile_models
         and served.task == "regression"
@@ -256,6 +259,22 @@ def _with_task(
         "predict_proba" if classes and callable(getattr(served.model, "predict_proba", None)) else served.predict_method
     )
     return replace(classifier, scoring_path=f"{asks}()" if served.flavor == "sklearn" else "pyfunc predict()")
+
+
+def _with_compiled_classifier(settings: Settings, served: ServedModel) -> ServedModel:
+    """A scikit-learn classifier whose probabilities compile (and agree with ``predict_proba``) gets the fast path."""
+    if not (
+        settings.compile_models
+        and served.flavor == "sklearn"
+        and served.classes
+        and served.predict_method in ("predict", "predict_proba")
+        and callable(getattr(served.model, "predict_proba", None))
+    ):
+        return served
+    compiled, scoring_path = compile_verified_classifier(served.model, served.model_input(served.schema.probe_frame()))
+    if compiled is None:
+        return replace(served, scoring_path=f"predict_proba() ({scoring_path})")
+    return replace(served, compiled_classifier=compiled, scoring_path=scoring_path)
 
 
 def _read_meta(folder: Path) -> dict | None:

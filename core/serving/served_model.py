@@ -16,6 +16,7 @@ from threadpoolctl import ThreadpoolController
 from core.errors import ModelFailed, first_line
 from core.profile import TrainingProfile
 from core.serving.answers import Answers, classification_answers, regression_answers
+from core.serving.compiled_classifier import CompiledClassifier
 from core.serving.compiled_pipeline import CompiledPipeline
 from core.serving.input_schema import InputSchema
 from core.task import Task
@@ -37,6 +38,7 @@ class ServedModel:
     schema: InputSchema
     path: Path
     compiled: CompiledPipeline | None = None  # the one-record fast path, when the pipeline compiles
+    compiled_classifier: CompiledClassifier | None = None  # a classifier's one-record fast path
     scoring_path: str = "predict()"  # how one record is scored, and why (shown on the Predict page)
     predict_method: str = "predict"  # the model's method that answers (what MLflow's pyfunc would call)
     reference_run: str | None = None  # the run of an attached reference profile (else the version's own run's)
@@ -102,10 +104,13 @@ class ServedModel:
         return self.answer(frame).values
 
     def answer_rows(self, clean: pd.DataFrame) -> Answers:
-        """Answers for validated rows; a few rows of a regressor go record by record through the compiled form."""
+        """Answers for validated rows; a few rows go record by record through the compiled form."""
         if self.compiled is not None and len(clean) <= RECORD_PATH_MAX_ROWS:
             values = [self.predict_record(record) for record in clean.to_dict("records")]
             return Answers(values=np.array(values, dtype=float))
+        if self.compiled_classifier is not None and 0 < len(clean) <= RECORD_PATH_MAX_ROWS:
+            records = clean.to_dict("records")
+            return Answers.concat([self.answer_record(record) for record in records], task=self.task)
         if not len(clean):
             return Answers.concat([], task=self.task, classes=self.classes)
         return self.answer(self.model_input(clean))
@@ -121,6 +126,11 @@ class ServedModel:
             compiled = self.compiled.predict(row)
             if compiled is not None:
                 return Answers(values=np.array([compiled], dtype=float))
+        if self.compiled_classifier is not None:
+            probabilities = self.compiled_classifier.probabilities(row)
+            if probabilities is not None:
+                who = f"version {self.version} of {self.name}"
+                return classification_answers(probabilities[np.newaxis, :], rows=1, who=who, classes=self.classes)
         frame = pd.DataFrame({name: [value] for name, value in row.items()})
         # One row gains nothing from an OpenMP team; on a busy machine waiting for one costs 10-100 ms.
         with _thread_pools().limit(limits=1, user_api="openmp"):

@@ -57,6 +57,10 @@ def test_a_classifier_is_answered_with_its_labels_and_probabilities_and_logged(c
 
     assert served.task == "classification"
     assert [str(value) for value in served.classes] == classes
+    if served.flavor == "sklearn":  # one record at a time through the compiled form, checked on probe rows
+        assert served.scoring_path == "compiled: StandardScaler → LogisticRegression"
+    else:
+        assert served.scoring_path == "pyfunc predict()"
     assert list(result.accepted["prediction"]) == list(expected_labels)  # labels keep their type
     native = expected_labels[0].item() if isinstance(expected_labels[0], np.generic) else expected_labels[0]
     assert type(result.accepted["prediction"].iloc[0]) is type(native)  # strings stay strings, ints ints
