@@ -1,19 +1,24 @@
-"""Alert rules on the monitoring figures: drift share, p95 latency, rejected-input rate, realised MAE.
+"""Alert rules on the monitoring figures: drift share, p95 latency, rejected-input rate, realised MAE,
+and a classifier's realised metrics.
 
 Thresholds come from the settings (``LOUPE_ALERT_*``; unset turns a rule off). The MAE rule compares
 the realised MAE with the serving version's holdout MAE from training: it fires when the live error
-is ``alert_mae_ratio`` times the error the model was promoted on.
+is ``alert_mae_ratio`` times the error the model was promoted on. A classifier's rule compares each
+realised metric its run logged a holdout value for (accuracy, precision, recall, F1, ROC AUC, log loss)
+with that value: it fires when the live figure is ``alert_metric_margin`` worse (lower, or for log loss
+higher), on at least :data:`MIN_LABELLED` labelled answers (fewer are too noisy to judge).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.monitoring.classification import HIGHER_IS_BETTER, LABELS, METRICS, ClassifierMetrics
 from core.monitoring.snapshot import Snapshot, WindowStats, snapshot
 from core.monitoring.windows import Window, floor_hour
 from core.settings import Settings
@@ -21,13 +26,14 @@ from storage.base import utcnow
 from storage.db import Sessions
 
 Severity = Literal["warning", "error"]
+MIN_LABELLED = 30
 
 
 @dataclass(frozen=True)
 class Alert:
     """One rule that fired."""
 
-    rule: str  # drift_share | p95_latency | rejected_rate | mae
+    rule: str  # drift_share | p95_latency | rejected_rate | mae | accuracy, f1, … (a classifier's metric)
     severity: Severity
     message: str
     value: float
@@ -41,9 +47,13 @@ def evaluate(
     holdout_mae: float | None = None,
     version: int | None = None,
     window: Window | None = None,
+    classifier: ClassifierMetrics | None = None,
+    classifier_holdout: Mapping[str, float] | None = None,
 ) -> list[Alert]:
     """The rules that fire on one window's figures; each message names the window it speaks of."""
     alerts = _rules(stats, settings, holdout_mae=holdout_mae, version=version)
+    if classifier is not None:
+        alerts += classifier_alerts(classifier, classifier_holdout or {}, settings, version=version)
     if window is None:
         return alerts
     span = f"last {window.hours} h" if window.end >= floor_hour(utcnow()) else window.label()
@@ -105,10 +115,49 @@ def _rules(stats: WindowStats, settings: Settings, *, holdout_mae: float | None,
     return alerts
 
 
+def classifier_alerts(
+    realised: ClassifierMetrics, holdout: Mapping[str, float], settings: Settings, *, version: int | None
+) -> list[Alert]:
+    """A classifier's realised metrics that are ``alert_metric_margin`` worse than the version's holdout values."""
+    margin = settings.alert_metric_margin
+    if margin is None or realised.labelled < MIN_LABELLED:
+        return []
+    subject = f"version {version}" if version is not None else "the model"
+    alerts = []
+    for metric in METRICS:
+        value, expected = realised.value(metric), holdout.get(metric)
+        if value is None or expected is None:
+            continue
+        higher = metric in HIGHER_IS_BETTER
+        limit = expected - margin if higher else expected + margin
+        if (higher and value <= limit) or (not higher and value >= limit):
+            direction = "below" if higher else "above"
+            alerts.append(
+                Alert(
+                    metric,
+                    "error",
+                    f"Realised {LABELS[metric].lower() if metric != 'roc_auc' else 'ROC AUC'}: {value:.3f} on "
+                    f"{realised.labelled:,} labelled predictions ({realised.coverage or 0:.0%} of them) is "
+                    f"{direction} {subject}'s holdout {expected:.3f} by {abs(value - expected):.3f} "
+                    f"(alert at {margin:g} or more).",
+                    value,
+                    limit,
+                )
+            )
+    return alerts
+
+
 def snapshot_alerts(settings: Settings, view: Snapshot) -> list[Alert]:
     """Alerts on a Monitoring page snapshot (its current window)."""
+    classified = view.classification
     return evaluate(
-        view.current, settings, holdout_mae=view.holdout_mae, version=view.drift_version, window=view.window
+        view.current,
+        settings,
+        holdout_mae=view.holdout_mae,
+        version=view.drift_version,
+        window=view.window,
+        classifier=None if classified is None else classified.serving,
+        classifier_holdout=None if classified is None else classified.holdout,
     )
 
 

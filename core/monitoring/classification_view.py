@@ -102,9 +102,9 @@ def label_drift(
     profile: TrainingProfile | None, predicted: pd.DataFrame, thresholds: DriftThresholds
 ) -> FeatureDrift | None:
     """Predicted-label distribution against the reference's label counts (Evidently's categorical rule)."""
-    target = None if profile is None else profile.target_profile
-    if not isinstance(target, CategoricalProfile) or predicted.empty:
+    if profile is None or predicted.empty or not isinstance(profile.target_profile, CategoricalProfile):
         return None
+    target = profile.target_profile
     counts = predicted.groupby("predicted")["count"].sum()
     reference = CategoricalProfile(
         name="predicted label", levels=[_level(level) for level in target.levels], counts=list(target.counts)
@@ -117,9 +117,9 @@ def score_drift(
     profile: TrainingProfile | None, buckets: pd.DataFrame, thresholds: DriftThresholds
 ) -> FeatureDrift | None:
     """The scores' distribution against the reference's (its numeric drift test), from the fixed score bins."""
-    reference = None if profile is None else profile.prediction_profile
-    if reference is None or buckets.empty:
+    if profile is None or profile.prediction_profile is None or buckets.empty:
         return None
+    reference = profile.prediction_profile
     edges = numeric_edges(reference)
     merged = buckets.groupby("bucket")["count"].sum()
     low, high = rollups.score_bounds(merged.index.to_numpy())

@@ -1,4 +1,5 @@
-"""Everything the Monitoring page shows for one window: KPIs with deltas, latency, realised error, drift.
+"""Everything the Monitoring page shows for one window: KPIs with deltas, latency, realised error, drift —
+and for a classifier, its realised metrics, labels and scores (:mod:`core.monitoring.classification_view`).
 
 Every figure is computed from :mod:`storage.rollups` (a few hundred rows per window whatever the size
 of the prediction log) after one cheap incremental refresh by the caller.
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from core.monitoring.classification_view import ClassificationView, classification_view, is_classifier
 from core.monitoring.drift import DriftReport
 from core.monitoring.percentiles import PERCENTILES, latency_percentiles
 from core.monitoring.references import holdout_mae, refresh
@@ -87,6 +89,7 @@ class Snapshot:
     versions: list[int] = field(default_factory=list)  # every version seen in the log
     holdout_mae: float | None = None  # the drift version's MAE at training, for the MAE alert
     refreshed: rollups.RefreshResult | None = None
+    classification: ClassificationView | None = None  # a classifier's metrics, labels, scores (else None)
 
     @property
     def is_empty(self) -> bool:
@@ -104,7 +107,12 @@ class Snapshot:
                 Kpi(f"Latency p{quantile}", current.latency.get(quantile), previous.latency.get(quantile), "ms")
             )
         figures.append(Kpi("Drift share", current.drift_share, previous.drift_share, "share"))
-        figures.append(Kpi("Realised MAE", current.mae, previous.mae, "value"))
+        if self.classification is None:
+            figures.append(Kpi("Realised MAE", current.mae, previous.mae, "value"))
+            return figures
+        now, before = self.classification.current, self.classification.previous
+        figures.append(Kpi("Realised accuracy", now.accuracy, before.accuracy, "share", higher_is_worse=False))
+        figures.append(Kpi("Label coverage", now.coverage, before.coverage, "share", higher_is_worse=False))
         return figures
 
 
@@ -169,6 +177,17 @@ def snapshot(
                 drifts[index] = window_drift(
                     settings, session=session, window=span, model_version=drift_version, include_shadow=include_shadow
                 )
+        classified = None
+        if is_classifier(session, model_name=name, window=Window(previous_window.start, window.end)):
+            classified = classification_view(
+                settings,
+                session=session,
+                window=window,
+                totals=totals_all,
+                version=version,
+                include_shadow=include_shadow,
+                drift_version=drift_version,
+            )
     latency = select_rows(latency_all, version=version, include_shadow=include_shadow)
     answered = select_rows(totals_all, version=None, include_shadow=False)
     current = _stats(
@@ -200,6 +219,7 @@ def snapshot(
         versions=versions,
         holdout_mae=training_mae,
         refreshed=refreshed,
+        classification=classified,
     )
 
 
