@@ -1,10 +1,16 @@
-"""Monitoring: drift, latency, realised error and alerts from the prediction log's hourly roll-ups."""
+"""Monitoring: drift, latency, realised error and alerts from the prediction log's hourly roll-ups.
+
+For a classifier: drift of its predicted labels and scores too, realised metrics per version and day with
+their label coverage, the confusion matrix, calibration, and shadow label agreement.
+"""
 
 from dataclasses import replace
 
 import streamlit as st
 
-from core.monitoring import alerts, charts
+from core.monitoring import alerts, charts, classification_charts
+from core.monitoring.classification import LABELS, METRICS, calibration
+from core.monitoring.classification_view import ClassificationView
 from core.monitoring.export import export_meta, report_csv, report_json
 from core.monitoring.references import refresh
 from core.monitoring.series import (
@@ -148,9 +154,13 @@ with action("Showing the Monitoring page"):
                 st.dataframe(rejection_table(view.rejections), hide_index=True, key="monitoring_rejections")
         with drift:
             drift_section(view)
+            if view.classification is not None:
+                output_drift_section(view.classification, view.drift_version)
         with performance:
             errors = error_over_time(view.totals, window)
-            if errors.empty:
+            if view.classification is not None:
+                classifier_performance(view.classification)
+            elif errors.empty:
                 st.info(
                     "No true values came back in this window. Attach them on the **Predict** page (Ground truth) "
                     f"or with {command(['python', '-m', 'core', 'feedback', '--input', 'FILE.csv'], model=other_model)}.",
@@ -163,10 +173,13 @@ with action("Showing the Monitoring page"):
                     charts.residual_figure(residual_histogram(view.residuals)), key="monitoring_residual_chart"
                 )
         with versions_tab:
+            measure = "MAE" if view.classification is None else "metrics"
             st.caption(
                 "Shadow rows answer the same requests as the champion and are scored against the champion's feedback, "
-                "so their MAE compares like with like. Turn on **Include shadow** to see them."
+                f"so their {measure} compare like with like. Turn on **Include shadow** to see them."
             )
+            if view.classification is not None:
+                classifier_versions(view.classification)
             st.dataframe(
                 version_comparison(view),
                 hide_index=True,
@@ -178,6 +191,101 @@ with action("Showing the Monitoring page"):
                     "rmse": st.column_config.NumberColumn("RMSE", format="%.1f"),
                 },
             )
+
+    metric_columns = {
+        "coverage": st.column_config.NumberColumn("label coverage", format="percent"),
+        **{name: st.column_config.NumberColumn(LABELS[name], format="%.3f") for name in METRICS},
+    }
+
+    def no_labels_yet() -> None:
+        feedback = command(["python", "-m", "core", "feedback", "--input", "FILE.csv"], model=other_model)
+        st.info(
+            "No true labels yet for the predictions in this window — upload them on the **Predict** page (Ground "
+            f"truth) or with {feedback}.",
+            icon="ℹ️",
+        )
+
+    def output_drift_section(classified: ClassificationView, drift_version: int | None) -> None:
+        st.subheader("Predicted labels and scores")
+        shown = [item for item in (classified.label_drift, classified.score_drift) if item is not None]
+        if not shown:
+            st.info(
+                f"Version {drift_version}'s reference data holds neither its label counts nor its scores, so its "
+                "answers are not compared for drift. Attach reference data with the target column on the "
+                "**Registry** page (Reference data).",
+                icon="ℹ️",
+            )
+            return
+        columns = st.columns(len(shown))
+        for index, (column, item) in enumerate(zip(columns, shown, strict=True)):
+            verdict = "drifted" if item.drifted else "stable"
+            column.markdown(
+                f"**{'Predicted labels' if item.kind == 'categorical' else 'Scores'}**: {verdict} — {item.method} "
+                f"{item.statistic:.3g} (drifted when {item.rule} {item.threshold:g}) over {item.current_count:,} "
+                f"answers against {item.reference_count:,} reference rows."
+            )
+            column.plotly_chart(charts.drift_overlay_figure(item), key=f"monitoring_output_drift_{index}")
+
+    def classifier_performance(classified: ClassificationView) -> None:
+        current = classified.current
+        if current.labelled == 0:
+            no_labels_yet()
+            return
+        about = f" (positive class {plain(current.positive)})" if current.positive is not None else " (macro averages)"
+        st.markdown(
+            f"Realised metrics{about} on {current.labelled:,} labelled of {current.predictions:,} predictions "
+            f"in the window (label coverage {current.coverage or 0:.1%})."
+        )
+        st.dataframe(
+            classified.by_version, hide_index=True, key="monitoring_classifier_table", column_config=metric_columns
+        )
+        available = [name for name in METRICS if classified.over_time[name].notna().any()]
+        if available:
+            metric = st.selectbox(
+                "Metric over time", available, format_func=LABELS.get, key="monitoring_classifier_metric"
+            )
+            st.plotly_chart(
+                classification_charts.metric_over_time_figure(classified.over_time, metric),
+                key="monitoring_classifier_over_time",
+            )
+        left, right = st.columns(2)
+        left.plotly_chart(
+            classification_charts.confusion_figure(classified.confusion), key="monitoring_confusion_chart"
+        )
+        classes = sorted(set(classified.scores["class_name"])) if not classified.scores.empty else []
+        if not classes:
+            right.info("No class probabilities were logged with these answers: no calibration curve.", icon="ℹ️")
+            return
+        default = current.positive if current.positive in classes else classes[0]
+        chosen = right.selectbox(
+            "Calibration of class", classes, index=classes.index(default), key="monitoring_calibration_class"
+        )
+        right.plotly_chart(
+            classification_charts.calibration_figure(calibration(classified.scores, chosen), chosen),
+            key="monitoring_calibration_chart",
+        )
+
+    def classifier_versions(classified: ClassificationView) -> None:
+        if classified.agreement.empty:
+            st.info("No shadow answers in this window to compare labels with.", icon="ℹ️")
+        else:
+            st.dataframe(
+                classified.agreement,
+                hide_index=True,
+                key="monitoring_agreement_table",
+                column_config={
+                    "version": st.column_config.NumberColumn("shadow version"),
+                    "compared": st.column_config.NumberColumn("shadow answers compared"),
+                    "agreed": st.column_config.NumberColumn("same label as the answer"),
+                    "agreement": st.column_config.NumberColumn("label agreement", format="percent"),
+                },
+            )
+        if classified.current.labelled == 0:
+            no_labels_yet()
+            return
+        st.dataframe(
+            classified.by_version, hide_index=True, key="monitoring_classifier_versions", column_config=metric_columns
+        )
 
     def drift_section(view: Snapshot) -> None:
         report = view.current.drift

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -12,11 +13,17 @@ from sqlalchemy import Engine, event
 from streamlit.testing.v1 import AppTest
 
 from core.dataset import load_diamonds
+from core.mlflow_io import attach_reference_profile
 from core.monitoring.simulator import bulk_log, simulated_latencies
+from core.profile import build_profile, profile_predictions
+from core.serving.model_cache import clear_memory_caches
 from core.settings import get_settings
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import count_predictions
+from tests.core.monitoring.classification_log import log_classifier
 from tests.pages.helpers import BOOM, LOG_NOTE, REDACTED, failures, open_page, page_text, readable
+from tests.team_classifiers import register_binary_text_labels
+from tests.team_store import champion, team_home
 
 
 def page() -> AppTest:
@@ -188,3 +195,96 @@ def test_traffic_a_failing_model_cannot_answer_is_reported_in_words(failing_regi
     assert predictions_in_log(failing_registry) == 0
     (record,) = [record for record in caplog.records if record.name == "loupe.pages"]
     assert record.levelno == logging.ERROR and record.getMessage() == title and record.exc_info is not None
+
+
+# --- a classifier a team registered with plain MLflow code ------------------------------------------------
+
+CLASSIFIER = "tumour-triage"
+
+
+@pytest.fixture
+def classifier(tmp_path, monkeypatch):
+    """The breast-cancer classifier as champion, with reference data holding its label counts and scores."""
+    clear_memory_caches()
+    settings = team_home(tmp_path, monkeypatch, model=CLASSIFIER)
+    registered = register_binary_text_labels(CLASSIFIER)
+    champion(CLASSIFIER, registered.version)
+    profile = build_profile(registered.features, target_values=registered.labels, categorical_target=True)
+    scores = registered.estimator.predict_proba(registered.features)[:, 1]
+    profile = replace(profile, prediction_profile=profile_predictions(scores))
+    attach_reference_profile(settings, version=registered.version, profile=profile, note="the training data")
+    yield settings, registered
+    clear_memory_caches()
+
+
+def log_classified(settings, version: int, *, label_share: float, skill: float) -> None:
+    """Answers over the last day (and the challenger's shadow rows), true labels for ``label_share`` of them."""
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    start = datetime.now(UTC) - timedelta(hours=20)
+    classes = ["benign", "malignant"]
+    with make_sessionmaker(engine).begin() as session:
+        answers = log_classifier(
+            session,
+            classes=classes,
+            rows=300,
+            seed=1,
+            model_name=settings.model_name,
+            version=version,
+            start=start,
+            hours=19,
+            label_share=label_share,
+            skill=skill,
+        )
+        log_classifier(
+            session,
+            classes=classes,
+            rows=300,
+            seed=2,
+            model_name=settings.model_name,
+            version=version + 1,
+            start=start,
+            hours=19,
+            shadow_of=answers.ids,
+        )
+    engine.dispose()
+
+
+def frame_with(app: AppTest, column: str) -> pd.DataFrame:
+    return next(frame.value for frame in app.dataframe if column in frame.value.columns)
+
+
+def test_a_classifier_shows_metrics_confusion_calibration_agreement_and_output_drift(classifier) -> None:
+    settings, registered = classifier
+    log_classified(settings, registered.version, label_share=0.6, skill=0.1)
+
+    app = page().run()
+
+    assert not app.exception and not failures(app)[1:]  # the one error box is the accuracy alert
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert "Realised MAE" not in metrics
+    assert metrics["Label coverage"].endswith("%") and 50 <= float(metrics["Label coverage"][:-1]) <= 70
+    assert any("Realised accuracy" in failure and "holdout" in failure for failure in failures(app))
+    table = frame_with(app, "roc_auc")
+    assert {"accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "coverage"} <= set(table.columns)
+    assert set(table["role"]) == {"answered", "shadow"}
+    shown = texts(app)
+    assert "positive class malignant" in shown
+    assert "**Predicted labels**:" in shown and "**Scores**:" in shown
+    assert app.selectbox(key="monitoring_calibration_class").value == "malignant"
+    agreement = frame_with(app, "agreement")
+    assert agreement["compared"].tolist() == [300] and 0 < agreement["agreement"].iloc[0] < 1
+    charts = {chart.proto.id for chart in app.get("plotly_chart")}
+    assert len(charts) >= 6  # latency, throughput, prediction, 2 output drifts, over time, confusion, calibration
+
+
+def test_a_classifier_without_true_labels_says_how_to_send_them(classifier) -> None:
+    settings, registered = classifier
+    log_classified(settings, registered.version, label_share=0.0, skill=0.5)
+
+    app = page().run()
+
+    assert not app.exception and not failures(app)
+    assert "No true labels yet" in texts(app) and "python -m core feedback" in texts(app)
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Label coverage"] == "0.0%" and metrics["Realised accuracy"] == "—"
