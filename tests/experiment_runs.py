@@ -136,3 +136,45 @@ def log_classifier_run(
             )
             version = int(mlflow.register_model(info.model_uri, register_as).version)
     return ClassifierRun(run.info.run_id, metrics, version)
+
+
+CLASSIFIER = "team-tumours"
+REGRESSOR = "team-dummy-regressor"
+CLASSIFIER_EXPERIMENT = "tumour-training"
+
+
+def classifier_registry(tracking_uri: str, *, artifacts) -> list[ClassifierRun]:
+    """With plain MLflow, a team's store: experiment ``tumour-training`` with three classifier runs.
+
+    Run 0 (a sound model) is version 1 of ``team-tumours`` and its ``champion``; run 1 (fitted on shuffled
+    labels: it learned nothing) is version 2 and ``challenger``; run 2 (``C=0.01``) is not registered.
+    A regressor ``team-dummy-regressor`` (version 1, ``champion``, metric ``rmse``) gives the sidebar a choice.
+    """
+    import mlflow
+    from sklearn.dummy import DummyRegressor
+
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    try:
+        client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        experiment_id = client.create_experiment(CLASSIFIER_EXPERIMENT, artifact_location=artifacts.as_uri())
+        logged = [
+            log_classifier_run(experiment_id=experiment_id, register_as=CLASSIFIER),
+            log_classifier_run(experiment_id=experiment_id, shuffled=True, register_as=CLASSIFIER),
+            log_classifier_run(experiment_id=experiment_id, c=0.01),
+        ]
+        client.set_registered_model_alias(CLASSIFIER, "champion", str(logged[0].version))
+        client.set_registered_model_alias(CLASSIFIER, "challenger", str(logged[1].version))
+        with mlflow.start_run(experiment_id=experiment_id):
+            mlflow.log_metric("rmse", 1.0)
+            info = mlflow.sklearn.log_model(
+                DummyRegressor().fit([[0.0]], [0.0]), name="model", pip_requirements=["scikit-learn"]
+            )
+        client.set_registered_model_alias(
+            REGRESSOR, "champion", mlflow.register_model(info.model_uri, REGRESSOR).version
+        )
+    finally:
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+    return logged

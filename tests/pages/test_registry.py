@@ -1,11 +1,16 @@
+from pathlib import Path
+
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import mlflow_io
 from core.registry.preflight import VALIDATION_STATUS_TAG
 from storage.db import make_engine, migrate
-from tests.conftest import use_home
+from tests.conftest import private_copy, settings_at, use_home
+from tests.experiment_runs import CLASSIFIER, REGRESSOR, ClassifierRun, classifier_registry
 from tests.ledger_rows import ledger_rows
 from tests.pages.helpers import LOG_NOTE, REDACTED, failures, open_page, page_text, readable, refuse_writes
+from ui.formats import number
 
 
 def registry_page() -> AppTest:
@@ -178,3 +183,57 @@ def test_a_move_the_registry_refuses_is_reported_in_words(failing_registry, capl
     assert ledger_rows(settings) == ledger_before  # the ledger entry went with the failed move
     (record,) = [record for record in caplog.records if record.name == "loupe.pages"]
     assert record.getMessage() == title and record.exc_info is not None
+
+
+@pytest.fixture(scope="module")
+def classifier_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[ClassifierRun]]:
+    """A team's classifiers registered with plain MLflow (see ``classifier_registry``). Read only."""
+    home = tmp_path_factory.mktemp("classifier-registry") / "home"
+    with settings_at(home, LOUPE_MODEL_NAME=REGRESSOR) as settings:
+        logged = classifier_registry(settings.tracking_uri, artifacts=home / "artifacts")
+    return home, logged
+
+
+@pytest.fixture
+def classifier_page(classifier_home, tmp_path, monkeypatch) -> tuple[AppTest, list[ClassifierRun]]:
+    """The Registry page on a private copy of the store, the classifier chosen in the sidebar."""
+    home, logged = classifier_home
+    private_copy(home, tmp_path, monkeypatch, stores=("mlflow.db",), LOUPE_MODEL_NAME=REGRESSOR)
+    app = registry_page().run()
+    app.selectbox(key="sidebar_model").select(CLASSIFIER).run()
+    assert not app.exception
+    return app, logged
+
+
+def test_a_classifier_chosen_in_the_sidebar_shows_its_holdout_figures(classifier_page) -> None:
+    app, (good, blind, _) = classifier_page
+
+    shown = messages(app.markdown)
+    assert f"**🏆 champion** — version **1** · holdout ROC AUC {number(good.metrics['roc_auc'])}" in shown
+    assert f"**🥊 challenger** — version **2** · holdout ROC AUC {number(blind.metrics['roc_auc'])}" in shown
+    versions = app.dataframe[0].value
+    assert list(versions["version"]) == [2, 1]
+    assert list(versions.columns[3:7]) == ["roc_auc", "f1_score", "accuracy_score", "log_loss"]
+    assert "training_accuracy_score" not in versions.columns
+
+
+def test_the_classifiers_pre_flight_reads_its_metrics_the_right_way_round(classifier_page) -> None:
+    app, (good, blind, _) = classifier_page
+
+    app = fill_promotion(app, version=2, alias="champion", reason="")
+    said = messages(app.markdown)
+    assert "❌ FAIL · **holdout roc_auc** — ROC AUC" in said and "higher is better" in said
+    assert "❔ UNKNOWN · **realised accuracy** — true classes for 0 answers" in said
+    assert "Blocked by 1 failed check" in messages(app.error)
+
+    app = fill_promotion(app, version=1, alias="challenger", reason="the sound model back")
+    said = messages(app.markdown)
+    assert (
+        f"✅ PASS · **holdout roc_auc** — ROC AUC {good.metrics['roc_auc']:,.4g} vs {blind.metrics['roc_auc']:,.4g}"
+        in said
+    )
+
+    app.button(key="promote_button").click().run()
+
+    assert not app.exception
+    assert "`challenger` → version 1 (was version 2)" in messages(app.success)
