@@ -284,3 +284,19 @@ def logged_inputs(
         ).where(PredictionFeature.prediction_id.in_(chunk))
         values += [(int(pid), str(name), num, cat) for pid, name, num, cat in session.execute(query)]
     return ids, values
+
+
+def logged_answers(
+    session: Session, *, ids: Sequence[int]
+) -> list[tuple[int, float | None, str | None, float | None, str | None]]:
+    """``(id, prediction, label, true value, true label)`` of logged answers, in id order (no feedback: ``None``)."""
+    found: list[tuple[int, float | None, str | None, float | None, str | None]] = []
+    for chunk in _chunks(sorted({int(value) for value in ids}), LOOKUP_CHUNK):
+        query = (
+            select(Prediction.id, Prediction.prediction, Prediction.label, Feedback.actual, Feedback.actual_label)
+            .outerjoin(Feedback, Feedback.prediction_id == Prediction.id)
+            .where(Prediction.id.in_(chunk))
+            .order_by(Prediction.id)
+        )
+        found += [(int(row[0]), row[1], row[2], row[3], row[4]) for row in session.execute(query)]
+    return found

@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for skipped in result.skipped:
         progress(f"not profiled: {skipped}")
+    for note in result.notes:
+        progress(note)
     if result.thin:
         progress(
             f"only {result.rows:,} rows (fewer than {FEW_ROWS}): drift tests will say little; "
