@@ -74,7 +74,10 @@ with action("Showing the Home page"):
             measured = " · holdout metrics from its run" if figures else ""
             st.markdown(f"**Version {holder.version}**{estimator}{measured}")
             if not figures:
-                st.caption("No holdout metric on its run (RMSE, MAE, MSE, R² or MAPE under a usual name).")
+                st.caption(
+                    "No holdout metric on its run (RMSE, MAE, R², or a classifier's ROC AUC, F1, accuracy, log loss "
+                    "under a usual name)."
+                )
             # Four to a row when the labels are short; two when they carry a long logged name.
             per_row = METRICS_SHOWN if all(len(figure.label) <= SHORT_LABEL for figure in figures) else 2
             for start in range(0, len(figures), per_row):
@@ -111,7 +114,10 @@ with action("Showing the Home page"):
         help="Move aliases behind guardrails, attach reference data",
     )
     links[3].page_link(
-        "pages/4_Monitoring.py", label="Monitoring", icon=":material/monitoring:", help="Drift, latency, realised error"
+        "pages/4_Monitoring.py",
+        label="Monitoring",
+        icon=":material/monitoring:",
+        help="Drift, latency, realised error or classifier metrics",
     )
 
     # Monitoring's alert rules (core/monitoring/alerts.py) over the last day, as banners.

@@ -1,9 +1,12 @@
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.settings import get_settings
 from tests.conftest import use_home
 from tests.pages.helpers import REDACTED, closed_port, failures, open_page, page_text, readable
+from tests.pages.test_monitoring import classifier_home, log_classified
 
 
 def home() -> AppTest:
@@ -54,3 +57,35 @@ def test_home_on_an_empty_registry_says_what_to_do(monkeypatch, tmp_path) -> Non
     (hint,) = [readable(info.value) for info in app.info]
     assert hint.startswith("The registry holds no model yet.")
     assert "Experiments" in hint and "python -m core bootstrap" in hint
+
+
+@pytest.fixture
+def classifier(tmp_path, monkeypatch):
+    yield from classifier_home(tmp_path, monkeypatch)
+
+
+def test_home_shows_a_classifiers_metric_alert(classifier) -> None:
+    settings, registered = classifier
+    log_classified(settings, registered.version, label_share=0.6, skill=0.1)  # far below its holdout accuracy
+
+    app = home().run()
+
+    assert not app.exception
+    alerts = [readable(box.value) for box in app.error]
+    assert any(
+        alert.startswith("Realised accuracy:") and f"version {registered.version}'s holdout" in alert
+        for alert in alerts
+    )
+    assert "accuracy" in texts(app).lower()  # its holdout figures are on the champion's card
+
+
+def test_home_shows_no_metric_alert_when_the_rule_is_off(classifier, monkeypatch) -> None:
+    settings, registered = classifier
+    monkeypatch.setenv("LOUPE_ALERT_METRIC_MARGIN", "off")
+    get_settings.cache_clear()
+    log_classified(settings, registered.version, label_share=0.6, skill=0.1)
+
+    app = home().run()
+
+    assert not app.exception
+    assert not [box for box in app.error if "Realised" in box.value]

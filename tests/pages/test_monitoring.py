@@ -202,8 +202,7 @@ def test_traffic_a_failing_model_cannot_answer_is_reported_in_words(failing_regi
 CLASSIFIER = "tumour-triage"
 
 
-@pytest.fixture
-def classifier(tmp_path, monkeypatch):
+def classifier_home(tmp_path, monkeypatch):
     """The breast-cancer classifier as champion, with reference data holding its label counts and scores."""
     clear_memory_caches()
     settings = team_home(tmp_path, monkeypatch, model=CLASSIFIER)
@@ -215,6 +214,11 @@ def classifier(tmp_path, monkeypatch):
     attach_reference_profile(settings, version=registered.version, profile=profile, note="the training data")
     yield settings, registered
     clear_memory_caches()
+
+
+@pytest.fixture
+def classifier(tmp_path, monkeypatch):
+    yield from classifier_home(tmp_path, monkeypatch)
 
 
 def log_classified(settings, version: int, *, label_share: float, skill: float) -> None:
