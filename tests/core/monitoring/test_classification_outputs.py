@@ -1,0 +1,127 @@
+"""A classifier's output drift (labels, scores), metric alerts and figures, on counts as the roll-ups give them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from scipy.spatial import distance
+
+from core.monitoring.alerts import MIN_LABELLED, classifier_alerts
+from core.monitoring.classification import ClassifierMetrics, calibration
+from core.monitoring.classification_charts import calibration_figure, confusion_figure, metric_over_time_figure
+from core.monitoring.classification_view import label_drift, score_drift
+from core.monitoring.drift import DriftThresholds
+from core.profile import CategoricalProfile, TrainingProfile, profile_predictions
+from storage import rollups
+
+
+def profile(rows: int, levels: list[str], counts: list[int], scores: np.ndarray | None = None) -> TrainingProfile:
+    return TrainingProfile(
+        row_count=rows,
+        features={},
+        target="y",
+        target_profile=CategoricalProfile(name="y", levels=levels, counts=counts),
+        prediction_profile=None if scores is None else profile_predictions(scores),
+    )
+
+
+def predicted(counts: dict[str, int]) -> pd.DataFrame:
+    return pd.DataFrame({"predicted": list(counts), "count": list(counts.values())})
+
+
+def test_label_drift_uses_chi_square_on_a_small_reference_and_jensen_shannon_on_a_large_one() -> None:
+    small = label_drift(
+        profile(1_000, ["no", "yes"], [900, 100]), predicted({"no": 700, "yes": 300}), DriftThresholds()
+    )
+    assert small is not None and small.method == "chisquare" and small.drifted
+    expected = stats.chisquare([700, 300], [900, 100]).pvalue
+    assert small.statistic == pytest.approx(expected)
+
+    large = profile(5_000, ["no", "yes"], [4_500, 500])
+    same = label_drift(large, predicted({"no": 880, "yes": 120}), DriftThresholds())
+    moved = label_drift(large, predicted({"no": 500, "yes": 500}), DriftThresholds())
+    assert same.method == moved.method == "jensenshannon"
+    assert same.statistic == pytest.approx(distance.jensenshannon([4_500, 500], [880, 120]))
+    assert not same.drifted and moved.drifted
+
+
+def test_label_drift_reads_float_labels_of_the_reference_as_the_log_writes_them() -> None:
+    drift = label_drift(profile(100, ["0.0", "1.0"], [50, 50]), predicted({"0": 10, "1": 10}), DriftThresholds())
+    assert drift is not None and drift.distribution.labels == ["0", "1"] and not drift.drifted
+
+
+def score_bins(scores: np.ndarray) -> pd.DataFrame:
+    buckets = pd.Series(rollups.score_bucket(scores)).value_counts()
+    return pd.DataFrame({"bucket": buckets.index, "count": buckets.to_numpy()})
+
+
+def test_score_drift_compares_the_fixed_score_bins_with_the_reference_scores() -> None:
+    rng = np.random.default_rng(0)
+    reference = profile(5_000, ["no", "yes"], [2_500, 2_500], scores=rng.beta(2, 5, 5_000))
+    same = score_drift(reference, score_bins(rng.beta(2, 5, 3_000)), DriftThresholds())
+    moved = score_drift(reference, score_bins(rng.beta(5, 2, 3_000)), DriftThresholds())
+    assert same is not None and moved is not None
+    assert same.method == "wasserstein" and not same.drifted and moved.drifted
+    assert same.current_count == 3_000
+    assert score_drift(profile(10, ["a"], [10]), score_bins(rng.random(5)), DriftThresholds()) is None  # no scores
+
+
+def metrics(**figures) -> ClassifierMetrics:
+    return ClassifierMetrics(predictions=1_000, labelled=figures.pop("labelled", 300), **figures)
+
+
+def test_a_metric_alert_fires_when_the_realised_value_is_a_margin_worse_than_the_holdout(settings) -> None:
+    holdout = {"accuracy": 0.95, "roc_auc": 0.98, "log_loss": 0.12}
+    fired = classifier_alerts(metrics(accuracy=0.85, roc_auc=0.97, log_loss=0.30), holdout, settings, version=3)
+    assert [alert.rule for alert in fired] == ["accuracy", "log_loss"]
+    assert fired[0].message.startswith("Realised accuracy: 0.850 on 300 labelled predictions (30% of them)")
+    assert "below version 3's holdout 0.950" in fired[0].message
+    assert "above version 3's holdout 0.120" in fired[1].message
+    assert fired[0].threshold == pytest.approx(0.90)
+    assert classifier_alerts(metrics(accuracy=0.91), holdout, settings, version=3) == []
+    few = metrics(accuracy=0.5, labelled=MIN_LABELLED - 1)
+    assert classifier_alerts(few, holdout, settings, version=3) == []
+    off = settings.model_copy(update={"alert_metric_margin": None})
+    assert classifier_alerts(metrics(accuracy=0.5), holdout, off, version=3) == []
+    assert classifier_alerts(metrics(accuracy=0.5), {}, settings, version=3) == []  # no holdout: nothing to compare
+
+
+def test_the_confusion_figure_shows_counts_coloured_by_share_of_the_true_class() -> None:
+    matrix = pd.DataFrame([[8, 2], [1, 9]], index=["no", "yes"], columns=["no", "yes"])
+    heatmap = confusion_figure(matrix).data[0]
+    assert list(heatmap.x) == ["no", "yes"] and list(heatmap.y) == ["no", "yes"]
+    assert np.asarray(heatmap.text).tolist() == [[8, 2], [1, 9]]
+    assert np.allclose(np.asarray(heatmap.z), [[0.8, 0.2], [0.1, 0.9]])
+
+
+def test_the_calibration_figure_draws_the_curve_against_the_diagonal() -> None:
+    scores = pd.DataFrame(
+        {"class_name": "yes", "is_true": [True, False, True, True], "bucket": [150, 150, 850, 850], "count": 1}
+    )
+    curve = calibration(scores, "yes")
+    figure = calibration_figure(curve, "yes")
+    diagonal, observed = figure.data
+    assert list(diagonal.x) == [0, 1]
+    assert np.allclose(observed.x, [0.1505, 0.8505]) and np.allclose(observed.y, [0.5, 1.0])
+    assert [row[0] for row in observed.customdata] == [2, 2]
+
+
+def test_metric_over_time_draws_each_series_and_its_coverage() -> None:
+    days = pd.to_datetime(["2026-03-01", "2026-03-02"], utc=True)
+    frame = pd.DataFrame(
+        {
+            "day": [*days, *days],
+            "series": ["v1", "v1", "v2 (shadow)", "v2 (shadow)"],
+            "predictions": [100, 100, 100, 100],
+            "labelled": [30, 40, 30, 40],
+            "coverage": [0.3, 0.4, 0.3, 0.4],
+            "accuracy": [0.9, 0.8, 0.85, 0.7],
+        }
+    )
+    figure = metric_over_time_figure(frame, "accuracy")
+    names = [trace.name for trace in figure.data]
+    assert names == ["v1 Accuracy", "v1 label coverage", "v2 (shadow) Accuracy", "v2 (shadow) label coverage"]
+    assert list(figure.data[2].y) == [0.85, 0.7] and list(figure.data[3].y) == [0.3, 0.4]
+    assert figure.data[1].yaxis == "y2"
