@@ -54,16 +54,23 @@ def test_with_the_registry_failing_bootstrap_exits_1_in_one_line(cli, tmp_path, 
 
 
 @pytest.mark.slow  # trains the real demo models, as `make bootstrap` does (minutes)
-def test_on_an_empty_home_bootstrap_trains_the_demo_champion_and_challenger(cli, settings) -> None:
+def test_on_an_empty_home_bootstrap_trains_the_demo_regressor_and_classifier(cli, settings) -> None:
     ran = cli("bootstrap")
 
     assert ran.code == 0, ran.err
     assert "hgb: version 1 (rmse " in ran.out and "rf: version 2 (rmse " in ran.out
-    assert "champion → version 1" in ran.out and "challenger → version 2" in ran.out
+    assert "tumour-triage logreg: version 1 (accuracy " in ran.out and "tumour-triage rf: version 2 (" in ran.out
+    assert "diamond-price: champion → version 1" in ran.out and "diamond-price: challenger → version 2" in ran.out
+    assert "tumour-triage: champion → version 1" in ran.out and "tumour-triage: challenger → version 2" in ran.out
     assert ran.out.rstrip().endswith("bootstrap complete")
+    assert mlflow_io.registered_model_names(settings) == ["diamond-price", "tumour-triage"]
     assert mlflow_io.alias_map(settings) == {"champion": 1, "challenger": 2}
+    assert mlflow_io.alias_map(settings, name="tumour-triage") == {"champion": 1, "challenger": 2}
     assert mlflow_io.get_version(settings, version=1).params["max_iter"] == "800"
-    assert ledger_rows(settings) == [
+    assert mlflow_io.get_version(settings, version=2, name="tumour-triage").params["n_estimators"] == "100"
+    expected = [
         ("champion", None, 1, os_user(), "bootstrap", False),
         ("challenger", None, 2, os_user(), "bootstrap", False),
     ]
+    assert ledger_rows(settings) == expected
+    assert ledger_rows(settings.model_copy(update={"model_name": "tumour-triage"})) == expected
