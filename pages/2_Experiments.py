@@ -37,6 +37,7 @@ from core.experiments.runs import (
 )
 from core.identity import os_user
 from core.mlflow_io import RegistryUnavailable
+from core.registry.metric_names import direction
 from core.settings import mask_url
 from ui.errors import action
 from ui.formats import code, plain
@@ -126,8 +127,10 @@ with action("Showing the Experiments page"):
         bound = "at most" if lower_is_better(threshold_metric) else "at least"
         threshold = threshold_column.number_input(f"{threshold_metric} {bound}", value=None, key="threshold")
     runs = narrow(runs, estimators=chosen_estimators, metric=threshold_metric, threshold=threshold)
-    # Charts and the leaderboard start on the metric the most runs logged (a team's runs rarely say "rmse").
-    metric_index = list(runs.metrics).index(most_logged_metric(runs)) if runs.metrics else 0
+    # The table, charts and leaderboard start on the holdout figure the most runs logged (a team's runs rarely
+    # say "rmse"; a classifier's say accuracy_score or roc_auc), sorted the way that metric points.
+    primary_metric = most_logged_metric(runs)
+    metric_index = list(runs.metrics).index(primary_metric) if primary_metric else 0
 
     if runs.empty:
         st.warning("No run matches these filters. Loosen them (clear the search, widen the dates).", icon="🔍")
@@ -136,7 +139,6 @@ with action("Showing the Experiments page"):
         st.warning(f"Showing the newest {len(runs.frame):,} runs only: narrow the search to see older ones.")
 
     labels = runs.labels()
-    primary_metric = runs.metrics[0] if runs.metrics else None
 
     runs_tab, compare_tab, leaderboard_tab, register_tab = st.tabs(
         ["Runs", "Compare", "Leaderboard", "Register"], key="experiments_tabs"
@@ -167,7 +169,7 @@ with action("Showing the Experiments page"):
             "started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm"),
             "model": st.column_config.CheckboxColumn("model", help="The run logged a model that can be registered"),
             "mlflow": st.column_config.LinkColumn("mlflow", display_text="open"),
-            **{name: st.column_config.NumberColumn(name, format="%.4g") for name in runs.metrics},
+            **{name: st.column_config.NumberColumn(name, format="%.4g", help=direction(name)) for name in runs.metrics},
         }
         st.dataframe(
             page.table,
@@ -277,12 +279,15 @@ with action("Showing the Experiments page"):
                 index=metric_index,
                 key="leaderboard_metric",
             )
-            direction = "lowest" if lower_is_better(board_metric) else "highest"
-            st.caption(f"The best run of each estimator: {direction} {board_metric} wins.")
+            winner = "lowest" if lower_is_better(board_metric) else "highest"
+            st.caption(f"The best run of each estimator: {winner} {board_metric} wins.")
             board = leaderboard(runs, metric=board_metric)
             st.dataframe(
                 board,
-                column_config={name: st.column_config.NumberColumn(name, format="%.4g") for name in runs.metrics},
+                column_config={
+                    name: st.column_config.NumberColumn(name, format="%.4g", help=direction(name))
+                    for name in runs.metrics
+                },
                 key="leaderboard",
             )
 

@@ -21,12 +21,18 @@ GRID_COLUMNS = 3
 
 
 def metric_bar_figures(runs: RunSet, *, run_ids: list[str], metrics: list[str] | None = None) -> dict[str, go.Figure]:
-    """One bar chart per metric over the chosen runs, the best bar highlighted."""
+    """One bar chart per metric over the chosen runs, the best bar highlighted.
+
+    A metric none of the chosen runs logged (a regressor's RMSE when comparing classifiers in a mixed
+    experiment) gets no chart.
+    """
     rows = selected(runs, run_ids)
     labels = runs.labels()
     figures = {}
     for metric in metrics or list(runs.metrics):
         values = rows[f"metrics.{metric}"]
+        if values.isna().all():
+            continue
         lower = lower_is_better(metric)
         best = values.idxmin() if lower else values.idxmax()
         colors = [BEST_COLOR if run_id == best else OTHER_COLOR for run_id in run_ids]

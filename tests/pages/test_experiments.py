@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import socket
@@ -14,8 +15,16 @@ from streamlit.testing.v1 import AppTest
 from core import mlflow_io
 from storage.db import make_engine, make_sessionmaker
 from storage.ledger import list_alias_changes
-from tests.conftest import settings_at, use_home
-from tests.experiment_runs import LoggedRun, log_runs
+from tests.conftest import private_copy, settings_at, use_home
+from tests.experiment_runs import (
+    CLASSIFIER,
+    CLASSIFIER_EXPERIMENT,
+    REGRESSOR,
+    ClassifierRun,
+    LoggedRun,
+    classifier_registry,
+    log_runs,
+)
 from tests.pages.helpers import (
     FAILING_MODEL,
     LOG_NOTE,
@@ -283,3 +292,51 @@ def test_a_registration_the_registry_refuses_is_reported_in_words(failing_regist
     assert [version.version for version in mlflow_io.list_versions(settings)] == [2, 1]  # nothing registered
     (record,) = [record for record in caplog.records if record.name == "loupe.pages"]
     assert record.getMessage() == title and record.exc_info is not None  # the full trace is in the log
+
+
+@pytest.fixture(scope="module")
+def classifier_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[ClassifierRun]]:
+    """A team's classifier runs and versions logged with plain MLflow (see ``classifier_registry``). Read only."""
+    home = tmp_path_factory.mktemp("classifier-experiments") / "home"
+    with settings_at(home, LOUPE_MODEL_NAME=REGRESSOR) as settings:
+        logged = classifier_registry(settings.tracking_uri, artifacts=home / "artifacts")
+    return home, logged
+
+
+def chart_titles(app: AppTest) -> list[str]:
+    return [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
+
+
+def test_a_classifiers_runs_are_ranked_and_charted_the_way_each_metric_points(
+    classifier_home, tmp_path, monkeypatch
+) -> None:
+    home, logged = classifier_home
+    private_copy(home, tmp_path, monkeypatch, stores=("mlflow.db",), LOUPE_MODEL_NAME=REGRESSOR)
+    app = page().run()
+    app.selectbox(key="sidebar_model").select(CLASSIFIER).run()
+    assert not app.exception and not failures(app)
+    experiment = app.selectbox(key="experiment")
+    assert experiment.format_func(experiment.value) == CLASSIFIER_EXPERIMENT
+    by_auc = sorted(logged, key=lambda run: -run.metrics["roc_auc"])
+
+    # The regressor's run logged rmse too; the classifier metric most runs logged leads, highest first.
+    assert "4 runs · page 1 of 1 · sorted by roc_auc" in captions(app)
+    assert list(runs_table(app).index[:3]) == [run.run_id for run in by_auc]
+    assert app.toggle(key="descending").value
+
+    leaderboard = app.dataframe[-1].value
+    assert app.selectbox(key="leaderboard_metric").value == "roc_auc" and "highest roc_auc wins" in captions(app)
+    assert list(leaderboard["run_id"][:3]) == [run.run_id for run in by_auc]
+    app.selectbox(key="leaderboard_metric").set_value("log_loss").run()
+    assert "lowest log_loss wins" in captions(app)
+    by_loss = sorted(logged, key=lambda run: run.metrics["log_loss"])
+    assert list(app.dataframe[-1].value["run_id"]) == [run.run_id for run in by_loss]
+
+    app.multiselect(key=f"compare_{experiment.value}").set_value([run.run_id for run in logged]).run()
+    assert not app.exception and not failures(app), failures(app)
+    titles = chart_titles(app)
+    assert {"roc_auc (higher is better)", "accuracy_score (higher is better)", "log_loss (lower is better)"} <= set(
+        titles
+    )
+    assert "training_accuracy_score (higher is better)" in titles  # shown, but never chosen as the default
+    assert any(title.startswith("params → roc_auc (higher is better;") for title in titles)

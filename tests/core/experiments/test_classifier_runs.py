@@ -2,7 +2,13 @@
 
 import pytest
 
-from core.experiments.charts import metric_bar_figures, parallel_coordinates_figure, param_metric_scatter
+from core.experiments.charts import (
+    BEST_COLOR,
+    OTHER_COLOR,
+    metric_bar_figures,
+    parallel_coordinates_figure,
+    param_metric_scatter,
+)
 from core.experiments.comparison import leaderboard, most_logged_metric
 from core.experiments.runs import load_runs, narrow
 from tests.experiment_runs import log_classifier_run
@@ -59,3 +65,27 @@ def test_thresholds_and_charts_follow_each_metrics_direction(classifier_runs) ->
     assert scatter.layout.yaxis.title.text == "roc_auc (higher is better)"
     parcoords = parallel_coordinates_figure(runs.frame, params=["C"], metric="log_loss")
     assert "lower is better" in parcoords.layout.title.text and parcoords.data[0].line.reversescale
+
+
+def test_a_metric_none_of_the_compared_runs_logged_gets_no_bar_chart() -> None:
+    import pandas as pd
+
+    from core.experiments.runs import RunSet
+
+    frame = pd.DataFrame(
+        {
+            "run_id": ["clf-a", "clf-b", "reg"],
+            "run_name": ["a", "b", "regressor"],
+            "estimator": ["unknown"] * 3,
+            "registered": [""] * 3,
+            "metrics.rmse": [None, None, 3.0],  # a mixed experiment: only the regressor logged rmse
+            "metrics.log_loss": [0.2, 0.4, None],
+        }
+    ).set_index("run_id", drop=False)
+    runs = RunSet("1", frame, (), ("rmse", "log_loss"), ("unknown",), False, "")
+
+    figures = metric_bar_figures(runs, run_ids=["clf-a", "clf-b"])
+
+    assert list(figures) == ["log_loss"]
+    assert list(figures["log_loss"].data[0].marker.color) == [BEST_COLOR, OTHER_COLOR]  # the lower log loss
+    assert figures["log_loss"].data[0].y == (0.2, 0.4)
