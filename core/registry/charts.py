@@ -14,6 +14,7 @@ from pandas.io.formats.style import Styler
 from core.charts import TEMPLATE
 from core.mlflow_io import ESTIMATOR_TAG, VersionInfo
 from core.registry.holdout import KNOWN_NAMES, LABELS, PREFERENCE, holdout_metrics
+from core.registry.metric_names import direction
 from core.registry.preflight import FAIL, PASS, UNKNOWN, VALIDATION_STATUS_TAG, WARN, Check
 from storage.base import utcnow
 from storage.ledger import AliasChange
@@ -58,7 +59,8 @@ def versions_frame(versions: Sequence[VersionInfo]) -> pd.DataFrame:
 
 
 def _metric_columns(versions: Sequence[VersionInfo]) -> list[str]:
-    # Each measure once, under the first logged name found, in the order RMSE, MAE, MSE, R², MAPE.
+    # Each measure once, under the first logged name found, in the order RMSE, MAE, MSE, R², MAPE, then
+    # a classifier's ROC AUC, F1, accuracy, log loss, precision, recall, PR AUC.
     found: dict[str, str] = {}
     for version in versions:
         for measures, metric in holdout_metrics(version.metrics).items():
@@ -207,7 +209,7 @@ def timeline_figure(
     figure.update_layout(
         title=f"Versions over time — holdout {label}, and who held {alias} when",
         xaxis_title="time (UTC)",
-        yaxis_title=f"holdout {label}",
+        yaxis_title=f"holdout {label} ({direction(metric or measure or '')})",
         template=TEMPLATE,
         height=420,
         legend={"orientation": "h", "y": -0.2},
@@ -216,7 +218,7 @@ def timeline_figure(
 
 
 def _timeline_measure(versions: Sequence[VersionInfo], metric: str | None) -> str | None:
-    # The measure the most versions logged, in the order RMSE, MAE, MSE, R², MAPE on a tie.
+    # The measure the most versions logged, in the Registry's order of preference on a tie.
     if metric is not None:
         return None
     counts = {measure: 0 for measure in PREFERENCE}

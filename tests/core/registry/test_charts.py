@@ -123,5 +123,25 @@ def test_timeline_reads_the_metric_under_the_name_each_version_logged() -> None:
     figure = timeline_figure(team, [], alias="champion")
 
     assert list(figure.data[0].y) == [56.0, 61.0]
-    assert figure.layout.yaxis.title.text == "holdout RMSE"
+    assert figure.layout.yaxis.title.text == "holdout RMSE (lower is better)"
     assert list(timeline_figure(team, [], metric="r2_score").data[0].y) == [0.36, None]
+
+
+def test_a_classifiers_versions_table_and_timeline_use_its_own_figures() -> None:
+    team = [
+        replace(version(1, rmse=0.0), metrics={"accuracy_score": 0.94, "log_loss": 0.14, "training_score": 1.0}),
+        replace(version(2, rmse=0.0, hours=1), metrics={"accuracy_score": 0.62, "roc_auc": 0.54, "log_loss": 0.66}),
+    ]
+
+    frame = versions_frame(team)
+    figure = timeline_figure(team, [], alias="champion")
+
+    assert [column for column in frame.columns if column in team[1].metrics] == [
+        "roc_auc",
+        "accuracy_score",
+        "log_loss",
+    ]
+    assert "training_score" not in frame.columns
+    assert list(figure.data[0].y) == [0.94, 0.62]  # accuracy: the measure both versions logged
+    assert figure.layout.yaxis.title.text == "holdout accuracy (higher is better)"
+    assert timeline_figure(team, [], metric="log_loss").layout.yaxis.title.text.endswith("(lower is better)")
