@@ -62,7 +62,9 @@ KNOWN_NAMES = {
 }
 # For names outside the table (a team's own metrics), words that say which way a metric points.
 _LOWER_WORDS = frozenset({"loss", "error", "rmse", "mae", "mse", "mape", "rmsle", "logloss", "brier", "deviance"})
-_HIGHER_WORDS = frozenset({"r2", "accuracy", "acc", "precision", "recall", "f1", "auc", "score", "kappa", "mcc"})
+_HIGHER_WORDS = frozenset(
+    {"r2", "accuracy", "acc", "precision", "recall", "f1", "auc", "score", "kappa", "mcc", "explained", "ndcg", "iou"}
+)
 
 
 def measure_of(name: str) -> str | None:

@@ -24,6 +24,7 @@ from core.registry.metric_names import direction, lower_is_better, measure_of, t
         ("brier_score_loss", True),
         ("neg_log_loss", False),  # scikit-learn's scorer: the negated loss, higher is better
         ("cohen_kappa", False),
+        ("explained_variance", False),
         ("pinball_loss", True),
         ("latency_ms", True),  # unknown words read as a cost
     ],
