@@ -5,7 +5,8 @@ from streamlit.testing.v1 import AppTest
 
 from core import mlflow_io
 from core.registry.preflight import VALIDATION_STATUS_TAG
-from storage.db import make_engine, migrate
+from storage.db import make_engine, make_sessionmaker, migrate
+from storage.prediction_log import Feedback, Prediction
 from tests.conftest import private_copy, settings_at, use_home
 from tests.experiment_runs import CLASSIFIER, REGRESSOR, ClassifierRun, classifier_registry
 from tests.ledger_rows import ledger_rows
@@ -237,3 +238,45 @@ def test_the_classifiers_pre_flight_reads_its_metrics_the_right_way_round(classi
 
     assert not app.exception
     assert "`challenger` → version 1 (was version 2)" in messages(app.success)
+
+
+def test_the_classifiers_live_evidence_is_label_agreement_and_realised_accuracy(
+    classifier_home, tmp_path, monkeypatch
+) -> None:
+    home, _ = classifier_home
+    settings = private_copy(home, tmp_path, monkeypatch, stores=("mlflow.db",), LOUPE_MODEL_NAME=CLASSIFIER)
+    truth = ["benign", "malignant"] * 15
+    served = truth[:27] + ["benign"] * 3  # 28 of 30 right
+    shadow = ["benign"] * 30  # the challenger that learned nothing: the majority class every time
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            for index in range(30):
+                common = {"model_name": CLASSIFIER, "latency_ms": 3.0, "source": "api", "request_id": f"r{index}"}
+                answer = Prediction(model_version=1, alias="champion", label=served[index], **common)
+                session.add(answer)
+                session.flush()
+                session.add(
+                    Prediction(
+                        model_version=2,
+                        alias="challenger",
+                        label=shadow[index],
+                        is_shadow=True,
+                        shadow_of=answer.id,
+                        **common,
+                    )
+                )
+                session.add(Feedback(prediction_id=answer.id, actual_label=truth[index]))
+    finally:
+        engine.dispose()
+
+    app = fill_promotion(registry_page().run(), version=2, alias="champion")
+
+    assert not app.exception
+    said = messages(app.markdown)
+    agreeing = sum(left == right for left, right in zip(served, shadow, strict=True))
+    assert f"⚠️ WARN · **shadow agreement** — {agreeing / 30:.0%} of 30 shared requests got the same class" in said
+    accuracy = sum(left == right for left, right in zip(shadow, truth, strict=True)) / 30
+    assert f"❌ FAIL · **realised accuracy** — version 2: accuracy {accuracy:.1%} on 30 answers" in said
+    assert "Blocked by 2 failed check" in messages(app.error)
