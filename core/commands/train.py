@@ -15,9 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--task",
         choices=("regression", "classification"),
-        default="regression",
         help="regression: the diamond-price model (LOUPE_MODEL_NAME); classification: the tumour-triage classifier "
-        "(default: regression)",
+        "(default: classification when the model named is tumour-triage, else regression)",
     )
     parser.add_argument(
         "--estimator",
@@ -74,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from core.registry.preflight import PreflightBlocked
     from core.registry.promotion import promote
     from core.settings import get_settings
-    from core.training.classifier import classifier_settings, train_classifier
+    from core.training.classifier import CLASSIFIER_MODEL_NAME, classifier_settings, train_classifier
     from core.training.train import train
     from storage.db import migrated_sessions
 
@@ -87,9 +86,12 @@ def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     if args.alias is not None:
         check_token(settings, args.token)  # so is a missing or wrong token
-    estimator = args.estimator or DEFAULT_ESTIMATOR[args.task]
+    task = args.task or (
+        "classification" if (args.model or settings.model_name) == CLASSIFIER_MODEL_NAME else "regression"
+    )
+    estimator = args.estimator or DEFAULT_ESTIMATOR[task]
     overrides = {name: getattr(args, name) for name in HYPERPARAMETERS}
-    if args.task == "classification":
+    if task == "classification":
         result = train_classifier(
             settings,
             estimator=estimator,
@@ -116,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         )
         headline = f"rmse {result.metrics['rmse']:,.1f}"
     where = f"version {result.version}" if result.version is not None else "not registered"
-    if args.task == "classification":
+    if task == "classification":
         where += f" of {result.model_name}"
     progress(f"done: run {result.run_id}, {where}, {headline}")
     if args.alias is None or result.version is None:

@@ -133,9 +133,11 @@ def attach_reference(
     served, why_not = _loaded(settings, version=version)
     task = served.task if served is not None else None
     profile, skipped = profile_for(settings, version=version, data=data, target=target, task=task)
-    notes = [] if why_not is None else [f"the model's answers on the reference were not recorded: {why_not}"]
+    notes = (
+        [] if why_not is None else [f"the model's answers on the reference were not recorded (not loadable: {why_not})"]
+    )
     if served is not None:
-        scores, said = _answers_on(served, profile=profile, data=data)
+        scores, said = _answers_on(served, data=data)
         notes += said
         if scores is not None:
             profile = replace(profile, prediction_profile=scores)
@@ -186,9 +188,7 @@ def _loaded(settings: Settings, *, version: int) -> tuple[ServedModel | None, st
         return None, first_line(error)
 
 
-def _answers_on(
-    served: ServedModel, *, profile: TrainingProfile, data: pd.DataFrame
-) -> tuple[NumericProfile | None, list[str]]:
+def _answers_on(served: ServedModel, *, data: pd.DataFrame) -> tuple[NumericProfile | None, list[str]]:
     """The model's answers on the reference rows it accepts, profiled (a classifier's scores), and what was said."""
     inputs = [spec.name for spec in served.schema.fields if spec.name in data.columns]
     check = served.schema.validate_frame(data[inputs])

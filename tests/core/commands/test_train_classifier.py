@@ -48,3 +48,11 @@ def test_a_regression_estimator_or_hyperparameter_is_refused_for_a_classifier(cl
     assert wrong_parameter.code == 1
     assert wrong_parameter.err == "error: alpha is not a hyperparameter of logreg (it has C, max_iter)\n"
     assert mlflow_io.registered_model_names(settings) == []
+
+
+def test_operating_the_classifier_train_trains_a_classifier_without_being_told(cli, classifier_registry) -> None:
+    ran = cli("train", "--estimator", "rf", "--n-estimators", "3", "--no-register")
+
+    assert ran.code == 0, ran.err
+    assert "fitting rf on 426 rows" in ran.out and "holdout accuracy=" in ran.out and "not registered" in ran.out
+    assert len(mlflow_io.list_versions(classifier_registry)) == 2

@@ -57,14 +57,3 @@ def test_demo_adds_the_demo_models_beside_the_teams_when_asked(tmp_path, monkeyp
     assert mlflow_io.alias_map(settings) == {"champion": 1, "challenger": 2}
     assert mlflow_io.alias_map(settings, name="tumour-triage") == {"champion": 1, "challenger": 2}
     assert again.did_nothing  # existing versions are never trained over
-
-
-def test_demo_adds_only_the_demo_model_that_is_missing(tmp_path, monkeypatch) -> None:
-    settings = use_home(monkeypatch, tmp_path / "home")
-
-    first = bootstrap(settings, overrides=LIGHT, tasks=("regression",))
-    second = bootstrap(settings, classifier_overrides=LIGHT, demo=True)
-
-    assert [trained.model_name for trained in first.trained] == [settings.model_name] * 2
-    assert [trained.model_name for trained in second.trained] == ["tumour-triage"] * 2
-    assert [version.version for version in mlflow_io.list_versions(settings)] == [2, 1]  # the regressor untouched
