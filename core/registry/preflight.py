@@ -123,7 +123,8 @@ def run_checks(
     old = None if holder is None else evidence.version_evidence(session, model_name=model, version=holder.version)
     new_task = version_task(candidate, new)
     old_task = None if holder is None else version_task(holder, old)
-    task = pair_task(new_task, old_task)
+    task = pair_task(new_task, old_task)  # compare answers as numbers (regression) or as classes
+    # Only listed when the two versions do different jobs: callers of the alias would break.
     mismatch = None if holder is None else task_check(candidate, holder, new=new_task, old=old_task)
     checks = [
         _signature_check(settings, candidate, holder),
