@@ -58,12 +58,13 @@ def amount(value: float | None, unit: str | None = None) -> str:
 
 
 def holdout_value(metric: HoldoutMetric, unit: str | None = None) -> str:
-    """A holdout figure: RMSE and MAE in the answer's unit, R² to four places, MAPE as a percentage."""
+    """A holdout figure: RMSE and MAE in the answer's unit; shares (MAPE, accuracy, precision, recall, F1)
+    as percentages; R², ROC AUC, PR AUC and log loss to four places."""
     if metric.measures in IN_ANSWER_UNITS:
         return amount(metric.value, unit)
-    if metric.measures == "r2":
+    if metric.measures in ("r2", "roc_auc", "pr_auc", "log_loss"):
         return f"{metric.value:.4f}"
-    if metric.measures == "mape":
+    if metric.measures in ("mape", "accuracy", "precision", "recall", "f1"):
         return f"{metric.value:.2%}"
     return number(metric.value)
 

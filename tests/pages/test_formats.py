@@ -43,6 +43,9 @@ def test_holdout_values_by_what_they_measure() -> None:
     assert holdout_value(HoldoutMetric("mse", "mse", 2500.0), "USD") == "2,500"  # squared units: no currency
     assert holdout_value(HoldoutMetric("r2", "r2", 0.98123), "USD") == "0.9812"
     assert holdout_value(HoldoutMetric("mape", "mape", 0.0655), None) == "6.55%"
+    assert holdout_value(HoldoutMetric("accuracy_score", "accuracy", 0.94152), None) == "94.15%"
+    assert holdout_value(HoldoutMetric("roc_auc", "roc_auc", 0.987654), None) == "0.9877"
+    assert holdout_value(HoldoutMetric("test_log_loss", "log_loss", 0.081234), None) == "0.0812"
 
 
 def test_commands_are_inline_code_whatever_they_hold() -> None:
