@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     mlflow_timeout_s: float = Field(default=3.0, gt=0, validation_alias=_env("LOUPE_MLFLOW_TIMEOUT_S"))
     mlflow_max_retries: int = Field(default=1, ge=0, validation_alias=_env("LOUPE_MLFLOW_MAX_RETRIES"))
     promotion_tolerance: float = Field(default=0.05, ge=0, validation_alias=_env("LOUPE_PROMOTION_TOLERANCE"))
-    # The run metric versions are judged by; unset: the first of RMSE, MAE, MSE, R², MAPE under any usual name.
+    # The run metric versions are judged by; unset: a regressor's RMSE, MAE…, a classifier's ROC AUC, F1… (core/registry/metric_names).
     holdout_metric: str | None = Field(default=None, validation_alias=_env("LOUPE_HOLDOUT_METRIC"))
     # Drift (Monitoring): Evidently's defaults.
     drift_wasserstein_threshold: float = Field(default=0.1, gt=0, validation_alias=_env("LOUPE_DRIFT_WASSERSTEIN"))
