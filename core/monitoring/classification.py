@@ -157,7 +157,10 @@ def roc_auc(scores: pd.DataFrame, *, positive: str | None) -> float | None:
     if scores.empty:
         return None
     if positive is not None:
-        return binned_auc(*class_histograms(scores, positive))
+        # Binary models keep one class's bins (the model's second class). AUC(P(a), y = a) equals
+        # AUC(P(b), y = b) when P(b) = 1 − P(a), so either class's bins give the same figure.
+        kept = positive if (scores["class_name"] == positive).any() else str(scores["class_name"].iloc[0])
+        return binned_auc(*class_histograms(scores, kept))
     values = [binned_auc(*class_histograms(scores, name)) for name in sorted_classes(scores["class_name"])]
     known = [value for value in values if value is not None]
     return float(np.mean(known)) if known else None

@@ -150,8 +150,9 @@ def classification_view(
     confusion = rollups.label_counts(
         session, model_name=name, kind=CONFUSION, start=previous_window.start, end=window.end, by_hour=True
     )
-    scores = rollups.score_counts(session, model_name=name, start=window.start, end=window.end)
-    score_bins = rollups.bucket_counts(session, model_name=name, metric="score", start=window.start, end=window.end)
+    every_score = rollups.score_counts(session, model_name=name, start=window.start, end=window.end)
+    everyone = every_score["class_name"] == rollups.ALL_SCORES
+    scores, score_bins = every_score[~everyone], every_score[everyone]
     classes = sorted_classes(
         [*predicted.get("predicted", []), *confusion.get("actual", []), *scores.get("class_name", [])]
     )

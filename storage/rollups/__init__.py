@@ -46,7 +46,7 @@ from storage.rollups.buckets import (
     signed_log_bounds,
     signed_log_bucket,
 )
-from storage.rollups.classification import SCORE_BINS, score_bounds, score_bucket
+from storage.rollups.classification import ALL_SCORES, SCORE_BINS, score_bounds, score_bucket
 from storage.rollups.queries import (
     bucket_counts,
     feature_counts,
@@ -81,6 +81,7 @@ from storage.rollups.tables import (
 
 __all__ = [
     "ALL",
+    "ALL_SCORES",
     "CHUNK_ROWS",
     "GAP_PATIENCE",
     "LATENCY_BUCKETS",

@@ -5,32 +5,39 @@ Every count is additive per (model, hour, version, shadow flag), so any window i
 
 - predicted labels (``RollupLabel`` kind ``predicted``) for every prediction with a label;
 - the score (``Prediction.prediction``: the positive class's probability, or the predicted class's for
-  a multiclass model) on :data:`SCORE_BINS` fixed bins of [0, 1] (``RollupBucket`` metric ``score``);
+  a multiclass model) on :data:`SCORE_BINS` fixed bins of [0, 1] (``RollupScore`` with class ``""``);
 - shadow rows compared with the answer they shadow: ``compared`` and ``agreed`` (same label);
 - labelled rows: predicted × true label (``confusion``); each class's probability on the same fixed bins,
-  split by whether it is the true class (``RollupScore``: ROC AUC one-vs-rest and reliability curves);
+  split by whether it is the true class (``RollupScore``: ROC AUC one-vs-rest and reliability curves; a
+  binary model's second class only, in the model's order: the first's is its mirror image);
   ``−log p(true class)`` clipped to [ε, 1 − ε] as scikit-learn's ``log_loss`` does (``log_loss_sum``,
   ``log_loss_count``).
+
+Score bins are many (up to 1,000 per class and hour), so ``RollupScore`` also keeps each UTC day's sum
+(``whole_day``): a week's window reads 7 day rows per bin plus the hours at its two ends, not 168 hours.
+A recount (replaced true labels) recounts the hour, then sums its day again from the hours.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.base import table_of
 from storage.prediction_log import Prediction
-from storage.rollups.sql import bucket_rows, read_frame, to_records, upsert
-from storage.rollups.tables import RollupBucket, RollupHour, RollupLabel, RollupScore
+from storage.rollups.sql import read_frame, to_records, upsert
+from storage.rollups.tables import RollupHour, RollupLabel, RollupScore
 
 SCORE_BINS = 1_000  # bins of width 0.001 on [0, 1]: ROC AUC within ~1e-3 of the exact value, usually far less
 PREDICTED, CONFUSION = "predicted", "confusion"
+ALL_SCORES = ""  # RollupScore.class_name of every prediction's score (Prediction.prediction)
 LOG_LOSS_EPS = float(np.finfo(np.float64).eps)  # scikit-learn clips probabilities to [eps, 1 − eps]
 KEYS = ["model_name", "hour", "model_version", "is_shadow"]
 
@@ -59,8 +66,15 @@ def add_predicted(session: Session, rows: pd.DataFrame, groups: pd.DataFrame, lo
     upsert(session, RollupLabel, to_records(counts, [*KEYS, "kind", "predicted", "actual", "count"]), added=["count"])
     scored = labelled[labelled["prediction"].notna()]
     if not scored.empty:
-        bins = bucket_rows(scored, groups, "score", score_bucket(scored["prediction"].to_numpy(float)))
-        upsert(session, RollupBucket, bins, added=["count"])
+        bins = pd.DataFrame(
+            {
+                "group": scored["group"].to_numpy(),
+                "class_name": ALL_SCORES,
+                "is_true": False,
+                "bucket": score_bucket(scored["prediction"].to_numpy(float)),
+            }
+        )
+        _add_scores(session, bins, groups)
     shadows = labelled[labelled["is_shadow"] & labelled["shadow_of"].notna()]
     if shadows.empty:
         return
@@ -81,8 +95,10 @@ def add_predicted(session: Session, rows: pd.DataFrame, groups: pd.DataFrame, lo
     upsert(session, RollupHour, to_records(summary, [*KEYS, "compared", "agreed"]), added=["compared", "agreed"])
 
 
-def add_labels(session: Session, rows: pd.DataFrame) -> None:
-    """Confusion counts, per-class score bins and log loss for rows of (keys, label, probabilities, actual_label)."""
+def add_labels(session: Session, rows: pd.DataFrame, *, daily: bool = True) -> None:
+    """Confusion counts, per-class score bins and log loss for rows of (keys, label, probabilities, actual_label).
+
+    ``daily`` off: the day sums of the score bins are left alone (a recount sums them again afterwards)."""
     rows = rows[rows["label"].notna() & rows["actual_label"].notna()]
     if rows.empty:
         return
@@ -110,7 +126,10 @@ def add_labels(session: Session, rows: pd.DataFrame) -> None:
     for group, truth, probabilities in zip(group_of, truths, parsed, strict=True):
         p_true = float(probabilities.get(truth, 0.0))
         losses.append(-math.log(min(max(p_true, LOG_LOSS_EPS), 1 - LOG_LOSS_EPS)))
-        for name, probability in probabilities.items():
+        items = list(probabilities.items())
+        # Binary: the second class's probability (the score) says it all — the first's is its mirror image,
+        # with the same ROC AUC — so one class is kept, halving what a window reads.
+        for name, probability in items[1:] if len(items) == 2 else items:
             score_group.append(group)
             score_class.append(name)
             score_true.append(name == truth)
@@ -127,16 +146,29 @@ def add_labels(session: Session, rows: pd.DataFrame) -> None:
             "bucket": score_bucket(np.asarray(score_value, dtype=float)),
         }
     )
+    _add_scores(session, scores, groups, daily=daily)
+
+
+def _add_scores(session: Session, scores: pd.DataFrame, groups: pd.DataFrame, *, daily: bool = True) -> None:
+    """Add score rows (group, class_name, is_true, bucket) to their hours and, unless ``daily`` is off, days."""
     counted = scores.value_counts().rename("count").reset_index().join(groups, on="group")
-    records = to_records(counted, [*KEYS, "class_name", "is_true", "bucket", "count"])
+    frames = [counted.assign(whole_day=False)]
+    if daily:
+        days = counted.assign(hour=counted["hour"].dt.floor("D"), whole_day=True)
+        keys = [*KEYS, "whole_day", "class_name", "is_true", "bucket"]
+        frames.append(days.groupby(keys, as_index=False)["count"].sum())
+    records = to_records(
+        pd.concat(frames, ignore_index=True), [*KEYS, "whole_day", "class_name", "is_true", "bucket", "count"]
+    )
     for record in records:
         record["is_true"] = bool(record["is_true"])
+        record["whole_day"] = bool(record["whole_day"])
         record["bucket"] = int(record["bucket"])
     upsert(session, RollupScore, records, added=["count"])
 
 
 def zero_labels(session: Session, model_name: str, hour: Any) -> None:
-    """Forget one hour's labelled counts (before they are recounted from the raw log)."""
+    """Forget one hour's labelled counts (before they are recounted from the raw log, then its day summed)."""
     session.execute(
         update(RollupHour)
         .where(RollupHour.model_name == model_name, RollupHour.hour == hour)
@@ -147,4 +179,39 @@ def zero_labels(session: Session, model_name: str, hour: Any) -> None:
             RollupLabel.model_name == model_name, RollupLabel.hour == hour, RollupLabel.kind == CONFUSION
         )
     )
-    session.execute(delete(RollupScore).where(RollupScore.model_name == model_name, RollupScore.hour == hour))
+    session.execute(
+        delete(RollupScore).where(
+            RollupScore.model_name == model_name,
+            RollupScore.hour == hour,
+            RollupScore.whole_day.is_(False),
+            RollupScore.class_name != ALL_SCORES,
+        )
+    )
+
+
+def sum_day(session: Session, model_name: str, hour: Any) -> None:
+    """Sum the labelled score bins of the day holding ``hour`` again from its hours (after a recount)."""
+    day = hour.replace(hour=0)
+    labelled = (RollupScore.model_name == model_name) & (RollupScore.class_name != ALL_SCORES)
+    session.execute(delete(RollupScore).where(labelled, RollupScore.hour == day, RollupScore.whole_day.is_(True)))
+    keys: list[Any] = [RollupScore.model_version, RollupScore.is_shadow, RollupScore.class_name]
+    keys += [RollupScore.is_true, RollupScore.bucket]
+    hours = (
+        select(*keys, func.sum(RollupScore.count))
+        .where(
+            labelled,
+            RollupScore.whole_day.is_(False),
+            RollupScore.hour >= day,
+            RollupScore.hour < day + timedelta(days=1),
+        )
+        .group_by(*keys)
+    )
+    names = ["model_version", "is_shadow", "class_name", "is_true", "bucket", "count"]
+    rows = [
+        {"model_name": model_name, "hour": day, "whole_day": True, **dict(zip(names, row, strict=True))}
+        for row in session.execute(hours)
+    ]
+    for row in rows:  # PostgreSQL sums BIGINT into NUMERIC
+        row["count"] = int(row["count"])
+    if rows:
+        session.execute(insert(table_of(RollupScore)), rows)

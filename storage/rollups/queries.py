@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -105,20 +105,41 @@ def label_counts(
 
 
 def score_counts(session: Session, *, model_name: str, start: datetime, end: datetime) -> pd.DataFrame:
-    """Labelled rows' class probabilities on fixed bins over ``[start, end)``, per UTC day, version, shadow flag,
-    class and whether it was the true class."""
-    day = day_of(session, RollupScore.hour)
-    keys: list[Any] = [day, RollupScore.model_version, RollupScore.is_shadow, RollupScore.class_name]
-    keys += [RollupScore.is_true, RollupScore.bucket]
-    query = (
-        select(*keys, _total(RollupScore.count))
-        .where(RollupScore.model_name == model_name, RollupScore.hour >= start, RollupScore.hour < end)
-        .group_by(*keys)
+    """Score bins over ``[start, end)`` per UTC day, version, shadow flag, class and whether it was the true class
+    (class ``""``: every prediction's score).
+
+    Whole days inside the window are read from their day rows, the hours at either end from hour rows, so a
+    week costs 7 day rows per bin plus at most 46 hours, whatever the traffic.
+    """
+    first_day = (start + timedelta(days=1) - timedelta(microseconds=1)).replace(
+        hour=0, minute=0, second=0, microsecond=0
     )
+    last_day = end.replace(hour=0, minute=0, second=0, microsecond=0)
+    keys: list[Any] = [RollupScore.model_version, RollupScore.is_shadow, RollupScore.class_name]
+    keys += [RollupScore.is_true, RollupScore.bucket]
     columns = ["day", "model_version", "is_shadow", "class_name", "is_true", "bucket", "count"]
-    frame = read_frame(session, query, columns)
-    frame["day"] = as_hours(frame["day"])
-    return frame
+    mine = RollupScore.model_name == model_name
+    frames = []
+    hour_spans = [(start, end)]
+    if first_day < last_day:
+        days = select(RollupScore.hour, *keys, RollupScore.count).where(
+            mine, RollupScore.whole_day.is_(True), RollupScore.hour >= first_day, RollupScore.hour < last_day
+        )
+        frames.append(read_frame(session, days, columns))
+        hour_spans = [(start, first_day), (last_day, end)]
+    for low, high in hour_spans:
+        if low >= high:
+            continue
+        day = day_of(session, RollupScore.hour)
+        hours = (
+            select(day, *keys, _total(RollupScore.count))
+            .where(mine, RollupScore.whole_day.is_(False), RollupScore.hour >= low, RollupScore.hour < high)
+            .group_by(day, *keys)
+        )
+        frames.append(read_frame(session, hours, columns))
+    # Each read is parsed on its own: SQLite writes stored hours and computed days in different formats.
+    kept = [frame.assign(day=as_hours(frame["day"])) for frame in frames if not frame.empty]
+    return pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=columns)
 
 
 def feature_counts(

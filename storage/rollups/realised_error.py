@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from storage.base import table_of
 from storage.prediction_log import Feedback, Prediction
 from storage.rollups.buckets import signed_log_bucket
-from storage.rollups.classification import add_labels, zero_labels
+from storage.rollups.classification import add_labels, sum_day, zero_labels
 from storage.rollups.sql import as_hours, bucket_rows, hour_of, read_frame, to_records, upsert
 from storage.rollups.tables import RollupBucket, RollupHour
 
@@ -120,7 +120,8 @@ def recount_errors(session: Session, model_name: str, hour: datetime, until: dat
     )
     if not rows.empty:
         add_errors(session, rows)
-        add_labels(session, rows)
+        add_labels(session, rows, daily=False)
+    sum_day(session, model_name, hour)
 
 
 def add_errors(session: Session, rows: pd.DataFrame) -> None:

@@ -68,7 +68,8 @@ class RollupLabel(Base):
 
 
 class RollupScore(Base):
-    """Labelled rows' probability of one class, on fixed bins of [0, 1], split by whether it is the true class."""
+    """Labelled rows' probability of one class on fixed bins of [0, 1], split by whether it is the true class
+    (class ``""``: every prediction's score), per hour — and per UTC day (``whole_day``; ``hour`` its start)."""
 
     __tablename__ = "rollup_scores"
 
@@ -76,6 +77,7 @@ class RollupScore(Base):
     hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
     is_shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    whole_day: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     class_name: Mapped[str] = mapped_column(String(256), primary_key=True)
     is_true: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     bucket: Mapped[int] = mapped_column(Integer, primary_key=True)

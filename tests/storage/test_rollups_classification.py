@@ -38,7 +38,7 @@ def raw(sessions) -> pd.DataFrame:
     """Every prediction with its own or its answer's true label, as the roll-ups should count it."""
     with sessions.begin() as session:
         columns = [Prediction.id, Prediction.created_at, Prediction.model_version, Prediction.is_shadow]
-        columns += [Prediction.label, Prediction.probabilities, Prediction.shadow_of]
+        columns += [Prediction.label, Prediction.probabilities, Prediction.shadow_of, Prediction.prediction]
         frame = pd.DataFrame(list(session.execute(select(*columns))), columns=[c.key for c in columns])
         truths = dict(session.execute(select(Feedback.prediction_id, Feedback.actual_label)).all())
     frame["truth"] = [
@@ -51,9 +51,9 @@ def raw(sessions) -> pd.DataFrame:
     return frame
 
 
-def stored(sessions) -> dict[str, pd.DataFrame]:
+def stored(sessions, start=START, end=END) -> dict[str, pd.DataFrame]:
     with sessions.begin() as session:
-        keys = {"model_name": "clf", "start": START, "end": END}
+        keys = {"model_name": "clf", "start": start, "end": end}
         return {
             "predicted": rollups.label_counts(session, kind="predicted", by_hour=True, **keys),
             "confusion": rollups.label_counts(session, kind="confusion", by_hour=True, **keys),
@@ -78,7 +78,8 @@ def expected(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     for row in labelled.itertuples():
         probabilities = json.loads(row.probabilities)
         loss.append(-math.log(min(max(probabilities[row.truth], EPS), 1 - EPS)))
-        for name, p in probabilities.items():
+        items = list(probabilities.items())
+        for name, p in items[1:] if len(items) == 2 else items:  # binary: the second class only
             scores.append(
                 (
                     row.hour.floor("D"),
@@ -89,6 +90,17 @@ def expected(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
                     min(math.floor(p * 1000), 999),
                 )
             )
+    for row in frame[frame["prediction"].notna()].itertuples():  # every prediction's score: class ""
+        scores.append(
+            (
+                row.hour.floor("D"),
+                row.model_version,
+                row.is_shadow,
+                "",
+                False,
+                min(math.floor(row.prediction * 1000), 999),
+            )
+        )
     losses = labelled.assign(loss=loss).groupby(keys)["loss"].agg(["size", "sum"])
     score_frame = pd.DataFrame(scores, columns=["day", "model_version", "is_shadow", "class_name", "is_true", "bucket"])
     score_frame = score_frame.value_counts().rename("count").reset_index()
@@ -146,6 +158,24 @@ def test_labels_scores_and_log_loss_equal_a_recount_and_pieces_equal_one_refresh
     with sessions.begin() as session:
         rollups.rebuild_rollups(session, binning=lambda name, version: None)
     assert_equal_to_raw(sessions)
+
+
+def test_a_window_reads_whole_days_from_day_rows_and_its_ends_from_hours(sessions) -> None:
+    with sessions.begin() as session:
+        log_classifier(session, classes=["a", "b", "c"], rows=600, seed=9, hours=70)
+    refresh(sessions)
+    frame = raw(sessions)
+    columns = ["day", "model_version", "is_shadow", "class_name", "is_true", "bucket", "count"]
+    for start, end in [
+        (START + timedelta(hours=5), START + timedelta(days=2, hours=7)),  # two ends and a whole day between
+        (START + timedelta(hours=5), START + timedelta(hours=9)),  # hours of one day
+        (START + timedelta(hours=20), START + timedelta(days=1, hours=3)),  # across midnight, no whole day
+        (START, START + timedelta(days=2)),  # whole days only
+    ]:
+        inside = frame[(frame["hour"] >= start) & (frame["hour"] < end)]
+        got = stored(sessions, start, end)["scores"]
+        got = _sorted(got[columns].assign(is_true=got["is_true"].astype(bool)))
+        pd.testing.assert_frame_equal(got, _sorted(expected(inside)["scores"][columns]), check_dtype=False)
 
 
 def test_a_replaced_true_label_is_recounted_for_the_answer_and_its_shadow(sessions) -> None:

@@ -3,7 +3,8 @@
 - ``rollup_labels``: per hour, version and shadow flag, how often each class was predicted (``kind`` =
   ``predicted``, ``actual`` empty) and, once true labels arrive, predicted × actual (``kind`` = ``confusion``);
 - ``rollup_scores``: per class, labelled rows' probability of that class on 1,000 fixed bins of [0, 1], split
-  by whether the true label is that class (ROC AUC, reliability curve);
+  by whether the true label is that class (ROC AUC, reliability curve), and every prediction's score (class
+  ``""``); per hour and per UTC day (``whole_day``), so long windows read days;
 - ``rollup_hours`` gains the labelled rows' log-loss sum and count, and shadow rows' label agreement;
 - ``rollup_references`` gains the version's classification holdout metrics (JSON), for the metric alerts.
 
@@ -56,6 +57,7 @@ def upgrade() -> None:
     op.create_table(
         "rollup_scores",
         *_key(),
+        sa.Column("whole_day", sa.Boolean(), nullable=False),
         sa.Column("class_name", sa.String(length=256), nullable=False),
         sa.Column("is_true", sa.Boolean(), nullable=False),
         sa.Column("bucket", sa.Integer(), nullable=False),
@@ -65,6 +67,7 @@ def upgrade() -> None:
             "hour",
             "model_version",
             "is_shadow",
+            "whole_day",
             "class_name",
             "is_true",
             "bucket",
