@@ -9,7 +9,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from storage import rollups
 from storage.db import make_engine, make_sessionmaker, migrate
@@ -242,3 +242,24 @@ def test_score_buckets_cover_zero_to_one() -> None:
     assert rollups.score_bucket(np.array([0.0, 0.0005, 0.001, 0.5, 0.9999, 1.0])).tolist() == [0, 0, 1, 500, 999, 999]
     low, high = rollups.score_bounds(np.array([0, 999]))
     assert low.tolist() == [0.0, 0.999] and high.tolist() == [0.001, 1.0]
+
+
+@pytest.mark.parametrize("label", ["yes", None])
+def test_migrating_a_log_with_classifier_rows_starts_its_roll_ups_again(tmp_path, label) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate(engine, revision="0007")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO predictions (id, created_at, model_name, model_version, prediction, label, latency_ms, "
+                "source, request_id, is_ood, is_shadow) VALUES (1, '2026-03-01 10:00:00', 'clf', 1, 0.7, :label, 1.0, "
+                "'cli', 'r', 0, 0)"
+            ),
+            {"label": label},
+        )
+        connection.execute(text("INSERT INTO rollup_state (name, last_id) VALUES ('predictions', 1)"))
+    migrate(engine)
+    with engine.begin() as connection:
+        state = connection.execute(text("SELECT count(*) FROM rollup_state")).scalar()
+    engine.dispose()
+    assert state == (0 if label else 1)  # only a log holding classifier rows is rolled up again
