@@ -223,18 +223,20 @@ def champion_traffic(
     # The truth follows the inputs as drawn: a shift then moves the answers away from it, as real drift does.
     check = served.schema.validate_frame(traffic.drawn)
     rng = np.random.default_rng(seed + 1)
+    if not check.accepted_mask.any():
+        return served, traffic, np.full(rows, None if served.task == "classification" else np.nan)
+    holdouts = holdout_metrics(mlflow_io.get_version(settings, version=served.version).metrics)
     if served.task == "classification":
         labels = np.full(rows, None, dtype=object)
-        if check.accepted_mask.any():
-            labels[check.accepted_mask] = simulated_labels(answer_all(served, check.clean), rng=rng)
+        accuracy = holdouts.get("accuracy")
+        labels[check.accepted_mask] = simulated_labels(
+            answer_all(served, check.clean), rng=rng, accuracy=None if accuracy is None else accuracy.value
+        )
         return served, traffic, labels
     truth = np.full(rows, np.nan)
-    if check.accepted_mask.any():
-        answers = served.predict(served.model_input(check.clean))
-        holdout = holdout_metrics(mlflow_io.get_version(settings, version=served.version).metrics).get("rmse")
-        truth[check.accepted_mask] = simulated_truth(
-            answers, spread=None if holdout is None else holdout.value, rng=rng
-        )
+    answers = served.predict(served.model_input(check.clean))
+    holdout = holdouts.get("rmse")
+    truth[check.accepted_mask] = simulated_truth(answers, spread=None if holdout is None else holdout.value, rng=rng)
     return served, traffic, truth
 
 

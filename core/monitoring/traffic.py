@@ -161,19 +161,44 @@ def simulated_truth(predictions: np.ndarray, *, spread: float | None, rng: np.ra
     return predictions + rng.normal(0.0, width, len(predictions))
 
 
-def simulated_labels(answers: Answers, *, rng: np.random.Generator) -> np.ndarray:
+def simulated_labels(answers: Answers, *, rng: np.random.Generator, accuracy: float | None = None) -> np.ndarray:
     """True classes for simulated answers (as text): each drawn from the model's own class probabilities.
 
-    Computed from the inputs as drawn, so the answers are as right as the model is confident on
-    unshifted traffic, and a shift (answers from moved inputs) makes them measurably worse. A
-    classifier without probabilities is taken at its word: its label is the truth.
+    Computed from the inputs as drawn, so a shift (answers from moved inputs) makes the answers
+    measurably worse. With the model's holdout ``accuracy`` the probabilities are sharpened or softened
+    alike (one temperature for all rows) until the model is expected to be right that often: traffic
+    drawn feature by feature is not the holdout, yet unshifted it should score like it — as the
+    regressor's truth is noise as wide as its holdout error. A classifier without probabilities is
+    taken at its word: its label is the truth.
     """
     if answers.labels is None:
         raise ValueError("simulated labels need a classifier's answers")
     if answers.probabilities is None:
         return np.array(answers.label_texts, dtype=object)
     probabilities = np.clip(answers.probabilities, 0.0, None)
-    cumulative = np.cumsum(probabilities / probabilities.sum(axis=1, keepdims=True), axis=1)
+    probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
+    if accuracy is not None and 0 < accuracy < 1 and len(probabilities):
+        probabilities = _tempered(probabilities, accuracy)
+    cumulative = np.cumsum(probabilities, axis=1)
     drawn = (rng.random((len(cumulative), 1)) > cumulative).sum(axis=1)
     names = np.array([class_text(value) for value in answers.classes], dtype=object)
     return names[np.minimum(drawn, len(names) - 1)]
+
+
+def _tempered(probabilities: np.ndarray, accuracy: float) -> np.ndarray:
+    """``probabilities`` at the one temperature whose mean top probability is ``accuracy`` (bisection)."""
+    logs = np.log(np.clip(probabilities, 1e-12, None))
+
+    def at(log_temperature: float) -> np.ndarray:
+        scaled = logs / np.exp(log_temperature)
+        scaled = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+        return scaled / scaled.sum(axis=1, keepdims=True)
+
+    low, high = -6.0, 6.0  # sharper (low) to flatter (high): the mean top probability falls as it rises
+    for _ in range(40):
+        middle = (low + high) / 2
+        if at(middle).max(axis=1).mean() > accuracy:
+            low = middle
+        else:
+            high = middle
+    return at((low + high) / 2)

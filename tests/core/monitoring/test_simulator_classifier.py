@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from core import mlflow_io
 from core.monitoring.simulator import champion_traffic, simulate, simulate_bulk
 from core.monitoring.traffic import Shift, simulated_labels
 from core.serving.answers import Answers
@@ -63,9 +64,22 @@ def test_simulated_labels_follow_the_models_probabilities() -> None:
     integers = Answers(values=np.full(3, np.nan), labels=np.array([0, 2, 1], dtype=object), classes=(np.int64(0), 1, 2))
 
     drawn = simulated_labels(answers, rng=np.random.default_rng(0))
+    mixed = np.column_stack([np.linspace(0.05, 0.95, rows), 1 - np.linspace(0.05, 0.95, rows)])
+    mixed_answers = Answers(
+        values=mixed[:, 1], labels=np.where(mixed[:, 0] >= 0.5, "b", "m").astype(object), probabilities=mixed,
+        classes=("b", "m"),
+    )  # fmt: skip
+    sharpened = simulated_labels(mixed_answers, rng=np.random.default_rng(1), accuracy=0.9)
+    softened = simulated_labels(mixed_answers, rng=np.random.default_rng(1), accuracy=0.6)
 
     assert set(drawn) == {"benign", "m"}
     assert np.mean(drawn == "m") == pytest.approx(0.2, abs=0.03)
+    # with the holdout accuracy the model is right about that often, and wrong mostly where it was unsure
+    right = sharpened == mixed_answers.labels
+    assert np.mean(right) == pytest.approx(0.9, abs=0.02)
+    assert np.mean(softened == mixed_answers.labels) == pytest.approx(0.6, abs=0.03)
+    unsure = np.abs(mixed[:, 0] - 0.5) < 0.2
+    assert np.mean(right[unsure]) < np.mean(right[~unsure])
     assert list(simulated_labels(integers, rng=np.random.default_rng(0))) == ["0", "2", "1"]  # no probabilities
     with pytest.raises(ValueError, match="classifier"):
         simulated_labels(Answers(values=np.zeros(2)), rng=np.random.default_rng(0))
@@ -115,7 +129,10 @@ def test_a_shift_makes_the_classifier_measurably_worse(classifier_registry, sess
     assert steady.feedback == len(before) == 3_000 and shifted.feedback == len(after) == 3_000
     assert {label for _, _, label, *_ in before + after} == CLASSES
     assert all(truth in CLASSES and value is None for *_, truth, value in before + after)
-    # The truth follows the inputs as drawn: unshifted answers agree with it as often as the model is sure.
+    # The truth follows the inputs as drawn: unshifted, the answers are as right as on the holdout ...
+    holdout = mlflow_io.get_version(classifier_registry, version=1).metrics["accuracy"]
+    assert accuracy(before) == pytest.approx(holdout, abs=0.03)
+    # ... and a shift makes them measurably worse
     assert accuracy(before) > accuracy(after) + 0.05
     malignant = [np.mean([label == "malignant" for _, _, label, *_ in part]) for part in (before, after)]
     assert malignant[1] > malignant[0]  # bigger tumours look malignant
