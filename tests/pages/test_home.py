@@ -3,7 +3,6 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.settings import get_settings
 from tests.conftest import use_home
 from tests.pages.helpers import REDACTED, closed_port, failures, open_page, page_text, readable
 from tests.pages.test_monitoring import classifier_home, log_classified
@@ -77,15 +76,3 @@ def test_home_shows_a_classifiers_metric_alert(classifier) -> None:
         for alert in alerts
     )
     assert "accuracy" in texts(app).lower()  # its holdout figures are on the champion's card
-
-
-def test_home_shows_no_metric_alert_when_the_rule_is_off(classifier, monkeypatch) -> None:
-    settings, registered = classifier
-    monkeypatch.setenv("LOUPE_ALERT_METRIC_MARGIN", "off")
-    get_settings.cache_clear()
-    log_classified(settings, registered.version, label_share=0.6, skill=0.1)
-
-    app = home().run()
-
-    assert not app.exception
-    assert not [box for box in app.error if "Realised" in box.value]
