@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -45,8 +47,9 @@ def metric_over_time_figure(over_time: pd.DataFrame, metric: str) -> go.Figure:
 
 def confusion_figure(matrix: pd.DataFrame) -> go.Figure:
     """True (rows) × predicted (columns) counts as a heatmap, each cell labelled with its count."""
-    classes_true = [str(name) for name in matrix.index]
-    classes_predicted = [str(name) for name in matrix.columns]
+    # Plotly reads a few HTML tags in labels: class names come from data, so they are escaped.
+    classes_true = [html.escape(str(name)) for name in matrix.index]
+    classes_predicted = [html.escape(str(name)) for name in matrix.columns]
     counts = matrix.to_numpy()
     totals = counts.sum(axis=1, keepdims=True)
     shares = counts / totals.clip(min=1)  # colour by the share of each true class, so rare classes still show
@@ -71,6 +74,7 @@ def confusion_figure(matrix: pd.DataFrame) -> go.Figure:
 
 def calibration_figure(curve: pd.DataFrame, class_name: str) -> go.Figure:
     """Reliability curve: observed share of ``class_name`` against the mean predicted probability, per bin."""
+    class_name = html.escape(class_name)  # shown by plotly, which reads a few HTML tags
     figure = go.Figure()
     figure.add_trace(
         go.Scatter(

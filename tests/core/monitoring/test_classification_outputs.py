@@ -125,3 +125,10 @@ def test_metric_over_time_draws_each_series_and_its_coverage() -> None:
     assert names == ["v1 Accuracy", "v1 label coverage", "v2 (shadow) Accuracy", "v2 (shadow) label coverage"]
     assert list(figure.data[2].y) == [0.85, 0.7] and list(figure.data[3].y) == [0.3, 0.4]
     assert figure.data[1].yaxis == "y2"
+
+
+def test_class_names_reach_plotly_escaped() -> None:
+    matrix = pd.DataFrame([[1, 0], [0, 1]], index=["<b>a</b>", "b"], columns=["<b>a</b>", "b"])
+    assert list(confusion_figure(matrix).data[0].x) == ["&lt;b&gt;a&lt;/b&gt;", "b"]
+    scores = pd.DataFrame({"class_name": "<i>", "is_true": [True], "bucket": [10], "count": 1})
+    assert "<i>" not in calibration_figure(calibration(scores, "<i>"), "<i>").layout.title.text
