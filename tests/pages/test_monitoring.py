@@ -22,7 +22,7 @@ from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import count_predictions
 from tests.core.monitoring.classification_log import log_classifier
 from tests.pages.helpers import BOOM, LOG_NOTE, REDACTED, failures, open_page, page_text, readable
-from tests.team_classifiers import register_binary_text_labels
+from tests.team_classifiers import register_binary_text_labels, register_multiclass_int_labels
 from tests.team_store import champion, team_home
 
 
@@ -292,3 +292,34 @@ def test_a_classifier_without_true_labels_says_how_to_send_them(classifier) -> N
     assert "No true labels yet" in texts(app) and "python -m core feedback" in texts(app)
     metrics = {metric.label: metric.value for metric in app.metric}
     assert metrics["Label coverage"] == "0.0%" and metrics["Realised accuracy"] == "—"
+
+
+def test_a_multiclass_classifier_without_reference_data_still_shows_its_metrics(tmp_path, monkeypatch) -> None:
+    clear_memory_caches()
+    settings = team_home(tmp_path, monkeypatch, model="iris-species")
+    registered = register_multiclass_int_labels("iris-species")
+    champion("iris-species", registered.version)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    with make_sessionmaker(engine).begin() as session:
+        log_classifier(
+            session,
+            classes=["0", "1", "2"],
+            rows=120,
+            seed=3,
+            model_name="iris-species",
+            version=registered.version,
+            start=datetime.now(UTC) - timedelta(hours=10),
+            hours=9,
+        )
+    engine.dispose()
+
+    app = page().run()
+    clear_memory_caches()
+
+    assert not app.exception and not failures(app)
+    shown = texts(app)
+    assert "(macro averages)" in shown
+    assert "neither its label counts nor its scores" in shown
+    assert app.selectbox(key="monitoring_calibration_class").options == ["0", "1", "2"]
+    assert frame_with(app, "roc_auc")["labelled"].iloc[0] > 0
