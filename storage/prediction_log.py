@@ -119,8 +119,8 @@ def log_predictions(
     predictions, feature_table = table_of(Prediction), table_of(PredictionFeature)
     statement = insert(predictions).returning(predictions.c.id, sort_by_parameter_order=True)
     for start in range(0, len(records), INSERT_CHUNK):
-        chunk = records[start : start + INSERT_CHUNK]
-        chunk_ids = list(session.scalars(statement, list(chunk)))
+        chunk = _same_keys(records[start : start + INSERT_CHUNK])
+        chunk_ids = list(session.scalars(statement, chunk))
         if features is not None:
             feature_rows = [
                 {
@@ -138,6 +138,16 @@ def log_predictions(
         if progress is not None:
             progress(len(ids))
     return ids
+
+
+def _same_keys(rows: Sequence[Mapping[str, object]]) -> list[Mapping[str, object]]:
+    """Rows with one set of keys: an executemany takes its columns from the first row, so a key only
+    some rows carry (a classifier's ``label`` among rows that omit it) would be dropped silently."""
+    keys = set(rows[0]) if rows else set()
+    if all(len(row) == len(keys) and keys.issuperset(row) for row in rows):
+        return list(rows)
+    every = set().union(*rows)
+    return [{key: row.get(key) for key in every} for row in rows]
 
 
 def log_rejections(session: Session, *, rows: Sequence[Mapping[str, object]]) -> int:

@@ -216,3 +216,17 @@ def test_migration_keeps_a_populated_log(url) -> None:
     with sessions.begin() as session:
         assert count_predictions(session) == 2
     engine.dispose()
+
+
+def test_rows_that_omit_a_column_others_carry_keep_every_value(url) -> None:
+    engine = make_engine(url)
+    migrate(engine)
+    sessions = make_sessionmaker(engine)
+    with sessions.begin() as session:
+        first, second = log_predictions(
+            session, records=[record(), {**record(), "label": "malignant", "probabilities": '{"malignant":0.9}'}]
+        )
+    with sessions.begin() as session:
+        assert session.get(Prediction, first).label is None
+        assert session.get(Prediction, second).label == "malignant"
+    engine.dispose()
