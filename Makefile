@@ -31,7 +31,7 @@ test: $(STAMP) ## Run the whole test suite
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP) ## Run the tests not marked slow (small real models, no browser; a few minutes)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n 2
 
 lint: $(STAMP) ## Check style with ruff, types in core/ and storage/ with mypy, the Dockerfile with hadolint
 	$(BIN)/ruff check .
