@@ -3,7 +3,14 @@
 import streamlit as st
 
 from core.charts import class_probability_figure
-from core.serving.batch import BatchFileError, rejected_with_inputs, score_csv, template_csv, to_csv_bytes
+from core.serving.batch import (
+    BatchFileError,
+    answers_first,
+    rejected_with_inputs,
+    score_csv,
+    template_csv,
+    to_csv_bytes,
+)
 from core.serving.feedback import attach_feedback
 from core.serving.input_fields import FieldSpec
 from core.serving.model_cache import ServingError, serve
@@ -246,7 +253,7 @@ with action("Showing the Predict page"):
                         "version": result.model_version,
                         "notices": [*batch_input.notices, *([result.notice] if result.notice else [])],
                         "ood": int((result.accepted["ood_fields"] != "").sum()),
-                        "preview": result.accepted.head(PREVIEW_ROWS),
+                        "preview": answers_first(result.accepted.head(PREVIEW_ROWS)),
                         "rejected_preview": result.rejected.head(PREVIEW_ROWS),
                         "accepted_csv": to_csv_bytes(result.accepted),
                         "rejected_csv": to_csv_bytes(rejected_with_inputs(result, batch_input.frame)),

@@ -20,6 +20,7 @@ from core.serving.input_schema import InputSchema
 from core.serving.model_cache import serve
 from core.serving.scoring import ScoringResult, score_frame
 from core.settings import Settings
+from core.task import PROBABILITY_PREFIX
 
 OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
 MEGABYTE = 1024 * 1024
@@ -130,6 +131,14 @@ def rejected_with_inputs(result: ScoringResult, frame: pd.DataFrame) -> pd.DataF
 def template_csv(schema: InputSchema) -> bytes:
     """The CSV template to download: the header and one example row of defaults."""
     return schema.template_csv().encode("utf-8")
+
+
+def answers_first(accepted: pd.DataFrame) -> pd.DataFrame:
+    """Scored rows with the answer (``prediction``, then ``proba_<class>``) before the inputs, for reading
+    on screen where a wide table would push the answer out of view (files keep inputs first)."""
+    answer = ["prediction", *[column for column in accepted.columns if str(column).startswith(PROBABILITY_PREFIX)]]
+    present = [column for column in answer if column in accepted.columns]
+    return accepted[present + [column for column in accepted.columns if column not in present]]
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:

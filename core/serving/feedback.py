@@ -104,19 +104,24 @@ def attach_feedback(data: bytes, *, sessions: sessionmaker[Session]) -> Feedback
     labels: dict[int, str] = {}
     with sessions.begin() as session:
         needs = answer_classes(session, prediction_ids=[prediction_id for _, prediction_id, _ in parsed.values])
+        unknown = sorted({prediction_id for _, prediction_id, _ in parsed.values if prediction_id not in needs})
         for row, prediction_id, raw in parsed.values:
-            classes = needs.get(prediction_id)
-            if prediction_id in needs and classes is not None:
+            if prediction_id not in needs:
+                continue  # reported once, as an id the log does not hold, whatever its value
+            classes = needs[prediction_id]
+            problem: str | None
+            if not raw:
+                problem = "actual: missing (rule: required)"
+            elif classes is not None:
                 label, problem = _as_class(raw, classes)
                 if label is not None:
                     labels[prediction_id] = label
-            else:  # a regressor's answer, or an id the log does not know (reported as unknown below)
+            else:
                 actual, problem = _as_number(raw)
                 if actual is not None:
                     actuals[prediction_id] = actual
             if problem is not None:
                 problems.append((row, "actual", problem))
-        unknown = add_feedback(session, actuals=actuals, labels=labels)
+        add_feedback(session, actuals=actuals, labels=labels)
     rejected = pd.DataFrame(sorted(problems), columns=["row", "field", "message"])
-    stored = len(actuals) + len(labels) - len(unknown)  # unknown ids were read as numbers, never stored
-    return FeedbackResult(stored=stored, unknown_ids=unknown, rejected=rejected)
+    return FeedbackResult(stored=len(actuals) + len(labels), unknown_ids=unknown, rejected=rejected)

@@ -110,7 +110,8 @@ def _case_hint(value: str, levels: Sequence[str]) -> str:
 def field_from(name: str, feature: NumericProfile | CategoricalProfile | None, dtype: str, required: bool) -> FieldSpec:
     """One field: its type from the signature (``dtype``), levels, ranges, rules and default from the reference."""
     if isinstance(feature, NumericProfile):
-        default: float | None = feature.median
+        # A median of an even count is a midpoint: 86.21000000000001 in a form helps nobody.
+        default: float | None = float(f"{feature.median:.10g}")
         if dtype == "integer":
             default = float(round(feature.median))
         return FieldSpec(

@@ -77,6 +77,19 @@ def test_a_batch_shows_labels_and_class_probabilities(classifier) -> None:
 
     assert not app.exception and not failures(app)
     preview = app.dataframe[0].value  # the scored rows (the first table on the page)
+    assert list(preview.columns[:3]) == ["prediction", "proba_benign", "proba_malignant"]  # the answer in view
     assert list(preview["prediction"]) == list(registered.estimator.predict(frame))
     assert {"proba_benign", "proba_malignant"} <= set(preview.columns)
     assert [row.label for row in logged(settings)] == list(registered.estimator.predict(frame))
+
+
+def test_the_demo_classifiers_form_starts_from_its_reference_medians_without_float_noise(classifier_registry) -> None:
+    app = open_page("pages/1_Predict.py").run()
+
+    assert not app.exception and not failures(app)
+    values = [widget.value for widget in app.number_input]
+    assert len(values) == 10 and None not in values
+    # A median of an even count is a midpoint; the form shows 86.21, not 86.21000000000001.
+    assert all(
+        repr(value) == f"{value:.10g}" or float(f"{value:.10g}") == value and len(repr(value)) <= 12 for value in values
+    )

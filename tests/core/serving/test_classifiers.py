@@ -101,14 +101,19 @@ def test_true_labels_are_checked_against_the_models_classes(classifier) -> None:
     as_written = f"{classes[1]}.0" if classes[1].isdigit() else classes[1]
 
     outcome = attach_feedback(
-        f"prediction_id,actual\n{first},{classes[0]}\n{second},{as_written}\n{third},no-such-class\n".encode(),
+        (
+            f"prediction_id,actual\n{first},{classes[0]}\n{second},{as_written}\n{third},no-such-class\n"
+            f"{third},\n99999999,{classes[0]}\n"
+        ).encode(),
         sessions=sessions,
     )
 
     assert outcome.stored == 2
-    (message,) = outcome.rejected["message"]
-    assert message.startswith("actual: 'no-such-class' is not one of the model's classes (")
-    assert message.endswith("(rule: class)")
+    assert outcome.unknown_ids == [99999999]  # an id the log does not hold is said so, whatever its value
+    unknown_class, missing = outcome.rejected["message"]
+    assert unknown_class.startswith("actual: 'no-such-class' is not one of the model's classes (")
+    assert unknown_class.endswith("(rule: class)")
+    assert missing == "actual: missing (rule: required)"
     with sessions() as session:
         stored = dict(session.execute(select(Feedback.prediction_id, Feedback.actual_label)).all())
     assert stored == {first: classes[0], second: classes[1]}
