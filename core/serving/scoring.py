@@ -83,11 +83,13 @@ def _utc_datetimes(timestamps: pd.Series) -> list:
 
 
 def _rejection_rows(
-    problems: pd.DataFrame, *, settings: Settings, source: str, request_id: str, created_at
+    problems: pd.DataFrame, *, settings: Settings, source: str, request_id: str, created_at, stamps=None
 ) -> list[dict]:
+    """Rejection rows; with ``stamps`` (one time per input row) a rejection carries its row's time, so
+    traffic replayed over past days puts its rejections beside its answers, not at the wall clock."""
     return [
         {
-            "created_at": created_at,
+            "created_at": created_at if stamps is None else stamps[int(row) - 1],
             "model_name": settings.model_name,
             "source": source,
             "request_id": request_id,
@@ -140,8 +142,8 @@ def score_frame(
     latency_ms = (time.perf_counter() - started) * 1000 / max(len(frame), 1)
 
     now = utcnow()
-    if timestamps is not None:
-        stamps = _utc_datetimes(timestamps)
+    stamps = _utc_datetimes(timestamps) if timestamps is not None else None
+    if stamps is not None:
         created = [stamps[position] for position in accepted_positions]
     else:
         created = [now] * len(accepted_positions)
@@ -173,7 +175,7 @@ def score_frame(
         log_rejections(
             session,
             rows=_rejection_rows(
-                check.problems, settings=settings, source=source, request_id=request_id, created_at=now
+                check.problems, settings=settings, source=source, request_id=request_id, created_at=now, stamps=stamps
             ),
         )
     report(1.0)

@@ -210,16 +210,20 @@ def test_score_frame_logs_accepted_and_rejected_rows_in_one_go(registry_home, lo
 
 
 def test_timestamps_spread_rows_over_the_past(registry_home, log) -> None:
-    frame = diamonds(3)
+    frame = diamonds(4)
+    frame["carat"] = frame["carat"].astype(object)
+    frame.loc[frame.index[3], "carat"] = -1.0  # refused: its rejection belongs to its own day too
     start = datetime(2026, 11, 1, 12, tzinfo=UTC)
-    stamps = pd.Series([start, start + timedelta(days=1), start + timedelta(days=2)])
+    stamps = pd.Series([start + timedelta(days=day) for day in range(4)])
 
     score_frame(registry_home, frame, sessions=log, source="simulator", timestamps=stamps)
 
     answers = rows(log, shadow=False)
-    assert [row.created_at for row in answers] == list(stamps)
-    assert [row.created_at for row in rows(log, shadow=True)] == list(stamps)
+    assert [row.created_at for row in answers] == list(stamps[:3])
+    assert [row.created_at for row in rows(log, shadow=True)] == list(stamps[:3])
     assert {row.source for row in answers} == {"simulator"}
+    with log.begin() as session:
+        assert session.scalars(select(Rejection.created_at)).all() == [stamps[3]]
 
 
 def test_an_error_mid_batch_leaves_no_rows(registry_home, log) -> None:
