@@ -252,7 +252,7 @@ with action("Showing the Experiments page"):
                     key="scatter",
                 )
 
-            st.subheader("Predicted vs actual")
+            st.subheader("Holdout predictions")
             if len(compared) > MAX_SIDE_BY_SIDE:
                 st.caption(f"The first {MAX_SIDE_BY_SIDE} compared runs are shown.")
             holdouts = []
@@ -261,13 +261,17 @@ with action("Showing the Experiments page"):
                     holdouts = load_holdouts(settings, runs, run_ids=compared[:MAX_SIDE_BY_SIDE])
                 except RegistryUnavailable as error:
                     st.error(f"Could not read the runs' artifacts. {plain(error)}", icon="🚫")
-            missing = [holdout.label for holdout in holdouts if holdout.missing_reason]
-            if missing:
+            unplotted = [holdout.label for holdout in holdouts if not (holdout.holds_numbers or holdout.holds_labels)]
+            if unplotted:
                 st.caption(
-                    f"No {HOLDOUT_ARTIFACT} artifact for {plain(', '.join(missing))} (param/metric-only runs have none)."
+                    f"No holdout plot for {plain(', '.join(unplotted))}: no {HOLDOUT_ARTIFACT} artifact with "
+                    "predictions (param/metric-only runs have none)."
                 )
-            if any(holdout.missing_reason is None for holdout in holdouts):
-                st.plotly_chart(experiment_charts.predicted_vs_actual_grid(holdouts), key="predicted_vs_actual")
+            with action("Drawing the compared runs' holdout predictions"):
+                if any(holdout.holds_labels for holdout in holdouts):
+                    st.plotly_chart(experiment_charts.confusion_grid(holdouts), key="holdout_confusion")
+                if any(holdout.holds_numbers for holdout in holdouts):
+                    st.plotly_chart(experiment_charts.predicted_vs_actual_grid(holdouts), key="predicted_vs_actual")
 
     with leaderboard_tab:
         if not runs.metrics:

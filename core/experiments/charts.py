@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
@@ -12,6 +13,7 @@ from plotly.subplots import make_subplots
 from core.charts import TEMPLATE
 from core.experiments.comparison import Holdout, selected
 from core.experiments.runs import MISSING, RunSet, lower_is_better
+from core.monitoring.classification import sorted_classes
 from core.registry.metric_names import direction
 
 BEST_COLOR = "#a78bfa"
@@ -140,12 +142,28 @@ def param_metric_scatter(runs: RunSet, frame: pd.DataFrame, *, param: str, metri
     if not numeric:
         order = sorted(set(x_values), key=_level_order)
         figure.update_xaxes(type="category", categoryorder="array", categoryarray=order)
+    if not rows.empty:
+        figure.update_yaxes(range=zoomed_range(rows[f"metrics.{metric}"].astype(float).to_numpy()))
     return figure
 
 
+def zoomed_range(values: np.ndarray) -> list[float]:
+    """An axis range around the data (a tenth of their spread either side), never plotly's ±0.5 around one point.
+
+    ROC AUCs of 0.986 and 0.987 are read apart; one run's 0.987 sits in a band a few hundredths wide.
+    """
+    low, high = float(np.min(values)), float(np.max(values))
+    spread = high - low
+    pad = spread * 0.1 if spread > 0 else max(abs(high) * 0.01, 1e-3)
+    return [low - pad, high + pad]
+
+
 def predicted_vs_actual_grid(holdouts: list[Holdout]) -> go.Figure:
-    """Each run's holdout predictions against the actual values, side by side on shared axes."""
-    shown = [holdout for holdout in holdouts if holdout.missing_reason is None]
+    """Each run's holdout predictions against the actual values, side by side on shared axes.
+
+    Only runs whose holdout holds numbers are drawn: class labels get :func:`confusion_grid`.
+    """
+    shown = [holdout for holdout in holdouts if holdout.holds_numbers]
     count = max(1, len(shown))
     columns = min(GRID_COLUMNS, count)
     rows = math.ceil(count / columns)
@@ -188,4 +206,58 @@ def predicted_vs_actual_grid(holdouts: list[Holdout]) -> go.Figure:
     figure.update_layout(template=TEMPLATE, height=380 * rows, title="predicted vs actual (holdout)")
     figure.update_xaxes(title_text="actual")
     figure.update_yaxes(title_text="predicted")
+    return figure
+
+
+def holdout_confusion(holdout: Holdout) -> pd.DataFrame:
+    """Counts of true (rows) × predicted (columns) classes of one run's holdout, in the model's class order."""
+    seen = [str(value) for value in (*holdout.actual, *holdout.predicted)]
+    classes = list(holdout.classes) or sorted_classes(seen)
+    classes += [name for name in sorted_classes(seen) if name not in classes]
+    position = {name: index for index, name in enumerate(classes)}
+    counts = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    for truth, answer in zip(holdout.actual, holdout.predicted, strict=False):
+        counts[position[str(truth)], position[str(answer)]] += 1
+    return pd.DataFrame(counts, index=pd.Index(classes, name="true"), columns=pd.Index(classes, name="predicted"))
+
+
+def confusion_grid(holdouts: list[Holdout]) -> go.Figure:
+    """Each classifier run's holdout confusion matrix, side by side; cells coloured by the share of the true class."""
+    shown = [holdout for holdout in holdouts if holdout.holds_labels]
+    count = max(1, len(shown))
+    columns = min(GRID_COLUMNS, count)
+    rows = math.ceil(count / columns)
+    figure = make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=[html.escape(holdout.label) for holdout in shown] or ["no holdout predictions"],
+        horizontal_spacing=0.08,
+        vertical_spacing=0.18,
+    )
+    for index, holdout in enumerate(shown):
+        matrix = holdout_confusion(holdout)
+        counts = matrix.to_numpy()
+        shares = counts / counts.sum(axis=1, keepdims=True).clip(min=1)
+        classes = [html.escape(name) for name in matrix.index]  # plotly reads a few HTML tags in labels
+        figure.add_trace(
+            go.Heatmap(
+                z=shares,
+                x=classes,
+                y=classes,
+                text=counts,
+                texttemplate="%{text:,}",
+                colorscale="Blues",
+                zmin=0,
+                zmax=1,
+                showscale=index == 0,
+                colorbar={"title": "share of true class", "tickformat": ".0%"},
+                name=html.escape(holdout.label),
+                hovertemplate="true %{y}, predicted %{x}: %{text:,}<extra></extra>",
+            ),
+            row=index // columns + 1,
+            col=index % columns + 1,
+        )
+    figure.update_layout(template=TEMPLATE, height=360 * rows, title="confusion matrices (holdout)")
+    figure.update_xaxes(title_text="predicted", type="category")
+    figure.update_yaxes(title_text="true", type="category", autorange="reversed")
     return figure

@@ -65,12 +65,32 @@ def display_value(value: object) -> str:
 
 @dataclass(frozen=True)
 class Holdout:
-    """A run's holdout predictions (``holdout_predictions.json``), or why there are none."""
+    """A run's holdout predictions (``holdout_predictions.json``), or why there are none.
+
+    A regressor's holds numbers; a classifier's holds class labels (the demo classifier also writes its
+    ``classes`` in the model's order), drawn as a confusion matrix instead of predicted against actual.
+    """
 
     label: str
-    actual: list[float] = field(default_factory=list)
-    predicted: list[float] = field(default_factory=list)
+    actual: list = field(default_factory=list)
+    predicted: list = field(default_factory=list)
     missing_reason: str | None = None
+    classes: list[str] = field(default_factory=list)
+
+    @property
+    def holds_labels(self) -> bool:
+        """Whether the holdout holds class labels (the artifact names its classes, or a value is not a number)."""
+        if self.missing_reason is not None:
+            return False
+        return bool(self.classes) or not all(_is_number(value) for value in (*self.actual, *self.predicted))
+
+    @property
+    def holds_numbers(self) -> bool:
+        return self.missing_reason is None and not self.holds_labels and bool(self.actual)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
 
 
 def load_holdouts(settings: Settings, runs: RunSet, *, run_ids: list[str]) -> list[Holdout]:
@@ -82,7 +102,15 @@ def load_holdouts(settings: Settings, runs: RunSet, *, run_ids: list[str]) -> li
         if data is None or not {"actual", "predicted"} <= data.keys():
             holdouts.append(Holdout(label=labels[run_id], missing_reason=f"no {HOLDOUT_ARTIFACT} artifact"))
         else:
-            holdouts.append(Holdout(label=labels[run_id], actual=data["actual"], predicted=data["predicted"]))
+            classes = data.get("classes")
+            holdouts.append(
+                Holdout(
+                    label=labels[run_id],
+                    actual=list(data["actual"]),
+                    predicted=list(data["predicted"]),
+                    classes=[str(name) for name in classes] if isinstance(classes, list) else [],
+                )
+            )
     return holdouts
 
 

@@ -22,9 +22,9 @@ from tests.experiment_runs import (
     REGRESSOR,
     ClassifierRun,
     LoggedRun,
-    classifier_registry,
     log_runs,
 )
+from tests.experiment_runs import classifier_registry as log_team_classifiers
 from tests.pages.helpers import (
     FAILING_MODEL,
     LOG_NOTE,
@@ -153,7 +153,9 @@ def test_compare_leaderboard_and_register_explanations(synthetic_page) -> None:
     assert "status" not in differences.index and "metric: rmse" in differences.index
     assert len(differences) < len(comparison)
     labels = ", ".join(app.multiselect(key=f"compare_{experiment_id}").format_func(run_id) for run_id in chosen)
-    assert f"No holdout_predictions.json artifact for {labels}" in captions(app)  # param/metric-only runs
+    assert f"No holdout plot for {labels}: no holdout_predictions.json artifact" in captions(
+        app
+    )  # param/metric-only runs
 
     leaderboard = app.dataframe[2].value
     assert list(leaderboard["run"]) == ["hgb-0000", "rf-0001", "ridge-0002"]
@@ -295,11 +297,11 @@ def test_a_registration_the_registry_refuses_is_reported_in_words(failing_regist
 
 
 @pytest.fixture(scope="module")
-def classifier_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[ClassifierRun]]:
+def team_classifier_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[ClassifierRun]]:
     """A team's classifier runs and versions logged with plain MLflow (see ``classifier_registry``). Read only."""
     home = tmp_path_factory.mktemp("classifier-experiments") / "home"
     with settings_at(home, LOUPE_MODEL_NAME=REGRESSOR) as settings:
-        logged = classifier_registry(settings.tracking_uri, artifacts=home / "artifacts")
+        logged = log_team_classifiers(settings.tracking_uri, artifacts=home / "artifacts")
     return home, logged
 
 
@@ -308,9 +310,9 @@ def chart_titles(app: AppTest) -> list[str]:
 
 
 def test_a_classifiers_runs_are_ranked_and_charted_the_way_each_metric_points(
-    classifier_home, tmp_path, monkeypatch
+    team_classifier_home, tmp_path, monkeypatch
 ) -> None:
-    home, logged = classifier_home
+    home, logged = team_classifier_home
     private_copy(home, tmp_path, monkeypatch, stores=("mlflow.db",), LOUPE_MODEL_NAME=REGRESSOR)
     app = page().run()
     app.selectbox(key="sidebar_model").select(CLASSIFIER).run()
@@ -340,3 +342,27 @@ def test_a_classifiers_runs_are_ranked_and_charted_the_way_each_metric_points(
     )
     assert "training_accuracy_score (higher is better)" in titles  # shown, but never chosen as the default
     assert any(title.startswith("params → roc_auc (higher is better;") for title in titles)
+
+
+def test_comparing_the_demo_classifiers_runs_shows_confusion_matrices_and_the_other_tabs_still_work(
+    classifier_registry,
+) -> None:
+    app = page().run()
+    experiment = app.selectbox(key="experiment").value  # the model's own experiment, loupe-classifier
+    run_ids = list(runs_table(app)["run_id"]) if "run_id" in runs_table(app) else list(runs_table(app).index)
+    assert len(run_ids) == 2
+
+    app.multiselect(key=f"compare_{experiment}").set_value(run_ids).run()
+
+    assert not app.exception and not failures(app), failures(app)
+    titles = chart_titles(app)
+    assert "confusion matrices (holdout)" in titles and "predicted vs actual (holdout)" not in titles
+    scatter = next(
+        json.loads(chart.proto.spec)["layout"] for chart in app.get("plotly_chart") if "vs roc_auc" in chart.proto.spec
+    )
+    low, high = scatter["yaxis"]["range"]
+    assert 0.9 < low < high < 1.02  # zoomed on the runs' ROC AUCs, not 0–1.5
+    # The page goes on after the comparison: the leaderboard ranks, the register tab offers the runs.
+    assert app.selectbox(key="leaderboard_metric").value == "roc_auc" and "highest roc_auc wins" in captions(app)
+    assert len(app.dataframe[-1].value) == 2
+    assert app.button(key="register") is not None

@@ -6,6 +6,7 @@ from core import mlflow_io
 from core.experiments import charts as experiment_charts
 from core.experiments.comparison import Holdout, load_holdouts
 from core.experiments.runs import RunSet, load_runs
+from core.training.classifier import classifier_settings
 from tests.conftest import settings_at, use_home
 from tests.experiment_runs import LoggedRun, log_runs
 
@@ -133,3 +134,57 @@ def test_predicted_vs_actual_of_real_trained_runs(bootstrapped_home, monkeypatch
     for trace, holdout in zip(points, holdouts, strict=True):
         assert list(trace.x) == holdout.actual and list(trace.y) == holdout.predicted
         assert len(trace.x) == 2000
+
+
+def test_a_classifiers_holdout_labels_get_confusion_matrices_never_a_scatter() -> None:
+    holdouts = [
+        Holdout(
+            label="logreg",
+            actual=["benign", "malignant", "malignant", "benign"],
+            predicted=["benign", "malignant", "benign", "benign"],
+            classes=["benign", "malignant"],
+        ),
+        Holdout(label="team run", actual=["b", "a"], predicted=["a", "a"]),  # labels, no classes: sorted
+        Holdout(label="ridge", actual=[1.0, 2.0], predicted=[1.5, 2.5]),
+        Holdout(label="metrics only", missing_reason="no holdout_predictions.json artifact"),
+    ]
+
+    figure = experiment_charts.confusion_grid(holdouts)
+    scatter = experiment_charts.predicted_vs_actual_grid(holdouts)
+
+    assert [holdout.holds_labels for holdout in holdouts] == [True, True, False, False]
+    first, second = figure.data
+    assert (first.name, second.name) == ("logreg", "team run")
+    assert list(first.x) == list(first.y) == ["benign", "malignant"] and first.text.tolist() == [[2, 0], [1, 1]]
+    assert list(second.x) == ["a", "b"] and second.text.tolist() == [[1, 0], [1, 0]]
+    assert first.z.tolist() == [[1.0, 0.0], [0.5, 0.5]]  # coloured by the share of each true class
+    assert (first.xaxis, second.xaxis) == ("x", "x2")  # side by side
+    assert [trace.name for trace in scatter.data if trace.mode == "markers"] == ["ridge"]
+
+
+def test_the_scatters_metric_axis_zooms_to_the_data(runs) -> None:
+    figure = experiment_charts.param_metric_scatter(runs, runs.frame, param="estimator", metric="r2")
+    one = experiment_charts.param_metric_scatter(runs, runs.frame.iloc[:1], param="estimator", metric="r2")
+
+    values = runs.frame["metrics.r2"].dropna()
+    low, high = figure.layout.yaxis.range
+    assert low < values.min() and high > values.max() and high - low < 1.3 * (values.max() - values.min())
+    single = float(runs.frame["metrics.r2"].iloc[0])
+    low, high = one.layout.yaxis.range
+    assert low < single < high and high - low <= 0.05 * abs(single) + 0.01  # not plotly's ±0.5 around one point
+
+
+def test_the_demo_classifiers_runs_get_confusion_matrices(classifier_home, monkeypatch) -> None:
+    settings = use_home(monkeypatch, classifier_home)
+    experiment = mlflow_io.ensure_experiment(classifier_settings(settings))
+    runs = load_runs(settings, experiment_id=experiment)
+    run_ids = list(runs.frame.index)
+
+    holdouts = load_holdouts(settings, runs, run_ids=run_ids)
+    figure = experiment_charts.confusion_grid(holdouts)
+
+    assert len(run_ids) == 2 and all(holdout.holds_labels for holdout in holdouts)
+    assert all(holdout.classes == ["benign", "malignant"] for holdout in holdouts)
+    for trace, holdout in zip(figure.data, holdouts, strict=True):
+        assert list(trace.x) == ["benign", "malignant"] and trace.text.sum() == len(holdout.actual) > 100
+    assert not [trace for trace in experiment_charts.predicted_vs_actual_grid(holdouts).data if trace.mode == "markers"]
