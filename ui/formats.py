@@ -11,6 +11,7 @@ import math
 import re
 import shlex
 
+from core.monitoring.classification import metric_text, share_text
 from core.registry.holdout import HoldoutMetric
 
 # ISO 4217 codes people tag versions with; the few whose symbol is unambiguous are shown with it.
@@ -57,14 +58,39 @@ def amount(value: float | None, unit: str | None = None) -> str:
     return f"{sign}{symbol}{figure}" if symbol else f"{sign}{code} {figure}"
 
 
+# Number formats of st.column_config.NumberColumn for the same figures in tables (values × 100 for shares).
+SHARE_COLUMN_FORMAT = "%.1f%%"
+METRIC_COLUMN_FORMAT = "%.3f"
+COUNT_COLUMN_FORMAT = "%,d"
+
+
+def share(value: float | None) -> str:
+    """A share of rows (accuracy, coverage, a drift share…) as a percentage with one decimal: ``81.9%``."""
+    return share_text(value)
+
+
+def classifier_metric(metric: str, value: float | None) -> str:
+    """A classifier's metric: accuracy, precision, recall, F1 and label coverage as ``81.9%``, ROC AUC and
+    log loss as ``0.987`` (the format Monitoring, its alerts and Home share)."""
+    return metric_text(metric, value)
+
+
+def count(value: int | None) -> str:
+    """A count with thousands separators: ``1,993``."""
+    return MISSING if value is None else f"{value:,}"
+
+
 def holdout_value(metric: HoldoutMetric, unit: str | None = None) -> str:
-    """A holdout figure: RMSE and MAE in the answer's unit; shares (MAPE, accuracy, precision, recall, F1)
-    as percentages; R², ROC AUC, PR AUC and log loss to four places."""
+    """A holdout figure: RMSE and MAE in the answer's unit; accuracy, precision, recall, F1 as percentages
+    with one decimal (as Monitoring shows them live); MAPE as a percentage; R², ROC AUC, PR AUC and log
+    loss to four places."""
     if metric.measures in IN_ANSWER_UNITS:
         return amount(metric.value, unit)
     if metric.measures in ("r2", "roc_auc", "pr_auc", "log_loss"):
         return f"{metric.value:.4f}"
-    if metric.measures in ("mape", "accuracy", "precision", "recall", "f1"):
+    if metric.measures in ("accuracy", "precision", "recall", "f1"):
+        return share(metric.value)
+    if metric.measures == "mape":
         return f"{metric.value:.2%}"
     return number(metric.value)
 

@@ -18,9 +18,18 @@ from typing import Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.monitoring.classification import HIGHER_IS_BETTER, LABELS, METRICS, ClassifierMetrics
+from core.monitoring.classification import (
+    HIGHER_IS_BETTER,
+    METRICS,
+    SHARE_METRICS,
+    ClassifierMetrics,
+    difference_text,
+    metric_text,
+    share_text,
+)
 from core.monitoring.snapshot import Snapshot, WindowStats, snapshot
 from core.monitoring.windows import Window, floor_hour
+from core.registry.metric_names import label_of
 from core.settings import Settings
 from storage.base import utcnow
 from storage.db import Sessions
@@ -132,14 +141,15 @@ def classifier_alerts(
         limit = expected - margin if higher else expected + margin
         if (higher and value <= limit) or (not higher and value >= limit):
             direction = "below" if higher else "above"
+            allowed = f"{margin * 100:g} pp" if metric in SHARE_METRICS else f"{margin:g}"
             alerts.append(
                 Alert(
                     metric,
                     "error",
-                    f"Realised {LABELS[metric].lower() if metric != 'roc_auc' else 'ROC AUC'}: {value:.3f} on "
-                    f"{realised.labelled:,} labelled predictions ({realised.coverage or 0:.0%} of them) is "
-                    f"{direction} {subject}'s holdout {expected:.3f} by {abs(value - expected):.3f} "
-                    f"(alert at {margin:g} or more).",
+                    f"Realised {label_of(metric)}: {metric_text(metric, value)} on {realised.labelled:,} labelled "
+                    f"predictions ({share_text(realised.coverage or 0.0)} of them) is {direction} {subject}'s "
+                    f"holdout {metric_text(metric, expected)} by {difference_text(metric, abs(value - expected))} "
+                    f"(alert at {allowed} or more).",
                     value,
                     limit,
                 )

@@ -37,6 +37,33 @@ LABELS = {
 }
 
 
+# How a classifier's figures are written everywhere (Monitoring, alerts, Home): shares of rows as percentages
+# with one decimal, ROC AUC and log loss to three places. ``ui.formats`` uses the same two functions.
+SHARE_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "coverage"})
+MISSING = "—"
+
+
+def share_text(value: float | None) -> str:
+    """A share as a percentage with one decimal: ``81.9%`` (``—`` when there is none)."""
+    if value is None or not np.isfinite(value):
+        return MISSING
+    return f"{value:.1%}"
+
+
+def metric_text(metric: str, value: float | None) -> str:
+    """A classifier metric as shown: accuracy, precision, recall, F1, label coverage ``81.9%``; others ``0.987``."""
+    if metric in SHARE_METRICS:
+        return share_text(value)
+    if value is None or not np.isfinite(value):
+        return MISSING
+    return f"{value:.3f}"
+
+
+def difference_text(metric: str, difference: float) -> str:
+    """A gap between two values of ``metric``: percentage points for shares (``9.6 pp``), else ``0.216``."""
+    return f"{difference * 100:.1f} pp" if metric in SHARE_METRICS else f"{difference:.3f}"
+
+
 def _number(text: str) -> float | None:
     try:
         return float(text)

@@ -3,7 +3,18 @@
 import pytest
 
 from core.registry.holdout import HoldoutMetric
-from ui.formats import amount, code, command, currency, holdout_value, input_step, number
+from ui.formats import (
+    amount,
+    classifier_metric,
+    code,
+    command,
+    count,
+    currency,
+    holdout_value,
+    input_step,
+    number,
+    share,
+)
 
 
 @pytest.mark.parametrize(
@@ -43,7 +54,8 @@ def test_holdout_values_by_what_they_measure() -> None:
     assert holdout_value(HoldoutMetric("mse", "mse", 2500.0), "USD") == "2,500"  # squared units: no currency
     assert holdout_value(HoldoutMetric("r2", "r2", 0.98123), "USD") == "0.9812"
     assert holdout_value(HoldoutMetric("mape", "mape", 0.0655), None) == "6.55%"
-    assert holdout_value(HoldoutMetric("accuracy_score", "accuracy", 0.94152), None) == "94.15%"
+    assert holdout_value(HoldoutMetric("accuracy_score", "accuracy", 0.94152), None) == "94.2%"
+    assert holdout_value(HoldoutMetric("f1", "f1", 0.91586), None) == "91.6%"  # as Monitoring shows it live
     assert holdout_value(HoldoutMetric("roc_auc", "roc_auc", 0.987654), None) == "0.9877"
     assert holdout_value(HoldoutMetric("test_log_loss", "log_loss", 0.081234), None) == "0.0812"
 
@@ -62,3 +74,12 @@ def test_input_steps_follow_the_range() -> None:
     assert input_step(0.2, 5.0) == pytest.approx(0.01)
     assert input_step(326.0, 18_823.0) == pytest.approx(100.0)
     assert input_step(None, None) == 0.01
+
+
+def test_a_classifiers_figures_have_one_format() -> None:
+    assert share(0.8191) == "81.9%" and share(0.39987) == "40.0%" and share(None) == "—"
+    assert classifier_metric("accuracy", 0.8191) == "81.9%" == classifier_metric("f1", 0.81912)
+    assert classifier_metric("coverage", 0.39987) == "40.0%"
+    assert classifier_metric("roc_auc", 0.98345) == "0.983" and classifier_metric("log_loss", 0.3581) == "0.358"
+    assert classifier_metric("recall", None) == "—" and classifier_metric("roc_auc", float("nan")) == "—"
+    assert count(1993) == "1,993" and count(None) == "—"

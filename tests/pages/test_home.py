@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,9 @@ def test_home_shows_a_classifiers_metric_alert(classifier) -> None:
         for alert in alerts
     )
     assert "accuracy" in texts(app).lower()  # its holdout figures are on the champion's card
+    # One format for a classifier's figures: the card's holdout accuracy and the alert's both read "93.7%".
+    accuracy = next(alert for alert in alerts if alert.startswith("Realised accuracy:"))
+    assert re.match(r"Realised accuracy: \d+\.\d% on \d+ labelled predictions \(\d+\.\d% of them\)", accuracy)
+    assert re.search(r"holdout \d+\.\d% by \d+\.\d pp", accuracy)
+    card = next(metric.value for metric in app.metric if metric.label == "accuracy")
+    assert re.fullmatch(r"\d+\.\d%", readable(card))

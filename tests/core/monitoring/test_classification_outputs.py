@@ -73,12 +73,20 @@ def metrics(**figures) -> ClassifierMetrics:
 
 
 def test_a_metric_alert_fires_when_the_realised_value_is_a_margin_worse_than_the_holdout(settings) -> None:
-    holdout = {"accuracy": 0.95, "roc_auc": 0.98, "log_loss": 0.12}
-    fired = classifier_alerts(metrics(accuracy=0.85, roc_auc=0.97, log_loss=0.30), holdout, settings, version=3)
-    assert [alert.rule for alert in fired] == ["accuracy", "log_loss"]
-    assert fired[0].message.startswith("Realised accuracy: 0.850 on 300 labelled predictions (30% of them)")
-    assert "below version 3's holdout 0.950" in fired[0].message
-    assert "above version 3's holdout 0.120" in fired[1].message
+    holdout = {"accuracy": 0.95, "f1": 0.9, "roc_auc": 0.98, "log_loss": 0.12}
+    fired = classifier_alerts(metrics(accuracy=0.85, f1=0.8, roc_auc=0.9, log_loss=0.30), holdout, settings, version=3)
+    assert [alert.rule for alert in fired] == ["accuracy", "f1", "roc_auc", "log_loss"]
+    # Shares as percentages with one decimal, their gaps in points; ROC AUC and log loss to three places.
+    assert fired[0].message.startswith(
+        "Realised accuracy: 85.0% on 300 labelled predictions (30.0% of them) is below version 3's holdout 95.0% "
+        "by 10.0 pp (alert at 5 pp or more)"
+    )
+    assert fired[1].message.startswith("Realised F1: 80.0% on 300")
+    assert (
+        fired[2].message.startswith("Realised ROC AUC: 0.900 on 300") and "holdout 0.980 by 0.080" in fired[2].message
+    )
+    assert "Realised log loss: 0.300" in fired[3].message and "above version 3's holdout 0.120" in fired[3].message
+    assert "(alert at 0.05 or more)" in fired[3].message
     assert fired[0].threshold == pytest.approx(0.90)
     assert classifier_alerts(metrics(accuracy=0.91), holdout, settings, version=3) == []
     few = metrics(accuracy=0.5, labelled=MIN_LABELLED - 1)
