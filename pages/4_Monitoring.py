@@ -8,9 +8,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core.monitoring import alerts, charts, classification_charts
-from core.monitoring.classification import LABELS, METRICS, calibration
-from core.monitoring.classification_view import ClassificationView
+from core.monitoring import alerts, charts
 from core.monitoring.export import export_meta, report_csv, report_json
 from core.monitoring.references import refresh
 from core.monitoring.series import (
@@ -26,8 +24,9 @@ from core.monitoring.simulator import Shift, simulate
 from core.monitoring.snapshot import Snapshot, known_versions, snapshot
 from core.monitoring.windows import PRESETS, Window, recent_days
 from core.serving.model_cache import ServingError, serve
+from ui import monitoring_classifier
 from ui.errors import action
-from ui.formats import command, plain
+from ui.formats import COUNT_COLUMN_FORMAT, command, plain
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions
 
@@ -146,8 +145,9 @@ with action("Showing the Monitoring page"):
             right.plotly_chart(
                 charts.throughput_figure(throughput(view.totals, window)), key="monitoring_throughput_chart"
             )
+            answer = "prediction" if view.classification is None else view.classification.score_name
             st.plotly_chart(
-                charts.prediction_figure(prediction_quantiles_over_time(view.predictions_by_hour)),
+                charts.prediction_figure(prediction_quantiles_over_time(view.predictions_by_hour), answer=answer),
                 key="monitoring_prediction_chart",
             )
             if not view.rejections.empty:
@@ -155,11 +155,11 @@ with action("Showing the Monitoring page"):
         with drift:
             drift_section(view)
             if view.classification is not None:
-                output_drift_section(view.classification, view.drift_version)
+                monitoring_classifier.output_drift_section(view.classification, view.drift_version)
         with performance:
             errors = error_over_time(view.totals, window)
             if view.classification is not None:
-                classifier_performance(view.classification)
+                monitoring_classifier.performance_section(view.classification, other_model=other_model)
             elif errors.empty:
                 st.info(
                     "No true values came back in this window. Attach them on the **Predict** page (Ground truth) "
@@ -173,119 +173,28 @@ with action("Showing the Monitoring page"):
                     charts.residual_figure(residual_histogram(view.residuals)), key="monitoring_residual_chart"
                 )
         with versions_tab:
-            measure = "MAE" if view.classification is None else "metrics"
-            st.caption(
-                "Shadow rows answer the same requests as the champion and are scored against the champion's feedback, "
-                f"so their {measure} compare like with like. Turn on **Include shadow** to see them."
-            )
             if view.classification is not None:
-                classifier_versions(view.classification)
+                monitoring_classifier.versions_section(view.classification, other_model=other_model)
+                return
+            compared = version_comparison(view)
+            st.caption(
+                charts.versions_caption(
+                    shadow_shown="shadow" in set(compared["role"]), include_shadow=include_shadow, measure="MAE"
+                )
+            )
             st.dataframe(
-                version_comparison(view),
+                compared,
                 hide_index=True,
                 key="monitoring_versions_table",
                 column_config={
+                    "predictions": st.column_config.NumberColumn("predictions", format=COUNT_COLUMN_FORMAT),
                     "latency_p95_ms": st.column_config.NumberColumn("p95 latency (ms)", format="%.1f"),
                     "mean_prediction": st.column_config.NumberColumn("mean prediction", format="%.1f"),
+                    "feedback": st.column_config.NumberColumn("feedback", format=COUNT_COLUMN_FORMAT),
                     "mae": st.column_config.NumberColumn("MAE", format="%.1f"),
                     "rmse": st.column_config.NumberColumn("RMSE", format="%.1f"),
                 },
             )
-
-    metric_columns = {
-        "coverage": st.column_config.NumberColumn("label coverage", format="percent"),
-        **{name: st.column_config.NumberColumn(LABELS[name], format="%.3f") for name in METRICS},
-    }
-
-    def no_labels_yet() -> None:
-        feedback = command(["python", "-m", "core", "feedback", "--input", "FILE.csv"], model=other_model)
-        st.info(
-            "No true labels yet for the predictions in this window — upload them on the **Predict** page (Ground "
-            f"truth) or with {feedback}.",
-            icon="ℹ️",
-        )
-
-    def output_drift_section(classified: ClassificationView, drift_version: int | None) -> None:
-        st.subheader("Predicted labels and scores")
-        shown = [item for item in (classified.label_drift, classified.score_drift) if item is not None]
-        if not shown:
-            st.info(
-                f"Version {drift_version}'s reference data holds neither its label counts nor its scores, so its "
-                "answers are not compared for drift. Attach reference data with the target column on the "
-                "**Registry** page (Reference data).",
-                icon="ℹ️",
-            )
-            return
-        columns = st.columns(len(shown))
-        for index, (column, item) in enumerate(zip(columns, shown, strict=True)):
-            verdict = "drifted" if item.drifted else "stable"
-            column.markdown(
-                f"**{'Predicted labels' if item.kind == 'categorical' else 'Scores'}**: {verdict} — {item.method} "
-                f"{item.statistic:.3g} (drifted when {item.rule} {item.threshold:g}) over {item.current_count:,} "
-                f"answers against {item.reference_count:,} reference rows."
-            )
-            column.plotly_chart(charts.drift_overlay_figure(item), key=f"monitoring_output_drift_{index}")
-
-    def classifier_performance(classified: ClassificationView) -> None:
-        current = classified.current
-        if current.labelled == 0:
-            no_labels_yet()
-            return
-        about = f" (positive class {plain(current.positive)})" if current.positive is not None else " (macro averages)"
-        st.markdown(
-            f"Realised metrics{about} on {current.labelled:,} labelled of {current.predictions:,} predictions "
-            f"in the window (label coverage {current.coverage or 0:.1%})."
-        )
-        st.dataframe(
-            classified.by_version, hide_index=True, key="monitoring_classifier_table", column_config=metric_columns
-        )
-        available = [name for name in METRICS if classified.over_time[name].notna().any()]
-        if available:
-            metric = st.selectbox(
-                "Metric over time", available, format_func=LABELS.get, key="monitoring_classifier_metric"
-            )
-            st.plotly_chart(
-                classification_charts.metric_over_time_figure(classified.over_time, metric),
-                key="monitoring_classifier_over_time",
-            )
-        left, right = st.columns(2)
-        left.plotly_chart(
-            classification_charts.confusion_figure(classified.confusion), key="monitoring_confusion_chart"
-        )
-        classes = sorted(set(classified.scores["class_name"])) if not classified.scores.empty else []
-        if not classes:
-            right.info("No class probabilities were logged with these answers: no calibration curve.", icon="ℹ️")
-            return
-        default = current.positive if current.positive in classes else classes[0]
-        chosen = right.selectbox(
-            "Calibration of class", classes, index=classes.index(default), key="monitoring_calibration_class"
-        )
-        right.plotly_chart(
-            classification_charts.calibration_figure(calibration(classified.scores, chosen), chosen),
-            key="monitoring_calibration_chart",
-        )
-
-    def classifier_versions(classified: ClassificationView) -> None:
-        if classified.agreement.empty:
-            st.info("No shadow answers in this window to compare labels with.", icon="ℹ️")
-        else:
-            st.dataframe(
-                classified.agreement,
-                hide_index=True,
-                key="monitoring_agreement_table",
-                column_config={
-                    "version": st.column_config.NumberColumn("shadow version"),
-                    "compared": st.column_config.NumberColumn("shadow answers compared"),
-                    "agreed": st.column_config.NumberColumn("same label as the answer"),
-                    "agreement": st.column_config.NumberColumn("label agreement", format="percent"),
-                },
-            )
-        if classified.current.labelled == 0:
-            no_labels_yet()
-            return
-        st.dataframe(
-            classified.by_version, hide_index=True, key="monitoring_classifier_versions", column_config=metric_columns
-        )
 
     def drift_section(view: Snapshot) -> None:
         report = view.current.drift
@@ -307,8 +216,10 @@ with action("Showing the Monitoring page"):
             hide_index=True,
             key="monitoring_drift_table",
             column_config={
-                "statistic": st.column_config.NumberColumn(format="%.4f"),
+                "statistic": st.column_config.TextColumn("statistic", help="A p-value below 0.0001 reads < 0.0001"),
                 "psi": st.column_config.NumberColumn("PSI", format="%.4f"),
+                "reference rows": st.column_config.NumberColumn("reference rows", format=COUNT_COLUMN_FORMAT),
+                "current rows": st.column_config.NumberColumn("current rows", format=COUNT_COLUMN_FORMAT),
             },
         )
         names = [item.feature for item in report.features]

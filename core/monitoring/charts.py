@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -60,8 +62,12 @@ def throughput_figure(frame: pd.DataFrame) -> go.Figure:
     return _layout(figure, title="Throughput", y_title="predictions per hour")
 
 
-def prediction_figure(frame: pd.DataFrame) -> go.Figure:
-    """Median prediction per hour and version with its p10–p90 band."""
+def prediction_figure(frame: pd.DataFrame, *, answer: str = "prediction") -> go.Figure:
+    """Median prediction per hour and version with its p10–p90 band.
+
+    ``answer`` names what the logged number is: a regressor's prediction, a classifier's score
+    (``P(malignant)``, or the probability of the predicted class).
+    """
     figure = go.Figure()
     for index, (series, rows) in enumerate(frame.groupby("series")):
         colour = PALETTE[index % len(PALETTE)]
@@ -86,7 +92,10 @@ def prediction_figure(frame: pd.DataFrame) -> go.Figure:
         figure.add_trace(
             go.Scatter(x=rows["hour"], y=rows["p50"], mode="lines", name=f"{series} median", line={"color": colour})
         )
-    return _layout(figure, title="Prediction distribution", y_title="prediction")
+    if answer == "prediction":
+        return _layout(figure, title="Prediction distribution", y_title="prediction")
+    figure.update_yaxes(range=[0, 1])
+    return _layout(figure, title=f"Score distribution: {html.escape(answer)}", y_title=html.escape(answer))
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -135,7 +144,25 @@ def residual_figure(frame: pd.DataFrame) -> go.Figure:
     return _layout(figure, title="Residuals (actual − predicted)", y_title="share", x_title="residual")
 
 
-def drift_overlay_figure(drift: FeatureDrift) -> go.Figure:
+P_VALUE_FLOOR = 1e-4
+
+
+def statistic_text(drift: FeatureDrift) -> str:
+    """A drift statistic as every table, title and sentence shows it: four places, a tiny p-value as ``< 0.0001``."""
+    if drift.rule.startswith("p") and drift.statistic < P_VALUE_FLOOR:
+        return f"< {P_VALUE_FLOOR:.4f}"
+    return f"{drift.statistic:.4f}"
+
+
+def drift_test_text(drift: FeatureDrift) -> str:
+    """``ks p < 0.0001`` / ``wasserstein 0.1234``: the method and its statistic, a p-value named as one."""
+    statistic = statistic_text(drift)
+    if drift.rule.startswith("p"):
+        return f"{drift.method} p {statistic}" if statistic.startswith("<") else f"{drift.method} p = {statistic}"
+    return f"{drift.method} {statistic}"
+
+
+def drift_overlay_figure(drift: FeatureDrift, *, short_title: bool = False) -> go.Figure:
     """Reference against current distribution for one feature.
 
     Numeric bins are quantile bins of uneven width, so they are drawn as density (share ÷ bin width):
@@ -162,13 +189,22 @@ def drift_overlay_figure(drift: FeatureDrift) -> go.Figure:
         figure.add_trace(go.Bar(x=distribution.labels, y=distribution.current, name="current", marker_color=PALETTE[2]))
         figure.update_layout(barmode="group")
     verdict = "drifted" if drift.drifted else "stable"
-    title = f"{drift.feature}: {drift.method} {drift.statistic:.3g} ({verdict}, threshold {drift.threshold:g})"
+    # A half-width chart has room for the verdict only; the test and its threshold are in the sentence above it.
+    title = (
+        f"{drift.feature}: {verdict}"
+        if short_title
+        else f"{drift.feature}: {drift_test_text(drift)} ({verdict}, threshold {drift.threshold:g})"
+    )
     return _layout(figure, title=title, y_title=y_title, x_title=drift.feature)
 
 
 def drift_table(report: DriftReport) -> pd.DataFrame:
-    """The per-feature drift table as shown: feature, method, statistic, rule, threshold, drifted, PSI, rows."""
+    """The per-feature drift table as shown: feature, method, statistic, rule, threshold, drifted, PSI, rows.
+
+    The statistic is text (:func:`statistic_text`): a p-value of 1e-106 reads ``< 0.0001``, never ``0.0000``.
+    """
     frame = report.to_frame()
+    frame["statistic"] = [statistic_text(item) for item in report.features]
     frame.insert(4, "rule", [item.rule for item in report.features])
     return frame.rename(columns={"reference_count": "reference rows", "current_count": "current rows"})
 
@@ -202,3 +238,15 @@ def _format(value: float | None, unit: str) -> str:
     if unit == "ms":
         return f"{value:,.1f} ms"
     return f"{value:,.1f}"
+
+
+def versions_caption(*, shadow_shown: bool, include_shadow: bool, measure: str) -> str:
+    """What the Champion vs challenger tab says about shadow rows, from what its tables actually show."""
+    if shadow_shown:
+        return (
+            "Shadow rows answer the same requests as the champion and are scored against the champion's feedback, "
+            f"so their {measure} compare like with like."
+        )
+    if include_shadow:
+        return "No shadow rows in this window: no challenger shadowed the answers."
+    return "Only answered rows are shown. Turn on **Include shadow** to compare the challenger's shadow rows."

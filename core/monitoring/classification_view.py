@@ -14,19 +14,26 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from core.monitoring.classification import ClassifierMetrics, classifier_metrics, confusion_matrix, sorted_classes
+from core.monitoring.classification import (
+    SHARE_METRICS,
+    ClassifierMetrics,
+    classifier_metrics,
+    confusion_matrix,
+    sorted_classes,
+)
 from core.monitoring.drift import DriftThresholds, FeatureDrift, categorical_drift, numeric_drift
-from core.monitoring.drift_statistics import Histogram, bin_index, numeric_edges
+from core.monitoring.drift_statistics import Histogram, bin_index, is_discrete, numeric_edges, reference_histogram
 from core.monitoring.references import classification_holdout, reference_profile
 from core.monitoring.rollup_frames import in_window, select_rows
 from core.monitoring.windows import Window
-from core.profile import CategoricalProfile, TrainingProfile
+from core.profile import CategoricalProfile, NumericProfile, TrainingProfile
 from core.settings import Settings
 from core.task import class_text
 from storage import rollups
 
 PREDICTED, CONFUSION = "predicted", "confusion"
 METRIC_COLUMNS = ["accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"]
+SCORE_DISPLAY_BINS = 20  # equal-width bins of 0.05 on [0, 1] for the score chart
 
 
 @dataclass(frozen=True)
@@ -45,10 +52,20 @@ class ClassificationView:
     label_drift: FeatureDrift | None = None
     score_drift: FeatureDrift | None = None
     holdout: dict[str, float] = field(default_factory=dict)  # the drift version's holdout figures
+    # low, high, reference, current: shares of rows on equal-width bins of [0, 1] (None: no reference scores)
+    score_shares: pd.DataFrame | None = None
 
     @property
     def positive(self) -> str | None:
         return self.current.positive
+
+    @property
+    def score_name(self) -> str:
+        """What a logged score is: the positive class's probability (binary), else the predicted class's."""
+        positive = self.positive
+        if positive is None and len(self.classes) == 2:
+            positive = self.classes[1]
+        return f"P({positive})" if positive is not None else "probability of the predicted class"
 
 
 def is_classifier(session: Session, *, model_name: str, window: Window) -> bool:
@@ -134,6 +151,59 @@ def score_drift(
     return numeric_drift(reference, histogram, reference_rows=profile.row_count, thresholds=thresholds)
 
 
+def score_shares(
+    prediction_profile: NumericProfile | None, buckets: pd.DataFrame, *, bins: int = SCORE_DISPLAY_BINS
+) -> pd.DataFrame | None:
+    """Reference and current scores as shares of rows on ``bins`` equal-width bins of [0, 1].
+
+    The current scores come from the roll-up's 1,000 fixed bins (exact); the reference's from its profile's
+    bins, each spread evenly over its width (its quantile bins are narrow where scores crowd, so this is
+    close). Equal widths and shares make the two comparable at a glance, where a density over uneven
+    quantile bins shoots up wherever the scores pile at 0 or 1.
+    """
+    if prediction_profile is None:
+        return None
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    current = np.zeros(bins)
+    if not buckets.empty:
+        merged = buckets.groupby("bucket")["count"].sum()
+        low, high = rollups.score_bounds(merged.index.to_numpy())
+        index = np.clip(((low + high) / 2 * bins).astype(int), 0, bins - 1)
+        np.add.at(current, index, merged.to_numpy(dtype=float))
+    reference = _spread(prediction_profile, edges)
+    return pd.DataFrame(
+        {
+            "low": edges[:-1],
+            "high": edges[1:],
+            "reference": reference / reference.sum() if reference.sum() else reference,
+            "current": current / current.sum() if current.sum() else current,
+        }
+    )
+
+
+def _spread(profile: NumericProfile, edges: np.ndarray) -> np.ndarray:
+    """The profile's counts on ``edges`` (values clipped to [0, 1]), each of its bins spread evenly over its width."""
+    bins = len(edges) - 1
+    counts = reference_histogram(profile).counts
+    spread = np.zeros(bins)
+    if is_discrete(profile):
+        values = np.clip(np.asarray(profile.values, dtype=float), 0.0, 1.0)
+        np.add.at(spread, np.clip((values * bins).astype(int), 0, bins - 1), counts)
+        return spread
+    own = numeric_edges(profile).copy()
+    own[0], own[-1] = min(profile.min, own[1]), max(profile.max, own[-2])  # the open ends: the training range
+    own = np.clip(own, 0.0, 1.0)
+    for low, high, count in zip(own[:-1], own[1:], counts, strict=True):
+        if count <= 0:
+            continue
+        if high <= low:  # a bin of one value
+            spread[min(int(low * bins), bins - 1)] += count
+            continue
+        overlap = np.clip(np.minimum(edges[1:], high) - np.maximum(edges[:-1], low), 0.0, None)
+        spread += count * overlap / (high - low)
+    return spread
+
+
 def classification_view(
     settings: Settings,
     *,
@@ -212,6 +282,7 @@ def classification_view(
         label_drift=label_drift(profile, drift_rows, thresholds) if drift_version is not None else None,
         score_drift=score_drift(profile, drift_bins, thresholds) if drift_version is not None else None,
         holdout=holdout or {},
+        score_shares=score_shares(profile.prediction_profile, drift_bins) if profile is not None else None,
     )
 
 
@@ -225,3 +296,13 @@ def _agreement(totals: pd.DataFrame) -> pd.DataFrame:
     grouped = grouped[grouped["compared"] > 0].rename(columns={"model_version": "version"})
     grouped["agreement"] = grouped["agreed"] / grouped["compared"]
     return grouped[columns].reset_index(drop=True)
+
+
+def in_percent(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a metrics table with its shares (coverage, accuracy, precision, recall, F1, agreement) × 100,
+    for columns formatted ``81.9%``; ROC AUC, log loss and counts unchanged."""
+    shown = frame.copy()
+    for column in (*SHARE_METRICS, "agreement"):
+        if column in shown.columns:
+            shown[column] = pd.to_numeric(shown[column], errors="coerce") * 100
+    return shown

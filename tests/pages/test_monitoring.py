@@ -274,10 +274,10 @@ def test_a_classifier_shows_metrics_confusion_calibration_agreement_and_output_d
     assert set(table["role"]) == {"answered", "shadow"}
     shown = texts(app)
     assert "positive class malignant" in shown
-    assert "**Predicted labels**:" in shown and "**Scores**:" in shown
+    assert "**Predicted labels**:" in shown and "**Scores (P(malignant))**:" in shown
     assert app.selectbox(key="monitoring_calibration_class").value == "malignant"
     agreement = frame_with(app, "agreement")
-    assert agreement["compared"].tolist() == [300] and 0 < agreement["agreement"].iloc[0] < 1
+    assert agreement["compared"].tolist() == [300] and 0 < agreement["agreement"].iloc[0] < 100  # a percentage
     charts = {chart.proto.id for chart in app.get("plotly_chart")}
     assert len(charts) >= 6  # latency, throughput, prediction, 2 output drifts, over time, confusion, calibration
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from core.dataset import load_diamonds
 from core.monitoring import charts
-from core.monitoring.drift import current_counts, drift_report
+from core.monitoring.drift import Distribution, FeatureDrift, current_counts, drift_report
 from core.monitoring.snapshot import Kpi
 from core.profile import build_profile
 
@@ -77,3 +77,68 @@ def test_kpi_display() -> None:
     )
     assert charts.kpi_display(Kpi("Drift share", 0.25, 0.0, "share")) == ("25.0%", "+25.0 pp", "inverse")
     assert charts.kpi_display(Kpi("Realised MAE", None, 3.0, "value")) == ("—", None, "off")
+
+
+def drift_of(method: str, statistic: float) -> FeatureDrift:
+    return FeatureDrift(
+        feature="predicted label",
+        kind="categorical",
+        method=method,
+        statistic=statistic,
+        threshold=0.05 if method in ("ks", "chisquare") else 0.1,
+        drifted=True,
+        psi=1.0,
+        reference_count=426,
+        current_count=1_993,
+        distribution=Distribution(labels=["benign", "malignant"], reference=[0.6, 0.4], current=[0.4, 0.6]),
+    )
+
+
+def test_tiny_p_values_read_the_same_in_the_table_titles_and_sentences() -> None:
+    tiny, plain_p, distance = drift_of("chisquare", 1.12e-95), drift_of("ks", 0.0312), drift_of("wasserstein", 0.5)
+
+    assert charts.statistic_text(tiny) == "< 0.0001" and charts.drift_test_text(tiny) == "chisquare p < 0.0001"
+    assert charts.statistic_text(plain_p) == "0.0312" and charts.drift_test_text(plain_p) == "ks p = 0.0312"
+    assert charts.drift_test_text(distance) == "wasserstein 0.5000"
+    full = charts.drift_overlay_figure(tiny)
+    assert full.layout.title.text == "predicted label: chisquare p < 0.0001 (drifted, threshold 0.05)"
+    # A half-width chart: a title that fits (the test and threshold are in the sentence above it).
+    assert charts.drift_overlay_figure(tiny, short_title=True).layout.title.text == "predicted label: drifted"
+
+
+def test_the_drift_table_shows_small_p_values_readably() -> None:
+    # A small reference (426 rows, as the demo classifier's) is judged by p-values (KS, chi-square).
+    frame = load_diamonds().drop(columns=["price"])
+    profile = build_profile(frame.sample(426, random_state=0))
+    current = frame.sample(2_000, random_state=1)
+    report = drift_report(profile, current_counts(profile, current.assign(carat=current["carat"] * 1.3)))
+
+    table = charts.drift_table(report)
+
+    statistics = dict(zip(table["feature"], table["statistic"], strict=True))
+    carat = next(item for item in report.features if item.feature == "carat")
+    assert carat.method == "ks" and carat.statistic < 1e-10 and statistics["carat"] == "< 0.0001"
+    for item in report.features:
+        assert statistics[item.feature] == charts.statistic_text(item)
+    assert "0.0000" not in statistics.values()
+
+
+def test_a_classifiers_score_chart_says_what_the_score_is() -> None:
+    quantiles = pd.DataFrame({"hour": HOURS, "series": "v1", "p10": [0.1] * 3, "p50": [0.5] * 3, "p90": [0.9] * 3})
+
+    regressor = charts.prediction_figure(quantiles)
+    classifier = charts.prediction_figure(quantiles, answer="P(malignant)")
+
+    assert regressor.layout.title.text == "Prediction distribution"
+    assert classifier.layout.title.text == "Score distribution: P(malignant)"
+    assert classifier.layout.yaxis.title.text == "P(malignant)" and list(classifier.layout.yaxis.range) == [0, 1]
+
+
+def test_the_versions_caption_follows_what_is_shown() -> None:
+    shown = charts.versions_caption(shadow_shown=True, include_shadow=False, measure="metrics")
+    hidden = charts.versions_caption(shadow_shown=False, include_shadow=False, measure="MAE")
+    none = charts.versions_caption(shadow_shown=False, include_shadow=True, measure="MAE")
+
+    assert "compare like with like" in shown and "Include shadow" not in shown
+    assert "Turn on **Include shadow**" in hidden
+    assert none.startswith("No shadow rows in this window") and "Include shadow" not in none

@@ -10,8 +10,13 @@ from scipy.spatial import distance
 
 from core.monitoring.alerts import MIN_LABELLED, classifier_alerts
 from core.monitoring.classification import ClassifierMetrics, calibration
-from core.monitoring.classification_charts import calibration_figure, confusion_figure, metric_over_time_figure
-from core.monitoring.classification_view import label_drift, score_drift
+from core.monitoring.classification_charts import (
+    calibration_figure,
+    confusion_figure,
+    metric_over_time_figure,
+    score_distribution_figure,
+)
+from core.monitoring.classification_view import in_percent, label_drift, score_drift, score_shares
 from core.monitoring.drift import DriftThresholds
 from core.profile import CategoricalProfile, TrainingProfile, profile_predictions
 from storage import rollups
@@ -123,16 +128,28 @@ def test_metric_over_time_draws_each_series_and_its_coverage() -> None:
             "day": [*days, *days],
             "series": ["v1", "v1", "v2 (shadow)", "v2 (shadow)"],
             "predictions": [100, 100, 100, 100],
-            "labelled": [30, 40, 30, 40],
-            "coverage": [0.3, 0.4, 0.3, 0.4],
+            "labelled": [30, 40, 20, 40],
+            "coverage": [0.3, 0.4, 0.2, 0.4],
             "accuracy": [0.9, 0.8, 0.85, 0.7],
+            "roc_auc": [0.91, 0.92, 0.81, 0.82],
         }
     )
     figure = metric_over_time_figure(frame, "accuracy")
     names = [trace.name for trace in figure.data]
-    assert names == ["v1 Accuracy", "v1 label coverage", "v2 (shadow) Accuracy", "v2 (shadow) label coverage"]
-    assert list(figure.data[2].y) == [0.85, 0.7] and list(figure.data[3].y) == [0.3, 0.4]
-    assert figure.data[1].yaxis == "y2"
+    assert names == ["v1 Accuracy", "v2 (shadow) Accuracy", "v1 label coverage", "v2 (shadow) label coverage"]
+    assert list(figure.data[1].y) == pytest.approx([85.0, 70.0]) and list(figure.data[3].y) == pytest.approx([20, 40])
+    assert figure.layout.yaxis.ticksuffix == "%"  # accuracy as a percentage, like everywhere else
+    assert figure.data[2].yaxis == "y2" and figure.data[2].line.dash != figure.data[3].line.dash
+    assert figure.data[0].marker.symbol != figure.data[1].marker.symbol  # versions told apart without colour
+    # The coverage axis: all of 0–100 %, round ticks; the legend above the plot, clear of the axis titles.
+    assert list(figure.layout.yaxis2.range) == [0, 100] and list(figure.layout.yaxis2.tickvals) == [0, 25, 50, 75, 100]
+    assert figure.layout.legend.yanchor == "bottom" and figure.layout.legend.y >= 1
+    assert figure.layout.margin.t >= 80  # room for the title above the legend
+    # A shadow scored on the answers' feedback has the answer's coverage: one line named for both.
+    same = frame.assign(coverage=[0.3, 0.4, 0.3, 0.4])
+    shared = [trace.name for trace in metric_over_time_figure(same, "roc_auc").data if trace.yaxis == "y2"]
+    assert shared == ["v1, v2 (shadow) label coverage"]
+    assert list(metric_over_time_figure(same, "roc_auc").data[0].y) == [0.91, 0.92]  # not a share: as it is
 
 
 def test_class_names_reach_plotly_escaped() -> None:
@@ -140,3 +157,44 @@ def test_class_names_reach_plotly_escaped() -> None:
     assert list(confusion_figure(matrix).data[0].x) == ["&lt;b&gt;a&lt;/b&gt;", "b"]
     scores = pd.DataFrame({"class_name": "<i>", "is_true": [True], "bucket": [10], "count": 1})
     assert "<i>" not in calibration_figure(calibration(scores, "<i>"), "<i>").layout.title.text
+
+
+def test_scores_are_drawn_as_shares_on_equal_width_bins_of_zero_to_one() -> None:
+    # A confident classifier: most scores pile up at 0 and 1, where a density on quantile bins shoots up.
+    rng = np.random.default_rng(0)
+    training = np.concatenate([rng.beta(0.3, 8, 3_000), rng.beta(8, 0.3, 2_000)])
+    live = np.concatenate([rng.beta(0.3, 8, 1_000), rng.beta(8, 0.3, 2_000)])
+
+    shares = score_shares(profile_predictions(training), score_bins(live))
+
+    assert shares is not None and len(shares) == 20
+    assert (
+        np.allclose(shares["high"] - shares["low"], 0.05) and shares["low"].iloc[0] == 0 == 1 - shares["high"].iloc[-1]
+    )
+    assert shares["reference"].sum() == pytest.approx(1) and shares["current"].sum() == pytest.approx(1)
+    exact = np.histogram(live, bins=20, range=(0, 1))[0] / len(live)
+    assert np.allclose(shares["current"], exact, atol=1e-3)  # the roll-up's fine bins, merged
+    spread = np.histogram(training, bins=20, range=(0, 1))[0] / len(training)
+    assert np.abs(shares["reference"] - spread).max() < 0.03  # the profile's bins spread over their width
+    assert shares["reference"].iloc[0] > 0.4 and shares["current"].iloc[-1] > 0.5
+    assert score_shares(None, score_bins(live)) is None
+
+    figure = score_distribution_figure(shares, "P(malignant)", drifted=True)
+    reference, current = figure.data
+    assert (reference.name, current.name) == ("reference", "current")
+    assert list(current.y) == list(shares["current"]) and max(current.y) <= 1  # shares, never 33,000
+    assert (
+        figure.layout.title.text == "Scores: P(malignant) (drifted)"
+        and figure.layout.xaxis.title.text == "P(malignant)"
+    )
+    assert list(figure.layout.xaxis.range) == [0, 1] and figure.layout.yaxis.tickformat == ".0%"
+    assert "&lt;b&gt;" in score_distribution_figure(shares, "P(<b>)").layout.title.text
+
+
+def test_metric_tables_show_shares_as_percentages() -> None:
+    table = pd.DataFrame({"predictions": [1_993], "coverage": [0.3999], "accuracy": [0.819], "roc_auc": [0.983]})
+    shown = in_percent(table)
+    assert shown.iloc[0].to_dict() == pytest.approx(
+        {"predictions": 1_993, "coverage": 39.99, "accuracy": 81.9, "roc_auc": 0.983}
+    )
+    assert table["coverage"].iloc[0] == 0.3999  # the view's own frame is left as it is
