@@ -231,7 +231,7 @@ def confusion_grid(holdouts: list[Holdout]) -> go.Figure:
         rows=rows,
         cols=columns,
         subplot_titles=[html.escape(holdout.label) for holdout in shown] or ["no holdout predictions"],
-        horizontal_spacing=0.08,
+        horizontal_spacing=0.1,
         vertical_spacing=0.18,
     )
     for index, holdout in enumerate(shown):
@@ -259,5 +259,6 @@ def confusion_grid(holdouts: list[Holdout]) -> go.Figure:
         )
     figure.update_layout(template=TEMPLATE, height=360 * rows, title="confusion matrices (holdout)")
     figure.update_xaxes(title_text="predicted", type="category")
-    figure.update_yaxes(title_text="true", type="category", autorange="reversed")
+    figure.update_yaxes(type="category", autorange="reversed")
+    figure.update_yaxes(title_text="true", col=1)  # once per row: beside a neighbour's class names it overlaps them
     return figure

@@ -69,7 +69,7 @@ def metric_over_time_figure(over_time: pd.DataFrame, metric: str) -> go.Figure:
             "autorange": False,
             "tickmode": "array",
             "tickvals": [0, 25, 50, 75, 100],
-            "ticksuffix": "%",
+            "ticktext": ["0%", "25%", "50%", "75%", "100%"],
             "showgrid": False,
         }
     )

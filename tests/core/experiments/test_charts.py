@@ -159,6 +159,7 @@ def test_a_classifiers_holdout_labels_get_confusion_matrices_never_a_scatter() -
     assert list(second.x) == ["a", "b"] and second.text.tolist() == [[1, 0], [1, 0]]
     assert first.z.tolist() == [[1.0, 0.0], [0.5, 0.5]]  # coloured by the share of each true class
     assert (first.xaxis, second.xaxis) == ("x", "x2")  # side by side
+    assert (figure.layout.yaxis.title.text, figure.layout.yaxis2.title.text) == ("true", None)  # not over "benign"
     assert [trace.name for trace in scatter.data if trace.mode == "markers"] == ["ridge"]
 
 

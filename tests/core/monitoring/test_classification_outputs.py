@@ -142,7 +142,13 @@ def test_metric_over_time_draws_each_series_and_its_coverage() -> None:
     assert figure.data[2].yaxis == "y2" and figure.data[2].line.dash != figure.data[3].line.dash
     assert figure.data[0].marker.symbol != figure.data[1].marker.symbol  # versions told apart without colour
     # The coverage axis: all of 0–100 %, round ticks; the legend above the plot, clear of the axis titles.
-    assert list(figure.layout.yaxis2.range) == [0, 100] and list(figure.layout.yaxis2.tickvals) == [0, 25, 50, 75, 100]
+    assert list(figure.layout.yaxis2.range) == [0, 100] and list(figure.layout.yaxis2.ticktext) == [
+        "0%",
+        "25%",
+        "50%",
+        "75%",
+        "100%",
+    ]
     assert figure.layout.legend.yanchor == "bottom" and figure.layout.legend.y >= 1
     assert figure.layout.margin.t >= 80  # room for the title above the legend
     # A shadow scored on the answers' feedback has the answer's coverage: one line named for both.
