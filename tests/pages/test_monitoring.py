@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -323,3 +324,5 @@ def test_a_multiclass_classifier_without_reference_data_still_shows_its_metrics(
     assert "neither its label counts nor its scores" in shown
     assert app.selectbox(key="monitoring_calibration_class").options == ["0", "1", "2"]
     assert frame_with(app, "roc_auc")["labelled"].iloc[0] > 0
+    titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
+    assert "Score distribution: probability of the predicted class" in titles  # what a multiclass score is
