@@ -71,7 +71,7 @@ def share(value: float | None) -> str:
 
 def classifier_metric(metric: str, value: float | None) -> str:
     """A classifier's metric: accuracy, precision, recall, F1 and label coverage as ``81.9%``, ROC AUC and
-    log loss as ``0.987`` (the format Monitoring, its alerts and Home share)."""
+    log loss as ``0.9868`` (the format Monitoring, its alerts and Home share)."""
     return metric_text(metric, value)
 
 

@@ -38,7 +38,7 @@ LABELS = {
 
 
 # How a classifier's figures are written everywhere (Monitoring, alerts, Home): shares of rows as percentages
-# with one decimal, ROC AUC and log loss to three places. ``ui.formats`` uses the same two functions.
+# with one decimal, ROC AUC and log loss to four places (as the Registry shows holdout figures). ``ui.formats`` uses the same two functions.
 SHARE_METRICS = frozenset({"accuracy", "precision", "recall", "f1", "coverage"})
 MISSING = "—"
 
@@ -51,17 +51,17 @@ def share_text(value: float | None) -> str:
 
 
 def metric_text(metric: str, value: float | None) -> str:
-    """A classifier metric as shown: accuracy, precision, recall, F1, label coverage ``81.9%``; others ``0.987``."""
+    """A classifier metric as shown: accuracy, precision, recall, F1, label coverage ``81.9%``; others ``0.9868``."""
     if metric in SHARE_METRICS:
         return share_text(value)
     if value is None or not np.isfinite(value):
         return MISSING
-    return f"{value:.3f}"
+    return f"{value:.4f}"
 
 
 def difference_text(metric: str, difference: float) -> str:
-    """A gap between two values of ``metric``: percentage points for shares (``9.6 pp``), else ``0.216``."""
-    return f"{difference * 100:.1f} pp" if metric in SHARE_METRICS else f"{difference:.3f}"
+    """A gap between two values of ``metric``: percentage points for shares (``9.6 pp``), else ``0.2161``."""
+    return f"{difference * 100:.1f} pp" if metric in SHARE_METRICS else f"{difference:.4f}"
 
 
 def _number(text: str) -> float | None:

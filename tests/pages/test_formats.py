@@ -80,6 +80,6 @@ def test_a_classifiers_figures_have_one_format() -> None:
     assert share(0.8191) == "81.9%" and share(0.39987) == "40.0%" and share(None) == "—"
     assert classifier_metric("accuracy", 0.8191) == "81.9%" == classifier_metric("f1", 0.81912)
     assert classifier_metric("coverage", 0.39987) == "40.0%"
-    assert classifier_metric("roc_auc", 0.98345) == "0.983" and classifier_metric("log_loss", 0.3581) == "0.358"
+    assert classifier_metric("roc_auc", 0.98345) == "0.9835" and classifier_metric("log_loss", 0.3581) == "0.3581"
     assert classifier_metric("recall", None) == "—" and classifier_metric("roc_auc", float("nan")) == "—"
     assert count(1993) == "1,993" and count(None) == "—"

@@ -88,7 +88,8 @@ def test_a_metric_alert_fires_when_the_realised_value_is_a_margin_worse_than_the
     )
     assert fired[1].message.startswith("Realised F1: 80.0% on 300")
     assert (
-        fired[2].message.startswith("Realised ROC AUC: 0.900 on 300") and "holdout 0.980 by 0.080" in fired[2].message
+        fired[2].message.startswith("Realised ROC AUC: 0.9000 on 300")
+        and "holdout 0.9800 by 0.0800" in fired[2].message
     )
     assert "Realised log loss: 0.300" in fired[3].message and "above version 3's holdout 0.120" in fired[3].message
     assert "(alert at 0.05 or more)" in fired[3].message
