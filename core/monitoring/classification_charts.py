@@ -80,6 +80,8 @@ def metric_over_time_figure(over_time: pd.DataFrame, metric: str) -> go.Figure:
         height=HEIGHT + 60,
         margin={"l": 10, "r": 10, "t": 90, "b": 60},
         legend={"orientation": "h", "x": 0, "y": 1.02, "xanchor": "left", "yanchor": "bottom"},
+        # One point per day: ticks on days (never 03:00, 06:00… that suggest finer data).
+        xaxis={"dtick": 86_400_000, "tickformat": "%b %d"},
     )
     return figure
 

@@ -152,6 +152,7 @@ def test_metric_over_time_draws_each_series_and_its_coverage() -> None:
     ]
     assert figure.layout.legend.yanchor == "bottom" and figure.layout.legend.y >= 1
     assert figure.layout.margin.t >= 80  # room for the title above the legend
+    assert figure.layout.xaxis.dtick == 86_400_000  # one tick a day, as there is one point a day
     # A shadow scored on the answers' feedback has the answer's coverage: one line named for both.
     same = frame.assign(coverage=[0.3, 0.4, 0.3, 0.4])
     shared = [trace.name for trace in metric_over_time_figure(same, "roc_auc").data if trace.yaxis == "y2"]
