@@ -27,9 +27,11 @@ from core.serving.compiled_pipeline import (
     Record,
     Unsupported,
     VectorStep,
+    as_tree_input,
     compile_front,
     encoded,
     node_table,
+    tree_table,
 )
 
 Probabilities = Callable[[np.ndarray], np.ndarray]
@@ -149,19 +151,9 @@ def _forest(trees: list[Any], name: str) -> tuple[Probabilities, str]:
         counts = tree.value[:, 0, :].astype(np.float64)
         totals = counts.sum(axis=1, keepdims=True)
         values.append(np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0))
-    table = node_table(
-        sizes=[tree.node_count for tree in trees],
-        feature=np.concatenate([tree.feature for tree in trees]),
-        threshold=np.concatenate([tree.threshold for tree in trees]),
-        left=np.concatenate([tree.children_left for tree in trees]),
-        right=np.concatenate([tree.children_right for tree in trees]),
-        is_leaf=np.concatenate([tree.children_left == -1 for tree in trees]),
-        value=np.concatenate(values),
-        depth=max(tree.max_depth for tree in trees),
-    )
+    table = tree_table(trees, values)
 
     def probabilities(vector: np.ndarray) -> np.ndarray:
-        # scikit-learn trees compare float32 inputs against float64 thresholds; so must we.
-        return table.leaf_values(vector.astype(np.float32).astype(np.float64)).mean(axis=0)
+        return table.leaf_values(as_tree_input(vector)).mean(axis=0)
 
     return probabilities, f"{name}({len(trees)} trees)"

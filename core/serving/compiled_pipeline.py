@@ -349,22 +349,31 @@ def _hist_gradient_boosting(model: HistGradientBoostingRegressor) -> tuple[Calla
     return regress, f"HistGradientBoostingRegressor({len(predictors)} trees)"
 
 
-def _tree_ensemble(trees: list[Any], name: str) -> tuple[Callable[[np.ndarray], float], str]:
-    if any(tree.n_outputs != 1 for tree in trees):
-        raise Unsupported(f"{name} with several outputs")
-    table = node_table(
+def tree_table(trees: list[Any], values: list[np.ndarray]) -> NodeTable:
+    """Fitted scikit-learn trees (``tree_`` objects) as one node table, with ``values`` as their leaves' values."""
+    return node_table(
         sizes=[tree.node_count for tree in trees],
         feature=np.concatenate([tree.feature for tree in trees]),
         threshold=np.concatenate([tree.threshold for tree in trees]),
         left=np.concatenate([tree.children_left for tree in trees]),
         right=np.concatenate([tree.children_right for tree in trees]),
         is_leaf=np.concatenate([tree.children_left == -1 for tree in trees]),
-        value=np.concatenate([tree.value[:, 0, 0] for tree in trees]),
+        value=np.concatenate(values),
         depth=max(tree.max_depth for tree in trees),
     )
 
+
+def as_tree_input(vector: np.ndarray) -> np.ndarray:
+    """scikit-learn trees compare float32 inputs against float64 thresholds; so must we."""
+    return vector.astype(np.float32).astype(np.float64)
+
+
+def _tree_ensemble(trees: list[Any], name: str) -> tuple[Callable[[np.ndarray], float], str]:
+    if any(tree.n_outputs != 1 for tree in trees):
+        raise Unsupported(f"{name} with several outputs")
+    table = tree_table(trees, [tree.value[:, 0, 0] for tree in trees])
+
     def regress(vector: np.ndarray) -> float:
-        # scikit-learn trees compare float32 inputs against float64 thresholds; so must we.
-        return float(table.leaf_values(vector.astype(np.float32).astype(np.float64)).mean())
+        return float(table.leaf_values(as_tree_input(vector)).mean())
 
     return regress, f"{name}({len(trees)} trees)"

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import sklearn
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -30,7 +29,7 @@ from core.profile import PROFILE_ARTIFACT, build_profile, profile_predictions
 from core.serving.answers import classification_score
 from core.settings import Settings
 from core.task import TASK_TAG, class_text
-from core.training.train import Progress, TrainingResult, trusted_types
+from core.training.train import Progress, TrainingResult, pinned_requirements, trusted_types
 
 CLASSIFIER_MODEL_NAME = "tumour-triage"  # registered beside the regressor; ``--model`` names another
 CLASSIFIER_EXPERIMENT_SUFFIX = "-classifier"  # its runs stay apart from the regressor's on Experiments
@@ -190,12 +189,7 @@ def train_classifier(
                     actual, predicted, list(holdout["classes"]), title=f"{estimator}: holdout confusion matrix"
                 )
             },
-            # Pinning requirements skips MLflow's slow environment inference (~5 s → ~0.1 s).
-            pip_requirements=(
-                f"scikit-learn=={sklearn.__version__}",
-                f"pandas=={pd.__version__}",
-                f"numpy=={np.__version__}",
-            ),
+            pip_requirements=pinned_requirements(),
             skops_trusted_types=tuple(trusted_types(pipeline)),
         ),
     )
