@@ -11,22 +11,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", type=int, required=True, help="the model version to point the alias at")
     parser.add_argument("--alias", required=True, help="champion, challenger or any other alias")
     parser.add_argument("--reason", required=True, help="why (recorded in the ledger; also the override's reason)")
+    parser.add_argument(
+        "--challenger",
+        default="keep",
+        metavar="keep|clear|VERSION",
+        help="when --alias champion goes to the version holding challenger: keep challenger there (default; "
+        "both aliases on one version leave shadow scoring idle, and the command says so), clear it, or point "
+        "it at VERSION (checked like a promotion)",
+    )
     parser.add_argument("--force", action="store_true", help="override failed pre-flight checks")
     parser.add_argument("--token", help="the admin token, required when LOUPE_ADMIN_TOKEN is set")
 
 
 def run(args: argparse.Namespace) -> int:
+    from core import mlflow_io
     from core.commands._console import fail, progress, report_checks
     from core.identity import os_user
     from core.mlflow_io import RegistryUnavailable
     from core.registry.guards import PromotionRefused
     from core.registry.preflight import PreflightBlocked
-    from core.registry.promotion import promote
+    from core.registry.promotion import challenger_choice, promote
+    from core.registry.status import shared_version
     from core.settings import get_settings
     from storage.db import migrated_sessions
 
     settings = get_settings()
     try:
+        challenger = challenger_choice(args.challenger)
         with migrated_sessions(settings.database_url) as sessions:
             move = promote(
                 settings,
@@ -38,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
                 origin="cli",
                 token=args.token,
                 override=args.force,
+                challenger=challenger,
             )
+            holders = mlflow_io.alias_map(settings)
     except PreflightBlocked as blocked:
         report_checks(blocked.preflight.checks)
         failed = ", ".join(check.name for check in blocked.preflight.failed)
@@ -50,4 +63,13 @@ def run(args: argparse.Namespace) -> int:
     replaced = "nothing" if move.from_version is None else f"version {move.from_version}"
     overridden = " (failed checks overridden)" if move.override else ""
     progress(f"{move.alias} → version {move.to_version} (was {replaced}){overridden}; ledger entry {move.ledger_id}")
+    for also in move.also:
+        now = "cleared" if also.to_version is None else f"→ version {also.to_version}"
+        progress(f"{also.alias} {now} (was version {also.from_version}); ledger entry {also.ledger_id}")
+    shared = shared_version(holders)
+    if shared is not None:
+        progress(
+            f"note: champion and challenger both point to version {shared}, so shadow scoring is idle; "
+            "use --challenger clear or --challenger VERSION next time, or promote another version to challenger"
+        )
     return 0

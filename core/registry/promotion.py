@@ -8,8 +8,9 @@ therefore applied one after the other and each one's ``from_version`` is the ver
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from sqlalchemy.orm import Session
 
@@ -38,10 +39,17 @@ from core.settings import Settings
 from storage.db import Sessions, reading
 from storage.ledger import (
     AliasChange,
-    last_alias_changes,
+    list_alias_changes,
     lock_alias_ledger,
     record_alias_change,
 )
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+# What becomes of ``challenger`` when its version is promoted to champion: left where it is, removed,
+# or pointed at another version. "keep" is the default: a move changes only the alias it names.
+ChallengerChoice = Literal["keep", "clear"] | int
+# (session, registry holders, champion's new version, actor, reason, origin) → the move to make after it
+FollowUp = Callable[[Session, dict[str, int], int, str, str, str], Callable[[], "AliasMove"] | None]
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,20 @@ class AliasMove:
     override: bool
     preflight: Preflight | None
     external: tuple[AliasChange, ...] = field(default=())  # outside changes recorded on the way
+    also: tuple[AliasMove, ...] = field(default=())  # the challenger's move that came with a promotion
+
+
+def challenger_choice(value: str | int) -> ChallengerChoice:
+    """``keep``, ``clear`` or a version number (as the CLI and the page give it), or :class:`InvalidRequest`."""
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    if text in ("keep", "clear"):
+        return "keep" if text == "keep" else "clear"
+    number = text.removeprefix("v")
+    if number.isdigit():
+        return int(number)
+    raise InvalidRequest(f"challenger must be keep, clear or a version number, not {value!r}")
 
 
 def promote(
@@ -69,8 +91,14 @@ def promote(
     token: str | None = None,
     override: bool = False,
     drift: DriftLike | None = None,
+    challenger: ChallengerChoice = "keep",
 ) -> AliasMove:
-    """Point ``alias`` at ``version`` if the pre-flight passes (or is overridden); record it in the ledger."""
+    """Point ``alias`` at ``version`` if the pre-flight passes (or is overridden); record it in the ledger.
+
+    When ``champion`` moves to the version holding ``challenger``, ``challenger`` is kept there (both
+    aliases on one version: shadow scoring is idle), cleared, or moved to the version given, in the
+    same transaction and with its own ledger entry and checks.
+    """
     alias, reason, actor = valid_alias(alias), required_text(reason, "reason"), required_text(actor, "operator name")
     origin = operator_origin(origin)
     check_token(settings, token)
@@ -86,7 +114,127 @@ def promote(
         actor=actor,
         origin=origin,
         override=override,
+        then=None if alias != CHAMPION else _challenger_follow_up(settings, challenger, drift=drift, override=override),
     )
+
+
+def _challenger_follow_up(
+    settings: Settings, choice: ChallengerChoice, *, drift: DriftLike | None, override: bool
+) -> FollowUp:
+    """The step that moves ``challenger`` after ``champion`` took its version (nothing if it did not)."""
+    choice = challenger_choice(choice)
+
+    def follow(
+        session: Session, holders: dict[str, int], champion: int, actor: str, reason: str, origin: str
+    ) -> Callable[[], AliasMove] | None:
+        holder = holders.get(CHALLENGER)
+        if holder is None:
+            return None
+        if holder != champion or choice == "keep":
+            return None
+        target = None if choice == "clear" else int(choice)
+        checked = None
+        if target is not None:
+            if target == champion:
+                return None  # the same as keeping it
+            checked = run_checks(
+                settings,
+                session,
+                alias=CHALLENGER,
+                candidate=existing_version(settings, target),
+                holder=mlflow_io.get_version(settings, version=holder),
+                drift=drift,
+            )
+            if checked.failed and not override:
+                raise PreflightBlocked(checked)
+        return lambda: _move_challenger(
+            settings, session, holder, target, champion, checked, actor=actor, reason=reason, origin=origin
+        )
+
+    return follow
+
+
+def _move_challenger(
+    settings: Settings,
+    session: Session,
+    holder: int,
+    target: int | None,
+    champion: int,
+    checked: Preflight | None,
+    *,
+    actor: str,
+    reason: str,
+    origin: str,
+) -> AliasMove:
+    what = "cleared" if target is None else f"moved to version {target}"
+    entry = record_alias_change(
+        session,
+        model_name=settings.model_name,
+        alias=CHALLENGER,
+        from_version=holder,
+        to_version=target,
+        actor=actor,
+        reason=f"{what} as version {champion} became champion: {reason}",
+        origin=origin,
+        preflight=None if checked is None else checked.to_json(),
+        override=bool(checked is not None and checked.failed),
+    )
+    if target is None:
+        mlflow_io.delete_alias(settings, alias=CHALLENGER)
+    else:
+        mlflow_io.set_alias(settings, alias=CHALLENGER, version=target)
+    return AliasMove(
+        alias=CHALLENGER,
+        from_version=holder,
+        to_version=target,
+        ledger_id=entry.id,
+        override=entry.override,
+        preflight=checked,
+    )
+
+
+@dataclass(frozen=True)
+class RollbackPath:
+    """Where an alias stands and the versions a rollback would walk back through, newest first."""
+
+    alias: str
+    holder: int | None
+    earlier: tuple[int, ...]  # earlier[0] is what the next rollback restores
+
+    @property
+    def target(self) -> int | None:
+        return self.earlier[0] if self.earlier else None
+
+
+def walk_back(alias: str, entries: Sequence[AliasChange]) -> RollbackPath:
+    """The alias's holders as the ledger tells them (oldest first), with every rollback undoing one step.
+
+    A promotion (or an outside change) pushes the new holder; a rollback pops the version it left; a
+    removal keeps the history, so a rollback brings the removed version back, and restoring the same
+    version after a removal is no new step. Repeated rollbacks therefore walk v4 → v3 → v2 → v1.
+    """
+    path: list[int] = []
+    holder: int | None = None
+    for entry in entries:
+        if entry.origin == "rollback" and entry.to_version is not None:
+            if path and path[-1] == entry.from_version:
+                path.pop()
+            if not path or path[-1] != entry.to_version:
+                path.append(entry.to_version)
+        elif entry.to_version is not None and (not path or path[-1] != entry.to_version):
+            path.append(entry.to_version)
+        holder = entry.to_version
+    # With the alias set, the top of the path is its holder; removed, the top is what a rollback restores.
+    earlier = path[:-1] if holder is not None and path and path[-1] == holder else path
+    return RollbackPath(alias=alias, holder=holder, earlier=tuple(reversed(earlier)))
+
+
+def rollback_path(settings: Settings, *, sessions: Sessions, alias: str) -> RollbackPath:
+    """The alias's rollback path from the synchronised ledger."""
+    alias = valid_alias(alias)
+    sync_external_changes(settings, sessions=sessions)
+    with reading(sessions) as session:
+        return walk_back(alias, list_alias_changes(session, model_name=settings.model_name, alias=alias))
 
 
 def rollback_target(settings: Settings, *, sessions: Sessions, alias: str) -> tuple[int | None, int]:
@@ -94,16 +242,17 @@ def rollback_target(settings: Settings, *, sessions: Sessions, alias: str) -> tu
     alias = valid_alias(alias)
     sync_external_changes(settings, sessions=sessions)
     with reading(sessions) as session:
-        last = last_alias_changes(session, model_name=settings.model_name).get(alias)
-    return _previous(alias, last)
+        entries = list_alias_changes(session, model_name=settings.model_name, alias=alias)
+    return _previous(alias, entries)
 
 
-def _previous(alias: str, last: AliasChange | None) -> tuple[int | None, int]:
-    if last is None:
+def _previous(alias: str, entries: Sequence[AliasChange]) -> tuple[int | None, int]:
+    if not entries:
         raise InvalidRequest(f"the ledger has no change of {alias} to roll back")
-    if last.from_version is None:
-        raise InvalidRequest(f"{alias} had no version before version {last.to_version}: nothing to roll back to")
-    return last.to_version, last.from_version
+    path = walk_back(alias, entries)
+    if path.target is None:
+        raise InvalidRequest(f"{alias} had no version before version {path.holder} on record: nothing to roll back to")
+    return path.holder, path.target
 
 
 def rollback(
@@ -123,7 +272,7 @@ def rollback(
 
     def choose_target(session: Session, holder: int | None) -> int | None:
         del holder
-        return _previous(alias, last_alias_changes(session, model_name=settings.model_name).get(alias))[1]
+        return _previous(alias, list_alias_changes(session, model_name=settings.model_name, alias=alias))[1]
 
     return _move(
         settings,
@@ -185,6 +334,7 @@ def _move(
     actor: str,
     origin: str,
     override: bool,
+    then: FollowUp | None = None,
 ) -> AliasMove:
     refusal: PromotionRefused | None = None
     move: AliasMove | None = None
@@ -213,6 +363,10 @@ def _move(
                     )
                 if checked.failed and not override:
                     raise PreflightBlocked(checked)
+            # The challenger's step is checked before anything moves, and made after the champion's.
+            follow_up = (
+                None if then is None or target is None else then(session, holders, target, actor, reason, origin)
+            )
         except PromotionRefused as refused:
             refusal = refused
         else:
@@ -234,6 +388,7 @@ def _move(
                 mlflow_io.delete_alias(settings, alias=alias)
             else:
                 mlflow_io.set_alias(settings, alias=alias, version=target)
+            followed = None if follow_up is None else follow_up()
             move = AliasMove(
                 alias=alias,
                 from_version=holder,
@@ -242,6 +397,7 @@ def _move(
                 override=overridden,
                 preflight=checked if target is not None else None,
                 external=external,
+                also=() if followed is None else (followed,),
             )
     if refusal is not None:
         raise refusal

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core import mlflow_io
@@ -63,6 +64,37 @@ def live_aliases(settings: Settings) -> LiveAliases:
         return LiveAliases(versions=mlflow_io.alias_map(settings))
     except RegistryUnavailable as unavailable:
         return LiveAliases(versions={}, registry_error=str(unavailable))
+
+
+def shared_version(holders: Mapping[str, object]) -> int | None:
+    """The version both ``champion`` and ``challenger`` point to, or ``None`` when they differ or one is unset.
+
+    ``holders`` maps alias → version number, or → anything with a ``version`` (a :class:`VersionInfo`).
+    """
+
+    def number(holder: object) -> int | None:
+        if holder is None or isinstance(holder, int):
+            return holder
+        found = getattr(holder, "version", None)
+        return found if isinstance(found, int) else None
+
+    champion, challenger = number(holders.get("champion")), number(holders.get("challenger"))
+    return champion if champion is not None and champion == challenger else None
+
+
+def shared_alias_note(holders: Mapping[str, object]) -> str | None:
+    """A sentence for Home, Registry and Monitoring when both aliases point to one version, else ``None``.
+
+    Shadow scoring answers with the challenger only when it is another version than the champion,
+    so with both on one version it is idle: no shadow answers, no comparison, nothing to promote on.
+    """
+    version = shared_version(holders)
+    if version is None:
+        return None
+    return (
+        f"`champion` and `challenger` both point to version {version}: shadow scoring is idle (no second "
+        "opinion is logged or compared). Point `challenger` at another version, or remove it, on the Registry page."
+    )
 
 
 def backend_label(url: str) -> str:

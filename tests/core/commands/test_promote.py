@@ -93,3 +93,24 @@ def test_racing_promotion_processes_lose_no_ledger_entry(registry_home, monkeypa
     (_, first_from, first_to, *_), (_, second_from, second_to, *_) = race
     assert first_from is None and second_from == first_to and {first_to, second_to} == {1, 2}
     assert mlflow_io.alias_map(settings)["race"] == second_to
+
+
+def test_promoting_the_challenger_keeps_it_by_default_and_says_shadow_scoring_is_idle(cli, registry_home) -> None:
+    ran = cli("promote", "--version", "2", "--alias", "champion", "--reason", "rf won")
+
+    assert ran.code == 0, ran.err
+    assert "both point to version 2, so shadow scoring is idle" in ran.out
+    assert mlflow_io.alias_map(registry_home) == {"champion": 2, "challenger": 2}
+
+
+def test_promoting_the_challenger_can_clear_it_and_a_bad_choice_is_refused(cli, registry_home) -> None:
+    bad = cli("promote", "--version", "2", "--alias", "champion", "--reason", "r", "--challenger", "drop")
+    assert bad.code == 1 and "keep, clear or a version number" in bad.err
+    assert mlflow_io.alias_map(registry_home) == {"champion": 1, "challenger": 2}
+
+    ran = cli("promote", "--version", "2", "--alias", "champion", "--reason", "rf won", "--challenger", "clear")
+
+    assert ran.code == 0, ran.err
+    assert "challenger cleared (was version 2); ledger entry" in ran.out and "idle" not in ran.out
+    assert mlflow_io.alias_map(registry_home) == {"champion": 2}
+    assert moves(registry_home)[-2:] == [("champion", 1, 2), ("challenger", 2, None)]

@@ -6,7 +6,7 @@ from tests.conftest import use_home
 from tests.ledger_rows import BOOTSTRAP_LEDGER, ledger_rows, moves
 
 
-def test_rollback_restores_the_previous_version_and_a_second_one_goes_forward_again(cli, registry_home) -> None:
+def test_rollback_restores_the_previous_version_and_a_second_one_finds_nothing_older(cli, registry_home) -> None:
     assert cli("promote", "--version", "2", "--alias", "champion", "--reason", "rf is fine").code == 0
 
     rolled_back = cli("rollback", "--alias", "champion", "--reason", "changed my mind")
@@ -16,12 +16,11 @@ def test_rollback_restores_the_previous_version_and_a_second_one_goes_forward_ag
     assert mlflow_io.alias_map(registry_home)["champion"] == 1
     assert ledger_rows(registry_home)[-1] == ("champion", 2, 1, os_user(), "rollback", False)
 
-    # The ledger's previous version of champion is now 2: a second rollback re-promotes it.
+    # Rollbacks walk back through the ledger: never forward again to the version just left.
     again = cli("rollback", "--alias", "champion", "--reason", "again")
 
-    assert again.code == 0, again.err
-    assert "version 1 → version 2" in again.out
-    assert mlflow_io.alias_map(registry_home)["champion"] == 2
+    assert again.code == 1 and "nothing to roll back to" in again.err
+    assert mlflow_io.alias_map(registry_home)["champion"] == 1
 
 
 def test_rollback_undoes_a_change_made_outside_loupe(cli, registry_home) -> None:
