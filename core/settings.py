@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     drift_small_reference_rows: int = Field(
         default=1_000, ge=0, validation_alias=_env("LOUPE_DRIFT_SMALL_REFERENCE_ROWS")
     )
+    # Below this many current rows for a feature its drift verdict is "not enough data" (no alert).
+    drift_min_rows: int = Field(default=100, ge=1, validation_alias=_env("LOUPE_DRIFT_MIN_ROWS"))
     # Alerts (Monitoring and Home); a rule is off when its threshold is unset.
     alert_drift_share: float | None = Field(default=0.5, ge=0, le=1, validation_alias=_env("LOUPE_ALERT_DRIFT_SHARE"))
     alert_p95_latency_ms: float | None = Field(default=250.0, gt=0, validation_alias=_env("LOUPE_ALERT_P95_LATENCY_MS"))

@@ -310,3 +310,20 @@ def logged_answers(
         )
         found += [(int(row[0]), row[1], row[2], row[3], row[4]) for row in session.execute(query)]
     return found
+
+
+def prediction_by_id(session: Session, *, prediction_id: int) -> Prediction | None:
+    """One logged prediction (answered or shadow), or ``None`` when no row has that id."""
+    return session.get(Prediction, prediction_id)
+
+
+def shadows_of(session: Session, *, prediction_id: int) -> list[Prediction]:
+    """The shadow answers logged for one answered prediction, in id order."""
+    return list(
+        session.scalars(select(Prediction).where(Prediction.shadow_of == prediction_id).order_by(Prediction.id))
+    )
+
+
+def feedback_of(session: Session, *, prediction_id: int) -> Feedback | None:
+    """The true value that came back for one answered prediction, or ``None``."""
+    return session.get(Feedback, prediction_id)

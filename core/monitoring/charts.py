@@ -188,7 +188,7 @@ def drift_overlay_figure(drift: FeatureDrift, *, short_title: bool = False) -> g
         )
         figure.add_trace(go.Bar(x=distribution.labels, y=distribution.current, name="current", marker_color=PALETTE[2]))
         figure.update_layout(barmode="group")
-    verdict = "drifted" if drift.drifted else "stable"
+    verdict = drift.verdict
     # A half-width chart has room for the verdict only; the test and its threshold are in the sentence above it.
     title = (
         f"{drift.feature}: {verdict}"
@@ -199,11 +199,13 @@ def drift_overlay_figure(drift: FeatureDrift, *, short_title: bool = False) -> g
 
 
 def drift_table(report: DriftReport) -> pd.DataFrame:
-    """The per-feature drift table as shown: feature, method, statistic, rule, threshold, drifted, PSI, rows.
+    """The per-feature drift table as shown: feature, method, statistic, rule, threshold, verdict, PSI, rows.
+
+    The verdict is ``drifted``, ``stable`` or ``not enough data`` (fewer current rows than the minimum).
 
     The statistic is text (:func:`statistic_text`): a p-value of 1e-106 reads ``< 0.0001``, never ``0.0000``.
     """
-    frame = report.to_frame()
+    frame = report.to_frame().drop(columns="drifted")
     frame["statistic"] = [statistic_text(item) for item in report.features]
     frame.insert(4, "rule", [item.rule for item in report.features])
     return frame.rename(columns={"reference_count": "reference rows", "current_count": "current rows"})

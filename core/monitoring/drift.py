@@ -13,6 +13,10 @@ Method per feature (Evidently's defaults, so the two can be compared):
 
 PSI is reported for every feature. The dataset drifts when the share of drifted features ≥ 0.5.
 
+Evidence before verdicts: a feature with fewer than ``min_rows`` (``LOUPE_DRIFT_MIN_ROWS``, 100) current
+rows gets no verdict ("not enough data"); it is listed but neither drifted nor counted in the share, and a
+report with no feature judged has no dataset verdict at all.
+
 Binned accuracy: numeric bins are the reference's percentiles (≤ 100 bins) plus 20 equal bins on each
 side beyond the training range, open-ended at both ends. Each bin keeps its count and the sum of its
 values, so the Wasserstein distance is computed by scipy on point masses at the bin means: on the
@@ -25,7 +29,7 @@ import io
 import itertools
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -65,6 +69,7 @@ class DriftThresholds:
     dataset_share: float = 0.5
     small_reference_rows: int = 1_000
     low_cardinality: int = 5
+    min_rows: int = 100  # fewer current rows than this: "not enough data", no verdict
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DriftThresholds:
@@ -75,6 +80,7 @@ class DriftThresholds:
             chisquare_p_value=settings.drift_chisquare_p_value,
             dataset_share=settings.drift_share_threshold,
             small_reference_rows=settings.drift_small_reference_rows,
+            min_rows=settings.drift_min_rows,
         )
 
 
@@ -102,6 +108,14 @@ class FeatureDrift:
     reference_count: int
     current_count: int
     distribution: Distribution = field(repr=False)
+    enough_rows: bool = True  # False: fewer current rows than the minimum, so no verdict ("not enough data")
+
+    @property
+    def verdict(self) -> str:
+        """``drifted``, ``stable`` or ``not enough data``."""
+        if not self.enough_rows:
+            return "not enough data"
+        return "drifted" if self.drifted else "stable"
 
     @property
     def rule(self) -> str:
@@ -117,15 +131,27 @@ class DriftReport:
     reference_rows: int
     current_rows: int
     share_threshold: float
+    min_rows: int = 1
+
+    @property
+    def judged(self) -> list[FeatureDrift]:
+        """The features with enough current rows for a verdict."""
+        return [feature for feature in self.features if feature.enough_rows]
+
+    @property
+    def not_enough(self) -> list[FeatureDrift]:
+        """The features listed without a verdict: fewer current rows than :attr:`min_rows`."""
+        return [feature for feature in self.features if not feature.enough_rows]
 
     @property
     def drifted_count(self) -> int:
-        return sum(feature.drifted for feature in self.features)
+        return sum(feature.drifted for feature in self.judged)
 
     @property
     def share(self) -> float | None:
-        """Share of features that drifted; ``None`` when there is nothing to compare."""
-        return self.drifted_count / len(self.features) if self.features else None
+        """Share of the judged features that drifted; ``None`` when no feature had enough rows to judge."""
+        judged = self.judged
+        return self.drifted_count / len(judged) if judged else None
 
     @property
     def dataset_drift(self) -> bool | None:
@@ -139,12 +165,15 @@ class DriftReport:
             row = asdict(feature)
             row.pop("distribution")
             row["rule"] = feature.rule
+            row["verdict"] = feature.verdict
             features.append(row)
         return {
             "dataset_drift": self.dataset_drift,
             "drift_share": self.share,
             "drifted_features": self.drifted_count,
             "feature_count": len(self.features),
+            "judged_features": len(self.judged),
+            "min_rows": self.min_rows,
             "share_threshold": self.share_threshold,
             "reference_rows": self.reference_rows,
             "current_rows": self.current_rows,
@@ -153,7 +182,7 @@ class DriftReport:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per feature: method, statistic, threshold, drifted, PSI, counts."""
-        columns = ["feature", "kind", "method", "statistic", "threshold", "drifted", "psi"]
+        columns = ["feature", "kind", "method", "statistic", "threshold", "drifted", "verdict", "psi"]
         columns += ["reference_count", "current_count"]
         return pd.DataFrame(
             [{name: getattr(item, name) for name in columns} for item in self.features], columns=columns
@@ -308,13 +337,17 @@ def drift_report(
         counts = current.get(name)
         if counts is None or _total(counts) == 0:
             continue
-        results.append(feature_drift(feature, counts, reference_rows=profile.row_count, thresholds=thresholds))
+        result = feature_drift(feature, counts, reference_rows=profile.row_count, thresholds=thresholds)
+        if result.current_count < thresholds.min_rows:  # evidence before verdicts
+            result = replace(result, drifted=False, enough_rows=False)
+        results.append(result)
     current_rows = max((result.current_count for result in results), default=0)
     return DriftReport(
         features=results,
         reference_rows=profile.row_count,
         current_rows=current_rows,
         share_threshold=thresholds.dataset_share,
+        min_rows=thresholds.min_rows,
     )
 
 

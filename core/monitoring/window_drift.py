@@ -82,23 +82,44 @@ class DriftStatus:
 def current_drift_status(
     settings: Settings, *, sessions: Sessions, model_version: int, now: datetime | None = None
 ) -> DriftStatus:
-    """Dataset drift of the inputs ``model_version`` saw (answered or shadow) in the alert window."""
+    """Dataset drift of the inputs ``model_version`` answered in the alert window (shadow rows left out).
+
+    Monitoring's Drift tab shows this same status for the same window, so the pre-flight and Monitoring
+    say the same thing. Fewer than ``LOUPE_DRIFT_MIN_ROWS`` rows for every feature: no verdict.
+    """
     window = Window.last(timedelta(hours=settings.alert_window_hours), now=now)
     try:
         refresh(settings, sessions=sessions)
         with sessions.begin() as session:
-            report = window_drift(settings, session=session, window=window, model_version=model_version)
+            report = window_drift(
+                settings, session=session, window=window, model_version=model_version, include_shadow=False
+            )
     except (SQLAlchemyError, RegistryUnavailable, ValueError) as error:  # reported, never raised
         return DriftStatus(drifted=None, share=None, detail=f"drift could not be computed: {error}", window=window)
-    hours = f"the last {settings.alert_window_hours} h"
+    return drift_status(report, model_version=model_version, window=window, hours=settings.alert_window_hours)
+
+
+def drift_status(report: DriftReport | None, *, model_version: int, window: Window, hours: int) -> DriftStatus:
+    """The verdict and its one line for a drift report of ``model_version``'s answered inputs in ``window``."""
+    span = f"the last {hours} h"
     if report is None:
         return DriftStatus(None, None, f"version {model_version} has no reference data to compare with", window)
+    if not report.features:
+        return DriftStatus(None, None, f"no logged inputs for version {model_version} in {span}", window, report)
     if report.share is None:
-        return DriftStatus(None, None, f"no logged inputs for version {model_version} in {hours}", window, report)
-    drifted_names = ", ".join(item.feature for item in report.features if item.drifted) or "none"
+        inputs = "input" if report.current_rows == 1 else "inputs"
+        detail = (
+            f"not enough data: {report.current_rows:,} {inputs} of version {model_version} in {span} "
+            f"(a drift verdict needs at least {report.min_rows:,} per feature)"
+        )
+        return DriftStatus(None, None, detail, window, report)
+    drifted_names = ", ".join(item.feature for item in report.judged if item.drifted) or "none"
+    judged = len(report.judged)
     detail = (
-        f"{report.drifted_count} of {len(report.features)} features drifted in {hours} "
+        f"{report.drifted_count} of {judged} features drifted in {span} "
         f"(share {report.share:.0%}, dataset drift at ≥ {report.share_threshold:.0%}; drifted: {drifted_names}) "
-        f"over {report.current_rows:,} inputs"
+        f"over {report.current_rows:,} answered inputs"
     )
+    if report.not_enough:
+        detail += f"; {len(report.not_enough)} with fewer than {report.min_rows:,} rows not judged"
     return DriftStatus(bool(report.dataset_drift), report.share, detail, window, report)

@@ -187,6 +187,27 @@ def test_thresholds_come_from_settings(monkeypatch, diamonds) -> None:
     assert report.share_threshold == 0.1
 
 
+def test_a_feature_below_the_minimum_of_rows_has_no_verdict(diamonds) -> None:
+    _, profile, live = diamonds
+    few = live.head(99).assign(carat=live["carat"].head(99) * 2)
+    # A feature missing from most rows: it alone is short of evidence, the others are judged.
+    many = live.head(3_000).assign(carat=live["carat"].head(3_000) * 2)
+    many.loc[many.index[50:], "depth"] = np.nan
+
+    short = drift_report(profile, current_counts(profile, few))
+    mixed = drift_report(profile, current_counts(profile, many))
+    lenient = drift_report(profile, current_counts(profile, few), thresholds=DriftThresholds(min_rows=50))
+
+    assert {item.verdict for item in short.features} == {"not enough data"}
+    assert short.share is None and short.dataset_drift is None and short.drifted_count == 0
+    assert json.loads(short.to_json())["judged_features"] == 0
+    depth = next(item for item in mixed.features if item.feature == "depth")
+    carat = next(item for item in mixed.features if item.feature == "carat")
+    assert depth.verdict == "not enough data" and not depth.drifted and depth.current_count == 50
+    assert carat.verdict == "drifted" and len(mixed.judged) == 8 and mixed.share == pytest.approx(1 / 8)
+    assert lenient.share is not None and "carat" in [item.feature for item in lenient.features if item.drifted]
+
+
 def test_report_exports_json_and_csv(diamonds) -> None:
     _, profile, live = diamonds
     report = drift_report(profile, current_counts(profile, live.assign(carat=live["carat"] * 1.1)))

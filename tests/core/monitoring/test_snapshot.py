@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.monitoring.alerts import snapshot_alerts
 from core.monitoring.drift import current_counts, drift_report
 from core.monitoring.export import drift_export
 from core.monitoring.percentiles import latency_percentiles, signed_log_quantiles
@@ -22,6 +23,8 @@ from core.monitoring.series import (
 from core.monitoring.snapshot import snapshot
 from core.monitoring.window_drift import current_drift_status
 from core.monitoring.windows import Window, parse_duration
+from core.registry.checks import UNKNOWN
+from core.registry.preflight import preflight
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Rejection
 from storage.rollups import latency_bucket, signed_log_bucket
@@ -196,3 +199,42 @@ def test_the_same_figures_on_postgresql(registry_home, pg_url, monkeypatch) -> N
     assert view.current.mae == pytest.approx(np.mean(np.abs(labelled["actual"] - labelled["prediction"])))
     assert [item.feature for item in view.current.drift.features if item.drifted] == ["carat"]
     assert "carat,numeric,wasserstein" in status and len(latency_over_time(view.latency_by_hour)) == 25
+
+
+def test_too_few_inputs_give_no_drift_verdict_anywhere(registry_home, sessions) -> None:
+    # 29 inputs with five of nine features moved far: drifted by any statistic, but too little evidence.
+    settings = registry_home
+    recent = datetime.now(UTC) - timedelta(hours=3)
+    seed_traffic(settings, rows=29, start=recent, hours=2, shift=-1.3, seed=5)
+    day = Window.last(timedelta(hours=settings.alert_window_hours))
+
+    status = current_drift_status(settings, sessions=sessions, model_version=1)
+    view = snapshot(settings, sessions=sessions, window=day, version=1)
+    checks = preflight(settings, sessions=sessions, version=1, alias="challenger", drift=status)
+
+    assert status.drifted is None and status.share is None
+    assert status.detail.startswith("not enough data: 29 inputs of version 1")
+    report = view.current.drift
+    assert report is not None and report.share is None and report.dataset_drift is None
+    assert {item.verdict for item in report.features} == {"not enough data"}
+    assert not [alert for alert in snapshot_alerts(settings, view) if alert.rule == "drift_share"]
+    (drift_check,) = [check for check in checks.checks if check.name == "input drift"]
+    assert drift_check.status == UNKNOWN and drift_check.detail == status.detail
+
+    # The same window through the same code: once there is evidence, both say the same thing.
+    seed_traffic(settings, rows=400, start=recent, hours=2, shift=-1.3, seed=6)
+    status = current_drift_status(settings, sessions=sessions, model_version=1)
+    view = snapshot(settings, sessions=sessions, window=day, version=1)
+    report = view.current.drift
+    assert report is not None and status.drifted is True
+    assert status.share == report.share and f"over {report.current_rows:,} answered inputs" in status.detail
+    assert [alert.rule for alert in snapshot_alerts(settings, view)].count("drift_share") == 1
+
+
+def test_the_minimum_of_rows_is_a_setting(registry_home, sessions) -> None:
+    settings = registry_home.model_copy(update={"drift_min_rows": 20})
+    seed_traffic(settings, rows=29, start=datetime.now(UTC) - timedelta(hours=3), hours=2, shift=-1.3, seed=5)
+
+    status = current_drift_status(settings, sessions=sessions, model_version=1)
+
+    assert status.drifted is True and "of 9 features drifted" in status.detail
