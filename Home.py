@@ -5,7 +5,7 @@ import streamlit as st
 from core.mlflow_io import UNIT_TAG
 from core.monitoring.alerts import home_alerts
 from core.registry.holdout import holdout_metrics
-from core.registry.status import console_status
+from core.registry.status import console_status, shared_alias_note
 from ui.errors import action
 from ui.formats import code, command, holdout_value, plain
 from ui.page import page_setup
@@ -60,6 +60,17 @@ with action("Showing the Home page"):
                 f"version on the **Registry** page, or run {promote}.",
                 icon="ℹ️",
             )
+
+    # Alerts first: what needs attention is read before anything else on the page.
+    # Monitoring's alert rules (core/monitoring/alerts.py) over the last day, as banners.
+    with action("Checking the prediction log against the alert rules"):
+        for alert in home_alerts(settings, open_sessions=lambda: prediction_log_sessions(settings.database_url)):
+            (st.error if alert.severity == "error" else st.warning)(
+                f"{plain(alert.message)} See **Monitoring**.", icon="🚨"
+            )
+    shared = shared_alias_note(status.holders)
+    if shared is not None:
+        st.warning(shared, icon="🪞")
 
     for alias in ("champion", "challenger"):
         holder = status.holders.get(alias)
@@ -119,10 +130,3 @@ with action("Showing the Home page"):
         icon=":material/monitoring:",
         help="Drift, latency, realised error or classifier metrics",
     )
-
-    # Monitoring's alert rules (core/monitoring/alerts.py) over the last day, as banners.
-    with action("Checking the prediction log against the alert rules"):
-        for alert in home_alerts(settings, open_sessions=lambda: prediction_log_sessions(settings.database_url)):
-            (st.error if alert.severity == "error" else st.warning)(
-                f"{plain(alert.message)} See **Monitoring**.", icon="🚨"
-            )

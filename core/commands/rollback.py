@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "Point an alias back at the version it had before its last change (from the ledger)."
+HELP = (
+    "Step an alias back one version through the ledger (repeat to go further back; rollbacks are undone, not toggled)."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

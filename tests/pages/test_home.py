@@ -13,6 +13,24 @@ def home() -> AppTest:
     return open_page()
 
 
+def in_order(block) -> list:
+    """Every element of the page, top to bottom."""
+    found = [block]
+    for index in sorted(getattr(block, "children", {})):
+        found += in_order(block.children[index])
+    return found
+
+
+def position(app: AppTest, kind: str, starts: str) -> int:
+    """Where the first ``kind`` element whose text starts with ``starts`` sits on the page."""
+    elements = in_order(app.main)
+    return next(
+        at
+        for at, element in enumerate(elements)
+        if getattr(element, "type", None) == kind and readable(str(element.value)).startswith(starts)
+    )
+
+
 def texts(app: AppTest) -> str:
     parts = [readable(str(element.value)) for element in (*app.markdown, *app.caption, *app.subheader)]
     parts += [readable(f"{metric.label} {metric.value}") for metric in app.metric]
@@ -77,9 +95,26 @@ def test_home_shows_a_classifiers_metric_alert(classifier) -> None:
         for alert in alerts
     )
     assert "accuracy" in texts(app).lower()  # its holdout figures are on the champion's card
+    # Alerts first: above the champion's card and "Where to go", not below the fold.
+    alert_at = position(app, "error", "Realised accuracy:")
+    assert alert_at < position(app, "subheader", "Champion") < position(app, "subheader", "Where to go")
     # One format for a classifier's figures: the card's holdout accuracy and the alert's both read "93.7%".
     accuracy = next(alert for alert in alerts if alert.startswith("Realised accuracy:"))
     assert re.match(r"Realised accuracy: \d+\.\d% on \d+ labelled predictions \(\d+\.\d% of them\)", accuracy)
     assert re.search(r"holdout \d+\.\d% by \d+\.\d pp", accuracy)
     card = next(metric.value for metric in app.metric if metric.label == "accuracy")
     assert re.fullmatch(r"\d+\.\d%", readable(card))
+
+
+def test_home_says_when_both_aliases_point_to_one_version(registry_home) -> None:
+    from core import mlflow_io
+
+    assert "shadow scoring is idle" not in page_text(home().run())
+    mlflow_io.set_alias(registry_home, alias="challenger", version=1)
+
+    app = home().run()
+
+    assert not app.exception
+    (note,) = [readable(box.value) for box in app.warning if "shadow scoring is idle" in box.value]
+    assert note.startswith("`champion` and `challenger` both point to version 1: shadow scoring is idle")
+    assert position(app, "warning", "`champion` and") < position(app, "subheader", "Champion")
