@@ -5,6 +5,7 @@ their label coverage, the confusion matrix, calibration, and shadow label agreem
 """
 
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -22,11 +23,15 @@ from core.monitoring.series import (
 )
 from core.monitoring.simulator import Shift, simulate
 from core.monitoring.snapshot import Snapshot, known_versions, snapshot
+from core.monitoring.window_drift import alert_window_status
 from core.monitoring.windows import PRESETS, Window, recent_days
+from core.registry.status import shared_alias_note
 from core.serving.model_cache import ServingError, serve
 from ui import monitoring_classifier
 from ui.errors import action
 from ui.formats import COUNT_COLUMN_FORMAT, command, plain
+from ui.monitoring_lookup import lookup_section
+from ui.monitoring_view import drift_sentence, refreshed_text, rolled_up_text
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions
 
@@ -107,8 +112,12 @@ with action("Showing the Monitoring page"):
     def window_view(view: Snapshot) -> None:
         st.caption(
             f"Window {window.label()} ({window.hours} h) · compared with the {window.hours} h before · "
-            f"{view.refreshed.rows if view.refreshed else 0:,} new log rows rolled up just now"
+            f"{rolled_up_text(view.refreshed.rows if view.refreshed else 0)} just now · "
+            f"{refreshed_text(datetime.now(UTC))}"
         )
+        shared = shared_alias_note(live.versions)
+        if shared:
+            st.info(shared, icon="ℹ️")
         for alert in alerts.snapshot_alerts(settings, view):
             (st.error if alert.severity == "error" else st.warning)(plain(alert.message), icon="🚨")
         # The roll-up covers every model in the log: only this model's versions are this page's concern.
@@ -205,12 +214,14 @@ with action("Showing the Monitoring page"):
                 icon="ℹ️",
             )
             return
-        verdict = "Dataset drift" if report.dataset_drift else "No dataset drift"
-        st.markdown(
-            f"**{verdict}** for version {view.drift_version}: {report.drifted_count} of {len(report.features)} features "
-            f"drifted (share {report.share:.0%}; dataset drift at ≥ {report.share_threshold:.0%}) over "
-            f"{report.current_rows:,} inputs against {report.reference_rows:,} reference rows."
-        )
+        st.markdown(drift_sentence(report, view.drift_version))
+        if view.drift_version is not None:
+            with sessions.begin() as session:  # the roll-ups were refreshed for this run already
+                status = alert_window_status(settings, session=session, model_version=view.drift_version)
+            st.caption(
+                f"What the Registry's pre-flight reads (answered inputs, last {settings.alert_window_hours} h): "
+                f"{plain(status.detail)}."
+            )
         st.dataframe(
             charts.drift_table(report),
             hide_index=True,
@@ -333,3 +344,4 @@ with action("Showing the Monitoring page"):
             st.rerun()
 
     dashboard()
+    lookup_section(settings, sessions)

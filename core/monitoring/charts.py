@@ -199,13 +199,13 @@ def drift_overlay_figure(drift: FeatureDrift, *, short_title: bool = False) -> g
 
 
 def drift_table(report: DriftReport) -> pd.DataFrame:
-    """The per-feature drift table as shown: feature, method, statistic, rule, threshold, verdict, PSI, rows.
+    """The per-feature drift table as shown: feature, method, statistic, rule, threshold, drifted, verdict, PSI, rows.
 
     The verdict is ``drifted``, ``stable`` or ``not enough data`` (fewer current rows than the minimum).
 
     The statistic is text (:func:`statistic_text`): a p-value of 1e-106 reads ``< 0.0001``, never ``0.0000``.
     """
-    frame = report.to_frame().drop(columns="drifted")
+    frame = report.to_frame()
     frame["statistic"] = [statistic_text(item) for item in report.features]
     frame.insert(4, "rule", [item.rule for item in report.features])
     return frame.rename(columns={"reference_count": "reference rows", "current_count": "current rows"})

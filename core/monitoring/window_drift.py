@@ -87,15 +87,21 @@ def current_drift_status(
     Monitoring's Drift tab shows this same status for the same window, so the pre-flight and Monitoring
     say the same thing. Fewer than ``LOUPE_DRIFT_MIN_ROWS`` rows for every feature: no verdict.
     """
-    window = Window.last(timedelta(hours=settings.alert_window_hours), now=now)
     try:
         refresh(settings, sessions=sessions)
         with sessions.begin() as session:
-            report = window_drift(
-                settings, session=session, window=window, model_version=model_version, include_shadow=False
-            )
+            return alert_window_status(settings, session=session, model_version=model_version, now=now)
     except (SQLAlchemyError, RegistryUnavailable, ValueError) as error:  # reported, never raised
+        window = Window.last(timedelta(hours=settings.alert_window_hours), now=now)
         return DriftStatus(drifted=None, share=None, detail=f"drift could not be computed: {error}", window=window)
+
+
+def alert_window_status(
+    settings: Settings, *, session: Session, model_version: int, now: datetime | None = None
+) -> DriftStatus:
+    """:func:`current_drift_status` on roll-ups the caller has just refreshed (Monitoring refreshes once a run)."""
+    window = Window.last(timedelta(hours=settings.alert_window_hours), now=now)
+    report = window_drift(settings, session=session, window=window, model_version=model_version, include_shadow=False)
     return drift_status(report, model_version=model_version, window=window, hours=settings.alert_window_hours)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -74,6 +75,7 @@ def test_a_seeded_log_shows_kpis_drift_and_downloads(registry_home) -> None:
     drift_table = next(frame.value for frame in app.dataframe if "method" in frame.value.columns)
     carat = drift_table.set_index("feature").loc["carat"]
     assert carat["method"] == "wasserstein" and bool(carat["drifted"]) and carat["threshold"] == 0.1
+    assert carat["verdict"] == "drifted"
     assert "1 of 9 features drifted" in texts(app)
     assert app.selectbox(key="monitoring_drift_feature").value == "carat"
 
@@ -173,8 +175,9 @@ def test_the_roll_ups_are_refreshed_once_per_run(settings) -> None:
 
     assert not app.exception
     assert (after_first_run, len(refreshes)) == (1, 2)
-    assert first_caption.endswith(f"· {rows} new log rows rolled up just now")
-    assert rolled_up(app).endswith("· 0 new log rows rolled up just now")
+    assert f"· {rows} new log rows rolled up just now · Last refreshed at " in first_caption
+    assert "· 0 new log rows rolled up just now · Last refreshed at " in rolled_up(app)
+    assert re.search(r"Last refreshed at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$", first_caption)
     assert app.selectbox(key="monitoring_version").options == ["All versions", "Version 1"]
 
 

@@ -1,0 +1,70 @@
+"""Monitoring you can trust: no verdict without evidence, the refresh time, one prediction looked up by id."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.serving.model_cache import clear_memory_caches
+from core.serving.scoring import predict_one
+from storage.db import make_engine, make_sessionmaker, migrate
+from storage.prediction_log import add_feedback
+from tests.pages.helpers import open_page, readable
+from tests.pages.test_monitoring import seed, texts
+
+DIAMOND = {"carat": 0.7, "cut": "Ideal", "color": "G", "clarity": "VS2", "depth": 61.5, "table": 56.0}
+DIAMOND |= {"x": 5.7, "y": 5.72, "z": 3.51}
+
+
+def page() -> AppTest:
+    return open_page("pages/4_Monitoring.py")
+
+
+@pytest.mark.slow
+def test_a_handful_of_inputs_is_not_enough_data_for_a_verdict(registry_home) -> None:
+    seed(registry_home, rows=29, shift=2.0, hours_back=5)  # carat doubled: drifted by any test, on 29 rows
+
+    app = page().run()
+
+    assert not app.exception
+    shown = texts(app)
+    assert "**Not enough data** for version 1: 29 inputs in this window" in shown
+    assert "needs at least 100 rows per feature" in shown
+    assert "Dataset drift" not in shown and not [error for error in app.error if "Input drift" in error.value]
+    assert "What the Registry's pre-flight reads (answered inputs, last 24 h): not enough data: 29 inputs" in shown
+    drift = next(frame.value for frame in app.dataframe if "method" in frame.value.columns)
+    assert set(drift["verdict"]) == {"not enough data"}
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Drift share"] == "—"
+
+
+@pytest.mark.slow
+def test_one_prediction_is_looked_up_by_id(registry_home) -> None:
+    clear_memory_caches()
+    engine = make_engine(registry_home.database_url)
+    migrate(engine)
+    sessions = make_sessionmaker(engine)
+    outcome = predict_one(registry_home, DIAMOND, sessions=sessions)
+    assert outcome.prediction_id is not None
+    with sessions.begin() as session:
+        add_feedback(session, actuals={outcome.prediction_id: 2_345.0})
+    engine.dispose()
+    app = page().run()
+
+    app.number_input(key="monitoring_lookup_id").set_value(outcome.prediction_id)
+    app.button(key="monitoring_lookup_run").click().run()
+
+    assert not app.exception
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Version"] == "v1" and metrics["True value"] == "2,345"
+    inputs = next(frame.value for frame in app.dataframe if "input" in frame.value.columns)
+    assert dict(zip(inputs["input"], inputs["value"], strict=True))["cut"] == "Ideal"
+    shadows = next(frame.value for frame in app.dataframe if "shadow id" in frame.value.columns)
+    assert list(shadows["version"]) == ["v2"]
+    assert any("Answered at " in readable(caption.value) and " UTC" in caption.value for caption in app.caption)
+
+    app.number_input(key="monitoring_lookup_id").set_value(outcome.prediction_id + 500)
+    app.button(key="monitoring_lookup_run").click().run()
+
+    assert not app.exception
+    assert any(f"has id {outcome.prediction_id + 500}" in warning.value for warning in app.warning)

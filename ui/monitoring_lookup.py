@@ -1,0 +1,96 @@
+"""Monitoring's "Look up a prediction" form: one logged prediction by id, with its shadow answer and feedback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.monitoring.lookup import Answer, PredictionLookup, look_up
+from core.settings import Settings
+from ui.errors import action
+from ui.formats import milliseconds, number, plain
+
+
+def moment(value: datetime) -> str:
+    """A logged time to the second, in UTC."""
+    stamp = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return f"{stamp.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def answer_text(answer: Answer) -> str:
+    """A regressor's number, or a classifier's label with its score."""
+    if answer.label is None:
+        return number(answer.prediction)
+    if answer.prediction is None:
+        return plain(answer.label)
+    return f"{plain(answer.label)} (score {answer.prediction:.4f})"
+
+
+def lookup_section(settings: Settings, sessions: sessionmaker[Session]) -> None:
+    """The form and, once submitted, what the log holds about that prediction."""
+    st.subheader("Look up a prediction")
+    with st.form("monitoring_lookup_form"):
+        left, right = st.columns([3, 1], vertical_alignment="bottom")
+        wanted = left.number_input(
+            "Prediction id",
+            min_value=1,
+            value=None,
+            step=1,
+            placeholder="the id Predict, the CLI or a batch result shows",
+            key="monitoring_lookup_id",
+        )
+        asked = right.form_submit_button("Look up", key="monitoring_lookup_run")
+    if not asked or wanted is None:
+        return
+    with action("Looking up the prediction", stop=False) as reading, sessions.begin() as session:
+        found = look_up(session, prediction_id=int(wanted), model_name=settings.model_name)
+    if reading.failed is not None:
+        return
+    if found is None:
+        st.warning(f"No prediction of **{plain(settings.model_name)}** has id {int(wanted)}.", icon="🔎")
+        return
+    show(found)
+
+
+def show(found: PredictionLookup) -> None:
+    answer = found.answer
+    if found.asked_for != answer.prediction_id:
+        st.caption(
+            f"Id {found.asked_for} is a shadow answer: showing the request it shadowed, "
+            f"prediction {answer.prediction_id}."
+        )
+    columns = st.columns(4)
+    columns[0].metric("Answer", answer_text(answer), border=True)
+    columns[1].metric("Version", f"v{answer.model_version}", plain(answer.alias or "no alias"), "off", border=True)
+    columns[2].metric("Latency", milliseconds(answer.latency_ms), f"source: {found.source}", "off", border=True)
+    if found.has_feedback:
+        truth = number(found.actual) if found.actual_label is None else plain(found.actual_label)
+        columns[3].metric("True value", truth, "feedback", "off", border=True)
+    else:
+        columns[3].metric("True value", "—", "no feedback yet", "off", border=True)
+    flag = " · out of the training range" if answer.is_ood else ""
+    st.caption(f"Answered at {moment(answer.created_at)} · request {plain(found.request_id)}{flag}")
+    inputs = pd.DataFrame(
+        {"input": list(found.inputs), "value": [plain(value) for value in found.inputs.values()]},
+        columns=["input", "value"],
+    )
+    st.dataframe(inputs, hide_index=True, key="monitoring_lookup_inputs")
+    if not found.shadows:
+        st.caption("No shadow answer was logged for this request.")
+        return
+    shadows = pd.DataFrame(
+        [
+            {
+                "shadow id": shadow.prediction_id,
+                "version": f"v{shadow.model_version}",
+                "answer": answer_text(shadow),
+                "latency": milliseconds(shadow.latency_ms),
+            }
+            for shadow in found.shadows
+        ]
+    )
+    st.markdown("**Shadow answer**")
+    st.dataframe(shadows, hide_index=True, key="monitoring_lookup_shadows")

@@ -1,0 +1,41 @@
+"""Sentences the Monitoring page shows about a window: drift verdict, refresh time, shadow state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from core.monitoring.drift import DriftReport
+
+
+def drift_sentence(report: DriftReport, version: int | None) -> str:
+    """The verdict line over the drift table: a verdict only where there is evidence for one."""
+    judged = len(report.judged)
+    short = len(report.not_enough)
+    rows = f"{report.current_rows:,} {'input' if report.current_rows == 1 else 'inputs'}"
+    if report.share is None:
+        return (
+            f"**Not enough data** for version {version}: {rows} in this window; a drift verdict needs at least "
+            f"{report.min_rows:,} rows per feature (`LOUPE_DRIFT_MIN_ROWS`)."
+        )
+    verdict = "Dataset drift" if report.dataset_drift else "No dataset drift"
+    sentence = (
+        f"**{verdict}** for version {version}: {report.drifted_count} of {judged} "
+        f"{'feature' if judged == 1 else 'features'} drifted (share {report.share:.0%}; dataset drift at "
+        f"≥ {report.share_threshold:.0%}) over {rows} against {report.reference_rows:,} reference rows."
+    )
+    if short:
+        sentence += (
+            f" {short} {'feature has' if short == 1 else 'features have'} fewer than {report.min_rows:,} rows: "
+            "not enough data for a verdict."
+        )
+    return sentence
+
+
+def refreshed_text(moment: datetime) -> str:
+    """``Last refreshed at 2026-03-08 10:30:05 UTC``: to the second, in UTC whatever the server's zone."""
+    return f"Last refreshed at {moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def rolled_up_text(rows: int) -> str:
+    """How many new log rows this run rolled up, with the plural right."""
+    return f"{rows:,} new log {'row' if rows == 1 else 'rows'} rolled up"
