@@ -1,48 +1,23 @@
 """Registry: the versions, alias moves behind pre-flight checks, one-click rollback, the ledger and a timeline."""
 
-from collections.abc import Sequence
-
 import streamlit as st
 
-from core.mlflow_io import REFERENCE_TAG, UNIT_TAG, RegistryUnavailable
-from core.monitoring.reference_data import (
-    FEW_ROWS,
-    attach_logged_reference,
-    attach_reference,
-    attach_traffic_reference,
-    read_table,
-)
-from core.registry.charts import (
-    STATUS_ICONS,
-    badge,
-    ledger_frame,
-    timeline_figure,
-    versions_frame,
-    versions_styler,
-)
-from core.registry.guards import SUGGESTED_ALIASES, PromotionRefused, check_token, promotion_is_protected
+from core.mlflow_io import UNIT_TAG, RegistryUnavailable
+from core.registry.charts import badge, ledger_frame, timeline_figure, versions_frame, versions_styler
+from core.registry.guards import SUGGESTED_ALIASES, PromotionRefused, promotion_is_protected
 from core.registry.holdout import primary_holdout
 from core.registry.ledger_sync import registry_view
-from core.registry.preflight import VALIDATION_STATUS_TAG, VALIDATION_STATUSES, Check, DriftLike, preflight
-from core.registry.promotion import promote, remove_alias, rollback, rollback_target, set_validation_status
+from core.registry.preflight import VALIDATION_STATUS_TAG, VALIDATION_STATUSES, DriftLike
+from core.registry.promotion import remove_alias, set_validation_status
+from core.registry.status import shared_alias_note
 from ui.errors import action
-from ui.formats import code, command, holdout_value, plain
+from ui.formats import holdout_value, plain
 from ui.page import page_setup
+from ui.registry_moves import promote_tab as promote_tab_body
+from ui.registry_moves import rollback_tab as rollback_tab_body
+from ui.registry_reference import reference_tab as reference_tab_body
+from ui.registry_versions import versions_column_config
 from ui.resources import prediction_log_sessions, recent_drift_status
-
-FROM_FILE = "A file (CSV or Parquet)"
-FROM_RUN = "What the version's run logged"
-FROM_TRAFFIC = "Its own first days of traffic"
-
-
-def checklist(checks: Sequence[Check]) -> str:
-    """The pre-flight as a Markdown checklist, one line per check; names and details are shown as written."""
-    return "\n".join(
-        # The status in words too: without an emoji font the icons alone all look the same.
-        f"- {STATUS_ICONS[check.status]} {check.status.upper()} · **{plain(check.name)}** — {plain(check.detail)}"
-        for check in checks
-    )
-
 
 with action("Showing the Registry page"):
     console = page_setup("Registry", "🏷️")
@@ -78,6 +53,10 @@ with action("Showing the Registry page"):
         notices.warning(
             f"Alias changes made outside Loupe were found and recorded in the ledger as external: {moves}.", icon="🕵️"
         )
+
+    shared = shared_alias_note(view.holders)
+    if shared is not None:
+        notices.warning(shared, icon="🪞")
 
     if not view.versions:
         if console.models.listed:
@@ -131,7 +110,11 @@ with action("Showing the Registry page"):
 
     st.subheader("Versions")
     st.dataframe(
-        versions_styler(versions_frame(view.versions)), hide_index=True, width="stretch", key="registry_versions"
+        versions_styler(versions_frame(view.versions)),
+        hide_index=True,
+        width="stretch",
+        column_config=versions_column_config(),
+        key="registry_versions",
     )
 
     st.subheader("Change an alias or a version")
@@ -147,112 +130,23 @@ with action("Showing the Registry page"):
         return f"v{number}" + (f" · {', '.join(aliases)}" if aliases else "")
 
     with promote_tab:
-        numbers = sorted(by_number, reverse=True)
-        version = st.selectbox(
-            "Version",
-            numbers,
-            format_func=version_label,
-            key="promote_version",
+        promote_tab_body(
+            settings,
+            sessions=sessions,
+            by_number=by_number,
+            holders=view.holders,
+            operator=operator,
+            token=token,
+            drift=drift,
+            version_label=version_label,
         )
-        choice = st.radio("Alias", [*SUGGESTED_ALIASES, "custom"], horizontal=True, key="promote_alias_choice")
-        alias = st.text_input("Custom alias", key="promote_custom_alias") if choice == "custom" else choice
-        checked = None
-        if alias:
-            with action(f"Checking version {version} for {alias}", version=version):
-                try:
-                    checked = preflight(settings, sessions=sessions, version=version, alias=alias, drift=drift)
-                except PromotionRefused as refused:
-                    st.info(plain(refused), icon="ℹ️")
-        if checked is not None:
-            current = "nothing" if checked.holder is None else f"version {checked.holder}"
-            st.markdown(f"**Pre-flight: `{checked.alias}` {current} → version {checked.candidate}**")
-            st.markdown(checklist(checked.checks))
-            if checked.failed:
-                st.error(
-                    f"{STATUS_ICONS['fail']} Blocked by {len(checked.failed)} failed check(s). "
-                    "Tick the override and give a reason to move the alias anyway.",
-                )
-        reason = st.text_area("Reason (required)", key="promote_reason")
-        override = st.checkbox(
-            "Override the failed checks (the reason is recorded as the override's)",
-            key="promote_override",
-            disabled=checked is None or checked.passed,
-        )
-        if st.button("Promote", key="promote_button", type="primary", disabled=checked is None):
-            with action(f"Moving {alias} to version {version}", version=version):
-                try:
-                    move = promote(
-                        settings,
-                        sessions=sessions,
-                        version=version,
-                        alias=alias,
-                        reason=reason,
-                        actor=operator,
-                        origin="page",
-                        token=token,
-                        override=override,
-                        drift=drift,
-                    )
-                except PromotionRefused as refused:
-                    st.error(plain(refused), icon="⛔")
-                else:
-                    was = "nothing" if move.from_version is None else f"version {move.from_version}"
-                    st.session_state["registry_flash"] = (
-                        f"`{move.alias}` → version {move.to_version} (was {was})"
-                        + (" — failed checks overridden" if move.override else "")
-                        + f". Ledger entry {move.ledger_id}."
-                    )
-                    st.rerun()
 
     with rollback_tab:
         history = sorted({entry.alias for entry in view.ledger})
         if not history:
             st.info("No alias change on record yet. After a promotion, this restores the version it replaced.")
         else:
-            rollback_alias = st.selectbox(
-                "Alias", history, index=history.index("champion") if "champion" in history else 0, key="rollback_alias"
-            )
-            target = None
-            with action(f"Finding the version {rollback_alias} had before"):
-                try:
-                    holder_version, target = rollback_target(settings, sessions=sessions, alias=rollback_alias)
-                except PromotionRefused as refused:
-                    st.info(plain(refused), icon="ℹ️")
-            if target is not None:
-                current = "nothing" if holder_version is None else f"version {holder_version}"
-                st.markdown(f"`{rollback_alias}` is on {current}; rolling back restores **version {target}**.")
-                with action(f"Checking version {target} for {rollback_alias}", version=target):
-                    try:
-                        guard = preflight(
-                            settings, sessions=sessions, version=target, alias=rollback_alias, drift=drift
-                        )
-                        st.markdown(checklist(guard.checks))
-                    except PromotionRefused as refused:
-                        st.info(plain(refused), icon="ℹ️")
-            rollback_reason = st.text_input("Reason (required)", key="rollback_reason")
-            rollback_override = st.checkbox("Override failed checks", key="rollback_override")
-            label = f"Roll back {rollback_alias}" + ("" if target is None else f" to version {target}")
-            if st.button(label, key="rollback_button", disabled=target is None):
-                with action(f"Rolling {rollback_alias} back to version {target}", version=target):
-                    try:
-                        move = rollback(
-                            settings,
-                            sessions=sessions,
-                            alias=rollback_alias,
-                            reason=rollback_reason,
-                            actor=operator,
-                            token=token,
-                            override=rollback_override,
-                            drift=drift,
-                        )
-                    except PromotionRefused as refused:
-                        st.error(plain(refused), icon="⛔")
-                    else:
-                        st.session_state["registry_flash"] = (
-                            f"`{move.alias}` rolled back: version {move.from_version} → version {move.to_version}. "
-                            f"Ledger entry {move.ledger_id}."
-                        )
-                        st.rerun()
+            rollback_tab_body(settings, sessions=sessions, history=history, operator=operator, token=token, drift=drift)
 
     with remove_tab:
         if not view.holders:
@@ -307,121 +201,14 @@ with action("Showing the Registry page"):
                     st.rerun()
 
     with reference_tab:
-        st.caption(
-            "The data a version was trained or validated on: what Monitoring compares live inputs with, where the "
-            "Predict form takes its ranges and defaults, and what simulated traffic is drawn from. Loupe keeps its "
-            "summary in a run of its own; the version's run is left as it is."
-        )
-        numbers = sorted(by_number, reverse=True)
-        champion = view.holders.get("champion")
-        reference_version = st.selectbox(
-            "Version",
-            numbers,
-            index=numbers.index(champion) if champion in numbers else 0,
-            format_func=version_label,
-            key="reference_version",
-        )
-        attached = by_number[reference_version].tags.get(REFERENCE_TAG)
-        if attached:
-            st.caption(
-                f"Version {reference_version} has a reference attached (run {code(attached)}); attaching again replaces it."
-            )
-        source = st.radio("From", [FROM_FILE, FROM_RUN, FROM_TRAFFIC], horizontal=True, key="reference_source")
-        traffic_days = 3.0
-        table = None
-        target = None
-        if source == FROM_FILE:
-            upload = st.file_uploader(
-                "Reference data",
-                type=["csv", "parquet", "pq"],
-                key="reference_upload",
-                help="One column per model input, one row per case; other columns are left out.",
-            )
-            if upload is not None:
-                with action(f"Reading {upload.name}"):
-                    read = st.session_state.get("reference_table")
-                    if read is None or read[0] != upload.file_id:  # read once per upload, not on every rerun
-                        read = st.session_state["reference_table"] = (
-                            upload.file_id,
-                            read_table(upload.name, data=upload.getvalue()),
-                        )
-                    table = read[1]
-            if table is not None:
-                st.caption(f"{plain(upload.name)}: {len(table):,} rows, {len(table.columns):,} columns.")
-                target = st.selectbox(
-                    "Target column (left out of the inputs)",
-                    [None, *map(str, table.columns)],
-                    format_func=lambda column: "none" if column is None else column,
-                    key="reference_target",
-                    help="The answer the model was trained to give; it also names the Predict page's answer.",
-                )
-        elif source == FROM_RUN:
-            st.caption(
-                "A dataset the run logged with a local source (mlflow.log_input), else the model's input example "
-                "(a few rows: thin, and said so)."
-            )
-        else:
-            traffic_days = float(
-                st.number_input("Days from its first answer", 0.5, 90.0, 3.0, step=0.5, key="reference_traffic_days")
-            )
-            st.caption(
-                "The inputs this version answered in its first days, as logged: when nobody kept its training data. "
-                "Drift then means “moved away from how it started”, and the reference says so."
-            )
-        if st.button(
-            f"Attach as the reference of version {reference_version}",
-            key="reference_attach",
-            type="primary",
-            disabled=source == FROM_FILE and table is None,
-        ):
-            with action(f"Attaching reference data to version {reference_version}", version=reference_version):
-                try:
-                    check_token(settings, token)
-                except PromotionRefused as refused:
-                    st.error(plain(refused), icon="⛔")
-                else:
-                    with st.spinner("Profiling and attaching…"):
-                        if source == FROM_FILE:
-                            result = attach_reference(
-                                settings,
-                                version=reference_version,
-                                data=table,
-                                source=upload.name,
-                                target=target,
-                                token=token,
-                            )
-                        elif source == FROM_RUN:
-                            result = attach_logged_reference(settings, version=reference_version, token=token)
-                        else:
-                            result = attach_traffic_reference(
-                                settings, sessions=sessions, version=reference_version, days=traffic_days, token=token
-                            )
-                    st.session_state["reference_result"] = (settings.model_name, result)
-                    recent_drift_status.clear()  # the pre-flight's drift verdict must see the new reference now
-                    st.rerun()
-        done = st.session_state.pop("reference_result", None)
-        if done is not None and done[0] == settings.model_name:
-            result = done[1]
-            st.success(
-                f"Version {result.version} now has a reference: {result.rows:,} rows from {plain(result.source)}, "
-                f"{len(result.features):,} input(s) profiled — {plain(', '.join(result.features))}. "
-                "Predict and Monitoring use it from their next request.",
-                icon="✅",
-            )
-            if result.skipped:
-                st.info(f"Not profiled: {plain('; '.join(result.skipped))}.", icon="ℹ️")
-            if result.thin:
-                st.warning(
-                    f"Only {result.rows:,} rows: with fewer than {FEW_ROWS:,}, drift tests can hardly tell a change "
-                    "from chance. Attach more of the data the version was trained on when you can.",
-                    icon="⚠️",
-                )
-        st.caption(
-            "From a shell: "
-            + command(
-                ["python", "-m", "core", "reference", "--version", str(reference_version), "--input", "FILE"]
-                + (["--model", other_model] if other_model else [])
-            )
+        reference_tab_body(
+            settings,
+            sessions=sessions,
+            by_number=by_number,
+            holders=view.holders,
+            token=token,
+            other_model=other_model,
+            version_label=version_label,
         )
 
     st.subheader("Ledger")

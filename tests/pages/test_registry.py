@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -22,12 +23,19 @@ def messages(elements) -> str:
     return "\n".join(readable(str(element.value)) for element in elements)
 
 
-def fill_promotion(app: AppTest, *, version: int, alias: str, name: str = "ana", reason: str = "") -> AppTest:
+def fill_promotion(
+    app: AppTest, *, version: int, alias: str, name: str = "ana", reason: str = "", challenger: str = "keep"
+) -> AppTest:
     app.text_input(key="operator").input(name)
     app.selectbox(key="promote_version").select(version)
     app.radio(key="promote_alias_choice").set_value(alias)
     app.text_area(key="promote_reason").input(reason)
-    return app.run()
+    app.run()
+    asked = [radio for radio in app.radio if radio.key == "promote_challenger_choice"]
+    if asked:  # the version holds challenger: say what becomes of it
+        asked[0].set_value(challenger)
+        app.run()
+    return app
 
 
 def test_the_page_lists_versions_and_says_promotion_is_open(registry_home) -> None:
@@ -40,6 +48,9 @@ def test_the_page_lists_versions_and_says_promotion_is_open(registry_home) -> No
     assert "**🥊 challenger** — version **2** · rf · holdout RMSE $559" in shown
     versions = app.dataframe[0].value
     assert list(versions["version"]) == [2, 1]
+    assert list(versions.columns[:2]) == ["version", "aliases"]  # the badges stay in sight at 1280 px
+    config = json.loads(app.dataframe[0].proto.columns)
+    assert [column for column, shown in config.items() if shown.get("pinned")] == ["version", "aliases"]
     assert list(app.dataframe[1].value["origin"]) == ["bootstrap", "bootstrap"]
     assert app.get("download_button")[0].proto.label == "Download the ledger (CSV)"
 
@@ -214,7 +225,7 @@ def test_a_classifier_chosen_in_the_sidebar_shows_its_holdout_figures(classifier
     assert f"**🥊 challenger** — version **2** · holdout ROC AUC {number(blind.metrics['roc_auc'])}" in shown
     versions = app.dataframe[0].value
     assert list(versions["version"]) == [2, 1]
-    assert list(versions.columns[3:7]) == ["roc_auc", "f1_score", "accuracy_score", "log_loss"]
+    assert list(versions.columns[4:8]) == ["roc_auc", "f1_score", "accuracy_score", "log_loss"]
     assert "training_accuracy_score" not in versions.columns
 
 
@@ -280,3 +291,64 @@ def test_the_classifiers_live_evidence_is_label_agreement_and_realised_accuracy(
     accuracy = sum(left == right for left, right in zip(shadow, truth, strict=True)) / 30
     assert f"❌ FAIL · **realised accuracy** — version 2: accuracy {accuracy:.1%} on 30 answers" in said
     assert "Blocked by 2 failed check" in messages(app.error)
+
+
+def test_promote_starts_on_the_challenger_and_asks_what_becomes_of_it(ridge_registry) -> None:
+    app = registry_page().run()  # champion v1, challenger v2, v3 the newest (a much worse ridge)
+    assert app.selectbox(key="promote_version").value == 2
+
+    app.text_input(key="operator").input("ana")
+    app.text_area(key="promote_reason").input("rf won the shadow run")
+    app.run()
+    question = app.radio(key="promote_challenger_choice")
+    assert question.value is None and app.button(key="promote_button").disabled  # asked, not assumed
+
+    question.set_value("another").run()
+    assert app.selectbox(key="promote_challenger_version").options == ["v3", "v1 · champion"]
+    app.selectbox(key="promote_challenger_version").select(1).run()
+    app.button(key="promote_button").click().run()
+
+    assert not app.exception
+    said = messages(app.success)
+    assert "`champion` → version 2 (was version 1); `challenger` → version 1 (was version 2)" in said
+    assert mlflow_io.alias_map(ridge_registry) == {"champion": 2, "challenger": 1}
+    assert [row[:3] for row in ledger_rows(ridge_registry)[-2:]] == [("champion", 1, 2), ("challenger", 2, 1)]
+
+
+def test_keeping_challenger_on_the_champions_version_is_said_to_idle_shadow_scoring(registry_home) -> None:
+    app = fill_promotion(registry_page().run(), version=2, alias="champion", reason="rf", challenger="keep")
+    assert "shadow scoring is idle" not in messages(app.warning)
+
+    app.button(key="promote_button").click().run()
+
+    assert not app.exception
+    assert mlflow_io.alias_map(registry_home) == {"champion": 2, "challenger": 2}
+    note = messages(app.warning)
+    assert "`champion` and `challenger` both point to version 2: shadow scoring is idle" in note
+    assert app.selectbox(key="promote_version").value == 2  # no challenger elsewhere: the newest
+
+
+def test_rollbacks_walk_back_and_never_offer_the_version_just_left(ridge_registry) -> None:
+    settings = ridge_registry
+    mlflow_io.set_alias(settings, alias="champion", version=2)  # v1 → v2 → v3, by another client
+    registry_page().run()
+    mlflow_io.set_alias(settings, alias="champion", version=3)
+
+    app = registry_page().run()
+    assert "rolling back restores **version 2**. Further back on record: v1." in messages(app.markdown)
+    app.text_input(key="operator").input("bo")
+    app.text_input(key="rollback_reason").input("ridge misbehaves")
+    app.button(key="rollback_button").click().run()
+    assert mlflow_io.alias_map(settings)["champion"] == 2
+
+    said = messages(app.markdown)
+    assert "rolling back restores **version 1**. It is the earliest on record." in said
+    assert app.button(key="rollback_button").proto.label == "Roll back champion to version 1"
+    app.text_input(key="rollback_reason").input("rf too")
+    app.button(key="rollback_button").click().run()
+
+    assert not app.exception
+    assert mlflow_io.alias_map(settings)["champion"] == 1
+    assert "nothing to roll back to" in messages(app.info)
+    assert app.button(key="rollback_button").disabled
+    assert [row[1:3] for row in ledger_rows(settings) if row[0] == "champion"][-2:] == [(3, 2), (2, 1)]
