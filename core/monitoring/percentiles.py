@@ -62,6 +62,7 @@ class VersionLatency:
     version: int
     samples: int
     p95_ms: float | None
+    basis: str = "all answers"  # which requests the figure is read from (one record, batch, …)
 
 
 def version_latency(session: Session, *, model_name: str, model_version: int) -> VersionLatency:
@@ -74,3 +75,42 @@ def version_latency(session: Session, *, model_name: str, model_version: int) ->
     merged = buckets.groupby("bucket")["count"].sum()
     p95 = latency_percentiles(merged.index.to_numpy(), merged.to_numpy(), (95,))[95]
     return VersionLatency(version=model_version, samples=int(merged.sum()), p95_ms=p95)
+
+
+def _kind_latency(session: Session, *, model_name: str, model_version: int, kind: str) -> VersionLatency:
+    buckets = rollups.bucket_counts(
+        session,
+        model_name=model_name,
+        metric=rollups.latency_metric(kind),
+        start=EPOCH,
+        end=FAR_FUTURE,
+        model_version=model_version,
+    )
+    basis = rollups.LATENCY_KIND_NAMES[kind]
+    if buckets.empty:
+        return VersionLatency(version=model_version, samples=0, p95_ms=None, basis=basis)
+    merged = buckets.groupby("bucket")["count"].sum()
+    p95 = latency_percentiles(merged.index.to_numpy(), merged.to_numpy(), (95,))[95]
+    return VersionLatency(version=model_version, samples=int(merged.sum()), p95_ms=p95, basis=basis)
+
+
+def paired_latency(
+    session: Session, *, model_name: str, candidate: int, holder: int, min_samples: int
+) -> tuple[VersionLatency, VersionLatency]:
+    """Two versions' p95 read off the same kind of request, like with like.
+
+    One-record answers first, then batch rows (each its share of the batch's time), then simulated
+    traffic: the first kind both versions answered at least ``min_samples`` times. When none has, the
+    one-record figures are returned (too few samples: the check says "unknown").
+    """
+    pairs = [
+        (
+            _kind_latency(session, model_name=model_name, model_version=candidate, kind=kind),
+            _kind_latency(session, model_name=model_name, model_version=holder, kind=kind),
+        )
+        for kind in ("one", "batch", "sim")
+    ]
+    for new, old in pairs:
+        if min(new.samples, old.samples) >= min_samples:
+            return new, old
+    return pairs[0]

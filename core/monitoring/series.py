@@ -117,3 +117,30 @@ def version_comparison(snapshot: Snapshot) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=columns).sort_values(["version", "role"])
+
+
+def latency_by_kind(snapshot: Snapshot) -> pd.DataFrame:
+    """Latency per kind of request in the window: one record, batch (each row's share of its batch), simulated.
+
+    Rows logged before the roll-ups kept the kind are in the overall figures only.
+    """
+    columns = ["requests", "answers", "p50_ms", "p95_ms", "p99_ms"]
+    frame = snapshot.latency_by_kind
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for kind, name in rollups.LATENCY_KIND_NAMES.items():
+        merged = frame[frame["kind"] == kind].groupby("bucket")["count"].sum()
+        if merged.empty or merged.sum() <= 0:
+            continue
+        figures = latency_percentiles(merged.index.to_numpy(), merged.to_numpy())
+        rows.append(
+            {
+                "requests": name,
+                "answers": int(merged.sum()),
+                "p50_ms": figures[50],
+                "p95_ms": figures[95],
+                "p99_ms": figures[99],
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)

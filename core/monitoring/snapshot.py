@@ -90,6 +90,8 @@ class Snapshot:
     holdout_mae: float | None = None  # the drift version's MAE at training, for the MAE alert
     refreshed: rollups.RefreshResult | None = None
     classification: ClassificationView | None = None  # a classifier's metrics, labels, scores (else None)
+    # kind (one | batch | sim | other), model_version, is_shadow, bucket, count (current window, selected rows)
+    latency_by_kind: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def is_empty(self) -> bool:
@@ -166,6 +168,12 @@ def snapshot(
             session, model_name=name, metric="residual", start=window.start, end=window.end
         )
         rejections = rollups.rejection_counts(session, model_name=name, start=previous_window.start, end=window.end)
+        by_kind = [
+            rollups.bucket_counts(
+                session, model_name=name, metric=rollups.latency_metric(kind), start=window.start, end=window.end
+            ).assign(kind=kind)
+            for kind in rollups.LATENCY_KIND_NAMES
+        ]
         versions = rollups.logged_versions(session, model_name=name)
         totals = select_rows(totals_all, version=version, include_shadow=include_shadow)
         drift_version = version if version is not None else serving_version(in_window(totals, window))
@@ -220,6 +228,9 @@ def snapshot(
         holdout_mae=training_mae,
         refreshed=refreshed,
         classification=classified,
+        latency_by_kind=select_rows(
+            pd.concat(by_kind, ignore_index=True), version=version, include_shadow=include_shadow
+        ),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from core.mlflow_io import VersionInfo
-from core.monitoring.percentiles import VersionLatency, version_latency
+from core.monitoring.percentiles import VersionLatency, paired_latency
 from core.registry.checks import FAIL, PASS, UNKNOWN, WARN, Check
 from core.settings import Settings
 from core.task import Task
@@ -67,8 +67,10 @@ def live_checks(
         tolerance=AGREEMENT_TOLERANCE,
     )
     # Latency comes from the roll-ups, as on Monitoring, so both pages show the same p95.
-    new_latency = version_latency(session, model_name=model, model_version=candidate.version)
-    old_latency = version_latency(session, model_name=model, model_version=holder.version)
+    # Like with like: both p95s from the same kind of request (one record, batch rows, simulated).
+    new_latency, old_latency = paired_latency(
+        session, model_name=model, candidate=candidate.version, holder=holder.version, min_samples=MIN_LATENCY_SAMPLES
+    )
     if task == "classification":
         quality = [_label_agreement_check(names[0], agreed), _accuracy_check(names[1], settings, new, old)]
     else:
@@ -160,12 +162,12 @@ def _latency_check(name: str, settings: Settings, new: VersionLatency, old: Vers
         return Check(
             name,
             UNKNOWN,
-            f"{new.samples} logged answers of version {new.version} and {old.samples} of version "
+            f"{new.samples} logged {new.basis} answers of version {new.version} and {old.samples} of version "
             f"{old.version} (needs {MIN_LATENCY_SAMPLES} each)",
         )
     assert new.p95_ms is not None and old.p95_ms is not None
     budget = settings.alert_p95_latency_ms
-    detail = f"{new.p95_ms:,.1f} ms vs {old.p95_ms:,.1f} ms (limit ×{LATENCY_FACTOR:g}"
+    detail = f"{new.p95_ms:,.1f} ms vs {old.p95_ms:,.1f} ms on {new.basis} answers (limit ×{LATENCY_FACTOR:g}"
     detail += ")" if budget is None else f" and over the {budget:,.0f} ms p95 budget)"
     if new.p95_ms <= LATENCY_FACTOR * old.p95_ms:
         return Check(name, PASS, detail)

@@ -40,6 +40,10 @@ MODELS_KEPT_IN_MEMORY = 6
 # server would otherwise cost every request its connection timeout.
 REGISTRY_RETRY_AFTER_S = 15.0
 META_FILE = "loupe_version.json"
+# Each load of a version into a process, one JSON line per load, next to the model's local copies: a
+# load's time is its own figure (Monitoring shows it), never part of a request's latency.
+LOADS_FILE = "loads.jsonl"
+LOADS_KEPT = 200
 
 
 class ServingError(LoupeError):
@@ -58,6 +62,17 @@ class Resolution:
     reference_run: str | None = None  # the run holding an attached reference profile, if any
     unit: str | None = None  # the version's ``loupe.unit`` tag (e.g. USD), for display
     task_tag: str | None = None  # the version's ``loupe.task`` tag, if it has one
+
+
+@dataclass(frozen=True)
+class ModelLoad:
+    """One load of a version into a process: how long it took and whether it was copied from the registry."""
+
+    model_name: str
+    version: int
+    seconds: float
+    loaded_at: str  # ISO 8601, UTC
+    copied: bool  # downloaded from the registry first (a first load on this host), not read from the local copy
 
 
 _lock = threading.RLock()
@@ -164,11 +179,40 @@ def load_version(settings: Settings, *, target: AliasTarget, offline: bool = Fal
         if served is not None and (offline or _holds(served, target)):
             _models.move_to_end(key)
             return served
+        started = time.perf_counter()
+        copied = _read_meta(_model_folder(settings) / f"v{target.version}") is None
         served = _load(settings, target=target, offline=offline)
+        _record_load(settings, target.version, time.perf_counter() - started, copied=copied)
         _models[key] = served
         while len(_models) > MODELS_KEPT_IN_MEMORY:
             _models.popitem(last=False)
         return served
+
+
+def _record_load(settings: Settings, version: int, seconds: float, *, copied: bool) -> None:
+    load = ModelLoad(settings.model_name, version, seconds, utcnow().isoformat(timespec="seconds"), copied)
+    try:
+        path = _model_folder(settings) / LOADS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as lines:
+            lines.write(json.dumps(load.__dict__) + "\n")
+    except OSError:  # a read-only cache must not stop the model from answering
+        pass
+
+
+def model_loads(settings: Settings) -> list[ModelLoad]:
+    """The latest loads of this model's versions on this host (newest last), as processes recorded them."""
+    try:
+        lines = (_model_folder(settings) / LOADS_FILE).read_text(encoding="utf-8").splitlines()[-LOADS_KEPT:]
+    except OSError:
+        return []
+    loads = []
+    for line in lines:
+        try:
+            loads.append(ModelLoad(**json.loads(line)))
+        except (ValueError, TypeError):  # a line cut short by a crash
+            continue
+    return loads
 
 
 def _holds(served: ServedModel, target: AliasTarget) -> bool:

@@ -11,6 +11,10 @@ import numpy as np
 LATENCY_FLOOR_MS = 0.01
 LATENCY_PER_DECADE = 40
 LATENCY_BUCKETS = 8 * LATENCY_PER_DECADE
+# Latency per kind of request, kept as metric ``lat_<kind>`` beside the overall ``latency``: a batch row
+# carries its per-row share of the batch's time, so it is only compared with other batch rows.
+LATENCY_KINDS = {"form": "one", "server": "one", "batch": "batch", "cli": "batch", "simulator": "sim"}
+LATENCY_KIND_NAMES = {"one": "one record", "batch": "batch (per-row share)", "sim": "simulated", "other": "other"}
 # Prediction and residual buckets: 50 per unit of sign(v)·log10(1 + |v|), any magnitude, either sign.
 SIGNED_LOG_PER_UNIT = 50
 
@@ -44,3 +48,13 @@ def signed_log_bounds(bucket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     bucket = np.asarray(bucket, dtype=float)
     return inverse(bucket / SIGNED_LOG_PER_UNIT), inverse((bucket + 1) / SIGNED_LOG_PER_UNIT)
+
+
+def latency_kind(source: str) -> str:
+    """The kind of request a logged ``source`` stands for: ``one`` record, ``batch``, ``sim`` (simulated) or ``other``."""
+    return LATENCY_KINDS.get(source, "other")
+
+
+def latency_metric(kind: str) -> str:
+    """The roll-up metric holding the latency buckets of one kind of request."""
+    return f"lat_{kind}"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from storage.base import table_of, utcnow
 from storage.prediction_log import Feedback, Prediction, PredictionFeature, Rejection
-from storage.rollups.buckets import latency_bucket, signed_log_bucket
+from storage.rollups.buckets import latency_bucket, latency_kind, latency_metric, signed_log_bucket
 from storage.rollups.classification import add_labels, add_predicted
 from storage.rollups.realised_error import (
     add_errors,
@@ -199,9 +199,10 @@ def _add_predictions(
         Prediction.is_ood,
         Prediction.label,
         Prediction.shadow_of,
+        Prediction.source,
     ).where(Prediction.id > low, Prediction.id <= high)
     columns = ["id", "hour", "model_name", "model_version", "is_shadow", "latency_ms", "prediction", "is_ood"]
-    columns += ["label", "shadow_of"]
+    columns += ["label", "shadow_of", "source"]
     rows = read_frame(session, query.order_by(Prediction.id), columns)
     if rows.empty:
         return np.empty(0, dtype=np.int64)
@@ -227,10 +228,15 @@ def _add_predictions(
     upsert(session, RollupHour, to_records(summary, keys + added), added=added)
 
     scored = rows[rows["prediction"].notna()]
+    latency = latency_bucket(rows["latency_ms"].to_numpy())
     buckets = [
-        bucket_rows(rows, groups, "latency", latency_bucket(rows["latency_ms"].to_numpy())),
+        bucket_rows(rows, groups, "latency", latency),
         bucket_rows(scored, groups, "prediction", signed_log_bucket(scored["prediction"].to_numpy())),
     ]
+    kinds = rows["source"].astype(str).map(latency_kind).to_numpy()
+    for kind in np.unique(kinds):  # the same buckets per kind of request: one record, batch, simulated
+        chosen = kinds == kind
+        buckets.append(bucket_rows(rows[chosen], groups, latency_metric(str(kind)), latency[chosen]))
     upsert(session, RollupBucket, [row for part in buckets for row in part], added=["count"])
     upsert(
         session,

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from core import mlflow_io
 from core.dataset import load_diamonds
-from core.serving.model_cache import ServingError, clear_memory_caches, serve
+from core.serving.model_cache import ServingError, clear_memory_caches, model_loads, serve
 from core.serving.scoring import predict_one, score_frame, score_shadow_for
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Prediction, PredictionFeature, Rejection, features_of
@@ -237,3 +237,29 @@ def test_an_error_mid_batch_leaves_no_rows(registry_home, log) -> None:
     assert rows(log) == []
     with log.begin() as session:
         assert session.scalar(select(func.count()).select_from(PredictionFeature)) == 0
+
+
+def test_a_cold_load_is_its_own_figure_not_the_first_answers_latency(registry_home, log) -> None:
+    cold = predict_one(registry_home, DIAMOND, sessions=log)
+    loads = model_loads(registry_home)
+    warm = predict_one(registry_home, DIAMOND, sessions=log)
+
+    assert [(load.version, load.copied) for load in loads] == [(1, True), (2, True)]  # champion, then challenger
+    answer, shadow = rows(log)[:2]
+    assert shadow.is_shadow and answer.latency_ms == pytest.approx(cold.latency_ms)
+    # A row that carried its version's load would take at least as long as the load itself.
+    assert answer.latency_ms < loads[0].seconds * 1000
+    assert shadow.latency_ms < loads[1].seconds * 1000
+    assert len(model_loads(registry_home)) == 2 and warm.accepted  # a warm answer loads nothing
+
+    clear_memory_caches()
+    predict_one(registry_home, DIAMOND, sessions=log)
+    assert [(load.version, load.copied) for load in model_loads(registry_home)[2:]] == [(1, False), (2, False)]
+
+
+def test_each_batch_row_carries_its_share_and_is_marked_batch(registry_home, log) -> None:
+    score_frame(registry_home, diamonds(50), sessions=log, source="batch", shadow=False)
+
+    answered = rows(log, shadow=False)
+    assert len(answered) == 50 and {row.source for row in answered} == {"batch"}
+    assert len({row.latency_ms for row in answered}) == 1  # one share of one batch's time, the same for each row
