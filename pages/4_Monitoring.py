@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from core.monitoring import alerts, charts
+from core.monitoring.drift_trend import drift_trend, drift_trend_figure
 from core.monitoring.export import export_meta, report_csv, report_json
 from core.monitoring.references import refresh
 from core.monitoring.series import (
     error_over_time,
+    latency_by_kind,
     latency_over_time,
     prediction_quantiles_over_time,
     rejection_table,
@@ -26,12 +28,12 @@ from core.monitoring.snapshot import Snapshot, known_versions, snapshot
 from core.monitoring.window_drift import alert_window_status
 from core.monitoring.windows import PRESETS, Window, recent_days
 from core.registry.status import shared_alias_note
-from core.serving.model_cache import ServingError, serve
+from core.serving.model_cache import ServingError, model_loads, serve
 from ui import monitoring_classifier
 from ui.errors import action
 from ui.formats import COUNT_COLUMN_FORMAT, command, plain
 from ui.monitoring_lookup import lookup_section
-from ui.monitoring_view import drift_sentence, refreshed_text, rolled_up_text
+from ui.monitoring_view import REJECTIONS_NOT_ATTRIBUTED, drift_sentence, loads_text, refreshed_text, rolled_up_text
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions
 
@@ -159,8 +161,10 @@ with action("Showing the Monitoring page"):
                 charts.prediction_figure(prediction_quantiles_over_time(view.predictions_by_hour), answer=answer),
                 key="monitoring_prediction_chart",
             )
+            latency_kinds_section(view)
             if not view.rejections.empty:
                 st.dataframe(rejection_table(view.rejections), hide_index=True, key="monitoring_rejections")
+            st.caption(REJECTIONS_NOT_ATTRIBUTED)
         with drift:
             drift_section(view)
             if view.classification is not None:
@@ -205,6 +209,25 @@ with action("Showing the Monitoring page"):
                 },
             )
 
+    def latency_kinds_section(view: Snapshot) -> None:
+        kinds = latency_by_kind(view)
+        if not kinds.empty:
+            st.markdown("**Latency per kind of request** (a batch row counts its share of the batch's time)")
+            st.dataframe(
+                kinds,
+                hide_index=True,
+                key="monitoring_latency_kinds",
+                column_config={
+                    "answers": st.column_config.NumberColumn("answers", format=COUNT_COLUMN_FORMAT),
+                    "p50_ms": st.column_config.NumberColumn("p50 (ms)", format="%.1f"),
+                    "p95_ms": st.column_config.NumberColumn("p95 (ms)", format="%.1f"),
+                    "p99_ms": st.column_config.NumberColumn("p99 (ms)", format="%.1f"),
+                },
+            )
+        loads = model_loads(settings)
+        if loads:
+            st.caption(loads_text(loads))
+
     def drift_section(view: Snapshot) -> None:
         report = view.current.drift
         if report is None or not report.features:
@@ -240,6 +263,17 @@ with action("Showing the Monitoring page"):
             charts.drift_overlay_figure(next(item for item in report.features if item.feature == chosen)),
             key="monitoring_drift_overlay",
         )
+        if view.drift_version is not None:
+            with sessions.begin() as session:
+                trend = drift_trend(
+                    settings,
+                    session=session,
+                    window=view.window,
+                    model_version=view.drift_version,
+                    feature=chosen,
+                    include_shadow=include_shadow,
+                )
+            st.plotly_chart(drift_trend_figure(trend, chosen), key="monitoring_drift_trend")
         meta = export_meta(settings, window=view.window, version=view.drift_version, include_shadow=include_shadow)
         left, right = st.columns(2)
         left.download_button(

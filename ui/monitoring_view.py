@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from core.monitoring.drift import DriftReport
+from core.serving.model_cache import ModelLoad
 
 
 def drift_sentence(report: DriftReport, version: int | None) -> str:
@@ -39,3 +41,19 @@ def refreshed_text(moment: datetime) -> str:
 def rolled_up_text(rows: int) -> str:
     """How many new log rows this run rolled up, with the plural right."""
     return f"{rows:,} new log {'row' if rows == 1 else 'rows'} rolled up"
+
+
+REJECTIONS_NOT_ATTRIBUTED = (
+    "Rejected inputs are not attributed to a version: an input is refused by the schema before any version "
+    "answers it, so the rejected-input rate is the model's whatever version is chosen."
+)
+
+
+def loads_text(loads: Sequence[ModelLoad], *, shown: int = 4) -> str:
+    """The latest model loads on this host, apart from request latency: ``v2 loaded in 0.24 s at … UTC``."""
+    parts = []
+    for load in reversed(loads[-shown:]):
+        at = datetime.fromisoformat(load.loaded_at).astimezone(UTC)
+        how = " (copied from the registry)" if load.copied else ""
+        parts.append(f"v{load.version} in {load.seconds:,.2f} s at {at:%Y-%m-%d %H:%M:%S} UTC{how}")
+    return "Model loads, not counted as request latency: " + "; ".join(parts) + "."
