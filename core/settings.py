@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     shadow: bool = Field(default=True, validation_alias=_env("LOUPE_SHADOW"))
     # One-record answers from a compiled copy of the pipeline (core/compiled_pipeline); off = predict().
     compile_models: bool = Field(default=True, validation_alias=_env("LOUPE_COMPILE_MODELS"))
+    # The MLflow UI as the operator's browser reaches it; when set, runs, experiments and versions link to it.
+    mlflow_ui_url: str | None = Field(default=None, validation_alias=_env("LOUPE_MLFLOW_UI_URL"))
     mlflow_timeout_s: float = Field(default=3.0, gt=0, validation_alias=_env("LOUPE_MLFLOW_TIMEOUT_S"))
     mlflow_max_retries: int = Field(default=1, ge=0, validation_alias=_env("LOUPE_MLFLOW_MAX_RETRIES"))
     promotion_tolerance: float = Field(default=0.05, ge=0, validation_alias=_env("LOUPE_PROMOTION_TOLERANCE"))

@@ -61,10 +61,16 @@ def field_input(spec: FieldSpec) -> object:
     placeholder = (
         f"optional · reference median {number(spec.default)}" if optional and spec.default is not None else optional
     )
+    if spec.required:
+        # The default is only where the field starts: the widget itself may be emptied (value=None), and an
+        # emptied required field is refused as "required" instead of snapping back to the default and being scored.
+        placeholder = "required"
+        if key not in st.session_state and default is not None:
+            st.session_state[key] = int(default) if spec.dtype == "integer" else float(default)
     if spec.dtype == "integer":
         return st.number_input(
             label,
-            value=None if default is None else int(default),
+            value=None,
             step=1,
             key=key,
             help=help_text,
@@ -72,13 +78,19 @@ def field_input(spec: FieldSpec) -> object:
         )
     return st.number_input(
         label,
-        value=None if default is None else float(default),
+        value=None,
         step=input_step(spec.train_min, spec.train_max, spec.default if isinstance(spec.default, float) else None),
         format="%g",
         key=key,
         help=help_text,
         placeholder=placeholder,
     )
+
+
+def loading_text(model_name: str, version: int | None) -> str:
+    """What the spinner says while the champion loads: the model and the version being loaded."""
+    which = f"version {version}" if version is not None else f"the version `{ALIAS}` points to"
+    return f"Loading {plain(model_name)} {which} (`{ALIAS}`)…"
 
 
 with action("Showing the Predict page"):
@@ -94,7 +106,9 @@ with action("Showing the Predict page"):
     champion_version = console.live.versions.get(ALIAS)
     with action(f"Loading the model behind {ALIAS}", version=champion_version) as loading:
         try:
-            served, resolution = serve(settings, alias=ALIAS)
+            # The first visit loads (and may download) the model: say which version instead of a blank page.
+            with st.spinner(loading_text(settings.model_name, champion_version)):
+                served, resolution = serve(settings, alias=ALIAS)
         except ServingError as error:
             st.error(f"Nothing can answer: {plain(error)}", icon="🚫")
             st.stop()
@@ -140,11 +154,14 @@ with action("Showing the Predict page"):
 
     with single:
         with st.form("predict_form", border=True):
-            columns = st.columns(COLUMNS_PER_ROW)
             values: dict[str, object] = {}
-            for index, spec in enumerate(schema.fields):
-                with columns[index % COLUMNS_PER_ROW]:
-                    values[spec.name] = field_input(spec)
+            # One row of columns per line of fields: the tab key then runs across a row, as the grid reads
+            # (a single set of columns would send it down each column first).
+            for start in range(0, len(schema.fields), COLUMNS_PER_ROW):
+                row = st.columns(COLUMNS_PER_ROW)
+                for column, spec in zip(row, schema.fields[start : start + COLUMNS_PER_ROW], strict=False):
+                    with column:
+                        values[spec.name] = field_input(spec)
             submitted = st.form_submit_button("Predict", type="primary", key="predict_submit")
 
         scoring_failed = False

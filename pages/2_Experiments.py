@@ -13,8 +13,11 @@ from core.experiments.comparison import (
     selected,
 )
 from core.experiments.registration import (
+    AlreadyRegistered,
     CannotRegister,
+    already_registered,
     elsewhere,
+    existing_versions,
     register_run,
     registrable,
     run_summary,
@@ -27,6 +30,7 @@ from core.experiments.runs import (
     RunFilters,
     default_experiment,
     display_table,
+    experiment_url,
     list_experiments,
     load_runs,
     model_experiment_id,
@@ -34,6 +38,7 @@ from core.experiments.runs import (
     run_url,
     runs_page,
     sort_table,
+    version_url,
 )
 from core.identity import os_user
 from core.mlflow_io import RegistryUnavailable
@@ -84,6 +89,9 @@ with action("Showing the Experiments page"):
     )
     if settings.experiment_name not in names.values():
         st.caption(f"The configured experiment `{settings.experiment_name}` does not exist yet.")
+    experiment_link = experiment_url(settings, experiment_id=experiment_id)
+    if experiment_link:
+        st.markdown(f"[Open experiment {plain(names[experiment_id])} in the MLflow UI]({experiment_link})")
 
     with st.expander("Filters", expanded=True, key="filters"):
         search_column, estimator_column = st.columns([3, 2])
@@ -100,14 +108,22 @@ with action("Showing the Experiments page"):
     with action(f"Searching the runs of {names[experiment_id]}", stop=True):
         try:
             with st.spinner("Searching runs…"):
-                runs = load_runs(
-                    settings,
-                    experiment_id=experiment_id,
-                    filters=RunFilters(search=search, started_from=started_from, started_to=started_to),
-                )
-        except InvalidFilter as error:
-            st.error(plain(error), icon="⚠️")
-            st.stop()
+                try:
+                    runs = load_runs(
+                        settings,
+                        experiment_id=experiment_id,
+                        filters=RunFilters(search=search, started_from=started_from, started_to=started_to),
+                    )
+                except InvalidFilter as error:
+                    # Say what is wrong beside the search, and keep every control and tab: the runs are shown
+                    # without the search (the dates and the quick filters still apply) until it is fixed.
+                    search_column.error(plain(error), icon="⚠️")
+                    search_column.caption("Showing the runs without this search until it is fixed.")
+                    runs = load_runs(
+                        settings,
+                        experiment_id=experiment_id,
+                        filters=RunFilters(started_from=started_from, started_to=started_to),
+                    )
         except RegistryUnavailable as error:
             st.error(f"MLflow unreachable. {plain(error)}", icon="🚫")
             st.stop()
@@ -319,6 +335,22 @@ with action("Showing the Experiments page"):
         registered_elsewhere = elsewhere(settings, run_id=register_id)
         if registered_elsewhere:
             st.info(plain(registered_elsewhere), icon="ℹ️")
+        registered_here = existing_versions(settings, run_id=register_id)
+        again = False
+        if registered_here:
+            # Registering the same run again makes a second version of the same model: name the existing
+            # one(s) and ask, rather than quietly making another.
+            links = [(version, version_url(settings, version=version)) for version in registered_here]
+            linked = " · ".join(f"[version {version} in the MLflow UI]({link})" for version, link in links if link)
+            st.warning(
+                plain(already_registered(settings, run_id=register_id, versions=registered_here))
+                + (f"\n\n{linked}" if linked else ""),
+                icon="♻️",
+            )
+            again = st.checkbox(
+                f"Yes, register it again as another version of {plain(settings.model_name)}",
+                key="register_again",
+            )
         set_challenger = st.checkbox(
             "Also point `challenger` at the new version",
             key="register_challenger",
@@ -331,8 +363,9 @@ with action("Showing the Experiments page"):
         if st.button(
             f"Register as a new version of {plain(settings.model_name)}",
             key="register",
-            disabled=why_not is not None,
-            help=why_not,
+            disabled=why_not is not None or (bool(registered_here) and not again),
+            help=why_not
+            or ("Already registered: tick the box above to make another version." if registered_here else None),
             type="primary",
         ):
             with action(f"Registering run {labels[register_id]} as a new version of {settings.model_name}"):
@@ -346,7 +379,10 @@ with action("Showing the Experiments page"):
                             actor=actor,
                             token=token,
                             sessions=prediction_log_sessions(settings.database_url),
+                            again=again,
                         )
+                except AlreadyRegistered as error:  # registered meanwhile (another tab, another person)
+                    st.warning(plain(error), icon="♻️")
                 except CannotRegister as error:
                     st.error(plain(error), icon="🚫")
                 else:
@@ -354,6 +390,9 @@ with action("Showing the Experiments page"):
                         f"Registered {plain(labels[register_id])} as version {registration.version} "
                         f"of {plain(registration.model_name)}."
                     )
+                    new_link = version_url(settings, version=registration.version)
+                    if new_link:
+                        message += f" [Open version {registration.version} in the MLflow UI]({new_link})."
                     if registration.alias:
                         was = f"version {registration.previous_version}" if registration.previous_version else "nothing"
                         message += (

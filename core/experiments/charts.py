@@ -48,8 +48,29 @@ def metric_bar_figures(runs: RunSet, *, run_ids: list[str], metrics: list[str] |
             )
         )
         figure.update_layout(title=f"{metric} ({direction(metric)})", template=TEMPLATE, height=320, showlegend=False)
+        figure.update_yaxes(range=bar_range(values.dropna().astype(float).to_list()))
         figures[metric] = figure
     return figures
+
+
+def bar_range(values: list[float], *, margin: float = 0.25) -> list[float]:
+    """A y range around the data, not from zero: 529 and 543 must not look equal.
+
+    The span between the lowest and the highest value is padded by ``margin`` of itself on each side
+    (a single value, or equal values, by 5% of its size); the range starts at 0 only when the data
+    crosses or touches it, so a bar never starts below an axis that is not there.
+    """
+    if not values:
+        raise ValueError("values must hold at least one number")
+    low, high = min(values), max(values)
+    span = high - low
+    pad = span * margin if span > 0 else (abs(high) * 0.05 or 1.0)
+    bottom, top = low - pad, high + pad
+    if low >= 0 > bottom:
+        bottom = 0.0
+    if high < 0 < top:
+        top = 0.0
+    return [bottom, top]
 
 
 def parallel_coordinates_figure(frame: pd.DataFrame, *, params: list[str], metric: str) -> go.Figure:
@@ -71,12 +92,16 @@ def parallel_coordinates_figure(frame: pd.DataFrame, *, params: list[str], metri
                 "colorbar": {"title": {"text": f"{metric}<br>({direction(metric)})"}},
             },
             dimensions=dimensions,
+            # Plotly's default tick labels are 10 px with a dark halo: readable sizes, no halo on the dark theme.
+            labelfont={"size": 15},
+            tickfont={"size": 13, "shadow": "none"},
+            rangefont={"size": 11, "shadow": "none"},
         )
     )
     figure.update_layout(
         title=f"params → {metric} ({direction(metric)}; {len(rows)} runs)",
         template=TEMPLATE,
-        height=460,
+        height=500,
         margin={"l": 70, "r": 40, "t": 90, "b": 40},  # room for the outer axes' tick labels
     )
     return figure

@@ -20,6 +20,37 @@ class CannotRegister(LoupeError, ValueError):
     """The run's model cannot be registered (no logged model, or the admin token is missing)."""
 
 
+class AlreadyRegistered(CannotRegister):
+    """The run's model already is a version of the console's model and nobody said to register it again."""
+
+    def __init__(self, message: str, *, versions: list[int]) -> None:
+        super().__init__(message)
+        self.versions = versions
+
+
+def existing_versions(settings: Settings, *, run_id: str) -> list[int]:
+    """The versions of the console's model already registered from this run, oldest first."""
+    return sorted(
+        version
+        for name, version in mlflow_io.registrations_of_run(settings, run_id=run_id)
+        if name == settings.model_name
+    )
+
+
+def already_registered(settings: Settings, *, run_id: str, versions: list[int] | None = None) -> str | None:
+    """A sentence naming the versions of the console's model this run already is, else ``None``."""
+    versions = existing_versions(settings, run_id=run_id) if versions is None else versions
+    if not versions:
+        return None
+    named = ", ".join(f"version {version}" for version in versions)
+    holds = "is already" if len(versions) == 1 else "already is"
+    return (
+        f"This run's model {holds} {named} of {settings.model_name}. Registering it again makes another version "
+        "with the same model (its own metrics, tags and aliases); usually you want the existing one "
+        "(move an alias to it on the Registry page)."
+    )
+
+
 @dataclass(frozen=True)
 class Registration:
     """A version registered from a run, and what became of the alias move (if one was asked for)."""
@@ -90,13 +121,16 @@ def register_run(
     reason: str = "",
     token: str | None = None,
     sessions: sessionmaker[Session] | None = None,
+    again: bool = False,
 ) -> Registration:
     """Register the run's logged model as a new version of ``settings.model_name``; optionally move ``alias`` to it.
 
     ``estimator`` becomes the version's ``loupe.estimator`` tag. The alias move goes through the
     Registry's guardrails (:func:`core.promotion.promote`: token, pre-flight, ledger entry with origin
     ``page``). A wrong or missing token refuses before anything is registered; a failed pre-flight
-    keeps the new version and leaves the alias where it was (``alias_refused`` says why).
+    keeps the new version and leaves the alias where it was (``alias_refused`` says why). A run already
+    registered as a version of the model raises :class:`AlreadyRegistered` (naming the versions) unless
+    ``again`` says to make another one.
     """
     if alias:
         if sessions is None:
@@ -106,6 +140,13 @@ def register_run(
             check_token(settings, token)
         except PromotionRefused as refused:
             raise CannotRegister(f"Cannot set `{alias}`: {refused}. Nothing was registered.") from refused
+    if not again:
+        versions = existing_versions(settings, run_id=run_id)
+        if versions:
+            raise AlreadyRegistered(
+                f"{already_registered(settings, run_id=run_id, versions=versions)} Nothing was registered.",
+                versions=versions,
+            )
     model_uri = mlflow_io.logged_model_uri(settings, run_id=run_id)
     if model_uri is None:
         raise CannotRegister(

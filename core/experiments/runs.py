@@ -6,9 +6,10 @@ and the registry adds two calls (versions by run, aliases): nothing is fetched p
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pandas as pd
 
@@ -31,7 +32,14 @@ TRAIN_HINT = "python -m core train --estimator rf --no-register"
 
 
 class InvalidFilter(LoupeError, ValueError):
-    """A filter the user typed that MLflow cannot run; the message names the filter and the reason."""
+    """A filter the user typed that MLflow cannot run; the message names the filter and says what to change.
+
+    ``reason`` keeps MLflow's own words (for logs), the message never shows them raw when they are understood.
+    """
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def lower_is_better(metric: str) -> bool:
@@ -133,8 +141,9 @@ def load_runs(
     except InvalidSearchFilter as error:
         shown = filters.search.strip() or filter_string
         raise InvalidFilter(
-            f"The filter `{shown}` is not valid MLflow search syntax: {error.reason}. "
-            "Write clauses like `metrics.rmse < 600 and params.estimator = 'hgb'` (only `and`, strings in quotes)."
+            f"The search `{shown}` cannot be run. {explain_search_error(error.reason)} "
+            "A search that works: `metrics.rmse < 600 and params.estimator = 'hgb'`.",
+            reason=error.reason,
         ) from error
     versions = mlflow_io.versions_by_run(settings)
     aliases_by_version: dict[int, list[str]] = {}
@@ -300,15 +309,75 @@ def runs_page(table: pd.DataFrame, *, page: int, page_size: int) -> RunsPage:
 
 
 def mlflow_ui(settings: Settings) -> str | None:
-    """The MLflow UI's address when tracking is an http(s) server (credentials removed), else ``None``."""
-    parts = urlsplit(settings.tracking_uri)
-    if parts.scheme not in {"http", "https"}:
+    """The MLflow UI's address from ``LOUPE_MLFLOW_UI_URL`` (credentials removed, no trailing slash), else ``None``.
+
+    Only the setting counts: the tracking URI is often an address only Loupe can reach (``http://mlflow:5000``
+    inside docker-compose), not one the operator's browser can open.
+    """
+    configured = (settings.mlflow_ui_url or "").strip()
+    if not configured:
+        return None
+    parts = urlsplit(configured)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
         return None
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
 
 
-def run_url(settings: Settings, *, experiment_id: str, run_id: str) -> str | None:
-    """The run's page in the MLflow UI, or ``None`` without a tracking server."""
+def experiment_url(settings: Settings, *, experiment_id: str) -> str | None:
+    """The experiment's page in the MLflow UI (``#/experiments/<id>``), or ``None`` when no UI is configured."""
     base = mlflow_ui(settings)
-    return None if base is None else f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+    return None if base is None else f"{base}/#/experiments/{quote(str(experiment_id), safe='')}"
+
+
+def run_url(settings: Settings, *, experiment_id: str, run_id: str) -> str | None:
+    """The run's page in the MLflow UI (``#/experiments/<id>/runs/<run_id>``), or ``None`` when no UI is configured."""
+    base = experiment_url(settings, experiment_id=experiment_id)
+    return None if base is None else f"{base}/runs/{quote(run_id, safe='')}"
+
+
+def version_url(settings: Settings, *, version: int, model_name: str | None = None) -> str | None:
+    """A model version's page in the MLflow UI (``#/models/<name>/versions/<n>``; the console's model unless
+    ``model_name``), or ``None`` when no UI is configured."""
+    base = mlflow_ui(settings)
+    name = settings.model_name if model_name is None else model_name
+    return None if base is None else f"{base}/#/models/{quote(name, safe='')}/versions/{int(version)}"
+
+
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def explain_search_error(reason: str) -> str:
+    """MLflow's complaint about a search filter, said as what to change (MLflow's own words only as a last resort)."""
+    quoted = _QUOTED.findall(reason)
+    first = quoted[0] if quoted else ""
+    if reason.startswith("Invalid attribute key"):
+        return (
+            f"`{first}` is not something runs can be searched by. Name metrics, params and tags with their prefix: "
+            f"`metrics.{first}`, `params.{first}` or `tags.{first}` (attributes: `attributes.status`, "
+            "`attributes.run_name`…)."
+        )
+    if reason.startswith("Invalid entity type"):
+        return (
+            f"`{first}.` is not a prefix MLflow knows. Start each name with `metrics.`, `params.`, `tags.` "
+            "or `attributes.`."
+        )
+    if reason.startswith("Invalid comparator"):
+        if "LIKE" in reason:
+            return (
+                f"`{first}` cannot compare text (params, tags and attributes are text). "
+                "Use `=`, `!=`, `LIKE` or `ILIKE`; only metrics take `<`, `<=`, `>` and `>=`."
+            )
+        return f"`{first}` is not a comparison. Use one of `=`, `!=`, `<`, `<=`, `>`, `>=`."
+    if reason.startswith("Invalid clause(s) in filter string"):
+        if any(word.lower() == "or" for word in quoted):
+            return "MLflow search has no `or`: join clauses with `and` (every clause must hold), or search twice."
+        return (
+            "A clause is incomplete: each one is a name, a comparison and a value, such as `metrics.rmse < 600` "
+            "or `params.estimator = 'hgb'`, and a text value needs both quotes."
+        )
+    if reason.startswith("Expected a quoted string value"):
+        return "Params, tags and attributes are text: put the value in quotes, e.g. `params.seed = '3'`."
+    if reason.startswith("Expected numeric value type for metric"):
+        return "Metrics are numbers: compare them with a number, without quotes, e.g. `metrics.rmse < 600`."
+    return f"MLflow cannot read it ({reason.rstrip('.')})."

@@ -108,14 +108,55 @@ def test_the_table_pages_through_all_runs_sorted_by_the_first_metric(synthetic_p
     assert not app.exception
 
 
-def test_an_invalid_filter_gets_a_message_not_a_traceback(synthetic_page) -> None:
-    app, _, _ = synthetic_page
+def test_an_invalid_filter_says_what_is_wrong_and_keeps_every_control_and_tab(synthetic_page) -> None:
+    app, experiment_id, _ = synthetic_page
 
     app.text_input(key="search").set_value("rmse < 3").run()
 
     assert not app.exception
-    assert "The filter `rmse < 3` is not valid MLflow search syntax" in failures(app)[0]
-    assert "Invalid attribute key 'rmse'" in failures(app)[0]
+    (error,) = failures(app)
+    assert error.startswith("The search `rmse < 3` cannot be run. `rmse` is not something runs can be searched by")
+    assert "`metrics.rmse`" in error and "Invalid attribute key" not in error  # words, not MLflow's raw error
+    assert "Showing the runs without this search until it is fixed." in captions(app)
+    # Every control and tab stays, over the runs without the search.
+    assert app.multiselect(key="estimators").options == ["hgb", "rf", "ridge"]
+    assert app.selectbox(key="threshold_metric") is not None
+    assert [tab.label for tab in app.tabs] == ["Runs", "Compare", "Leaderboard", "Register"]
+    assert f"{RUN_COUNT} runs · page 1 of 2" in captions(app)
+
+    app.multiselect(key="estimators").set_value(["rf"]).run()
+    app.selectbox(key="threshold_metric").set_value("rmse").run()
+    app.number_input(key="threshold").set_value(760.0).run()
+    assert set(runs_table(app)["estimator"]) == {"rf"} and len(runs_table(app)) == 7  # the quick filters still work
+    assert app.selectbox(key=f"register_run_{experiment_id}") is not None
+
+    app.text_input(key="search").set_value("metrics.rmse < 600 or metrics.mae < 3").run()
+    assert "MLflow search has no `or`" in failures(app)[0]
+
+    app.text_input(key="search").set_value("params.estimator = 'rf'").run()
+    assert not failures(app) and "Showing the runs without this search" not in captions(app)
+
+
+def test_runs_and_the_experiment_link_to_the_mlflow_ui_only_when_it_is_set(synthetic, monkeypatch) -> None:
+    home, logged = synthetic
+    settings = use_home(monkeypatch, home)
+    app = page().run()
+    assert "mlflow" not in runs_table(app).columns
+    assert not any("MLflow UI" in markdown.value for markdown in app.markdown)
+
+    settings = use_home(monkeypatch, home, LOUPE_MLFLOW_UI_URL="http://localhost:5000/")
+    experiment_id = mlflow_io.ensure_experiment(settings)
+    app = page().run()
+
+    assert not app.exception
+    base = f"http://localhost:5000/#/experiments/{experiment_id}"
+    assert f"[Open experiment loupe in the MLflow UI]({base})" in [markdown.value for markdown in app.markdown]
+    links = dict(zip(runs_table(app).index, runs_table(app)["mlflow"], strict=True))
+    assert links[logged[0].run_id] == f"{base}/runs/{logged[0].run_id}"
+    app.selectbox(key=f"register_run_{experiment_id}").set_value(logged[1].run_id).run()
+    assert f"[Open this run in the MLflow UI]({base}/runs/{logged[1].run_id})" in [
+        markdown.value for markdown in app.markdown
+    ]
 
 
 def test_filters_narrow_the_runs(synthetic_page) -> None:
@@ -167,13 +208,20 @@ def test_compare_leaderboard_and_register_explanations(synthetic_page) -> None:
     assert app.button(key="register").disabled
 
 
-def test_register_a_trained_run_and_set_challenger_from_the_page(registry_home) -> None:
-    settings = registry_home
+def test_re_registering_a_run_names_its_version_and_asks_before_another(registry_home, monkeypatch) -> None:
+    settings = use_home(monkeypatch, registry_home.home_dir, LOUPE_MLFLOW_UI_URL="http://mlflow.example:5000")
     experiment_id = mlflow_io.ensure_experiment(settings)
     app = page().run()
     hgb_run = mlflow_io.version_for_alias(settings, alias="champion").run_id
 
     app.selectbox(key=f"register_run_{experiment_id}").set_value(hgb_run).run()
+    asked = next(readable(warning.value) for warning in app.warning if "already" in warning.value)
+    assert asked.startswith("This run's model is already version 1 of diamond-price. Registering it again makes")
+    assert "[version 1 in the MLflow UI](http://mlflow.example:5000/#/models/diamond-price/versions/1)" in asked
+    assert app.button(key="register").disabled  # nothing is made until asked twice
+    assert mlflow_io.versions_by_run(settings)[hgb_run] == [1]
+
+    app.checkbox(key="register_again").check().run()
     assert not app.button(key="register").disabled
     app.checkbox(key="register_challenger").check()
     app.text_input(key="register_actor").set_value("grace")
@@ -181,6 +229,11 @@ def test_register_a_trained_run_and_set_challenger_from_the_page(registry_home) 
 
     assert not app.exception
     assert any("as version 3 of diamond-price" in success.value for success in app.success)
+    assert any(
+        "[Open version 3 in the MLflow UI](http://mlflow.example:5000/#/models/diamond-price/versions/3)"
+        in success.value
+        for success in app.success
+    )
     assert any("`challenger` → version 3 (was version 2)" in success.value for success in app.success)
     assert mlflow_io.alias_map(settings) == {"champion": 1, "challenger": 3}
     assert "v1 (champion), v3 (challenger)" in set(runs_table(app)["registered"])
@@ -191,6 +244,9 @@ def test_register_a_trained_run_and_set_challenger_from_the_page(registry_home) 
         assert (change.from_version, change.to_version, change.origin, change.actor) == (2, 3, "page", "grace")
     finally:
         engine.dispose()
+
+    app.selectbox(key=f"register_run_{experiment_id}").set_value(hgb_run).run()
+    assert any("already is version 1, version 3 of diamond-price" in readable(w.value) for w in app.warning)
 
 
 def test_an_unreachable_tracking_server_is_reported(monkeypatch, tmp_path) -> None:
@@ -210,6 +266,7 @@ def test_a_blocked_challenger_move_keeps_the_new_version_and_says_why(registry_h
     app = page().run()
 
     app.selectbox(key=f"register_run_{experiment_id}").set_value(rf_run).run()
+    app.checkbox(key="register_again").check().run()
     app.checkbox(key="register_challenger").check()
     app.button(key="register").click().run()
 
@@ -254,7 +311,9 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.mark.slow
 def test_against_an_mlflow_server_runs_link_to_its_ui(mlflow_server, monkeypatch, tmp_path) -> None:
-    settings = use_home(monkeypatch, tmp_path / "home", MLFLOW_TRACKING_URI=mlflow_server)
+    settings = use_home(
+        monkeypatch, tmp_path / "home", MLFLOW_TRACKING_URI=mlflow_server, LOUPE_MLFLOW_UI_URL=mlflow_server
+    )
     logged = log_runs(settings, 4)
     experiment_id = mlflow_io.ensure_experiment(settings)
 
@@ -268,7 +327,8 @@ def test_against_an_mlflow_server_runs_link_to_its_ui(mlflow_server, monkeypatch
 
     app.text_input(key="search").set_value("metrics.rmse <<< 3").run()
     assert not app.exception
-    assert failures(app)[0].startswith("The filter `metrics.rmse <<< 3` is not valid MLflow search syntax: Invalid")
+    assert failures(app)[0].startswith("The search `metrics.rmse <<< 3` cannot be run. `<<<` is not a comparison.")
+    assert [tab.label for tab in app.tabs] == ["Runs", "Compare", "Leaderboard", "Register"]
 
 
 def test_a_registration_the_registry_refuses_is_reported_in_words(failing_registry, caplog) -> None:
@@ -280,7 +340,9 @@ def test_a_registration_the_registry_refuses_is_reported_in_words(failing_regist
     experiment_id = app.selectbox(key="experiment").value
     run = app.selectbox(key=f"register_run_{experiment_id}")
     label = run.format_func(run.value)
-    assert label.startswith("failing-pyfunc") and not app.button(key="register").disabled
+    assert label.startswith("failing-pyfunc")
+    app.checkbox(key="register_again").check().run()  # the run already is a version: asked, then made again
+    assert not app.button(key="register").disabled
 
     app.button(key="register").click().run()
 

@@ -80,6 +80,45 @@ def test_refused_form_input_names_field_and_rule_and_logs_nothing(registry_home)
     assert count(registry_home) == 0
 
 
+def test_an_emptied_field_is_refused_as_required_not_scored_with_its_default(registry_home) -> None:
+    app = predict_page().run()
+    assert app.number_input(key="predict_field_carat").value == pytest.approx(0.7)  # starts at the median
+
+    app.number_input(key="predict_field_carat").set_value(None)
+    app.button(key="predict_submit").click()
+    app.run()
+
+    assert not app.exception
+    assert app.number_input(key="predict_field_carat").value is None  # stays empty, no snapping back
+    (error,) = failures(app)
+    assert "carat: value is missing (rule: required)" in error
+    assert count(registry_home) == 0
+
+    app.number_input(key="predict_field_carat").set_value(0.9)
+    app.button(key="predict_submit").click()
+    app.run()
+    assert not failures(app) and count(registry_home, shadow=False) == 1
+
+
+def test_the_form_reads_and_tabs_across_rows(registry_home) -> None:
+    app = predict_page().run()
+    fields = [
+        str(widget.key).removeprefix("predict_field_")
+        for column in app.columns
+        for widget in column.children.values()
+        if str(getattr(widget, "key", "")).startswith("predict_field_")
+    ]
+    rows = [
+        [str(widget.key) for widget in column.children.values()]
+        for column in app.columns
+        if any(str(getattr(widget, "key", "")).startswith("predict_field_") for widget in column.children.values())
+    ]
+
+    # Columns in page order, one field each: the tab order is the reading order, row after row.
+    assert fields == ["carat", "cut", "color", "clarity", "depth", "table", "x", "y", "z"]
+    assert all(len(column) == 1 for column in rows)
+
+
 def test_out_of_range_input_is_answered_with_a_warning(registry_home) -> None:
     app = predict_page().run()
     app.number_input(key="predict_field_carat").set_value(6.0)

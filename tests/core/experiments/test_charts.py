@@ -68,6 +68,40 @@ def test_parallel_coordinates_has_an_axis_per_param_and_the_metric_last(runs, sy
     ]
 
 
+def test_compare_bars_zoom_to_the_datas_range(runs, synthetic) -> None:
+    _, logged = synthetic
+    chosen = [logged[0].run_id, logged[1].run_id, logged[3].run_id]
+    rmse = [runs.frame.at[run_id, "metrics.rmse"] for run_id in chosen]
+
+    figure = experiment_charts.metric_bar_figures(runs, run_ids=chosen)["rmse"]
+
+    low, high = figure.layout.yaxis.range
+    assert 0 < low < min(rmse) and max(rmse) < high  # not from zero: close values do not look equal
+    assert (max(rmse) - min(rmse)) / (high - low) >= 0.5  # the differences fill at least half the axis
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([529.0, 543.0], [525.5, 546.5]),  # the case: 14 apart on a 21-wide axis, not on 0–543
+        ([0.5], [0.475, 0.525]),  # one value: 5% either side
+        ([0.02, 0.9], [0.0, 1.12]),  # close to zero: the axis stops at zero, no bar below a missing axis
+        ([-3.0, -1.0], [-3.5, -0.5]),
+        ([-3.0, -0.2], [-3.7, 0.0]),
+        ([0.0, 0.0], [0.0, 1.0]),
+    ],
+)
+def test_bar_range(values: list[float], expected: list[float]) -> None:
+    assert experiment_charts.bar_range(values) == pytest.approx(expected)
+
+
+def test_parallel_coordinates_ticks_are_readable(runs) -> None:
+    trace = experiment_charts.parallel_coordinates_figure(runs.frame, params=["seed", "alpha"], metric="rmse").data[0]
+
+    assert trace.tickfont.size >= 12 and trace.labelfont.size >= 14 and trace.rangefont.size >= 11
+    assert trace.tickfont.shadow == "none"  # plotly's default halo blurs ticks on a dark background
+
+
 def test_parallel_coordinates_leaves_out_runs_without_the_metric(runs) -> None:
     frame = runs.frame.copy()
     frame.loc[frame.index[0], "metrics.rmse"] = float("nan")

@@ -8,19 +8,29 @@ import pytest
 
 from core import mlflow_io
 from core.experiments.comparison import comparison_table, leaderboard, load_holdouts, values_differ
-from core.experiments.registration import CannotRegister, register_run, registrable, run_summary, with_models_first
+from core.experiments.registration import (
+    AlreadyRegistered,
+    CannotRegister,
+    register_run,
+    registrable,
+    run_summary,
+    with_models_first,
+)
 from core.experiments.runs import (
     InvalidFilter,
     RunFilters,
     RunSet,
     default_experiment,
     display_table,
+    experiment_url,
     list_experiments,
     load_runs,
+    mlflow_ui,
     narrow,
     run_url,
     runs_page,
     sort_table,
+    version_url,
 )
 from core.mlflow_io import RegistryUnavailable
 from core.settings import get_settings
@@ -152,15 +162,23 @@ def test_mlflow_search_filter_and_date_range(synthetic, monkeypatch) -> None:
 
 
 @pytest.mark.parametrize(
-    ("search", "reason"),
+    ("search", "reason", "said"),
     [
-        ("rmse < 3", "Invalid attribute key 'rmse'"),
-        ("metrics.rmse <<< 3", "Invalid comparator '<<<'"),
-        ("metrics.rmse < 600 or metrics.mae < 3", "Invalid clause(s) in filter string: 'or'"),
-        ("params.seed = 3", "Expected a quoted string value for parameter"),
+        ("rmse < 3", "Invalid attribute key 'rmse'", "`rmse` is not something runs can be searched by"),
+        ("metrics.rmse <<< 3", "Invalid comparator '<<<'", "`<<<` is not a comparison. Use one of `=`, `!=`"),
+        ("tags.team > 'a'", "Invalid comparator '>'", "`>` cannot compare text"),
+        (
+            "metrics.rmse < 600 or metrics.mae < 3",
+            "Invalid clause(s) in filter string: 'or'",
+            "MLflow search has no `or`",
+        ),
+        ("metrics.rmse <", "Invalid clause(s) in filter string", "A clause is incomplete"),
+        ("params.seed = 3", "Expected a quoted string value for parameter", "Params, tags and attributes are text"),
+        ("metrics.rmse < 'low'", "Expected numeric value type for metric", "Metrics are numbers"),
+        ("foo.bar = '1'", "Invalid entity type 'foo'", "`foo.` is not a prefix MLflow knows"),
     ],
 )
-def test_an_invalid_filter_gets_a_message_naming_it(synthetic, monkeypatch, search: str, reason: str) -> None:
+def test_an_invalid_filter_says_what_to_change(synthetic, monkeypatch, search: str, reason: str, said: str) -> None:
     home, _ = synthetic
     settings = use_home(monkeypatch, home)
 
@@ -168,8 +186,8 @@ def test_an_invalid_filter_gets_a_message_naming_it(synthetic, monkeypatch, sear
         load_runs(settings, experiment_id=mlflow_io.ensure_experiment(settings), filters=RunFilters(search=search))
 
     message = str(raised.value)
-    assert f"The filter `{search}` is not valid MLflow search syntax" in message
-    assert reason in message
+    assert message.startswith(f"The search `{search}` cannot be run. {said}")
+    assert reason in raised.value.reason and reason not in message  # MLflow's words are kept, not shown
     assert "metrics.rmse < 600 and params.estimator = 'hgb'" in message  # an example of what works
 
 
@@ -249,12 +267,28 @@ def test_leaderboard_is_the_best_run_of_each_estimator(synthetic_runs) -> None:
     assert by_rmse.loc[1, "run_id"] == logged[0].run_id
 
 
-def test_run_url_only_for_http_servers_and_without_credentials(settings, monkeypatch) -> None:
-    assert run_url(settings, experiment_id="1", run_id="abc") is None  # sqlite store
+def test_mlflow_ui_links_only_when_the_ui_url_is_set_and_without_credentials(settings, monkeypatch) -> None:
+    assert run_url(settings, experiment_id="1", run_id="abc") is None  # sqlite store, no UI configured
+    tracked = use_home(monkeypatch, Path(settings.home_dir), MLFLOW_TRACKING_URI="http://mlflow:5000")
+    assert run_url(tracked, experiment_id="1", run_id="abc") is None  # a tracking server is not a UI address
+    assert version_url(tracked, version=3) is None and experiment_url(tracked, experiment_id="1") is None
 
-    served = use_home(monkeypatch, Path(settings.home_dir), MLFLOW_TRACKING_URI="https://me:secret@mlflow.example/")
+    shown = use_home(
+        monkeypatch,
+        Path(settings.home_dir),
+        MLFLOW_TRACKING_URI="http://mlflow:5000",
+        LOUPE_MLFLOW_UI_URL="https://me:secret@mlflow.example/ui/",
+        LOUPE_MODEL_NAME="team/price model",
+    )
 
-    assert run_url(served, experiment_id="7", run_id="abc") == "https://mlflow.example/#/experiments/7/runs/abc"
+    assert experiment_url(shown, experiment_id="7") == "https://mlflow.example/ui/#/experiments/7"
+    assert run_url(shown, experiment_id="7", run_id="abc") == "https://mlflow.example/ui/#/experiments/7/runs/abc"
+    assert version_url(shown, version=3) == "https://mlflow.example/ui/#/models/team%2Fprice%20model/versions/3"
+    assert version_url(shown, version=1, model_name="tumour-triage") == (
+        "https://mlflow.example/ui/#/models/tumour-triage/versions/1"
+    )
+    blank = use_home(monkeypatch, Path(settings.home_dir), LOUPE_MLFLOW_UI_URL=" ")
+    assert mlflow_ui(blank) is None
 
 
 def test_a_param_only_run_cannot_be_registered(synthetic, monkeypatch, tmp_path) -> None:
@@ -373,8 +407,16 @@ def test_register_a_run_as_a_new_version_and_set_challenger(registry_home) -> No
     hgb_run = runs.frame.index[runs.frame["estimator"] == "hgb"][0]
     sessions = sessions_for(settings)
 
+    # The hgb run already is version 1: registering it again is refused, naming the version, until asked twice.
+    with pytest.raises(
+        AlreadyRegistered, match=r"already version 1 of diamond-price\..*Nothing was registered"
+    ) as first:
+        register_run(settings, run_id=hgb_run, alias="challenger", estimator="hgb", actor="ada", sessions=sessions)
+    assert first.value.versions == [1]
+    assert mlflow_io.versions_by_run(settings)[hgb_run] == [1]
+
     registration = register_run(
-        settings, run_id=hgb_run, alias="challenger", estimator="hgb", actor="ada", sessions=sessions
+        settings, run_id=hgb_run, alias="challenger", estimator="hgb", actor="ada", sessions=sessions, again=True
     )
 
     assert registration.version == 3 and registration.previous_version == 2
@@ -400,7 +442,7 @@ def test_register_without_alias_leaves_aliases_and_ledger_alone(registry_home) -
     with sessions() as session:
         ledger_before = len(list_alias_changes(session, model_name=settings.model_name))
 
-    registration = register_run(settings, run_id=rf_run, actor="ada")
+    registration = register_run(settings, run_id=rf_run, actor="ada", again=True)
 
     assert registration.version == 3 and registration.alias is None
     assert mlflow_io.alias_map(settings) == {"champion": 1, "challenger": 2}
@@ -416,11 +458,13 @@ def test_setting_challenger_needs_the_admin_token_when_one_is_set(registry_home,
 
     for token, why in ((None, "the admin token is required"), ("wrong", "the admin token is wrong")):
         with pytest.raises(CannotRegister, match=f"Cannot set `challenger`: {why}.*Nothing was registered"):
-            register_run(settings, run_id=hgb_run, alias="challenger", actor="ada", token=token, sessions=sessions)
+            register_run(
+                settings, run_id=hgb_run, alias="challenger", actor="ada", token=token, sessions=sessions, again=True
+            )
     assert mlflow_io.versions_by_run(settings)[hgb_run] == [1]  # nothing registered
 
     registration = register_run(
-        settings, run_id=hgb_run, alias="challenger", actor="ada", token="s3cret", sessions=sessions
+        settings, run_id=hgb_run, alias="challenger", actor="ada", token="s3cret", sessions=sessions, again=True
     )
     assert mlflow_io.alias_map(settings)["challenger"] == registration.version == 3
 
@@ -434,7 +478,7 @@ def test_a_failed_preflight_keeps_the_version_and_leaves_the_alias(registry_home
     with sessions() as session:
         ledger_before = len(list_alias_changes(session, model_name=settings.model_name))
 
-    registration = register_run(settings, run_id=rf_run, alias="champion", actor="ada", sessions=sessions)
+    registration = register_run(settings, run_id=rf_run, alias="champion", actor="ada", sessions=sessions, again=True)
 
     assert registration.version == 3 and registration.alias is None
     assert "blocked by failed checks" in registration.alias_refused and "holdout rmse" in registration.alias_refused
