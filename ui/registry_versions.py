@@ -11,5 +11,7 @@ def versions_column_config() -> dict[str, Any]:
     """Pin ``version`` and ``aliases``: scrolling the metrics sideways at 1280 px keeps the badges in sight."""
     return {
         "version": st.column_config.NumberColumn("version", pinned=True, width="small"),
-        "aliases": st.column_config.TextColumn("aliases", pinned=True, help="champion, challenger and other aliases"),
+        "aliases": st.column_config.TextColumn(
+            "aliases", pinned=True, width="medium", help="champion, challenger and other aliases"
+        ),
     }

@@ -21,6 +21,8 @@ def test_a_promotion_passes_its_checks_and_is_recorded(cli, registry_home) -> No
     assert ran.code == 0, ran.err
     assert "pass  signature" in ran.out and "pass  holdout rmse" in ran.out
     assert "champion → version 2 (was version 1); ledger entry" in ran.out and "overridden" not in ran.out
+    # challenger is kept on version 2 by default (--challenger keep), and the command says what that means.
+    assert "both point to version 2, so shadow scoring is idle" in ran.out
     assert mlflow_io.alias_map(registry_home) == {"champion": 2, "challenger": 2}
     assert ledger_rows(registry_home)[-1] == ("champion", 1, 2, os_user(), "cli", False)
 
@@ -93,14 +95,6 @@ def test_racing_promotion_processes_lose_no_ledger_entry(registry_home, monkeypa
     (_, first_from, first_to, *_), (_, second_from, second_to, *_) = race
     assert first_from is None and second_from == first_to and {first_to, second_to} == {1, 2}
     assert mlflow_io.alias_map(settings)["race"] == second_to
-
-
-def test_promoting_the_challenger_keeps_it_by_default_and_says_shadow_scoring_is_idle(cli, registry_home) -> None:
-    ran = cli("promote", "--version", "2", "--alias", "champion", "--reason", "rf won")
-
-    assert ran.code == 0, ran.err
-    assert "both point to version 2, so shadow scoring is idle" in ran.out
-    assert mlflow_io.alias_map(registry_home) == {"champion": 2, "challenger": 2}
 
 
 def test_promoting_the_challenger_can_clear_it_and_a_bad_choice_is_refused(cli, registry_home) -> None:

@@ -44,13 +44,6 @@ def test_both_aliases_on_one_version_are_named_with_idle_shadow_scoring() -> Non
     assert shared_alias_note({"champion": 3, "challenger": 1}) is None
 
 
-def test_keeping_leaves_both_aliases_on_the_promoted_version(ridge_registry, sessions) -> None:
-    move = promote(ridge_registry, sessions=sessions, version=2, alias="champion", reason="rf", actor="ana")
-
-    assert move.also == ()
-    assert mlflow_io.alias_map(ridge_registry) == {"champion": 2, "challenger": 2}
-
-
 def test_clearing_removes_challenger_in_the_same_move_with_its_own_ledger_entry(ridge_registry, sessions) -> None:
     move = promote(
         ridge_registry, sessions=sessions, version=2, alias="champion", reason="rf won", actor="ana", challenger="clear"
@@ -79,6 +72,7 @@ def test_pointing_challenger_elsewhere_is_checked_and_a_blocked_check_moves_noth
 
 
 def test_the_choice_only_applies_when_champion_takes_the_challengers_version(ridge_registry, sessions) -> None:
+    # Keeping (the default) is covered in test_promotion: both aliases stay on the promoted version.
     promote(
         ridge_registry,
         sessions=sessions,
