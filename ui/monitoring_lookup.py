@@ -20,6 +20,13 @@ def moment(value: datetime) -> str:
     return f"{stamp.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
+def cell(value: object) -> str:
+    """An input's value in a table cell (no Markdown there): numbers as everywhere, text as it was sent."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return number(float(value))
+    return "—" if value is None else str(value)
+
+
 def answer_text(answer: Answer) -> str:
     """A regressor's number, or a classifier's label with its score."""
     if answer.label is None:
@@ -64,17 +71,21 @@ def show(found: PredictionLookup) -> None:
         )
     columns = st.columns(4)
     columns[0].metric("Answer", answer_text(answer), border=True)
-    columns[1].metric("Version", f"v{answer.model_version}", plain(answer.alias or "no alias"), "off", border=True)
-    columns[2].metric("Latency", milliseconds(answer.latency_ms), f"source: {found.source}", "off", border=True)
+    columns[1].metric("Version", f"v{answer.model_version}", border=True)
+    columns[2].metric("Latency", milliseconds(answer.latency_ms), border=True)
+    truth = "—"
     if found.has_feedback:
         truth = number(found.actual) if found.actual_label is None else plain(found.actual_label)
-        columns[3].metric("True value", truth, "feedback", "off", border=True)
-    else:
-        columns[3].metric("True value", "—", "no feedback yet", "off", border=True)
+    columns[3].metric("True value", truth, border=True)
+    alias = f" ({plain(answer.alias)})" if answer.alias else ""
     flag = " · out of the training range" if answer.is_ood else ""
-    st.caption(f"Answered at {moment(answer.created_at)} · request {plain(found.request_id)}{flag}")
+    feedback = f" · true value received {moment(found.feedback_at)}" if found.feedback_at else " · no feedback yet"
+    st.caption(
+        f"Answered at {moment(answer.created_at)} by v{answer.model_version}{alias} · source {plain(found.source)} · "
+        f"request {plain(found.request_id)}{flag}{feedback}"
+    )
     inputs = pd.DataFrame(
-        {"input": list(found.inputs), "value": [plain(value) for value in found.inputs.values()]},
+        {"input": list(found.inputs), "value": [cell(value) for value in found.inputs.values()]},
         columns=["input", "value"],
     )
     st.dataframe(inputs, hide_index=True, key="monitoring_lookup_inputs")
@@ -86,7 +97,7 @@ def show(found: PredictionLookup) -> None:
             {
                 "shadow id": shadow.prediction_id,
                 "version": f"v{shadow.model_version}",
-                "answer": answer_text(shadow),
+                "answer": cell(shadow.prediction) if shadow.label is None else shadow.label,
                 "latency": milliseconds(shadow.latency_ms),
             }
             for shadow in found.shadows

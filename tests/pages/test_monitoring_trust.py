@@ -58,7 +58,8 @@ def test_one_prediction_is_looked_up_by_id(registry_home) -> None:
     metrics = {metric.label: metric.value for metric in app.metric}
     assert metrics["Version"] == "v1" and metrics["True value"] == "2,345"
     inputs = next(frame.value for frame in app.dataframe if "input" in frame.value.columns)
-    assert dict(zip(inputs["input"], inputs["value"], strict=True))["cut"] == "Ideal"
+    values = dict(zip(inputs["input"], inputs["value"], strict=True))
+    assert values["cut"] == "Ideal" and values["depth"] == "61.5"  # as sent, not Markdown-escaped
     shadows = next(frame.value for frame in app.dataframe if "shadow id" in frame.value.columns)
     assert list(shadows["version"]) == ["v2"]
     assert any("Answered at " in readable(caption.value) and " UTC" in caption.value for caption in app.caption)
