@@ -172,21 +172,23 @@ def rollback_tab(
     rollback_alias = st.selectbox(
         "Alias", history, index=history.index(CHAMPION) if CHAMPION in history else 0, key="rollback_alias"
     )
-    target = None
+    walked = None
     with action(f"Finding the version {rollback_alias} had before"):
         walked = rollback_path(settings, sessions=sessions, alias=rollback_alias)
-        target = walked.target
-    current = "nothing" if walked.holder is None else f"version {walked.holder}"
-    if target is None:
+    target = None if walked is None else walked.target
+    current = "is not set" if walked is None or walked.holder is None else f"is on version {walked.holder}"
+    if walked is None:
+        pass  # the failure is already said where the block sits
+    elif target is None:
         st.info(
-            f"`{rollback_alias}` is on {current} and the ledger holds no earlier version of it: nothing to roll "
+            f"`{rollback_alias}` {current} and the ledger holds no earlier version of it: nothing to roll "
             "back to. Promote a version to move it.",
             icon="ℹ️",
         )
     else:
         further = ", ".join(f"v{number}" for number in walked.earlier[1:])
         st.markdown(
-            f"`{rollback_alias}` is on {current}; rolling back restores **version {target}**."
+            f"`{rollback_alias}` {current}; rolling back restores **version {target}**."
             + (f" Further back on record: {further}." if further else " It is the earliest on record.")
         )
         with action(f"Checking version {target} for {rollback_alias}", version=target):
