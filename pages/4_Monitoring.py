@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from core.monitoring import alerts, charts
+from core.monitoring.drift import DriftThresholds
 from core.monitoring.drift_trend import drift_trend, drift_trend_figure
 from core.monitoring.export import export_meta, report_csv, report_json
-from core.monitoring.references import refresh
+from core.monitoring.output_drift import regression_output_drift
+from core.monitoring.references import reference_profile, refresh
 from core.monitoring.series import (
     error_over_time,
     latency_by_kind,
@@ -169,6 +171,8 @@ with action("Showing the Monitoring page"):
             drift_section(view)
             if view.classification is not None:
                 monitoring_classifier.output_drift_section(view.classification, view.drift_version)
+            else:
+                regression_output_section(view)
         with performance:
             errors = error_over_time(view.totals, window)
             if view.classification is not None:
@@ -227,6 +231,32 @@ with action("Showing the Monitoring page"):
         loads = model_loads(settings)
         if loads:
             st.caption(loads_text(loads))
+
+    def regression_output_section(view: Snapshot) -> None:
+        if view.drift_version is None:
+            return
+        st.subheader("Predictions (output drift)")
+        answers = view.predictions_by_hour
+        if not answers.empty:
+            answers = answers[answers["model_version"] == view.drift_version]
+        with sessions.begin() as session:
+            profile = reference_profile(settings, session=session, model_version=view.drift_version)
+        found = regression_output_drift(profile, answers, DriftThresholds.from_settings(settings))
+        if found is None:
+            st.info(
+                f"Version {view.drift_version}'s reference data holds neither its predictions nor its true values, "
+                "so its answers are not compared for drift. Attach reference data with the target column on the "
+                "**Registry** page (Reference data).",
+                icon="ℹ️",
+            )
+            return
+        item = found.drift
+        st.markdown(
+            f"**Predictions**: {item.verdict} — {plain(charts.drift_test_text(item))} (drifted when {item.rule} "
+            f"{item.threshold:g}) over {item.current_count:,} answers against {found.against} "
+            f"({item.reference_count:,} rows)."
+        )
+        st.plotly_chart(charts.drift_overlay_figure(item), key="monitoring_output_drift")
 
     def drift_section(view: Snapshot) -> None:
         report = view.current.drift

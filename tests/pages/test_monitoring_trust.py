@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.dataset import load_diamonds
+from core.mlflow_io import attach_reference_profile
+from core.profile import build_profile
 from core.serving.model_cache import clear_memory_caches
 from core.serving.scoring import predict_one
 from storage.db import make_engine, make_sessionmaker, migrate
@@ -69,3 +72,29 @@ def test_one_prediction_is_looked_up_by_id(registry_home) -> None:
 
     assert not app.exception
     assert any(f"has id {outcome.prediction_id + 500}" in warning.value for warning in app.warning)
+
+
+@pytest.mark.slow
+def test_a_regressors_predictions_are_compared_with_its_references_next_to_its_inputs(registry_home) -> None:
+    data = load_diamonds().sample(5_000, random_state=0)
+    profile = build_profile(data.drop(columns=["price"]), target="price", target_values=data["price"])
+    attach_reference_profile(registry_home, version=1, profile=profile, note="training data with its prices")
+    clear_memory_caches()
+    seed(registry_home, rows=600, shift=1.0, hours_back=20)
+
+    app = page().run()
+
+    assert not app.exception
+    shown = texts(app)
+    assert "**Predictions**: stable — wasserstein" in shown
+    assert "over 600 answers against the reference's true values (5,000 rows)" in shown
+
+
+@pytest.mark.slow
+def test_without_reference_outputs_the_page_says_why_predictions_are_not_compared(registry_home) -> None:
+    seed(registry_home, rows=300, shift=1.0, hours_back=20)
+
+    app = page().run()
+
+    assert not app.exception
+    assert "Version 1's reference data holds neither its predictions nor its true values" in texts(app)
