@@ -168,6 +168,9 @@ def test_journey(console: str, page, tmp_path: Path) -> None:
     page.get_by_text("Pre-flight").first.wait_for()
     assert "Blocked" not in body(page), "the challenger must pass its pre-flight check"
     fill(page, visible_panel(page), "Reason (required)", "challenger is within tolerance; e2e journey")
+    # Promoting the challenger asks what becomes of `challenger`: keep it where it is.
+    page.get_by_text(re.compile(r"^Keep it on version 2")).first.click()
+    settle(page)
     page.get_by_role("button", name="Promote").click()
     settle(page)
     page.get_by_text("→ version 2").first.wait_for()
