@@ -215,7 +215,7 @@ with action("Showing the Experiments page"):
             st.info("Pick two or more runs to compare their metrics, params and predictions.", icon="👆")
         else:
             figures = experiment_charts.metric_bar_figures(runs, run_ids=compared)
-            chart_columns = st.columns(min(4, len(figures)) or 1)
+            chart_columns = st.columns(min(2, len(figures)) or 1)  # two a row: bars, labels and values readable
             for index, (metric, figure) in enumerate(figures.items()):
                 chart_columns[index % len(chart_columns)].plotly_chart(figure, key=f"bars_{metric}")
 

@@ -44,7 +44,10 @@ def metric_bar_figures(runs: RunSet, *, run_ids: list[str], metrics: list[str] |
                 y=values.to_list(),
                 marker={"color": colors},
                 text=[MISSING if pd.isna(value) else f"{value:.4g}" for value in values],
-                textposition="auto",
+                # Values above the bars, upright: inside a short bar of a zoomed axis they would be cut.
+                textposition="outside",
+                textangle=0,
+                cliponaxis=False,
             )
         )
         figure.update_layout(title=f"{metric} ({direction(metric)})", template=TEMPLATE, height=320, showlegend=False)
@@ -82,6 +85,7 @@ def parallel_coordinates_figure(frame: pd.DataFrame, *, params: list[str], metri
     dimensions = [_dimension(rows[f"params.{name}"], label=name) for name in params]
     metric_values = rows[f"metrics.{metric}"].astype(float)
     dimensions.append({"label": metric, "values": metric_values.to_list()})
+    crowded = len(dimensions) >= 5 or max(len(str(dimension["label"])) for dimension in dimensions) > 14
     figure = go.Figure(
         go.Parcoords(
             line={
@@ -93,7 +97,10 @@ def parallel_coordinates_figure(frame: pd.DataFrame, *, params: list[str], metri
             },
             dimensions=dimensions,
             # Plotly's default tick labels are 10 px with a dark halo: readable sizes, no halo on the dark theme.
-            labelfont={"size": 15},
+            labelfont={"size": 14},
+            # Many or long axis names would run into each other level: tilt them then.
+            labelangle=-20 if crowded else 0,
+            labelside="top",
             tickfont={"size": 13, "shadow": "none"},
             rangefont={"size": 11, "shadow": "none"},
         )
@@ -102,7 +109,8 @@ def parallel_coordinates_figure(frame: pd.DataFrame, *, params: list[str], metri
         title=f"params → {metric} ({direction(metric)}; {len(rows)} runs)",
         template=TEMPLATE,
         height=500,
-        margin={"l": 70, "r": 40, "t": 90, "b": 40},  # room for the outer axes' tick labels
+        # Room for the outer axes' tick labels, and above the axes for their (tilted) names under the title.
+        margin={"l": 70, "r": 40, "t": 150 if crowded else 100, "b": 40},
     )
     return figure
 

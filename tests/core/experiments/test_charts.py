@@ -100,6 +100,12 @@ def test_parallel_coordinates_ticks_are_readable(runs) -> None:
 
     assert trace.tickfont.size >= 12 and trace.labelfont.size >= 14 and trace.rangefont.size >= 11
     assert trace.tickfont.shadow == "none"  # plotly's default halo blurs ticks on a dark background
+    assert trace.labelangle == 0  # three axes: names stay level
+
+    crowded = experiment_charts.parallel_coordinates_figure(
+        runs.frame, params=["seed", "alpha", "seed", "alpha"], metric="rmse"
+    ).data[0]
+    assert crowded.labelangle == -20  # five axes: names tilted so they do not run into each other
 
 
 def test_parallel_coordinates_leaves_out_runs_without_the_metric(runs) -> None:
