@@ -142,3 +142,13 @@ def test_the_versions_caption_follows_what_is_shown() -> None:
     assert "compare like with like" in shown and "Include shadow" not in shown
     assert "Turn on **Include shadow**" in hidden
     assert none.startswith("No shadow rows in this window") and "Include shadow" not in none
+
+
+def test_the_latency_axis_ticks_whole_decades_only() -> None:
+    hourly = pd.DataFrame({"hour": pd.date_range("2026-03-01", periods=3, freq="h"), "p50": [1.5, 3.0, 40.0]})
+    hourly = hourly.assign(p95=hourly["p50"] * 5, p99=hourly["p50"] * 20)
+
+    axis = charts.latency_figure(hourly).layout.yaxis
+
+    # 1, 10, 100, 1,000 ms: never plotly's minor labels "2, 5" that read as values without their decade.
+    assert axis.type == "log" and axis.dtick == 1 and axis.tickformat == ",~g"
