@@ -214,7 +214,7 @@ def test_attaching_reference_data_gives_the_form_defaults_and_monitoring_drift(t
     app = open_page(MONITORING).run()
     assert "The champion, version 1, has no reference data" in said(app, "info")
     assert "python -m core reference --version 1 --input FILE" in said(app, "info")
-    assert not app.button  # nothing to draw traffic from
+    assert [button.key for button in app.button] == ["monitoring_lookup_run"]  # nothing to draw traffic from
 
     app.switch_page(REGISTRY).run()
     app.file_uploader(key="reference_upload").upload(
