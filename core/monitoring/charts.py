@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.charts import TEMPLATE
+from core.charts import TEMPLATE, chart_text
 from core.monitoring.drift import DriftReport, FeatureDrift
 from core.monitoring.snapshot import Kpi
 
@@ -165,23 +165,26 @@ def drift_test_text(drift: FeatureDrift) -> str:
 def drift_overlay_figure(drift: FeatureDrift, *, short_title: bool = False) -> go.Figure:
     """Reference against current distribution for one feature.
 
-    Numeric bins are quantile bins of uneven width, so they are drawn as density (share ÷ bin width):
-    as shares, a wide tail bin would look like a peak.
+    Numeric features are drawn as cumulative shares (an ECDF at each bin's centre): the profile's bins
+    are quantile bins of uneven width, and as bars (or even as densities) a wide tail bin reads as a
+    peak; a cumulative curve reads the same whatever the widths, and the gap between the two curves is
+    what the drift tests measure.
     """
     distribution = drift.distribution
     figure = go.Figure()
     y_title = "share of rows"
     if drift.kind == "numeric" and distribution.centers and len(distribution.centers) > 12:
         x = np.asarray(distribution.centers, dtype=float)
-        widths = np.gradient(x)
-        widths[widths <= 0] = np.nan
-        for name, shares, fill in (
-            ("reference", distribution.reference, "tozeroy"),
-            ("current", distribution.current, "tozeroy"),
+        for name, shares, colour in (
+            ("reference", distribution.reference, PALETTE[0]),
+            ("current", distribution.current, PALETTE[2]),
         ):
-            density = np.asarray(shares, dtype=float) / widths
-            figure.add_trace(go.Scatter(x=x, y=density, mode="lines", line_shape="hvh", name=name, fill=fill))
-        y_title = f"share of rows per unit of {drift.feature}"
+            cumulative = np.minimum(np.cumsum(np.asarray(shares, dtype=float)), 1.0)
+            figure.add_trace(
+                go.Scatter(x=x, y=cumulative, mode="lines", line_shape="hv", name=name, line={"color": colour})
+            )
+        figure.update_layout(yaxis={"range": [0, 1.02], "tickformat": ".0%"})
+        y_title = f"share of rows with {chart_text(drift.feature)} at or below"
     else:
         figure.add_trace(
             go.Bar(x=distribution.labels, y=distribution.reference, name="reference", marker_color=PALETTE[0])
@@ -189,13 +192,14 @@ def drift_overlay_figure(drift: FeatureDrift, *, short_title: bool = False) -> g
         figure.add_trace(go.Bar(x=distribution.labels, y=distribution.current, name="current", marker_color=PALETTE[2]))
         figure.update_layout(barmode="group")
     verdict = drift.verdict
+    feature = chart_text(drift.feature)  # a column name from data: Plotly would read tags in it
     # A half-width chart has room for the verdict only; the test and its threshold are in the sentence above it.
     title = (
-        f"{drift.feature}: {verdict}"
+        f"{feature}: {verdict}"
         if short_title
-        else f"{drift.feature}: {drift_test_text(drift)} ({verdict}, threshold {drift.threshold:g})"
+        else f"{feature}: {drift_test_text(drift)} ({verdict}, threshold {drift.threshold:g})"
     )
-    return _layout(figure, title=title, y_title=y_title, x_title=drift.feature)
+    return _layout(figure, title=title, y_title=y_title, x_title=feature)
 
 
 def drift_table(report: DriftReport) -> pd.DataFrame:

@@ -57,11 +57,15 @@ def test_drift_overlay_and_table() -> None:
     table = charts.drift_table(report)
 
     assert [trace.name for trace in numeric.data] == ["reference", "current"]
-    # Drawn as density over uneven quantile bins: density × width gives back the shares (they sum to 1).
-    widths = np.gradient(np.asarray(numeric.data[0].x, dtype=float))
-    for trace in numeric.data:
-        assert np.isclose(np.nansum(np.asarray(trace.y, dtype=float) * widths), 1.0)
-    assert numeric.layout.yaxis.title.text == "share of rows per unit of carat"
+    # Drawn as cumulative shares (uneven quantile bins cannot fake a peak): rising to 1, never falling.
+    for trace, shares in zip(numeric.data, (carat.distribution.reference, carat.distribution.current), strict=True):
+        cumulative = np.asarray(trace.y, dtype=float)
+        assert np.all(np.diff(cumulative) >= 0) and np.isclose(cumulative[-1], 1.0)
+        assert np.allclose(np.diff(cumulative, prepend=0.0), shares)
+    # The current (carat × 1.3) curve lies below the reference: fewer rows at or below any small carat.
+    middle = len(numeric.data[0].y) // 2
+    assert numeric.data[1].y[middle] < numeric.data[0].y[middle]
+    assert numeric.layout.yaxis.title.text == "share of rows with carat at or below"
     assert "drifted" in numeric.layout.title.text
     assert list(levels.data[0].x) == ["Fair", "Good", "Very Good", "Premium", "Ideal"]
     assert list(table.columns[:6]) == ["feature", "kind", "method", "statistic", "rule", "threshold"]
