@@ -29,7 +29,7 @@ from core.profile import PROFILE_ARTIFACT, build_profile, profile_predictions
 from core.serving.answers import classification_score
 from core.settings import Settings
 from core.task import TASK_TAG, class_text
-from core.training.train import Progress, TrainingResult, pinned_requirements, trusted_types
+from core.training.train import Progress, TrainingResult, pinned_requirements, trusted_types, with_overrides
 
 CLASSIFIER_MODEL_NAME = "tumour-triage"  # registered beside the regressor; ``--model`` names another
 CLASSIFIER_EXPERIMENT_SUFFIX = "-classifier"  # its runs stay apart from the regressor's on Experiments
@@ -60,14 +60,7 @@ def resolve_classifier_params(estimator: str, overrides: dict[str, Any] | None =
         raise InvalidInput(
             f"a classifier's estimator must be one of {', '.join(CLASSIFIER_ESTIMATORS)}, not {estimator!r}"
         )
-    params = dict(CLASSIFIER_PARAMS[estimator])
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        if key not in params:
-            raise InvalidInput(f"{key} is not a hyperparameter of {estimator} (it has {', '.join(params)})")
-        params[key] = value
-    return params
+    return with_overrides(CLASSIFIER_PARAMS[estimator], overrides, estimator=estimator)
 
 
 def build_classifier(estimator: str, params: dict[str, Any], *, seed: int) -> Pipeline:

@@ -73,7 +73,12 @@ def resolve_params(estimator: str, overrides: dict[str, Any] | None = None) -> d
     """The estimator's defaults with ``overrides`` applied; unknown keys are an error."""
     if estimator not in DEFAULT_PARAMS:
         raise InvalidInput(f"estimator must be one of {', '.join(ESTIMATORS)}, not {estimator!r}")
-    params = dict(DEFAULT_PARAMS[estimator])
+    return with_overrides(DEFAULT_PARAMS[estimator], overrides, estimator=estimator)
+
+
+def with_overrides(defaults: dict[str, Any], overrides: dict[str, Any] | None, *, estimator: str) -> dict[str, Any]:
+    """``defaults`` with the set ``overrides`` applied (``None`` keeps a default); unknown keys are an error."""
+    params = dict(defaults)
     for key, value in (overrides or {}).items():
         if value is None:
             continue
