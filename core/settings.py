@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     # Classifiers: alert when a realised metric is this much worse than the version's holdout value.
     alert_metric_margin: float | None = Field(default=0.05, ge=0, validation_alias=_env("LOUPE_ALERT_METRIC_MARGIN"))
     alert_window_hours: int = Field(default=24, ge=1, validation_alias=_env("LOUPE_ALERT_WINDOW_HOURS"))
+    # Scoring server (python -m core serve): where it listens and how many worker processes answer.
+    server_host: str = Field(default="127.0.0.1", validation_alias=_env("LOUPE_SERVER_HOST"))
+    server_port: int = Field(default=5050, ge=1, le=65535, validation_alias=_env("LOUPE_SERVER_PORT"))
+    server_workers: int = Field(default=1, ge=1, validation_alias=_env("LOUPE_SERVER_WORKERS"))
+    # When set, the server's writes (POST /predictions, /feedback) need "Authorization: Bearer <token>".
+    ingest_token: SecretStr | None = Field(default=None, validation_alias=_env("LOUPE_INGEST_TOKEN"))
+    # Raw log rows older than this many days are pruned (the hourly roll-ups stay); unset keeps everything.
+    retention_days: int | None = Field(default=None, ge=1, validation_alias=_env("LOUPE_RETENTION_DAYS"))
 
     @field_validator(
         "alert_drift_share",
@@ -82,6 +90,7 @@ class Settings(BaseSettings):
         "alert_rejected_rate",
         "alert_mae_ratio",
         "alert_metric_margin",
+        "retention_days",
         mode="before",
     )
     @classmethod

@@ -44,8 +44,13 @@ class Prediction(Base):
     ood_fields: Mapped[str | None] = mapped_column(Text)  # comma-separated feature names
     is_shadow: Mapped[bool] = mapped_column(Boolean, default=False)
     shadow_of: Mapped[int | None] = mapped_column(BigId, index=True)  # the answered prediction's id
+    # The id a client gave a prediction it made elsewhere (ingest): unique per model, so retries never duplicate.
+    client_id: Mapped[str | None] = mapped_column(String(128))
 
-    __table_args__ = (Index("ix_predictions_model_time", "model_name", "created_at"),)
+    __table_args__ = (
+        Index("ix_predictions_model_time", "model_name", "created_at"),
+        Index("uq_predictions_model_client_id", "model_name", "client_id", unique=True),
+    )
 
 
 class PredictionFeature(Base):
@@ -84,6 +89,8 @@ class Rejection(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     model_name: Mapped[str] = mapped_column(String(200))
+    # The version whose input rules refused the row; NULL for rows logged before rejections were attributed.
+    model_version: Mapped[int | None] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(16))
     request_id: Mapped[str] = mapped_column(String(64))
     row_number: Mapped[int | None] = mapped_column(Integer)

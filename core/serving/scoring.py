@@ -83,7 +83,14 @@ def _utc_datetimes(timestamps: pd.Series) -> list:
 
 
 def _rejection_rows(
-    problems: pd.DataFrame, *, settings: Settings, source: str, request_id: str, created_at, stamps=None
+    problems: pd.DataFrame,
+    *,
+    settings: Settings,
+    model_version: int,
+    source: str,
+    request_id: str,
+    created_at,
+    stamps=None,
 ) -> list[dict]:
     """Rejection rows; with ``stamps`` (one time per input row) a rejection carries its row's time, so
     traffic replayed over past days puts its rejections beside its answers, not at the wall clock."""
@@ -91,6 +98,7 @@ def _rejection_rows(
         {
             "created_at": created_at if stamps is None else stamps[int(row) - 1],
             "model_name": settings.model_name,
+            "model_version": model_version,
             "source": source,
             "request_id": request_id,
             "row_number": int(row),
@@ -176,7 +184,13 @@ def score_frame(
         log_rejections(
             session,
             rows=_rejection_rows(
-                check.problems, settings=settings, source=source, request_id=request_id, created_at=now, stamps=stamps
+                check.problems,
+                settings=settings,
+                model_version=served.version,
+                source=source,
+                request_id=request_id,
+                created_at=now,
+                stamps=stamps,
             ),
         )
     report(1.0)
@@ -240,6 +254,7 @@ def predict_one(
                     {
                         "created_at": utcnow(),
                         "model_name": settings.model_name,
+                        "model_version": served.version,
                         "source": source,
                         "request_id": request_id,
                         "row_number": None,

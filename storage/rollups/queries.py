@@ -163,12 +163,23 @@ def feature_counts(
     return read_frame(session, query, ["feature", "bucket", "count", "value_sum"])
 
 
-def rejection_counts(session: Session, *, model_name: str, start: datetime, end: datetime) -> pd.DataFrame:
-    """Rejections per hour, field and rule in ``[start, end)`` (field ``*``: distinct rejected rows)."""
-    query = select(RollupRejection.hour, RollupRejection.field, RollupRejection.rule, RollupRejection.count).where(
-        RollupRejection.model_name == model_name, RollupRejection.hour >= start, RollupRejection.hour < end
-    )
-    return _with_hours(read_frame(session, query, ["hour", "field", "rule", "count"]))
+def rejection_counts(
+    session: Session, *, model_name: str, start: datetime, end: datetime, model_version: int | None = None
+) -> pd.DataFrame:
+    """Rejections per hour, version, field and rule in ``[start, end)`` (field ``*``: distinct rejected rows).
+
+    ``model_version`` 0 holds rejections the log could not attribute to a version (logged before 0009).
+    """
+    query = select(
+        RollupRejection.hour,
+        RollupRejection.model_version,
+        RollupRejection.field,
+        RollupRejection.rule,
+        RollupRejection.count,
+    ).where(RollupRejection.model_name == model_name, RollupRejection.hour >= start, RollupRejection.hour < end)
+    if model_version is not None:
+        query = query.where(RollupRejection.model_version == model_version)
+    return _with_hours(read_frame(session, query, ["hour", "model_version", "field", "rule", "count"]))
 
 
 def logged_versions(session: Session, *, model_name: str) -> list[int]:

@@ -335,21 +335,27 @@ def _add_rejections(session: Session, low: int, high: int) -> np.ndarray:
         Rejection.id,
         hour_of(session, Rejection.created_at),
         Rejection.model_name,
+        Rejection.model_version,
         Rejection.field,
         Rejection.rule,
         Rejection.request_id,
         Rejection.row_number,
     ).where(Rejection.id > low, Rejection.id <= high)
-    rows = read_frame(session, query, ["id", "hour", "model_name", "field", "rule", "request_id", "row_number"])
+    columns = ["id", "hour", "model_name", "model_version", "field", "rule", "request_id", "row_number"]
+    rows = read_frame(session, query, columns)
     if rows.empty:
         return np.empty(0, dtype=np.int64)
     rows["hour"] = as_hours(rows["hour"])
-    by_rule = rows.groupby(["model_name", "hour", "field", "rule"]).size().rename("count").reset_index()
+    # 0 stands for "not attributed": rejections logged before they carried the refusing version.
+    rows["model_version"] = pd.to_numeric(rows["model_version"]).fillna(0).astype(int)
+    keys = ["model_name", "model_version", "hour"]
+    by_rule = rows.groupby([*keys, "field", "rule"]).size().rename("count").reset_index()
     distinct = rows.drop_duplicates(["model_name", "hour", "request_id", "row_number"])
-    by_row = distinct.groupby(["model_name", "hour"]).size().rename("count").reset_index().assign(field=ALL, rule=ALL)
+    by_row = distinct.groupby(keys).size().rename("count").reset_index().assign(field=ALL, rule=ALL)
     records = pd.concat([by_rule, by_row], ignore_index=True).to_dict("records")
     for record in records:
         record["hour"] = record["hour"].to_pydatetime()
+        record["model_version"] = int(record["model_version"])
     upsert(session, RollupRejection, records, added=["count"])
     return rows["id"].to_numpy(dtype=np.int64)
 

@@ -105,6 +105,8 @@ class RollupRejection(Base):
     __tablename__ = "rollup_rejections"
 
     model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # The version that refused the rows; 0 when the log could not say (rejections logged before 0009).
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True, default=0, server_default="0")
     hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
     field: Mapped[str] = mapped_column(String(128), primary_key=True)
     rule: Mapped[str] = mapped_column(String(64), primary_key=True)
