@@ -12,6 +12,8 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.file_lock import exclusive
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -85,8 +87,18 @@ def _alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine, *, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (idempotent; concurrent callers are serialised)."""
-    command.upgrade(_alembic_config(engine), revision)
+    """Bring the schema to ``revision`` (idempotent; concurrent callers are serialised).
+
+    PostgreSQL serialises migrators with an advisory lock (migrations/env.py). SQLite DDL runs outside a
+    transaction under Alembic, so two processes would both read revision N and both try N → N+1:
+    a lock file beside the database lets one migrate while the others wait, then find nothing to do.
+    """
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        command.upgrade(_alembic_config(engine), revision)
+        return
+    with exclusive(Path(database).expanduser().with_name(Path(database).name + ".migrate.lock")):
+        command.upgrade(_alembic_config(engine), revision)
 
 
 def current_revision(engine: Engine) -> str | None:

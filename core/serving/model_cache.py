@@ -34,6 +34,7 @@ from core.serving.input_schema import build_schema
 from core.serving.served_model import ServedModel
 from core.settings import Settings
 from storage.base import utcnow
+from storage.file_lock import exclusive
 
 MODELS_KEPT_IN_MEMORY = 6
 # After a failed registry call, serve from the cache for this long before asking again: a dead
@@ -220,20 +221,35 @@ def _holds(served: ServedModel, target: AliasTarget) -> bool:
     return same_run and served.reference_run == target.reference_run and served.task_tag == target.task_tag
 
 
+def _other_run(meta: dict, target: AliasTarget) -> bool:
+    return target.run_id is not None and meta.get("run_id") not in (None, target.run_id)
+
+
+def _stale(meta: dict | None, target: AliasTarget, *, offline: bool) -> bool:
+    """Whether the local copy must be made or refreshed (offline, whatever copy exists serves)."""
+    if meta is None:
+        return True
+    return not offline and (_other_run(meta, target) or meta.get("reference_run") != target.reference_run)
+
+
 def _load(settings: Settings, *, target: AliasTarget, offline: bool) -> ServedModel:
     folder = _model_folder(settings) / f"v{target.version}"
     meta = _read_meta(folder)
-    other_run = meta is not None and target.run_id is not None and meta.get("run_id") not in (None, target.run_id)
-    if meta is None or (other_run and not offline):
-        if offline:
-            raise ServingError(
-                f"version {target.version} is not in the local model cache and the registry is unreachable"
-            )
-        _copy_version(settings, target=target, folder=folder)
-        meta = _read_meta(folder) or {}
-    elif not offline and meta.get("reference_run") != target.reference_run:
-        _refresh_profile(settings, target=target, folder=folder, meta=meta)
-        meta = _read_meta(folder) or {}
+    if _stale(meta, target, offline=offline):
+        # One process copies a version at a time (the console, CLI and server workers start together):
+        # the others wait, then find the copy made and use it.
+        with exclusive(folder.with_name(f".{folder.name}.lock")):
+            meta = _read_meta(folder)
+            if meta is None or _other_run(meta, target):
+                if offline:
+                    raise ServingError(
+                        f"version {target.version} is not in the local model cache and the registry is unreachable"
+                    )
+                _copy_version(settings, target=target, folder=folder)
+            elif meta.get("reference_run") != target.reference_run:
+                _refresh_profile(settings, target=target, folder=folder, meta=meta)
+            meta = _read_meta(folder) or {}
+    assert meta is not None
     local = mlflow_io.load_local_model(folder / "model")
     profile_path = folder / PROFILE_ARTIFACT
     profile = TrainingProfile.load(profile_path) if profile_path.exists() else None
@@ -339,6 +355,9 @@ def _profile_json(settings: Settings, *, run_id: str | None, reference_run: str 
 def _copy_version(settings: Settings, *, target: AliasTarget, folder: Path) -> None:
     # Download next to the final place, then rename: a crash never leaves a half copy that looks whole.
     staging = folder.with_name(f".{folder.name}-{uuid.uuid4().hex[:8]}")
+    # A copy made for another run is moved aside, not deleted in place: a process still reading it
+    # keeps its open files, and the new copy appears in one rename.
+    retired = folder.with_name(f".{folder.name}-retired-{uuid.uuid4().hex[:8]}")
     try:
         mlflow_io.download_model_version(settings, version=target.version, destination=staging / "model")
         run_id = target.run_id or mlflow_io.load_local_model(staging / "model").run_id
@@ -348,11 +367,12 @@ def _copy_version(settings: Settings, *, target: AliasTarget, folder: Path) -> N
         meta = {"name": settings.model_name, "version": target.version, "run_id": run_id}
         (staging / META_FILE).write_text(json.dumps({**meta, "reference_run": target.reference_run}))
         if folder.exists():
-            shutil.rmtree(folder)
+            folder.replace(retired)
         staging.replace(folder)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+        for leftover in (staging, retired):
+            if leftover.exists():
+                shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _refresh_profile(settings: Settings, *, target: AliasTarget, folder: Path, meta: dict) -> None:
