@@ -35,7 +35,7 @@ from ui import monitoring_classifier
 from ui.errors import action
 from ui.formats import COUNT_COLUMN_FORMAT, command, plain
 from ui.monitoring_lookup import lookup_section
-from ui.monitoring_view import REJECTIONS_NOT_ATTRIBUTED, drift_sentence, loads_text, refreshed_text, rolled_up_text
+from ui.monitoring_view import drift_sentence, loads_text, refreshed_text, rejections_text, rolled_up_text
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions
 
@@ -166,7 +166,7 @@ with action("Showing the Monitoring page"):
             latency_kinds_section(view)
             if not view.rejections.empty:
                 st.dataframe(rejection_table(view.rejections), hide_index=True, key="monitoring_rejections")
-            st.caption(REJECTIONS_NOT_ATTRIBUTED)
+            st.caption(rejections_text(view.current.unattributed_rejections, view.version))
         with drift:
             drift_section(view)
             if view.classification is not None:

@@ -43,10 +43,21 @@ def rolled_up_text(rows: int) -> str:
     return f"{rows:,} new log {'row' if rows == 1 else 'rows'} rolled up"
 
 
-REJECTIONS_NOT_ATTRIBUTED = (
-    "Rejected inputs are not attributed to a version: an input is refused by the schema before any version "
-    "answers it, so the rejected-input rate is the model's whatever version is chosen."
-)
+def rejections_text(unattributed: int, version: int | None) -> str:
+    """What the rejected-input rate counts: the chosen version's own refusals, and rows no version can own."""
+    scope = (
+        "Rejected inputs of every version over every answered and rejected row."
+        if version is None
+        else f"Rejected inputs: the rows version {version}'s input rules refused, over its answered and rejected rows."
+    )
+    if not unattributed:
+        return scope
+    rows = f"{unattributed:,} rejected {'row' if unattributed == 1 else 'rows'}"
+    verb = "was" if unattributed == 1 else "were"
+    return (
+        f"{scope} {rows} in this window {verb} logged before rejections carried a version: counted for the "
+        "model, not a version."
+    )
 
 
 def loads_text(loads: Sequence[ModelLoad], *, shown: int = 4) -> str:

@@ -102,7 +102,8 @@ def _rules(stats: WindowStats, settings: Settings, *, holdout_mae: float | None,
             Alert(
                 "rejected_rate",
                 "warning",
-                f"Rejected inputs: {rate:.1%} of input rows were refused, alert at ≥ {settings.alert_rejected_rate:.1%}.",
+                f"Rejected inputs: {rate:.1%} of {subject}'s input rows were refused, "
+                f"alert at ≥ {settings.alert_rejected_rate:.1%}.",
                 rate,
                 settings.alert_rejected_rate,
             )
@@ -158,10 +159,10 @@ def classifier_alerts(
 
 
 def snapshot_alerts(settings: Settings, view: Snapshot) -> list[Alert]:
-    """Alerts on a Monitoring page snapshot (its current window)."""
+    """Alerts on a Monitoring page snapshot (its current window; the rejected rate is the alerted version's)."""
     classified = view.classification
     return evaluate(
-        view.current,
+        view.alerted or view.current,
         settings,
         holdout_mae=view.holdout_mae,
         version=view.drift_version,

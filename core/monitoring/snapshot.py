@@ -8,7 +8,7 @@ of the prediction log) after one cheap incremental refresh by the caller.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -23,6 +23,8 @@ from core.settings import Settings
 from storage import rollups
 from storage.db import Sessions
 
+UNATTRIBUTED = 0  # the roll-ups' version of rejections logged before they carried the refusing version
+
 
 @dataclass(frozen=True)
 class WindowStats:
@@ -36,11 +38,14 @@ class WindowStats:
     mae: float | None
     rmse: float | None
     drift: DriftReport | None = None
-    answered: int | None = None  # answered (not shadow) rows of every version: rejections are per model
+    # Answered (not shadow) rows the rejected rate is taken over: the chosen version's, or every version's.
+    answered: int | None = None
+    # Rejected rows logged before rejections carried a version (roll-up version 0): the model's, no version's.
+    unattributed_rejections: int = 0
 
     @property
     def rejected_rate(self) -> float | None:
-        """Refused input rows over all input rows the model was sent (answered + refused)."""
+        """Refused input rows over all input rows sent (answered + refused), for one version or the model."""
         answered = self.predictions if self.answered is None else self.answered
         seen = answered + self.rejected_rows
         return self.rejected_rows / seen if seen else None
@@ -85,11 +90,13 @@ class Snapshot:
     latency_by_hour: pd.DataFrame  # hour, model_version, is_shadow, bucket, count (current window)
     predictions_by_hour: pd.DataFrame
     residuals: pd.DataFrame  # model_version, is_shadow, bucket, count (current window)
-    rejections: pd.DataFrame  # hour, field, rule, count (current window)
+    rejections: pd.DataFrame  # hour, model_version, field, rule, count (current window, chosen version)
     versions: list[int] = field(default_factory=list)  # every version seen in the log
     holdout_mae: float | None = None  # the drift version's MAE at training, for the MAE alert
     refreshed: rollups.RefreshResult | None = None
     classification: ClassificationView | None = None  # a classifier's metrics, labels, scores (else None)
+    # The current window as alerts judge it: the rejected rate is the alerted (serving) version's own.
+    alerted: WindowStats | None = None
     # kind (one | batch | sim | other), model_version, is_shadow, bucket, count (current window, selected rows)
     latency_by_kind: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -124,16 +131,18 @@ def _stats(
     rejections: pd.DataFrame,
     drift: DriftReport | None,
     *,
-    answered: int | None = None,
+    answered: pd.DataFrame,
+    version: int | None,
 ) -> WindowStats:
     predictions = int(totals["predictions"].sum()) if not totals.empty else 0
     feedback = int(totals["feedback"].sum()) if not totals.empty else 0
-    rejected = rejections[rejections["field"] == rollups.ALL] if not rejections.empty else rejections
+    rejected, unattributed, answered_rows = _rejections_of(rejections, answered, version=version)
     merged = latency.groupby("bucket")["count"].sum() if not latency.empty else pd.Series(dtype=float)
     return WindowStats(
         predictions=predictions,
-        answered=answered,
-        rejected_rows=int(rejected["count"].sum()) if not rejected.empty else 0,
+        answered=answered_rows,
+        rejected_rows=rejected,
+        unattributed_rejections=unattributed,
         ood=int(totals["ood"].sum()) if not totals.empty else 0,
         latency=latency_percentiles(merged.index.to_numpy(), merged.to_numpy()),
         feedback=feedback,
@@ -141,6 +150,21 @@ def _stats(
         rmse=float(math.sqrt(totals["sq_error_sum"].sum() / feedback)) if feedback else None,
         drift=drift,
     )
+
+
+def _rejections_of(rejections: pd.DataFrame, answered: pd.DataFrame, *, version: int | None) -> tuple[int, int, int]:
+    """(rejected rows, unattributed rejected rows, answered rows) for ``version`` (``None``: the model).
+
+    A version's rate counts only the rejections its own input rules made over its own answered rows; the
+    rows logged before rejections carried a version (0) belong to the model as a whole, never to a version.
+    """
+    rows = rejections[rejections["field"] == rollups.ALL] if not rejections.empty else rejections
+    by_version = rows.groupby("model_version")["count"].sum() if not rows.empty else pd.Series(dtype=int)
+    unattributed = int(by_version.get(UNATTRIBUTED, 0))
+    if version is None:
+        return int(by_version.sum()), unattributed, answered_count(answered)
+    mine = answered[answered["model_version"] == version] if not answered.empty else answered
+    return int(by_version.get(version, 0)), unattributed, answered_count(mine)
 
 
 def snapshot(
@@ -203,15 +227,27 @@ def snapshot(
         in_window(latency, window),
         in_window(rejections, window),
         drifts[0],
-        answered=answered_count(in_window(answered, window)),
+        answered=in_window(answered, window),
+        version=version,
     )
     before = _stats(
         in_window(totals, previous_window),
         in_window(latency, previous_window),
         in_window(rejections, previous_window),
         drifts[1],
-        answered=answered_count(in_window(answered, previous_window)),
+        answered=in_window(answered, previous_window),
+        version=version,
     )
+    alerted = current
+    if version is None and drift_version is not None:
+        # Alerts name the serving version: its rejected rate is its own, not the model's.
+        rejected, _, answered_rows = _rejections_of(
+            in_window(rejections, window), in_window(answered, window), version=drift_version
+        )
+        alerted = replace(current, rejected_rows=rejected, answered=answered_rows)
+    shown_rejections = in_window(rejections, window)
+    if version is not None and not shown_rejections.empty:
+        shown_rejections = shown_rejections[shown_rejections["model_version"] == version]
     return Snapshot(
         window=window,
         version=version,
@@ -223,7 +259,8 @@ def snapshot(
         latency_by_hour=in_window(latency, window),
         predictions_by_hour=select_rows(predictions, version=version, include_shadow=include_shadow),
         residuals=select_rows(residuals, version=version, include_shadow=include_shadow),
-        rejections=in_window(rejections, window),
+        rejections=shown_rejections,
+        alerted=alerted,
         versions=versions,
         holdout_mae=training_mae,
         refreshed=refreshed,

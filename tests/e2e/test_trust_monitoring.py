@@ -70,7 +70,7 @@ def test_monitoring_you_can_trust(console: str, page) -> None:  # noqa: F811 (th
     kinds = panel.get_by_text("Latency per kind of request").first
     kinds.wait_for()
     loads = panel.get_by_text(re.compile(r"Model loads, not counted as request latency"))
-    rejections = panel.get_by_text("Rejected inputs are not attributed to a version").first
+    rejections = panel.get_by_text("Rejected inputs of every version").first
     rejections.wait_for()
     frame(page, kinds, "start")
     shoot(page, "trust-monitoring-latency")

@@ -78,10 +78,10 @@ def test_a_seeded_log_shows_kpis_drift_and_downloads(registry_home) -> None:
     assert carat["verdict"] == "drifted"
     assert "1 of 9 features drifted" in texts(app)
     assert app.selectbox(key="monitoring_drift_feature").value == "carat"
-    # Latency per kind of request (the seeded log is simulated traffic), rejections said plainly per model.
+    # Latency per kind of request (the seeded log is simulated traffic), what the rejected rate counts.
     kinds = next(frame.value for frame in app.dataframe if "requests" in frame.value.columns)
     assert list(kinds["requests"]) == ["simulated"] and kinds["answers"].sum() > 2_000
-    assert "Rejected inputs are not attributed to a version" in texts(app)
+    assert "Rejected inputs of every version over every answered and rejected row" in texts(app)
     # carat's statistic by day, with its threshold line.
     trend = next(chart for chart in app.get("plotly_chart") if "by day" in chart.proto.spec)
     spec = json.loads(trend.proto.spec)
