@@ -25,7 +25,6 @@ edges, a lower bound of the raw statistic."""
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import math
@@ -35,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from core.csv_export import csv_text
 from core.monitoring.drift_statistics import (
     Histogram,
     _finite_edges,
@@ -192,12 +192,10 @@ class DriftReport:
         return json.dumps({**extra, **self.to_dict()}, indent=2, default=str)
 
     def to_csv(self) -> str:
-        buffer = io.StringIO()
         frame = self.to_frame()
         frame["dataset_drift"] = self.dataset_drift
         frame["drift_share"] = self.share
-        frame.to_csv(buffer, index=False)
-        return buffer.getvalue()
+        return csv_text(frame)
 
 
 def _psi_groups(feature: NumericProfile, edges: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from core.csv_export import csv_text
 from core.monitoring.drift import DriftReport
 from core.monitoring.percentiles import latency_percentiles
 from core.monitoring.references import refresh
@@ -38,7 +39,7 @@ def report_csv(report: DriftReport, meta: dict[str, object]) -> str:
     frame["drift_share"] = report.share
     for key, value in meta.items():
         frame[key] = value
-    return frame.to_csv(index=False)
+    return csv_text(frame)
 
 
 def drift_export(
