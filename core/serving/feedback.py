@@ -92,6 +92,16 @@ def _as_class(raw: str, classes: tuple[str, ...]) -> tuple[str | None, str | Non
     return None, f"actual: {raw!r} is not one of the model's classes ({shown}{more}) (rule: class)"
 
 
+def check_actual(raw: str, classes: tuple[str, ...] | None) -> tuple[float | str | None, str | None]:
+    """One true value as written, checked against what its prediction needs (``classes``: a classifier's,
+    ``None``: a regressor's): the value to store, or the sentence that refuses it."""
+    if not raw:
+        return None, "actual: missing (rule: required)"
+    if classes is not None:
+        return _as_class(raw, classes)
+    return _as_number(raw)
+
+
 def attach_feedback(data: bytes, *, sessions: sessionmaker[Session]) -> FeedbackResult:
     """Store the true values of a feedback CSV in one transaction; unknown ids are reported, not stored.
 

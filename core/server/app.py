@@ -1,0 +1,123 @@
+"""The scoring server's application: ``create_app()`` for uvicorn (``python -m core serve``).
+
+Each worker process builds its own app: it migrates the log (serialised across processes), starts
+its group-commit writer and shadow thread, loads the champion before the first request, and, when
+the retention module is present, runs the hourly maintenance (roll-up refresh and pruning, which
+takes its own lock so one process at a time does the work).
+
+Routes: ``POST /invocations`` (MLflow's protocol, :mod:`core.server.invocations`), ``GET /ping``,
+``/health``, ``/version`` (as MLflow's server answers them), ``POST /feedback``
+(:mod:`core.server.feedback_routes`) and ``POST /predictions`` (predictions made elsewhere,
+:mod:`core.server.ingest_routes`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+from starlette.responses import Response
+
+from core.server.feedback_routes import router as feedback_router
+from core.server.invocations import invocations
+from core.server.log_writer import LogWriter
+from core.server.shadowing import ShadowScorer
+from core.server.state import ServerState
+from core.serving.model_cache import serve
+from core.settings import Settings, get_settings
+from storage.db import make_engine, make_sessionmaker, migrate
+
+MAINTENANCE_EVERY_S = 3600.0
+RETENTION_MODULE = "core.monitoring.retention"
+
+logger = logging.getLogger("loupe.server")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app of one worker process (uvicorn's factory); nothing starts until its lifespan begins."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = _start(settings)
+        app.state.loupe = state
+        stop_maintenance = _start_maintenance(state)
+        try:
+            yield
+        finally:
+            stop_maintenance.set()
+            if state.shadow is not None:
+                state.shadow.stop()
+            state.writer.stop()
+            state.engine.dispose()
+
+    app = FastAPI(title="Loupe scoring server", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings  # read by core.server.auth.require_write_token
+    # A plain Starlette route: no FastAPI body parsing or validation on the hot path.
+    app.add_route("/invocations", invocations, methods=["POST"])
+    app.add_route("/ping", _ping, methods=["GET"])
+    app.add_route("/health", _ping, methods=["GET"])
+    app.add_route("/version", _version, methods=["GET"])
+    app.include_router(feedback_router)
+    if importlib.util.find_spec("core.server.ingest_routes") is not None:
+        from core.server.ingest_routes import router as ingest_router
+
+        app.include_router(ingest_router)
+    return app
+
+
+def _start(settings: Settings) -> ServerState:
+    settings.ensure_home()
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    sessions = make_sessionmaker(engine)
+    writer = LogWriter(sessions)
+    writer.start()
+    shadow = ShadowScorer(settings, writer) if settings.shadow else None
+    if shadow is not None:
+        shadow.start()
+    try:  # load the champion now, so the first request is not the one that pays for it
+        served, resolution = serve(settings, alias="champion")
+        logger.warning("Loupe serving %s v%s (%s)", settings.model_name, served.version, served.scoring_path)
+        if resolution.notice:
+            logger.warning(resolution.notice)
+    except Exception as error:  # requests will say why, one by one; the server still starts
+        logger.warning("no champion loaded at start: %s", error)
+    return ServerState(settings=settings, engine=engine, sessions=sessions, writer=writer, shadow=shadow)
+
+
+def _start_maintenance(state: ServerState) -> threading.Event:
+    """Hourly roll-up refresh and pruning in a daemon thread, when the retention module exists."""
+    stop = threading.Event()
+    if importlib.util.find_spec(RETENTION_MODULE) is None:
+        return stop
+    retention = importlib.import_module(RETENTION_MODULE)
+
+    def loop() -> None:
+        while not stop.wait(MAINTENANCE_EVERY_S):
+            try:
+                retention.maintain(state.settings, sessions=state.sessions)
+            except Exception:  # maintenance must never take the answering process down
+                logger.exception("hourly maintenance failed")
+
+    threading.Thread(target=loop, name="loupe-maintenance", daemon=True).start()
+    return stop
+
+
+async def _ping(request: object) -> Response:
+    # As MLflow's server answers: 200 and a newline once the process is up.
+    return Response(content="\n", media_type="application/json")
+
+
+async def _version(request: object) -> Response:
+    # MLflow's server answers its MLflow version; clients may check it against theirs.
+    try:
+        answer = version("mlflow")
+    except PackageNotFoundError:
+        answer = "unknown"
+    return Response(content=answer, media_type="application/json")

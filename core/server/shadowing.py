@@ -1,0 +1,133 @@
+"""Shadow scoring for the server: the challenger answers the same rows, off the answering path.
+
+Each answered request hands its validated rows and prediction ids over once its response is sent;
+one thread per process scores whatever has queued with the challenger in one call (many one-row
+requests become one batch) and queues the shadow rows on the log writer without waiting. As in
+:mod:`core.serving.shadow`, a failing challenger is logged and never disturbs an answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from core.server.log_writer import LogWriter
+from core.serving.model_cache import ServingError, serve
+from core.serving.shadow import SHADOW_ALIAS
+from core.settings import Settings
+from storage.base import utcnow
+
+MAX_BATCH_ROWS = 2_000
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShadowJob:
+    """One answered request: its validated rows, their prediction ids and the version that answered."""
+
+    rows: Sequence[Mapping[str, object]]
+    ids: Sequence[int]
+    answer_version: int
+    request_id: str
+    created_at: datetime
+
+
+_STOP = object()
+
+
+class ShadowScorer:
+    """The challenger's thread of one process; :meth:`start` once, :meth:`stop` on shutdown."""
+
+    def __init__(self, settings: Settings, writer: LogWriter) -> None:
+        self._settings = settings
+        self._writer = writer
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="loupe-shadow", daemon=True)
+            self._thread.start()
+
+    def stop(self, *, timeout_s: float = 30.0) -> None:
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def submit(self, job: ShadowJob) -> None:
+        if self._thread is not None and job.ids:
+            self._queue.put(job)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is _STOP:
+                break
+            batch = [item]
+            rows = len(item.ids)  # type: ignore[attr-defined]
+            while rows < MAX_BATCH_ROWS:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stopping = True
+                    break
+                batch.append(more)
+                rows += len(more.ids)  # type: ignore[attr-defined]
+            try:
+                self.score(batch)  # type: ignore[arg-type]
+            except Exception:  # the answers are logged already; the challenger's failure is only reported
+                logger.exception("shadow scoring of %s row(s) failed", rows)
+
+    def score(self, batch: Sequence[ShadowJob]) -> int:
+        """Score ``batch`` with the challenger and queue the shadow rows; returns how many were queued."""
+        try:
+            served, _ = serve(self._settings, alias=SHADOW_ALIAS)
+        except ServingError:
+            return 0  # no challenger (or none reachable): nothing to shadow
+        jobs = [job for job in batch if job.answer_version != served.version]
+        if not jobs:
+            return 0
+        started = time.perf_counter()
+        frame = pd.DataFrame.from_records([row for job in jobs for row in job.rows], columns=served.schema.names)
+        check = served.schema.validate_frame(frame)
+        answers = served.answer_rows(check.clean)
+        latency_ms = (time.perf_counter() - started) * 1000 / max(len(frame), 1)
+        owners = [(job, position) for job in jobs for position in range(len(job.rows))]
+        now = utcnow()
+        records = []
+        for position, answer, ood in zip(
+            np.flatnonzero(check.accepted_mask), answers.log_columns(), check.ood_fields, strict=True
+        ):
+            job, row = owners[position]
+            records.append(
+                {
+                    "created_at": job.created_at or now,
+                    "model_name": self._settings.model_name,
+                    "model_version": served.version,
+                    "alias": SHADOW_ALIAS,
+                    **answer,
+                    "latency_ms": latency_ms,
+                    "source": "server",
+                    "request_id": job.request_id,
+                    "is_ood": bool(ood),
+                    "ood_fields": ood or None,
+                    "is_shadow": True,
+                    "shadow_of": job.ids[row],
+                }
+            )
+        if records:
+            self._writer.submit(records=records)
+        return len(records)
