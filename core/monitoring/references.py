@@ -108,9 +108,16 @@ def binning_of(profile: TrainingProfile) -> rollups.FeatureBinning:
 
 
 def refresh(
-    settings: Settings, *, sessions: Sessions, progress: Callable[[str], None] | None = None
+    settings: Settings,
+    *,
+    sessions: Sessions,
+    progress: Callable[[str], None] | None = None,
+    wait: bool = True,
 ) -> rollups.RefreshResult:
-    """Roll up everything logged since the last refresh (cheap when nothing is new)."""
+    """Roll up everything logged since the last refresh (cheap when nothing is new).
+
+    ``wait=False``: return at once, ``skipped``, when another process is refreshing.
+    """
     with sessions.begin() as session:
 
         def binning(model_name: str, version: int) -> rollups.FeatureBinning | None:
@@ -124,7 +131,7 @@ def refresh(
             profile = reference_profile(owner, session=session, model_version=version)
             return None if profile is None else binning_of(profile)
 
-        return rollups.refresh_rollups(session, binning=binning, progress=progress)
+        return rollups.refresh_rollups(session, binning=binning, progress=progress, wait=wait)
 
 
 def _holdout_mae(metrics: dict[str, float]) -> float | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pandas as pd
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from storage.base import table_of
@@ -40,7 +40,7 @@ def _labelled_rows(
     predictions of one model made in one hour.
     """
     columns = ["hour", "model_name", "model_version", "is_shadow", "prediction", "actual"]
-    columns += ["label", "probabilities", "actual_label"]
+    columns += ["label", "probabilities", "actual_label", "revision"]
     direct, shadow = table_of(Prediction), table_of(Prediction).alias("shadow")
     frames = []
     for made, joined_on in ((direct, direct.c.id), (shadow, shadow.c.shadow_of)):
@@ -55,6 +55,7 @@ def _labelled_rows(
                 made.c.label,
                 made.c.probabilities,
                 Feedback.actual_label,
+                Feedback.revision,
             )
             .select_from(Feedback)
             .join(made, joined_on == Feedback.prediction_id)
@@ -81,6 +82,19 @@ def _labelled_rows(
 def add_received_feedback(session: Session, after: datetime | None, until: datetime, newest_prediction: int) -> int:
     """Add the true values received in (``after``, ``until``]; returns how many answers (not shadows) got one."""
     rows, answered = _labelled_rows(session, after=after, until=until, newest_prediction=newest_prediction)
+    replaced = rows[rows["revision"] > 1] if not rows.empty else rows
+    if not replaced.empty:
+        # A replacement is normally added here and its hour recounted after; an hour retention has pruned
+        # cannot be recounted, so there it is not added: the earlier value stays counted, once.
+        hours = set(zip(replaced["model_name"], replaced["hour"], strict=True))
+        lost = {
+            (model_name, hour)
+            for model_name, hour in hours
+            if hour_lost_rows(session, model_name, hour.to_pydatetime(), newest_prediction)
+        }
+        if lost:
+            in_lost = pd.Series(list(zip(rows["model_name"], rows["hour"], strict=True)), index=rows.index).isin(lost)
+            rows = rows[~(in_lost & (rows["revision"] > 1))]
     if not rows.empty:
         add_errors(session, rows)
         add_labels(session, rows)
@@ -103,8 +117,41 @@ def hours_with_replaced_feedback(
     }
 
 
-def recount_errors(session: Session, model_name: str, hour: datetime, until: datetime, newest_prediction: int) -> None:
-    """Replace one hour's realised-error (and classifier) counters with a recount from the raw log."""
+def hour_lost_rows(session: Session, model_name: str, hour: datetime, newest_prediction: int) -> bool:
+    """Whether retention deleted raw predictions of this hour: fewer are left than the roll-ups counted.
+
+    (Rows the roll-ups have not read yet are not counted; rows they never will, a write that committed
+    after its gap was forgotten, only make the raw side larger.)
+    """
+    raw = session.scalar(
+        select(func.count())
+        .select_from(Prediction)
+        .where(
+            Prediction.model_name == model_name,
+            Prediction.created_at >= hour,
+            Prediction.created_at < hour + timedelta(hours=1),
+            Prediction.id <= newest_prediction,
+        )
+    )
+    rolled_up = session.scalar(
+        select(func.coalesce(func.sum(RollupHour.predictions), 0)).where(
+            RollupHour.model_name == model_name, RollupHour.hour == hour
+        )
+    )
+    return int(raw or 0) < int(rolled_up or 0)
+
+
+def recount_errors(session: Session, model_name: str, hour: datetime, until: datetime, newest_prediction: int) -> bool:
+    """Replace one hour's realised-error (and classifier) counters with a recount from the raw log.
+
+    An hour retention has pruned cannot be recounted (the pruned rows' share would be lost): its
+    counters are kept as they are, the replaced value still counted at its earlier figure (its
+    replacement was not added, see :func:`add_received_feedback`), and ``False`` is returned.
+    Retention prunes whole hours, so only a row logged into a pruned hour afterwards (a backfill)
+    can meet this.
+    """
+    if hour_lost_rows(session, model_name, hour, newest_prediction):
+        return False
     zeroed = {"feedback": 0, "error_sum": 0.0, "abs_error_sum": 0.0, "sq_error_sum": 0.0}
     session.execute(
         update(RollupHour).where(RollupHour.model_name == model_name, RollupHour.hour == hour).values(zeroed)
@@ -122,6 +169,7 @@ def recount_errors(session: Session, model_name: str, hour: datetime, until: dat
         add_errors(session, rows)
         add_labels(session, rows, daily=False)
     sum_day(session, model_name, hour)
+    return True
 
 
 def add_errors(session: Session, rows: pd.DataFrame) -> None:
