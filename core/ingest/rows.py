@@ -86,7 +86,7 @@ def blank(values: pd.Series) -> np.ndarray:
     """Missing cells: nulls and text that is empty once stripped."""
     missing = values.isna().to_numpy(dtype=bool)
     if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-        missing |= values.astype("string").str.strip().eq("").fillna(True).to_numpy(dtype=bool)
+        return missing | values.astype("string").str.strip().eq("").fillna(True).to_numpy(dtype=bool)
     return missing
 
 
@@ -277,7 +277,7 @@ def _regression(rows: pd.DataFrame, where: np.ndarray, refusals: _Refusals) -> d
         infinite,
         PREDICTION,
         "finite",
-        lambda v: f"prediction: {v} is not a finite number (rule: finite)",
+        lambda v: f"prediction: {str(v)!r} is not a finite number (rule: finite)",
         raw,
     )
     values = numbers.fillna(0).to_numpy(dtype=float).tolist()
