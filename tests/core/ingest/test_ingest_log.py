@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from storage.base import utcnow
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.ingest_log import IngestRow, existing_client_ids, store_ingested
-from storage.prediction_log import Feedback, Prediction, PredictionFeature
+from storage.prediction_log import Feedback, Prediction, features_of
 
 
 def row(client_id: str, *, model: str = "m", actual: float | None = None) -> IngestRow:
@@ -54,7 +54,8 @@ def test_the_same_rows_twice_are_stored_once_with_features_and_truth(sessions) -
     assert (second.stored, second.already_stored, second.feedback) == (0, 3, 0)
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Prediction)) == 2
-        assert session.scalar(select(func.count()).select_from(PredictionFeature)) == 4
+        first_id = session.scalar(select(Prediction.id).where(Prediction.client_id == "a"))
+        assert features_of(session, prediction_id=first_id) == {"x": 1.0, "colour": "red"}
         assert list(session.scalars(select(Feedback.actual))) == [3.0]
         assert existing_client_ids(session, model_name="m", client_ids=["a", "b", "c"]) == {"a", "b"}
 
