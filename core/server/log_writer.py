@@ -51,14 +51,17 @@ class LogWriter:
         self._max_batch_rows = max_batch_rows
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._stopped = False
 
     def start(self) -> None:
-        if self._thread is None:
+        """Start the thread; jobs submitted before it starts wait in the queue."""
+        if self._thread is None and not self._stopped:
             self._thread = threading.Thread(target=self._run, name="loupe-log-writer", daemon=True)
             self._thread.start()
 
     def stop(self, *, timeout_s: float = 30.0) -> None:
-        """Write what is queued, then end the thread."""
+        """Write what is queued, then end the thread; later submissions are refused."""
+        self._stopped = True
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join(timeout_s)
@@ -76,8 +79,8 @@ class LogWriter:
         if features is not None and len(features) != len(records):
             raise ValueError(f"{len(records)} predictions but {len(features)} feature rows")
         job = _Job(records=records, features=features, rejections=rejections)
-        if self._thread is None:
-            job.done.set_exception(RuntimeError("the log writer is not running"))
+        if self._stopped:
+            job.done.set_exception(RuntimeError("the log writer has stopped"))
             return job.done
         self._queue.put(job)
         return job.done
