@@ -11,11 +11,16 @@ from core.mlflow_io import VersionInfo
 from core.settings import Settings
 from storage.db import Sessions, reading
 from storage.ledger import (
+    ABANDONED,
+    DONE,
     AliasChange,
+    alias_move_lock,
     last_alias_changes,
     list_alias_changes,
     lock_alias_ledger,
+    pending_alias_changes,
     record_alias_change,
+    settle_alias_changes,
 )
 
 EXTERNAL_ACTOR = "outside Loupe"
@@ -41,8 +46,28 @@ def _differences(holders: dict[str, int], last: dict[str, AliasChange]) -> dict[
     }
 
 
-def record_external_changes(session: Session, settings: Settings, holders: dict[str, int]) -> list[AliasChange]:
-    """Ledger entries (origin ``external``) for every alias whose holder differs from the last entry; call under the lock."""
+def settle_pending_moves(session: Session, settings: Settings, holders: dict[str, int]) -> list[AliasChange]:
+    """Settle the entries of moves cut short between ledger and registry; returns those found done.
+
+    Call under the ledger lock while no move is in flight (the caller holds the move lock, or found it
+    free): a pending entry is then a crash's. The registry holding its version means the move happened —
+    it stays a Loupe move with its actor, reason and checks; otherwise it never happened.
+    """
+    pending = pending_alias_changes(session, model_name=settings.model_name)
+    happened = [entry for entry in pending if holders.get(entry.alias) == entry.to_version]
+    settle_alias_changes(session, ids=[entry.id for entry in happened], state=DONE)
+    settle_alias_changes(session, ids=[entry.id for entry in pending if entry not in happened], state=ABANDONED)
+    session.flush()
+    return happened
+
+
+def record_external_changes(
+    session: Session, settings: Settings, holders: dict[str, int], *, moving: frozenset[str] = frozenset()
+) -> list[AliasChange]:
+    """Ledger entries (origin ``external``) for every alias whose holder differs from the last entry; call under the lock.
+
+    Aliases in ``moving`` are being moved by Loupe right now (their pending entry says so): not outside changes.
+    """
     last = last_alias_changes(session, model_name=settings.model_name)
     return [
         record_alias_change(
@@ -57,19 +82,30 @@ def record_external_changes(session: Session, settings: Settings, holders: dict[
             origin="external",
         )
         for alias, (recorded, current) in _differences(holders, last).items()
+        if alias not in moving
     ]
 
 
 def sync_external_changes(settings: Settings, *, sessions: Sessions) -> list[AliasChange]:
-    """Record as ``external`` every alias whose registry holder differs from the ledger's last entry."""
+    """Settle moves a crash cut short, then record as ``external`` every alias whose holder differs from the ledger."""
     holders = mlflow_io.alias_map(settings)
     with reading(sessions) as session:
-        if not _differences(holders, last_alias_changes(session, model_name=settings.model_name)):
+        last = last_alias_changes(session, model_name=settings.model_name)
+        pending = pending_alias_changes(session, model_name=settings.model_name)
+        if not pending and not _differences(holders, last):
             return []
-    with sessions.begin() as session:
+    with (
+        alias_move_lock(sessions, model_name=settings.model_name, wait=False) as no_move_in_flight,
+        sessions.begin() as session,
+    ):
         # Checked again under the lock: a move in flight is not an outside change.
         lock_alias_ledger(session, model_name=settings.model_name)
-        return record_external_changes(session, settings, mlflow_io.alias_map(settings))
+        holders = mlflow_io.alias_map(settings)
+        if no_move_in_flight:
+            settle_pending_moves(session, settings, holders)
+            return record_external_changes(session, settings, holders)
+        moving = frozenset(entry.alias for entry in pending_alias_changes(session, model_name=settings.model_name))
+        return record_external_changes(session, settings, holders, moving=moving)
 
 
 def ledger(settings: Settings, *, sessions: Sessions, alias: str | None = None) -> list[AliasChange]:

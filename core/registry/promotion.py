@@ -1,15 +1,18 @@
 """Alias moves behind guardrails: promotion, removal, rollback and validation tags, each recorded in the ledger.
 
-Every move runs in one prediction-log transaction that first takes the ledger lock, then reads the
-alias holder from the registry, records any change made outside Loupe, re-checks if the holder moved
-since the operator's pre-flight, appends the ledger entry and moves the alias. Racing moves are
-therefore applied one after the other and each one's ``from_version`` is the version it replaced.
+A move holds the model's move lock from start to end, so racing moves are applied one after the
+other and each one's ``from_version`` is the version it replaced. Within it, one transaction takes
+the ledger lock, reads the alias holder from the registry, settles what a crashed move left, records
+any change made outside Loupe, re-checks if the holder moved since the operator's pre-flight and
+commits the entry as *pending* (who, why, checks). Only then does the registry move; the entry is
+marked *done* after. A process that dies in between leaves a pending entry that the next read of the
+ledger settles (:func:`core.registry.ledger_sync.settle_pending_moves`): the move keeps its actor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from sqlalchemy.orm import Session
@@ -24,7 +27,7 @@ from core.registry.guards import (
     required_text,
     valid_alias,
 )
-from core.registry.ledger_sync import record_external_changes, sync_external_changes
+from core.registry.ledger_sync import record_external_changes, settle_pending_moves, sync_external_changes
 from core.registry.preflight import (
     VALIDATION_STATUS_TAG,
     VALIDATION_STATUSES,
@@ -38,18 +41,37 @@ from core.registry.preflight import (
 from core.settings import Settings
 from storage.db import Sessions, reading
 from storage.ledger import (
+    ABANDONED,
+    DONE,
+    PENDING,
     AliasChange,
+    alias_move_lock,
     list_alias_changes,
     lock_alias_ledger,
     record_alias_change,
+    settle_alias_changes,
 )
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 # What becomes of ``challenger`` when its version is promoted to champion: left where it is, removed,
 # or pointed at another version. "keep" is the default: a move changes only the alias it names.
 ChallengerChoice = Literal["keep", "clear"] | int
-# (session, registry holders, champion's new version, actor, reason, origin) → the move to make after it
-FollowUp = Callable[[Session, dict[str, int], int, str, str, str], Callable[[], "AliasMove"] | None]
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A move decided and checked, not yet made: what its ledger entry records."""
+
+    alias: str
+    holder: int | None
+    target: int | None
+    checked: Preflight | None
+    reason: str
+    override: bool  # made although its pre-flight failed
+
+
+# (session, registry holders, champion's new version, reason) → the challenger's move to make after it
+FollowUp = Callable[[Session, dict[str, int], int, str], _Planned | None]
 
 
 @dataclass(frozen=True)
@@ -124,9 +146,7 @@ def _challenger_follow_up(
     """The step that moves ``challenger`` after ``champion`` took its version (nothing if it did not)."""
     choice = challenger_choice(choice)
 
-    def follow(
-        session: Session, holders: dict[str, int], champion: int, actor: str, reason: str, origin: str
-    ) -> Callable[[], AliasMove] | None:
+    def follow(session: Session, holders: dict[str, int], champion: int, reason: str) -> _Planned | None:
         holder = holders.get(CHALLENGER)
         if holder is None:
             return None
@@ -147,50 +167,17 @@ def _challenger_follow_up(
             )
             if checked.failed and not override:
                 raise PreflightBlocked(checked)
-        return lambda: _move_challenger(
-            settings, session, holder, target, champion, checked, actor=actor, reason=reason, origin=origin
+        what = "cleared" if target is None else f"moved to version {target}"
+        return _Planned(
+            alias=CHALLENGER,
+            holder=holder,
+            target=target,
+            checked=checked,
+            reason=f"{what} as version {champion} became champion: {reason}",
+            override=bool(checked is not None and checked.failed),
         )
 
     return follow
-
-
-def _move_challenger(
-    settings: Settings,
-    session: Session,
-    holder: int,
-    target: int | None,
-    champion: int,
-    checked: Preflight | None,
-    *,
-    actor: str,
-    reason: str,
-    origin: str,
-) -> AliasMove:
-    what = "cleared" if target is None else f"moved to version {target}"
-    entry = record_alias_change(
-        session,
-        model_name=settings.model_name,
-        alias=CHALLENGER,
-        from_version=holder,
-        to_version=target,
-        actor=actor,
-        reason=f"{what} as version {champion} became champion: {reason}",
-        origin=origin,
-        preflight=None if checked is None else checked.to_json(),
-        override=bool(checked is not None and checked.failed),
-    )
-    if target is None:
-        mlflow_io.delete_alias(settings, alias=CHALLENGER)
-    else:
-        mlflow_io.set_alias(settings, alias=CHALLENGER, version=target)
-    return AliasMove(
-        alias=CHALLENGER,
-        from_version=holder,
-        to_version=target,
-        ledger_id=entry.id,
-        override=entry.override,
-        preflight=checked,
-    )
 
 
 @dataclass(frozen=True)
@@ -337,72 +324,101 @@ def _move(
     then: FollowUp | None = None,
 ) -> AliasMove:
     refusal: PromotionRefused | None = None
-    move: AliasMove | None = None
+    planned: list[_Planned] = []
+    entries: list[AliasChange] = []
     if checked is None:
         refresh(settings, sessions=sessions)  # a re-check reads latency from the roll-ups, inside the lock below
-    # Refusals are raised after the block, so outside changes found on the way are still committed.
-    with sessions.begin() as session:
-        lock_alias_ledger(session, model_name=settings.model_name)
-        holders = mlflow_io.alias_map(settings)
-        external = tuple(record_external_changes(session, settings, holders))
-        holder = holders.get(alias)
-        try:
-            target = choose_target(session, holder)
-            if target is not None:
-                if target == holder:
-                    raise InvalidRequest(f"version {target} already holds {alias}")
-                if checked is None or (checked.holder, checked.candidate) != (holder, target):
-                    # The alias moved since the operator's pre-flight (or there was none): check again.
-                    checked = run_checks(
-                        settings,
-                        session,
-                        alias=alias,
-                        candidate=existing_version(settings, target),
-                        holder=None if holder is None else mlflow_io.get_version(settings, version=holder),
-                        drift=drift,
-                    )
-                if checked.failed and not override:
-                    raise PreflightBlocked(checked)
-            # The challenger's step is checked before anything moves, and made after the champion's.
-            follow_up = (
-                None if then is None or target is None else then(session, holders, target, actor, reason, origin)
-            )
-        except PromotionRefused as refused:
-            refusal = refused
-        else:
-            overridden = bool(target is not None and checked is not None and checked.failed)
-            entry = record_alias_change(
-                session,
-                model_name=settings.model_name,
-                alias=alias,
-                from_version=holder,
-                to_version=target,
-                actor=actor,
-                reason=reason,
-                origin=origin,
-                preflight=None if target is None or checked is None else checked.to_json(),
-                override=overridden,
-            )
-            # The ledger row is flushed first: if the registry refuses, the transaction rolls it back.
-            if target is None:
-                mlflow_io.delete_alias(settings, alias=alias)
+    with alias_move_lock(sessions, model_name=settings.model_name):
+        # Refusals are raised after the block, so outside changes found on the way are still committed.
+        with sessions.begin() as session:
+            lock_alias_ledger(session, model_name=settings.model_name)
+            holders = mlflow_io.alias_map(settings)
+            settle_pending_moves(session, settings, holders)  # we hold the move lock: a pending entry is a crash's
+            external = tuple(record_external_changes(session, settings, holders))
+            holder = holders.get(alias)
+            try:
+                target = choose_target(session, holder)
+                if target is not None:
+                    if target == holder:
+                        raise InvalidRequest(f"version {target} already holds {alias}")
+                    if checked is None or (checked.holder, checked.candidate) != (holder, target):
+                        # The alias moved since the operator's pre-flight (or there was none): check again.
+                        checked = run_checks(
+                            settings,
+                            session,
+                            alias=alias,
+                            candidate=existing_version(settings, target),
+                            holder=None if holder is None else mlflow_io.get_version(settings, version=holder),
+                            drift=drift,
+                        )
+                    if checked.failed and not override:
+                        raise PreflightBlocked(checked)
+                first = _Planned(
+                    alias=alias,
+                    holder=holder,
+                    target=target,
+                    checked=checked if target is not None else None,
+                    reason=reason,
+                    override=bool(target is not None and checked is not None and checked.failed),
+                )
+                # The challenger's step is checked before anything moves, and made after the champion's.
+                follow_up = None if then is None or target is None else then(session, holders, target, reason)
+            except PromotionRefused as refused:
+                refusal = refused
             else:
-                mlflow_io.set_alias(settings, alias=alias, version=target)
-            followed = None if follow_up is None else follow_up()
-            move = AliasMove(
-                alias=alias,
-                from_version=holder,
-                to_version=target,
-                ledger_id=entry.id,
-                override=overridden,
-                preflight=checked if target is not None else None,
-                external=external,
-                also=() if followed is None else (followed,),
-            )
-    if refusal is not None:
-        raise refusal
-    assert move is not None
-    return move
+                planned = [first] if follow_up is None else [first, follow_up]
+                entries = [_pending_entry(session, settings, plan, actor=actor, origin=origin) for plan in planned]
+        if refusal is not None:
+            raise refusal
+        # Only committed entries move the registry: a crash from here on leaves them pending, never lost.
+        _make_in_registry(settings, sessions=sessions, planned=planned, entries=entries)
+    moves = [_made(plan, entry) for plan, entry in zip(planned, entries, strict=True)]
+    return replace(moves[0], external=external, also=tuple(moves[1:]))
+
+
+def _pending_entry(session: Session, settings: Settings, plan: _Planned, *, actor: str, origin: str) -> AliasChange:
+    return record_alias_change(
+        session,
+        model_name=settings.model_name,
+        alias=plan.alias,
+        from_version=plan.holder,
+        to_version=plan.target,
+        actor=actor,
+        reason=plan.reason,
+        origin=origin,
+        preflight=None if plan.checked is None else plan.checked.to_json(),
+        override=plan.override,
+        state=PENDING,
+    )
+
+
+def _make_in_registry(
+    settings: Settings, *, sessions: Sessions, planned: Sequence[_Planned], entries: Sequence[AliasChange]
+) -> None:
+    """Move the aliases in the registry, then mark their entries done (abandoned where the registry refused)."""
+    made = 0
+    try:
+        for plan in planned:
+            if plan.target is None:
+                mlflow_io.delete_alias(settings, alias=plan.alias)
+            else:
+                mlflow_io.set_alias(settings, alias=plan.alias, version=plan.target)
+            made += 1
+    finally:
+        with sessions.begin() as session:
+            settle_alias_changes(session, ids=[entry.id for entry in entries[:made]], state=DONE)
+            settle_alias_changes(session, ids=[entry.id for entry in entries[made:]], state=ABANDONED)
+
+
+def _made(plan: _Planned, entry: AliasChange) -> AliasMove:
+    return AliasMove(
+        alias=plan.alias,
+        from_version=plan.holder,
+        to_version=plan.target,
+        ledger_id=entry.id,
+        override=plan.override,
+        preflight=plan.checked,
+    )
 
 
 def set_validation_status(settings: Settings, *, version: int, status: str, token: str | None = None) -> None:
