@@ -55,8 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def describe(error: BaseException) -> str:
     """One line for a person: Loupe's errors as they are written, anything else with its type."""
+    from pydantic import ValidationError
+
     from core.errors import LoupeError, first_line
 
+    if isinstance(error, ValidationError):  # the settings: name the variable and the rule
+        from core.settings import settings_problems
+
+        return settings_problems(error)
     if isinstance(error, LoupeError):
         return first_line(error, limit=1000)
     if isinstance(error, OSError) and error.filename is not None:

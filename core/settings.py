@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -98,6 +98,16 @@ class Settings(BaseSettings):
         # LOUPE_ALERT_...=off (or empty, none) switches a rule off.
         return None if isinstance(value, str) and value.strip().lower() in {"", "off", "none", "null"} else value
 
+    @field_validator("admin_token", "ingest_token", mode="before")
+    @classmethod
+    def _not_empty(cls, value: object, info: ValidationInfo) -> object:
+        # An empty token once meant "open": a typo or an unset compose variable silently unguarded writes.
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str) and not text.strip():
+            name = "LOUPE_ADMIN_TOKEN" if info.field_name == "admin_token" else "LOUPE_INGEST_TOKEN"
+            raise ValueError(f"{name} is set but empty: give it a value (a long random string) or unset it")
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -143,6 +153,18 @@ class Settings(BaseSettings):
         """Create the runtime folder and return it."""
         self.home_dir.mkdir(parents=True, exist_ok=True)
         return self.home_dir
+
+
+def settings_problems(error: ValidationError) -> str:
+    """A settings error for a person: each variable by the name it is set under, and its rule."""
+    lines = []
+    for problem in error.errors():
+        field = Settings.model_fields.get(str(problem["loc"][0])) if problem["loc"] else None
+        alias = field.validation_alias if field is not None else None
+        name = alias.choices[0] if isinstance(alias, AliasChoices) else str(problem["loc"][0] if problem["loc"] else "")
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        lines.append(message if message.startswith(str(name)) else f"{name}: {message}")
+    return "; ".join(lines)
 
 
 def mask_url(url: str) -> str:

@@ -1,8 +1,9 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from core.settings import get_settings, mask_url
+from core.settings import Settings, get_settings, mask_url, settings_problems
 
 
 def write_secrets(path: Path, **values: str) -> None:
@@ -69,3 +70,24 @@ def test_invalid_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> No
 def test_mask_url_hides_only_the_password() -> None:
     assert mask_url("postgresql+psycopg://loupe:pw@host:5432/db") == "postgresql+psycopg://loupe:***@host:5432/db"
     assert mask_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+@pytest.mark.parametrize("variable", ["LOUPE_ADMIN_TOKEN", "LOUPE_INGEST_TOKEN"])
+def test_an_empty_token_is_a_configuration_error_naming_the_variable(monkeypatch, variable) -> None:
+    monkeypatch.setenv(variable, "   ")
+
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+
+    assert settings_problems(refused.value) == (
+        f"{variable} is set but empty: give it a value (a long random string) or unset it"
+    )
+
+
+def test_a_badly_typed_setting_is_named_by_its_variable(monkeypatch) -> None:
+    monkeypatch.setenv("LOUPE_SERVER_PORT", "eighty")
+
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+
+    assert settings_problems(refused.value).startswith("LOUPE_SERVER_PORT: Input should be a valid integer")

@@ -1,5 +1,6 @@
 """``python -m core promote``: pre-flight checks, the override, the token and the ledger (origin cli)."""
 
+import io
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import pytest
 
 from core import mlflow_io
 from core.identity import os_user
+from core.settings import get_settings
 from tests.conftest import use_home
 from tests.ledger_rows import BOOTSTRAP_LEDGER, ledger_rows, moves
 
@@ -60,20 +62,46 @@ def test_bad_requests_are_refused_in_one_line_and_change_nothing(cli, registry_h
     assert moves(registry_home) == BOOTSTRAP_LEDGER
 
 
-def test_with_a_token_set_promote_needs_it(cli, registry_home, monkeypatch) -> None:
+def test_with_a_token_set_promote_presents_the_configured_one_or_reads_it_from_stdin(
+    cli, registry_home, monkeypatch
+) -> None:
     settings = use_home(monkeypatch, registry_home.home_dir, LOUPE_ADMIN_TOKEN="s3cret")
+    promote = ("promote", "--version", "2", "--alias", "champion", "--reason", "r")
 
-    missing = cli("promote", "--version", "2", "--alias", "champion", "--reason", "r")
-    wrong = cli("promote", "--version", "2", "--alias", "champion", "--reason", "r", "--token", "nope")
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    missing = cli(*promote, "--token-stdin")
+    monkeypatch.setattr("sys.stdin", io.StringIO("nope\n"))
+    wrong = cli(*promote, "--token-stdin")
 
     assert missing.code == 1 and "admin token is required" in missing.err
     assert wrong.code == 1 and "admin token is wrong" in wrong.err
     assert mlflow_io.alias_map(settings)["champion"] == 1 and moves(settings) == BOOTSTRAP_LEDGER
 
-    allowed = cli("promote", "--version", "2", "--alias", "champion", "--reason", "r", "--token", "s3cret")
-
-    assert allowed.code == 0, allowed.err
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret\n"))
+    from_stdin = cli(*promote, "--token-stdin")
+    assert from_stdin.code == 0, from_stdin.err
     assert moves(settings)[-1] == ("champion", 1, 2)
+
+    from_environment = cli("promote", "--version", "1", "--alias", "champion", "--reason", "back")
+    assert from_environment.code == 0, from_environment.err
+    assert moves(settings)[-1] == ("champion", 2, 1)
+
+    on_the_command_line = cli("promote", "--version", "2", "--alias", "champion", "--reason", "r", "--token", "s3cret")
+    assert on_the_command_line.code == 0, on_the_command_line.err
+    assert "--token is visible in the process list" in on_the_command_line.err
+
+
+def test_an_empty_admin_token_is_a_configuration_error_not_open_promotion(cli, registry_home, monkeypatch) -> None:
+    monkeypatch.setenv("LOUPE_ADMIN_TOKEN", "  ")
+    get_settings.cache_clear()
+
+    ran = cli("promote", "--version", "2", "--alias", "champion", "--reason", "r")
+
+    assert ran.code == 1
+    assert ran.err == "error: LOUPE_ADMIN_TOKEN is set but empty: give it a value (a long random string) or unset it\n"
+    monkeypatch.delenv("LOUPE_ADMIN_TOKEN")
+    get_settings.cache_clear()
+    assert mlflow_io.alias_map(registry_home)["champion"] == 1
 
 
 @pytest.mark.slow  # separate processes, each importing the whole stack
