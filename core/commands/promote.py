@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from core.commands._console import add_token_arguments, admin_token, configured_token
+
 HELP = "Move an alias to a model version behind the pre-flight checks; the move is recorded in the ledger."
 
 
@@ -20,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "it at VERSION (checked like a promotion)",
     )
     parser.add_argument("--force", action="store_true", help="override failed pre-flight checks")
-    parser.add_argument("--token", help="the admin token, required when LOUPE_ADMIN_TOKEN is set")
+    add_token_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
                 reason=args.reason,
                 actor=os_user(),
                 origin="cli",
-                token=args.token,
+                token=admin_token(args, configured_token(settings)),
                 override=args.force,
                 challenger=challenger,
             )

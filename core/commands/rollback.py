@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from core.commands._console import add_token_arguments, admin_token, configured_token
+
 HELP = (
     "Step an alias back one version through the ledger (repeat to go further back; rollbacks are undone, not toggled)."
 )
@@ -13,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alias", required=True, help="the alias to roll back, e.g. champion")
     parser.add_argument("--reason", required=True, help="why (recorded in the ledger)")
     parser.add_argument("--force", action="store_true", help="override failed pre-flight checks")
-    parser.add_argument("--token", help="the admin token, required when LOUPE_ADMIN_TOKEN is set")
+    add_token_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
                 alias=args.alias,
                 reason=args.reason,
                 actor=os_user(),
-                token=args.token,
+                token=admin_token(args, configured_token(settings)),
                 override=args.force,
             )
     except PreflightBlocked as blocked:
