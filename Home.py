@@ -7,7 +7,7 @@ from core.monitoring.alerts import home_alerts
 from core.registry.holdout import holdout_metrics
 from core.registry.status import console_status, shared_alias_note
 from ui.errors import action
-from ui.formats import code, command, holdout_value, plain
+from ui.formats import code, command, holdout_value, plain, plural, timestamp
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions
 
@@ -97,7 +97,7 @@ with action("Showing the Home page"):
                     metric_column.metric(plain(figure.label), plain(holdout_value(figure, unit)))
             run = code(holder.run_id) if holder.run_id else "no run"
             answers = f" · answers in {plain(unit)}" if unit else ""
-            st.caption(f"Registered {holder.created_at:%Y-%m-%d %H:%M} UTC · run {run}{answers}")
+            st.caption(f"Registered {timestamp(holder.created_at)} · run {run}{answers}")
 
     with st.container(border=True):
         st.subheader("Backends")
@@ -107,7 +107,7 @@ with action("Showing the Home page"):
         st.markdown(
             f"- **MLflow tracking & registry**: {code(status.tracking_uri)} — {reachable}\n"
             f"- **Prediction log**: {code(status.database_url)}\n"
-            f"- **Model**: {name} · {status.version_count} version(s) registered"
+            f"- **Model**: {name} · {plural(status.version_count, 'version')} registered"
         )
 
     st.subheader("Where to go")

@@ -17,7 +17,7 @@ from core.serving.model_cache import ServingError, serve
 from core.serving.scoring import predict_one, score_shadow_for
 from core.task import PROBABILITY_PREFIX, class_text
 from ui.errors import action
-from ui.formats import amount, command, input_step, milliseconds, number, plain
+from ui.formats import amount, command, input_step, milliseconds, number, number_column_format, plain, plural
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions
 
@@ -288,7 +288,8 @@ with action("Showing the Predict page"):
             metrics[2].metric("Rejected rows", f"{outcome_batch['rejected_rows']:,}")
             metrics[3].metric("Version", f"v{outcome_batch['version']}")
             if outcome_batch["ood"]:
-                st.warning(f"{outcome_batch['ood']:,} scored rows have values outside the training range.", icon="⚠️")
+                have = "has a value" if outcome_batch["ood"] == 1 else "have values"
+                st.warning(f"{plural(outcome_batch['ood'], 'scored row')} {have} outside the training range.", icon="⚠️")
             downloads = st.columns(2)
             downloads[0].download_button(
                 "Download results",
@@ -311,13 +312,16 @@ with action("Showing the Predict page"):
                 answer_title = "prediction" if served.output_name is None else f"prediction ({served.answer_label})"
                 if served.task == "classification":
                     answer_columns = {"prediction": st.column_config.TextColumn(answer_title)}
+                    # Probabilities as percentages, as the form's bars show them (the CSV keeps 0–1 in full).
                     answer_columns |= {
-                        column: st.column_config.NumberColumn(column, format="%.3f")
+                        column: st.column_config.NumberColumn(column, format="percent", step=0.001)
                         for column in outcome_batch["preview"].columns
                         if str(column).startswith(PROBABILITY_PREFIX)
                     }
                 else:
-                    answer_columns = {"prediction": st.column_config.NumberColumn(answer_title)}
+                    # The answer as the form shows one ($2,392), in the version's unit; the download keeps every digit.
+                    answer_format = number_column_format(outcome_batch["preview"]["prediction"], resolution.unit)
+                    answer_columns = {"prediction": st.column_config.NumberColumn(answer_title, format=answer_format)}
                 st.dataframe(
                     outcome_batch["preview"], key="batch_preview", hide_index=True, column_config=answer_columns
                 )
@@ -345,11 +349,12 @@ with action("Showing the Predict page"):
                 except BatchFileError as error:
                     st.error(f"{plain(feedback_file.name)}: {plain(error)}", icon="🚫")
                 else:
-                    st.success(f"{attached.stored:,} actual value(s) stored.", icon="✅")
+                    st.success(f"{plural(attached.stored, 'actual value')} stored.", icon="✅")
                     if attached.unknown_ids:
                         listed = ", ".join(str(prediction_id) for prediction_id in attached.unknown_ids[:20])
                         st.warning(
-                            f"{len(attached.unknown_ids):,} unknown prediction id(s), not stored: {listed}", icon="⚠️"
+                            f"{plural(len(attached.unknown_ids), 'unknown prediction id')}, not stored: {listed}",
+                            icon="⚠️",
                         )
                     if not attached.rejected.empty:
                         st.dataframe(attached.rejected, key="feedback_rejected", hide_index=True)

@@ -45,7 +45,7 @@ from core.mlflow_io import RegistryUnavailable
 from core.registry.metric_names import direction
 from core.settings import mask_url
 from ui.errors import action
-from ui.formats import code, plain
+from ui.formats import TIMESTAMP_COLUMN_FORMAT, code, metric_table_column, plain
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions
 
@@ -182,10 +182,10 @@ with action("Showing the Experiments page"):
         page = runs_page(ordered, page=page_number, page_size=page_size)
         st.caption(f"{page.total:,} runs · page {page.page} of {page.pages} · sorted by {sort_by}")
         column_config = {
-            "started": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm"),
+            "started": st.column_config.DatetimeColumn("started", format=TIMESTAMP_COLUMN_FORMAT),
             "model": st.column_config.CheckboxColumn("model", help="The run logged a model that can be registered"),
             "mlflow": st.column_config.LinkColumn("mlflow", display_text="open"),
-            **{name: st.column_config.NumberColumn(name, format="%.4g", help=direction(name)) for name in runs.metrics},
+            **{name: metric_table_column(name, page.table[name], help=direction(name)) for name in runs.metrics},
         }
         st.dataframe(
             page.table,
@@ -305,8 +305,7 @@ with action("Showing the Experiments page"):
             st.dataframe(
                 board,
                 column_config={
-                    name: st.column_config.NumberColumn(name, format="%.4g", help=direction(name))
-                    for name in runs.metrics
+                    name: metric_table_column(name, board.get(name, []), help=direction(name)) for name in runs.metrics
                 },
                 key="leaderboard",
             )

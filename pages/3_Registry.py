@@ -3,7 +3,15 @@
 import streamlit as st
 
 from core.mlflow_io import UNIT_TAG, RegistryUnavailable
-from core.registry.charts import badge, ledger_frame, timeline_figure, versions_frame, versions_styler
+from core.registry.charts import (
+    NOT_SET,
+    REMOVED,
+    badge,
+    ledger_frame,
+    timeline_figure,
+    versions_frame,
+    versions_styler,
+)
 from core.registry.guards import SUGGESTED_ALIASES, PromotionRefused, promotion_is_protected
 from core.registry.holdout import primary_holdout
 from core.registry.ledger_sync import registry_view
@@ -11,13 +19,19 @@ from core.registry.preflight import VALIDATION_STATUS_TAG, VALIDATION_STATUSES, 
 from core.registry.promotion import remove_alias, set_validation_status
 from core.registry.status import shared_alias_note
 from ui.errors import action
-from ui.formats import holdout_value, plain
+from ui.formats import TIMESTAMP_COLUMN_FORMAT, holdout_value, plain
 from ui.page import page_setup
 from ui.registry_moves import promote_tab as promote_tab_body
 from ui.registry_moves import rollback_tab as rollback_tab_body
 from ui.registry_reference import reference_tab as reference_tab_body
 from ui.registry_versions import versions_column_config
 from ui.resources import prediction_log_sessions, recent_drift_status
+
+
+def held(version: int | None, nobody: str) -> str:
+    """A version in a ledger move, or what its absence means, in words (``none``, ``removed``)."""
+    return nobody if version is None else f"v{version}"
+
 
 with action("Showing the Registry page"):
     console = page_setup("Registry", "🏷️")
@@ -48,7 +62,8 @@ with action("Showing the Registry page"):
 
     if view.external:
         moves = ", ".join(
-            f"`{change.alias}` v{change.from_version or '—'} → v{change.to_version or '—'}" for change in view.external
+            f"`{change.alias}` {held(change.from_version, NOT_SET)} → {held(change.to_version, REMOVED)}"
+            for change in view.external
         )
         notices.warning(
             f"Alias changes made outside Loupe were found and recorded in the ledger as external: {moves}.", icon="🕵️"
@@ -222,7 +237,13 @@ with action("Showing the Registry page"):
         ledger_alias = st.selectbox("Alias", ["all", *shown_aliases], key="ledger_alias")
         shown = [entry for entry in view.ledger if ledger_alias in ("all", entry.alias)]
         ledger_table = ledger_frame(shown)
-        st.dataframe(ledger_table, hide_index=True, width="stretch", key="registry_ledger")
+        st.dataframe(
+            ledger_table,
+            hide_index=True,
+            width="stretch",
+            key="registry_ledger",
+            column_config={"when (UTC)": st.column_config.DatetimeColumn("when (UTC)", format=TIMESTAMP_COLUMN_FORMAT)},
+        )
         st.download_button(
             "Download the ledger (CSV)",
             ledger_table.to_csv(index=False),

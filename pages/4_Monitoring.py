@@ -33,7 +33,15 @@ from core.registry.status import shared_alias_note
 from core.serving.model_cache import ServingError, model_loads, serve
 from ui import monitoring_classifier
 from ui.errors import action
-from ui.formats import COUNT_COLUMN_FORMAT, command, plain
+from ui.formats import (
+    COUNT_COLUMN_FORMAT,
+    MS_COLUMN_FORMAT,
+    command,
+    number_column_format,
+    plain,
+    plural,
+    seconds,
+)
 from ui.monitoring_lookup import lookup_section
 from ui.monitoring_view import drift_sentence, loads_text, refreshed_text, rejections_text, rolled_up_text
 from ui.page import page_setup
@@ -160,7 +168,9 @@ with action("Showing the Monitoring page"):
             )
             answer = "prediction" if view.classification is None else view.classification.score_name
             st.plotly_chart(
-                charts.prediction_figure(prediction_quantiles_over_time(view.predictions_by_hour), answer=answer),
+                charts.prediction_figure(
+                    prediction_quantiles_over_time(view.predictions_by_hour), answer=answer, unit=view.unit
+                ),
                 key="monitoring_prediction_chart",
             )
             latency_kinds_section(view)
@@ -185,7 +195,7 @@ with action("Showing the Monitoring page"):
                 )
             else:
                 left, right = st.columns(2)
-                left.plotly_chart(charts.error_figure(errors), key="monitoring_error_chart")
+                left.plotly_chart(charts.error_figure(errors, unit=view.unit), key="monitoring_error_chart")
                 right.plotly_chart(
                     charts.residual_figure(residual_histogram(view.residuals)), key="monitoring_residual_chart"
                 )
@@ -205,11 +215,18 @@ with action("Showing the Monitoring page"):
                 key="monitoring_versions_table",
                 column_config={
                     "predictions": st.column_config.NumberColumn("predictions", format=COUNT_COLUMN_FORMAT),
-                    "latency_p95_ms": st.column_config.NumberColumn("p95 latency (ms)", format="%.1f"),
-                    "mean_prediction": st.column_config.NumberColumn("mean prediction", format="%.1f"),
+                    "latency_p95_ms": st.column_config.NumberColumn("p95 latency (ms)", format=MS_COLUMN_FORMAT),
+                    # Answers and their errors in the version's unit, as the KPIs and alerts say them.
+                    "mean_prediction": st.column_config.NumberColumn(
+                        "mean prediction", format=number_column_format(compared["mean_prediction"], view.unit)
+                    ),
                     "feedback": st.column_config.NumberColumn("feedback", format=COUNT_COLUMN_FORMAT),
-                    "mae": st.column_config.NumberColumn("MAE", format="%.1f"),
-                    "rmse": st.column_config.NumberColumn("RMSE", format="%.1f"),
+                    "mae": st.column_config.NumberColumn(
+                        "MAE", format=number_column_format(compared["mae"], view.unit)
+                    ),
+                    "rmse": st.column_config.NumberColumn(
+                        "RMSE", format=number_column_format(compared["rmse"], view.unit)
+                    ),
                 },
             )
 
@@ -223,9 +240,9 @@ with action("Showing the Monitoring page"):
                 key="monitoring_latency_kinds",
                 column_config={
                     "answers": st.column_config.NumberColumn("answers", format=COUNT_COLUMN_FORMAT),
-                    "p50_ms": st.column_config.NumberColumn("p50 (ms)", format="%.1f"),
-                    "p95_ms": st.column_config.NumberColumn("p95 (ms)", format="%.1f"),
-                    "p99_ms": st.column_config.NumberColumn("p99 (ms)", format="%.1f"),
+                    "p50_ms": st.column_config.NumberColumn("p50 (ms)", format=MS_COLUMN_FORMAT),
+                    "p95_ms": st.column_config.NumberColumn("p95 (ms)", format=MS_COLUMN_FORMAT),
+                    "p99_ms": st.column_config.NumberColumn("p99 (ms)", format=MS_COLUMN_FORMAT),
                 },
             )
         loads = model_loads(settings)
@@ -253,8 +270,8 @@ with action("Showing the Monitoring page"):
         item = found.drift
         st.markdown(
             f"**Predictions**: {item.verdict} — {plain(charts.drift_test_text(item))} (drifted when {item.rule} "
-            f"{item.threshold:g}) over {item.current_count:,} answers against {found.against} "
-            f"({item.reference_count:,} rows)."
+            f"{item.threshold:g}) over {plural(item.current_count, 'answer')} against {found.against} "
+            f"({plural(item.reference_count, 'row')})."
         )
         st.plotly_chart(charts.drift_overlay_figure(item), key="monitoring_output_drift")
 
@@ -400,9 +417,9 @@ with action("Showing the Monitoring page"):
             if generating.failed:
                 return
             st.success(
-                f"Logged {result.accepted:,} answers from v{result.model_version} ({result.shadow_scored:,} shadow, "
-                f"{result.rejected_rows:,} rejected, "
-                f"{result.feedback:,} with feedback) in {result.seconds:,.0f} s.",
+                f"Logged {plural(result.accepted, 'answer')} from v{result.model_version} "
+                f"({result.shadow_scored:,} shadow, {result.rejected_rows:,} rejected, "
+                f"{result.feedback:,} with feedback) in {seconds(result.seconds)}.",
                 icon="✅",
             )
             st.rerun()

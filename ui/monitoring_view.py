@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
+from core.formats import plural, seconds, share, timestamp
 from core.monitoring.drift import DriftReport
 from core.serving.model_cache import ModelLoad
 
@@ -13,7 +14,7 @@ def drift_sentence(report: DriftReport, version: int | None) -> str:
     """The verdict line over the drift table: a verdict only where there is evidence for one."""
     judged = len(report.judged)
     short = len(report.not_enough)
-    rows = f"{report.current_rows:,} {'input' if report.current_rows == 1 else 'inputs'}"
+    rows = plural(report.current_rows, "input")
     if report.share is None:
         return (
             f"**Not enough data** for version {version}: {rows} in this window; a drift verdict needs at least "
@@ -21,9 +22,9 @@ def drift_sentence(report: DriftReport, version: int | None) -> str:
         )
     verdict = "Dataset drift" if report.dataset_drift else "No dataset drift"
     sentence = (
-        f"**{verdict}** for version {version}: {report.drifted_count} of {judged} "
-        f"{'feature' if judged == 1 else 'features'} drifted (share {report.share:.0%}; dataset drift at "
-        f"≥ {report.share_threshold:.0%}) over {rows} against {report.reference_rows:,} reference rows."
+        f"**{verdict}** for version {version}: {report.drifted_count} of {plural(judged, 'feature')} drifted "
+        f"(share {share(report.share)}; dataset drift at ≥ {share(report.share_threshold)}) over {rows} against "
+        f"{plural(report.reference_rows, 'reference row')}."
     )
     if short:
         sentence += (
@@ -35,12 +36,12 @@ def drift_sentence(report: DriftReport, version: int | None) -> str:
 
 def refreshed_text(moment: datetime) -> str:
     """``Last refreshed at 2026-03-08 10:30:05 UTC``: to the second, in UTC whatever the server's zone."""
-    return f"Last refreshed at {moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    return f"Last refreshed at {timestamp(moment)}"
 
 
 def rolled_up_text(rows: int) -> str:
     """How many new log rows this run rolled up, with the plural right."""
-    return f"{rows:,} new log {'row' if rows == 1 else 'rows'} rolled up"
+    return f"{plural(rows, 'new log row')} rolled up"
 
 
 def rejections_text(unattributed: int, version: int | None) -> str:
@@ -52,7 +53,7 @@ def rejections_text(unattributed: int, version: int | None) -> str:
     )
     if not unattributed:
         return scope
-    rows = f"{unattributed:,} rejected {'row' if unattributed == 1 else 'rows'}"
+    rows = plural(unattributed, "rejected row")
     verb = "was" if unattributed == 1 else "were"
     return (
         f"{scope} {rows} in this window {verb} logged before rejections carried a version: counted for the "
@@ -64,7 +65,7 @@ def loads_text(loads: Sequence[ModelLoad], *, shown: int = 4) -> str:
     """The latest model loads on this host, apart from request latency: ``v2 loaded in 0.24 s at … UTC``."""
     parts = []
     for load in reversed(loads[-shown:]):
-        at = datetime.fromisoformat(load.loaded_at).astimezone(UTC)
+        at = datetime.fromisoformat(load.loaded_at)
         how = " (copied from the registry)" if load.copied else ""
-        parts.append(f"v{load.version} in {load.seconds:,.2f} s at {at:%Y-%m-%d %H:%M:%S} UTC{how}")
+        parts.append(f"v{load.version} in {seconds(load.seconds)} at {timestamp(at)}{how}")
     return "Model loads, not counted as request latency: " + "; ".join(parts) + "."

@@ -20,7 +20,7 @@ from core.registry.promotion import CHALLENGER, CHAMPION, AliasMove, ChallengerC
 from core.settings import Settings
 from storage.db import Sessions
 from ui.errors import action
-from ui.formats import plain
+from ui.formats import plain, plural
 
 KEEP: Final = "keep"
 CLEAR: Final = "clear"
@@ -124,7 +124,7 @@ def promote_tab(
         st.markdown(checklist(checked.checks))
         if checked.failed:
             st.error(
-                f"{STATUS_ICONS['fail']} Blocked by {len(checked.failed)} failed check(s). "
+                f"{STATUS_ICONS['fail']} Blocked by {plural(len(checked.failed), 'failed check')}. "
                 "Tick the override and give a reason to move the alias anyway.",
             )
     challenger: ChallengerChoice | None = KEEP

@@ -18,7 +18,7 @@ from core.registry.guards import PromotionRefused, check_token
 from core.settings import Settings
 from storage.db import Sessions
 from ui.errors import action
-from ui.formats import code, command, plain
+from ui.formats import code, command, plain, plural
 from ui.resources import recent_drift_status
 
 FROM_FILE = "A file (CSV or Parquet)"
@@ -135,7 +135,7 @@ def reference_tab(
         result = done[1]
         st.success(
             f"Version {result.version} now has a reference: {result.rows:,} rows from {plain(result.source)}, "
-            f"{len(result.features):,} input(s) profiled — {plain(', '.join(result.features))}. "
+            f"{plural(len(result.features), 'input')} profiled — {plain(', '.join(result.features))}. "
             "Predict and Monitoring use it from their next request.",
             icon="✅",
         )

@@ -20,9 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail, progress
+    from core.formats import measured
     from core.mlflow_io import RegistryUnavailable
+    from core.registry.holdout import KNOWN_NAMES
     from core.settings import get_settings, mask_url
     from core.training.bootstrap import bootstrap
+    from core.training.train import DEMO_UNIT
 
     settings = get_settings()
     progress(f"tracking: {mask_url(settings.tracking_uri)}; prediction log: {mask_url(settings.database_url)}")
@@ -31,7 +34,10 @@ def run(args: argparse.Namespace) -> int:
     except RegistryUnavailable as error:
         return fail(str(error))
     for trained in result.trained:
-        metrics = ", ".join(f"{name} {value:,.3f}" for name, value in trained.metrics.items())
+        unit = DEMO_UNIT if trained.task == "regression" else None
+        metrics = ", ".join(
+            f"{name} {measured(KNOWN_NAMES.get(name), value, unit)}" for name, value in trained.metrics.items()
+        )
         which = trained.estimator if trained.task == "regression" else f"{trained.model_name} {trained.estimator}"
         progress(f"{which}: version {trained.version} ({metrics})")
     if result.trained:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from core.formats import plural
+
 HELP = (
     "Attach true values (numbers, or a classifier's classes) to logged predictions from a CSV of prediction_id,actual."
 )
@@ -32,11 +34,11 @@ def run(args: argparse.Namespace) -> int:
             result = attach_feedback(data, sessions=sessions)
     except BatchFileError as error:
         return fail(str(error))
-    progress(f"{result.stored:,} actual value(s) stored")
+    progress(f"{plural(result.stored, 'actual value')} stored")
     for row, _field, message in result.rejected.itertuples(index=False, name=None):
         progress(f"row {row}: {message}")
     if result.unknown_ids:
         shown = ", ".join(str(prediction_id) for prediction_id in result.unknown_ids[:20])
         more = f" (+{len(result.unknown_ids) - 20} more)" if len(result.unknown_ids) > 20 else ""
-        progress(f"{len(result.unknown_ids):,} unknown prediction id(s), not stored: {shown}{more}")
+        progress(f"{plural(len(result.unknown_ids), 'unknown prediction id')}, not stored: {shown}{more}")
     return 0 if result.stored else fail("no actual value could be stored")

@@ -34,5 +34,5 @@ def run(args: argparse.Namespace) -> int:
         return 0
     # Oldest first: a ledger reads top to bottom.
     frame = ledger_frame(entries).iloc[::-1]
-    print(frame.to_csv(index=False) if args.csv else frame.astype(object).fillna("—").to_string(index=False))
+    print(frame.to_csv(index=False) if args.csv else frame.fillna("").to_string(index=False))
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from core.formats import plural
+
 HELP = "Score a CSV with the version an alias points to; accepted rows to --output, rejected rows beside it."
 
 
@@ -44,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
             batch = read_csv(data, schema=served.schema)
             for notice in batch.notices:
                 progress(notice)
-            progress(f"scoring {len(batch.frame):,} rows")
+            progress(f"scoring {plural(len(batch.frame), 'row')}")
             steps = {"last": -1}
 
             def report(fraction: float) -> None:
@@ -59,11 +61,11 @@ def run(args: argparse.Namespace) -> int:
     except (BatchFileError, ServingError) as error:
         return fail(str(error))
     rejected_path = write_outputs(result, batch.frame, output=Path(args.output))
-    progress(f"{len(result.accepted):,} rows scored by v{result.model_version} → {args.output}")
+    progress(f"{plural(len(result.accepted), 'row')} scored by v{result.model_version} → {args.output}")
     if result.shadow is not None and result.shadow.version is not None:
-        progress(f"shadow: challenger v{result.shadow.version} scored {result.shadow.scored:,} rows")
+        progress(f"shadow: challenger v{result.shadow.version} scored {plural(result.shadow.scored, 'row')}")
     if rejected_path is not None:
-        progress(f"{result.rejected_row_count:,} rows rejected → {rejected_path}")
+        progress(f"{plural(result.rejected_row_count, 'row')} rejected → {rejected_path}")
     if result.accepted.empty:
         return fail("no row could be scored; see the rejected rows for the reasons")
     return 0

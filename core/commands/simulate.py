@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail, progress
+    from core.formats import seconds
     from core.mlflow_io import RegistryUnavailable
     from core.monitoring.simulator import simulate, simulate_bulk
     from core.monitoring.traffic import Shift
@@ -83,6 +84,6 @@ def run(args: argparse.Namespace) -> int:
     progress(
         f"done via {result.via}: {result.accepted:,} answered by v{result.model_version}, "
         f"{result.rejected_rows:,} rejected, {result.shadow_scored:,} shadow, {result.feedback:,} with feedback "
-        f"in {result.seconds:,.1f}s"
+        f"in {seconds(result.seconds)}"
     )
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from core.commands._console import add_token_arguments, admin_token, configured_token
+
 HELP = (
     "Train a demo model (diamond prices, or --task classification: tumour triage), log it to MLflow and register "
     "a new version (--alias moves an alias, guarded)."
@@ -35,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     moving.add_argument("--alias", help="point this alias (e.g. challenger) at the new version")
     moving.add_argument("--reason", help="why, for the ledger (required with --force)")
     moving.add_argument("--force", action="store_true", help="override failed pre-flight checks")
-    moving.add_argument("--token", help="the admin token, required when LOUPE_ADMIN_TOKEN is set")
+    add_token_arguments(moving)
     moving.add_argument(
         "--origin", choices=("cli", "ci"), default="cli", help="who moves the alias, for the ledger (default: cli)"
     )
@@ -68,13 +70,14 @@ HYPERPARAMETERS = (
 
 def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail, progress, report_checks
+    from core.formats import measured
     from core.identity import os_user
     from core.registry.guards import check_token, valid_alias
     from core.registry.preflight import PreflightBlocked
     from core.registry.promotion import promote
     from core.settings import get_settings
     from core.training.classifier import CLASSIFIER_MODEL_NAME, classifier_settings, train_classifier
-    from core.training.train import train
+    from core.training.train import DEMO_UNIT, train
     from storage.db import migrated_sessions
 
     if args.alias is not None:
@@ -85,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         valid_alias(args.alias)  # a bad alias is refused before minutes of training
     settings = get_settings()
     if args.alias is not None:
-        check_token(settings, args.token)  # so is a missing or wrong token
+        check_token(settings, admin_token(args, configured_token(settings)))  # so is a missing or wrong token
     task = args.task or (
         "classification" if (args.model or settings.model_name) == CLASSIFIER_MODEL_NAME else "regression"
     )
@@ -103,7 +106,10 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
         )
         settings = classifier_settings(settings, result.model_name)
-        headline = f"accuracy {result.metrics['accuracy']:.3f}, roc_auc {result.metrics['roc_auc']:.3f}"
+        headline = (
+            f"accuracy {measured('accuracy', result.metrics['accuracy'])}, "
+            f"roc_auc {measured('roc_auc', result.metrics['roc_auc'])}"
+        )
     else:
         if args.model:
             settings = settings.model_copy(update={"model_name": args.model})
@@ -116,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
             run_name=args.run_name,
             progress=progress,
         )
-        headline = f"rmse {result.metrics['rmse']:,.1f}"
+        headline = f"rmse {measured('rmse', result.metrics['rmse'], DEMO_UNIT)}"
     where = f"version {result.version}" if result.version is not None else "not registered"
     if task == "classification":
         where += f" of {result.model_name}"
@@ -134,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
                 reason=reason,
                 actor=os_user(),
                 origin=args.origin,
-                token=args.token,
+                token=admin_token(args, configured_token(settings)),
                 override=args.force,
             )
     except PreflightBlocked as blocked:

@@ -13,7 +13,9 @@ from plotly.subplots import make_subplots
 from core.charts import TEMPLATE
 from core.experiments.comparison import Holdout, selected
 from core.experiments.runs import MISSING, RunSet, lower_is_better
+from core.formats import measured
 from core.monitoring.classification import sorted_classes
+from core.registry.holdout import KNOWN_NAMES
 from core.registry.metric_names import direction
 
 BEST_COLOR = "#a78bfa"
@@ -43,7 +45,10 @@ def metric_bar_figures(runs: RunSet, *, run_ids: list[str], metrics: list[str] |
                 x=[labels[run_id] for run_id in run_ids],
                 y=values.to_list(),
                 marker={"color": colors},
-                text=[MISSING if pd.isna(value) else f"{value:.4g}" for value in values],
+                text=[
+                    measured(KNOWN_NAMES.get(metric.lower()), None if pd.isna(value) else float(value))
+                    for value in values
+                ],
                 # Values above the bars, upright: inside a short bar of a zoomed axis they would be cut.
                 textposition="outside",
                 textangle=0,

@@ -18,6 +18,7 @@ from typing import Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.formats import amount, milliseconds, plural
 from core.monitoring.classification import (
     HIGHER_IS_BETTER,
     METRICS,
@@ -58,9 +59,11 @@ def evaluate(
     window: Window | None = None,
     classifier: ClassifierMetrics | None = None,
     classifier_holdout: Mapping[str, float] | None = None,
+    unit: str | None = None,
 ) -> list[Alert]:
-    """The rules that fire on one window's figures; each message names the window it speaks of."""
-    alerts = _rules(stats, settings, holdout_mae=holdout_mae, version=version)
+    """The rules that fire on one window's figures; each message names the window it speaks of, and
+    errors are in ``unit`` (the version's ``loupe.unit``: ``MAE $412``)."""
+    alerts = _rules(stats, settings, holdout_mae=holdout_mae, version=version, unit=unit)
     if classifier is not None:
         alerts += classifier_alerts(classifier, classifier_holdout or {}, settings, version=version)
     if window is None:
@@ -69,7 +72,9 @@ def evaluate(
     return [replace(alert, message=f"{alert.message.rstrip('.')} — {span}.") for alert in alerts]
 
 
-def _rules(stats: WindowStats, settings: Settings, *, holdout_mae: float | None, version: int | None) -> list[Alert]:
+def _rules(
+    stats: WindowStats, settings: Settings, *, holdout_mae: float | None, version: int | None, unit: str | None
+) -> list[Alert]:
     alerts: list[Alert] = []
     subject = f"version {version}" if version is not None else "the model"
     share = stats.drift_share
@@ -79,8 +84,8 @@ def _rules(stats: WindowStats, settings: Settings, *, holdout_mae: float | None,
             Alert(
                 "drift_share",
                 "error",
-                f"Input drift: {share:.0%} of {subject}'s features drifted from its reference ({drifted}); "
-                f"alert at ≥ {settings.alert_drift_share:.0%}.",
+                f"Input drift: {share_text(share)} of {subject}'s features drifted from its reference ({drifted}); "
+                f"alert at ≥ {share_text(settings.alert_drift_share)}.",
                 share,
                 settings.alert_drift_share,
             )
@@ -91,7 +96,7 @@ def _rules(stats: WindowStats, settings: Settings, *, holdout_mae: float | None,
             Alert(
                 "p95_latency",
                 "warning",
-                f"Slow answers: p95 latency {p95:,.1f} ms, alert at ≥ {settings.alert_p95_latency_ms:,.0f} ms.",
+                f"Slow answers: p95 latency {milliseconds(p95)}, alert at ≥ {milliseconds(settings.alert_p95_latency_ms)}.",
                 p95,
                 settings.alert_p95_latency_ms,
             )
@@ -102,8 +107,8 @@ def _rules(stats: WindowStats, settings: Settings, *, holdout_mae: float | None,
             Alert(
                 "rejected_rate",
                 "warning",
-                f"Rejected inputs: {rate:.1%} of {subject}'s input rows were refused, "
-                f"alert at ≥ {settings.alert_rejected_rate:.1%}.",
+                f"Rejected inputs: {share_text(rate)} of {subject}'s input rows were refused, "
+                f"alert at ≥ {share_text(settings.alert_rejected_rate)}.",
                 rate,
                 settings.alert_rejected_rate,
             )
@@ -115,8 +120,8 @@ def _rules(stats: WindowStats, settings: Settings, *, holdout_mae: float | None,
                 Alert(
                     "mae",
                     "error",
-                    f"Realised error: MAE {stats.mae:,.1f} on {stats.feedback:,} labelled predictions is "
-                    f"{stats.mae / holdout_mae:.1f}× {subject}'s holdout MAE {holdout_mae:,.1f} "
+                    f"Realised error: MAE {amount(stats.mae, unit)} on {plural(stats.feedback, 'labelled prediction')} "
+                    f"is {stats.mae / holdout_mae:.1f}× {subject}'s holdout MAE {amount(holdout_mae, unit)} "
                     f"(alert at ≥ {settings.alert_mae_ratio:g}×).",
                     stats.mae,
                     limit,
@@ -147,8 +152,8 @@ def classifier_alerts(
                 Alert(
                     metric,
                     "error",
-                    f"Realised {label_of(metric)}: {metric_text(metric, value)} on {realised.labelled:,} labelled "
-                    f"predictions ({share_text(realised.coverage or 0.0)} of them) is {direction} {subject}'s "
+                    f"Realised {label_of(metric)}: {metric_text(metric, value)} on "
+                    f"{plural(realised.labelled, 'labelled prediction')} ({share_text(realised.coverage or 0.0)} of them) is {direction} {subject}'s "
                     f"holdout {metric_text(metric, expected)} by {difference_text(metric, abs(value - expected))} "
                     f"(alert at {allowed} or more).",
                     value,
@@ -169,6 +174,7 @@ def snapshot_alerts(settings: Settings, view: Snapshot) -> list[Alert]:
         window=view.window,
         classifier=None if classified is None else classified.serving,
         classifier_holdout=None if classified is None else classified.holdout,
+        unit=view.unit,
     )
 
 

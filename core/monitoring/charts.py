@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from core.charts import TEMPLATE, chart_text
+from core.formats import MISSING, amount, count, milliseconds, number, share
 from core.monitoring.drift import DriftReport, FeatureDrift
 from core.monitoring.snapshot import Kpi
 
@@ -62,7 +63,7 @@ def throughput_figure(frame: pd.DataFrame) -> go.Figure:
     return _layout(figure, title="Throughput", y_title="predictions per hour")
 
 
-def prediction_figure(frame: pd.DataFrame, *, answer: str = "prediction") -> go.Figure:
+def prediction_figure(frame: pd.DataFrame, *, answer: str = "prediction", unit: str | None = None) -> go.Figure:
     """Median prediction per hour and version with its p10–p90 band.
 
     ``answer`` names what the logged number is: a regressor's prediction, a classifier's score
@@ -93,9 +94,14 @@ def prediction_figure(frame: pd.DataFrame, *, answer: str = "prediction") -> go.
             go.Scatter(x=rows["hour"], y=rows["p50"], mode="lines", name=f"{series} median", line={"color": colour})
         )
     if answer == "prediction":
-        return _layout(figure, title="Prediction distribution", y_title="prediction")
+        return _layout(figure, title="Prediction distribution", y_title=_in_unit("prediction", unit))
     figure.update_yaxes(range=[0, 1])
     return _layout(figure, title=f"Score distribution: {html.escape(answer)}", y_title=html.escape(answer))
+
+
+def _in_unit(title: str, unit: str | None) -> str:
+    """An axis title with the answer's unit when the version names one: ``error (USD)``."""
+    return f"{title} ({chart_text(unit.strip())})" if unit and unit.strip() else title
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -103,7 +109,7 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({red},{green},{blue},{alpha})"
 
 
-def error_figure(frame: pd.DataFrame) -> go.Figure:
+def error_figure(frame: pd.DataFrame, *, unit: str | None = None) -> go.Figure:
     """Realised MAE (solid) and RMSE (dotted) per hour and version."""
     figure = go.Figure()
     for index, (series, rows) in enumerate(frame.groupby("series")):
@@ -122,7 +128,7 @@ def error_figure(frame: pd.DataFrame) -> go.Figure:
                 line={"color": colour, "dash": "dot"},
             )
         )
-    return _layout(figure, title="Realised error where feedback exists", y_title="error")
+    return _layout(figure, title="Realised error where feedback exists", y_title=_in_unit("error", unit))
 
 
 def residual_figure(frame: pd.DataFrame) -> go.Figure:
@@ -148,10 +154,12 @@ P_VALUE_FLOOR = 1e-4
 
 
 def statistic_text(drift: FeatureDrift) -> str:
-    """A drift statistic as every table, title and sentence shows it: four places, a tiny p-value as ``< 0.0001``."""
+    """A drift statistic as every table, title and sentence shows it: four places (a tiny p-value as
+    ``< 0.0001``); from a thousand up, as any large number is shown (``145,700,967``, a distance in a
+    feature's own units), never ``145700967.4782``."""
     if drift.rule.startswith("p") and drift.statistic < P_VALUE_FLOOR:
         return f"< {P_VALUE_FLOOR:.4f}"
-    return f"{drift.statistic:.4f}"
+    return number(drift.statistic) if abs(drift.statistic) >= 1000 else f"{drift.statistic:.4f}"
 
 
 def drift_test_text(drift: FeatureDrift) -> str:
@@ -217,7 +225,7 @@ def drift_table(report: DriftReport) -> pd.DataFrame:
 
 def kpi_display(kpi: Kpi) -> tuple[str, str | None, str]:
     """(value, delta, delta_color) for ``st.metric``: red when the change is for the worse."""
-    value = _format(kpi.value, kpi.unit)
+    value = _format(kpi.value, kpi.unit, kpi.answer_unit)
     delta = kpi.delta
     if delta is None:
         return value, None, "off"
@@ -228,22 +236,22 @@ def kpi_display(kpi: Kpi) -> tuple[str, str | None, str]:
     elif kpi.unit == "ms":
         shown = f"{delta:+,.1f} ms"
     else:
-        shown = f"{delta:+,.1f}"
+        shown = ("-" if delta < 0 else "+") + amount(abs(delta), kpi.answer_unit)
     if np.isclose(delta, 0.0):
         return value, shown, "off"
     return value, shown, "inverse" if kpi.higher_is_worse else "normal"
 
 
-def _format(value: float | None, unit: str) -> str:
+def _format(value: float | None, unit: str, answer_unit: str | None = None) -> str:
     if value is None:
-        return "—"
+        return MISSING
     if unit == "share":
-        return f"{value:.1%}"
+        return share(value)
     if unit == "count":
-        return f"{value:,.0f}"
+        return count(round(value))
     if unit == "ms":
-        return f"{value:,.1f} ms"
-    return f"{value:,.1f}"
+        return milliseconds(value)
+    return amount(value, answer_unit)
 
 
 def versions_caption(*, shadow_shown: bool, include_shadow: bool, measure: str) -> str:

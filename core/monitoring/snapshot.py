@@ -8,10 +8,13 @@ of the prediction log) after one cheap incremental refresh by the caller.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
+from core import mlflow_io
+from core.errors import LoupeError
 from core.monitoring.classification_view import ClassificationView, classification_view, is_classifier
 from core.monitoring.drift import DriftReport
 from core.monitoring.percentiles import PERCENTILES, latency_percentiles
@@ -24,6 +27,10 @@ from storage import rollups
 from storage.db import Sessions
 
 UNATTRIBUTED = 0  # the roll-ups' version of rejections logged before they carried the refusing version
+# A version's unit tag, by (tracking URI, model, version): read once a minute at most, since every Monitoring
+# rerun and Home visit asks and a tag is rarely changed. Failures are not kept.
+_UNITS: dict[tuple[str, str, int], tuple[float, str | None]] = {}
+UNIT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,7 @@ class Kpi:
     previous: float | None
     unit: str  # count | share | ms | value
     higher_is_worse: bool = True
+    answer_unit: str | None = None  # a "value" in the answer's unit (realised MAE): the version's loupe.unit
 
     @property
     def delta(self) -> float | None:
@@ -97,6 +105,7 @@ class Snapshot:
     classification: ClassificationView | None = None  # a classifier's metrics, labels, scores (else None)
     # The current window as alerts judge it: the rejected rate is the alerted (serving) version's own.
     alerted: WindowStats | None = None
+    unit: str | None = None  # the drift version's loupe.unit: answers and their errors are shown in it
     # kind (one | batch | sim | other), model_version, is_shadow, bucket, count (current window, selected rows)
     latency_by_kind: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -117,7 +126,7 @@ class Snapshot:
             )
         figures.append(Kpi("Drift share", current.drift_share, previous.drift_share, "share"))
         if self.classification is None:
-            figures.append(Kpi("Realised MAE", current.mae, previous.mae, "value"))
+            figures.append(Kpi("Realised MAE", current.mae, previous.mae, "value", answer_unit=self.unit))
             return figures
         now, before = self.classification.current, self.classification.previous
         figures.append(Kpi("Realised accuracy", now.accuracy, before.accuracy, "share", higher_is_worse=False))
@@ -261,6 +270,7 @@ def snapshot(
         residuals=select_rows(residuals, version=version, include_shadow=include_shadow),
         rejections=shown_rejections,
         alerted=alerted,
+        unit=answer_unit(settings, version=drift_version),
         versions=versions,
         holdout_mae=training_mae,
         refreshed=refreshed,
@@ -269,6 +279,23 @@ def snapshot(
             pd.concat(by_kind, ignore_index=True), version=version, include_shadow=include_shadow
         ),
     )
+
+
+def answer_unit(settings: Settings, *, version: int | None) -> str | None:
+    """The unit ``version``'s answers are in (its ``loupe.unit`` tag), ``None`` when it names none or the
+    registry cannot say now (figures are then shown as plain numbers)."""
+    if version is None:
+        return None
+    key = (settings.tracking_uri, settings.model_name, int(version))
+    found = _UNITS.get(key)
+    if found is not None and time.monotonic() - found[0] < UNIT_SECONDS:
+        return found[1]
+    try:
+        unit = mlflow_io.get_version(settings, version=version).unit
+    except (LoupeError, ValueError, KeyError):
+        return None
+    _UNITS[key] = (time.monotonic(), unit)
+    return unit
 
 
 def known_versions(settings: Settings, *, sessions: Sessions) -> list[int]:

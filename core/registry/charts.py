@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,8 +12,9 @@ import plotly.graph_objects as go
 from pandas.io.formats.style import Styler
 
 from core.charts import TEMPLATE
+from core.formats import IN_ANSWER_UNITS, holdout_value, number, utc_naive
 from core.mlflow_io import ESTIMATOR_TAG, VersionInfo
-from core.registry.holdout import KNOWN_NAMES, LABELS, PREFERENCE, holdout_metrics
+from core.registry.holdout import KNOWN_NAMES, LABELS, PREFERENCE, HoldoutMetric, holdout_metrics
 from core.registry.metric_names import direction
 from core.registry.preflight import FAIL, PASS, UNKNOWN, VALIDATION_STATUS_TAG, WARN, Check
 from storage.base import utcnow
@@ -23,6 +24,8 @@ STATUS_ICONS = {PASS: "✅", FAIL: "❌", WARN: "⚠️", UNKNOWN: "❔"}
 ALIAS_BADGES = {"champion": "🏆 champion", "challenger": "🥊 challenger"}
 ROW_COLOURS = {"champion": "rgba(250, 204, 21, 0.18)", "challenger": "rgba(125, 211, 252, 0.16)"}
 TENURE_COLOURS = ("#a78bfa", "#7dd3fc")
+NOT_SET = "none"  # the ledger's "from" when the alias pointed nowhere before the move
+REMOVED = "removed"  # its "to" when the move removed the alias
 
 
 def badge(alias: str) -> str:
@@ -43,7 +46,7 @@ def versions_frame(versions: Sequence[VersionInfo]) -> pd.DataFrame:
     rows = [
         {
             "version": version.version,
-            "created (UTC)": version.created_at.replace(tzinfo=None),
+            "created (UTC)": utc_naive(version.created_at),
             "estimator": "" if version.estimator == "unknown" else version.estimator,
             **{name: version.metrics.get(name) for name in metric_names},
             VALIDATION_STATUS_TAG: version.tags.get(VALIDATION_STATUS_TAG, ""),
@@ -80,13 +83,26 @@ def versions_styler(frame: pd.DataFrame) -> Styler:
                 return [f"background-color: {colour}; font-weight: 600"] * len(row)
         return [""] * len(row)
 
-    formats = {}
+    formats: dict[str, str | Callable[[float], str]] = {}
     for column in frame.columns:
         measures = KNOWN_NAMES.get(str(column).lower())
         if measures is not None:  # holdout figures, whatever name they were logged under
-            formats[column] = {"r2": "{:.4f}", "mape": "{:.2%}"}.get(measures, "{:,.4g}")
-    formats["created (UTC)"] = "{:%Y-%m-%d %H:%M}"
+            formats[column] = _metric_format(measures)
+    formats["created (UTC)"] = "{:%Y-%m-%d %H:%M:%S}"
     return frame.style.apply(tint, axis=1).format(formats, na_rep="—")
+
+
+def _metric_format(measures: str) -> Callable[[float], str]:
+    # The figure as Home's cards and the pre-flight say it (core.formats.holdout_value), without the unit: the
+    # table holds every version, and each may name its own.
+    def shown(value: float) -> str:
+        return (
+            holdout_value(HoldoutMetric(measures, measures, value))
+            if measures not in IN_ANSWER_UNITS
+            else number(value)
+        )
+
+    return shown
 
 
 def failed_check_names(preflight_json: str | None) -> str:
@@ -98,14 +114,18 @@ def failed_check_names(preflight_json: str | None) -> str:
 
 
 def ledger_frame(entries: Sequence[AliasChange]) -> pd.DataFrame:
-    """The ledger, newest first, as the page and the CSV download show it."""
+    """The ledger, newest first, as the page, the CSV download and ``python -m core ledger`` show it.
+
+    A move from no holder reads ``none`` and a removal ``removed``, in words: an empty cell would print as
+    ``None`` on the page and as nothing in the CSV.
+    """
     rows = [
         {
             "id": entry.id,
-            "when (UTC)": entry.changed_at.replace(tzinfo=None, microsecond=0),
+            "when (UTC)": utc_naive(entry.changed_at),
             "alias": entry.alias,
-            "from": entry.from_version,
-            "to": entry.to_version,
+            "from": NOT_SET if entry.from_version is None else str(entry.from_version),
+            "to": REMOVED if entry.to_version is None else str(entry.to_version),
             "who": entry.actor,
             "origin": entry.origin,
             "override": entry.override,
@@ -115,7 +135,7 @@ def ledger_frame(entries: Sequence[AliasChange]) -> pd.DataFrame:
         for entry in sorted(entries, key=lambda entry: entry.id, reverse=True)
     ]
     columns = ["id", "when (UTC)", "alias", "from", "to", "who", "origin", "override", "failed checks", "reason"]
-    return pd.DataFrame(rows, columns=columns).astype({"from": "Int64", "to": "Int64"})
+    return pd.DataFrame(rows, columns=columns)
 
 
 def checklist_markdown(checks: Sequence[Check]) -> str:

@@ -176,7 +176,7 @@ def test_ground_truth_upload_reports_unknown_ids(registry_home) -> None:
     app.run()
 
     assert not app.exception
-    assert any("1 actual value(s) stored" in item.value for item in app.success)
+    assert any("1 actual value stored" in item.value for item in app.success)
     assert any("777777" in item.value for item in app.warning)
     assert count(registry_home, table=Feedback) == 1
 

@@ -104,7 +104,7 @@ def test_a_registry_without_the_configured_model_says_to_choose_one(team_home, t
 
 def test_the_sidebar_switches_the_model_on_every_page(team_registry) -> None:
     app = choose(open_page().run(), TYPED)
-    assert "team-typed · 1 version(s) registered" in said(app, "markdown")
+    assert "team-typed · 1 version registered" in said(app, "markdown")
     assert metrics(app) == {"MAE (val_mae)": "4.2 points"}  # tagged loupe.unit=points
 
     app.switch_page(PREDICT).run()
@@ -227,7 +227,7 @@ def test_attaching_reference_data_gives_the_form_defaults_and_monitoring_drift(t
     assert not app.exception and not failures(app)
     (done,) = [readable(item.value) for item in app.success]
     assert done.startswith(
-        "Version 1 now has a reference: 442 rows from diabetes.csv, 10 input(s) profiled — age, sex, bmi, bp, s1,"
+        "Version 1 now has a reference: 442 rows from diabetes.csv, 10 inputs profiled — age, sex, bmi, bp, s1,"
     )
     assert not app.warning or "Only" not in said(app, "warning")
 
@@ -271,7 +271,7 @@ def test_inputs_named_with_spaces_letters_and_sql_words_drift_like_any_other(tea
     app.button(key="reference_attach").click().run()
 
     assert not failures(app)
-    assert "400 rows from typed.csv, 4 input(s) profiled — body mass, größe, select, order." in said(app, "success")
+    assert "400 rows from typed.csv, 4 inputs profiled — body mass, größe, select, order." in said(app, "success")
     assert "Not profiled: measured at (date and time: not profiled for drift)." in said(app, "info")
 
     app.switch_page(PREDICT).run()

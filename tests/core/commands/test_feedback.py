@@ -45,8 +45,8 @@ def test_feedback_stores_known_ids_and_reports_unknown_ids_and_bad_rows(cli, reg
     ran = cli("feedback", "--input", str(feedback))
 
     assert ran.code == 0, ran.err
-    assert "5 actual value(s) stored" in ran.out
-    assert "1 unknown prediction id(s), not stored: 99999999" in ran.out
+    assert "5 actual values stored" in ran.out
+    assert "1 unknown prediction id, not stored: 99999999" in ran.out
     assert "row 7: prediction_id: 'abc' is not a whole number (rule: type)" in ran.out
     assert stored_feedback(registry_home) == {i: 1000.0 + i for i in ids[:5]}
 
@@ -61,7 +61,7 @@ def test_feedback_again_replaces_the_true_value(cli, registry_home, tmp_path) ->
     ran = cli("feedback", "--input", str(feedback))
 
     assert ran.code == 0, ran.err
-    assert "1 actual value(s) stored" in ran.out
+    assert "1 actual value stored" in ran.out
     assert stored_feedback(registry_home) == {first: 250.5}
 
 
@@ -76,7 +76,7 @@ def test_nothing_stored_or_nothing_readable_exits_1(cli, registry_home, tmp_path
     unusable = cli("feedback", "--input", str(wrong_columns))
 
     assert nothing.code == 1 and "no actual value could be stored" in nothing.err
-    assert "1 unknown prediction id(s), not stored: 424242" in nothing.out
+    assert "1 unknown prediction id, not stored: 424242" in nothing.out
     assert missing.code == 1 and missing.err.startswith("error: cannot read") and "nope.csv" in missing.err
     assert unusable.code == 1 and unusable.err.startswith("error: ") and "prediction_id" in unusable.err
     assert stored_feedback(registry_home) == {}

@@ -20,8 +20,8 @@ def test_the_ledger_lists_every_change_oldest_first_as_csv_or_a_table(cli, regis
     assert lines[0].startswith("id,when (UTC),alias,from,to,who,origin")
     frame = pd.read_csv(io.StringIO(as_csv.out), dtype=str, keep_default_na=False)
     assert frame[["alias", "from", "to", "origin"]].values.tolist() == [
-        ["champion", "", "1", "bootstrap"],
-        ["challenger", "", "2", "bootstrap"],
+        ["champion", "none", "1", "bootstrap"],
+        ["challenger", "none", "2", "bootstrap"],
         ["champion", "1", "2", "cli"],
         ["champion", "2", "1", "rollback"],
     ]
@@ -30,7 +30,7 @@ def test_the_ledger_lists_every_change_oldest_first_as_csv_or_a_table(cli, regis
     assert len(pd.read_csv(io.StringIO(champion_only.out))) == 3
     table = as_table.out.splitlines()
     assert "alias" in table[0] and "origin" in table[0] and len(table) == 5
-    assert "—" in table[1]  # the first champion came from nothing
+    assert " none " in table[1] and "None" not in as_table.out  # the first champion came from nothing, in words
 
 
 def test_a_change_made_outside_loupe_is_recorded_once_when_the_ledger_is_read(cli, registry_home) -> None:

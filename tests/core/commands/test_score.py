@@ -54,7 +54,7 @@ def test_score_writes_accepted_rows_and_the_rejected_ones_beside_them(cli, regis
 
     assert ran.code == 0, ran.err
     assert "diamond-price v1 (champion) expects: carat, cut, color, clarity, depth, table, x, y, z" in ran.out
-    assert "19 rows scored by v1" in ran.out and "1 rows rejected" in ran.out
+    assert "19 rows scored by v1" in ran.out and "1 row rejected" in ran.out
     assert "shadow: challenger v2 scored 19 rows" in ran.out
     output = pd.read_csv(tmp_path / "out" / "scored.csv")
     assert len(output) == 19 and {"prediction", "prediction_id", "model_version"} <= set(output.columns)

@@ -44,7 +44,7 @@ def test_score_writes_the_label_and_one_probability_column_per_class_then_feedba
     ran = cli("feedback", "--input", str(tmp_path / "truth.csv"))
 
     assert ran.code == 0, ran.err
-    assert "24 actual value(s) stored" in ran.err + ran.out
+    assert "24 actual values stored" in ran.err + ran.out
     assert "row 1: actual: 'benign-ish' is not one of the model's classes ('benign', 'malignant') (rule: class)" in (
         ran.err + ran.out
     )

@@ -104,7 +104,8 @@ def test_ledger_frame_is_newest_first_with_failed_check_names() -> None:
 
     assert list(frame["id"]) == [6, 5, 4, 3, 2, 1]
     assert frame.loc[0, "failed checks"] == "holdout rmse"
-    assert pd.isna(frame.loc[2, "to"]) and frame.loc[3, "to"] == 2
+    assert frame.loc[2, "to"] == "removed" and frame.loc[3, "to"] == "2"  # in words, never "None"
+    assert frame.loc[5, "from"] == "none"
     assert failed_check_names(None) == ""
 
 
