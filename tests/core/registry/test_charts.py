@@ -2,8 +2,6 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import pandas as pd
-
 from core.mlflow_io import ESTIMATOR_TAG, VersionInfo
 from core.registry.charts import (
     ROW_COLOURS,
