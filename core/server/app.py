@@ -13,6 +13,7 @@ Routes: ``POST /invocations`` (MLflow's protocol, :mod:`core.server.invocations`
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import logging
 import threading
@@ -29,6 +30,7 @@ from core.server.log_writer import LogWriter
 from core.server.shadowing import ShadowScorer
 from core.server.state import ServerState
 from core.serving.model_cache import serve
+from core.serving.shadow import SHADOW_ALIAS
 from core.settings import Settings, get_settings
 from storage.db import make_engine, make_sessionmaker, migrate
 
@@ -81,13 +83,20 @@ def _start(settings: Settings) -> ServerState:
     shadow = ShadowScorer(settings, writer) if settings.shadow else None
     if shadow is not None:
         shadow.start()
-    try:  # load the champion now, so the first request is not the one that pays for it
-        served, resolution = serve(settings, alias="champion")
-        logger.warning("Loupe serving %s v%s (%s)", settings.model_name, served.version, served.scoring_path)
-        if resolution.notice:
-            logger.warning(resolution.notice)
-    except Exception as error:  # requests will say why, one by one; the server still starts
-        logger.warning("no champion loaded at start: %s", error)
+    # Load the champion (and the challenger that shadows it) now: a load holds the model cache's lock for
+    # seconds, and the first requests must not queue behind it.
+    for alias in ("champion", SHADOW_ALIAS) if shadow is not None else ("champion",):
+        try:
+            served, resolution = serve(settings, alias=alias)
+            logger.warning("%s: %s v%s (%s)", alias, settings.model_name, served.version, served.scoring_path)
+            if resolution.notice:
+                logger.warning(resolution.notice)
+        except Exception as error:  # requests will say why, one by one; the server still starts
+            logger.warning("%s not loaded at start: %s", alias, error)
+    # Everything loaded so far (MLflow, scikit-learn, the models) lives as long as the process: out of the
+    # collector's sight, a full collection no longer walks it, which would stall answers for tens of ms.
+    gc.collect()
+    gc.freeze()
     return ServerState(settings=settings, engine=engine, sessions=sessions, writer=writer, shadow=shadow)
 
 
