@@ -27,6 +27,10 @@ bootstrap: $(STAMP) ## Prepare runtime/ and register a first model if the regist
 run: bootstrap ## Set everything up and serve the console on http://localhost:8501 (PORT=... to change)
 	$(BIN)/streamlit run Home.py --server.port $(PORT)
 
+.PHONY: serve
+serve: bootstrap ## Serve the model over HTTP, MLflow's scoring protocol, every request logged (ARGS="--port 5050 --workers 4")
+	$(BIN)/python -m core serve $(ARGS)
+
 test: $(STAMP) ## Run the whole test suite
 	$(BIN)/python -m pytest
 
