@@ -1,10 +1,10 @@
 """Predictions made elsewhere, stored once per client id (``predictions.client_id``, unique per model).
 
-A retried upload, or two uploads racing with overlapping ids, must store each id once. The ids already in
-the log are filtered out first; a concurrent writer can still commit one of ours between that read and our
-insert, so the insert runs inside a SAVEPOINT: on a unique violation only the savepoint is rolled back, the
-ids are filtered again (the other writer's rows are visible by then) and the insert is retried. Nothing is
-committed here: the caller owns the transaction (one per chunk of a file).
+A retried upload, or two uploads racing with overlapping ids, must store each id once. The insert runs
+inside a SAVEPOINT and optimistically (a first upload, the usual case, pays no lookup): when the unique
+index refuses an id — already stored, or committed meanwhile by a concurrent writer — only the savepoint
+is rolled back, the ids the log holds are read (the other writer's rows are visible by then) and the rest
+is inserted again. Nothing is committed here: the caller owns the transaction (one per chunk of a file).
 """
 
 from __future__ import annotations
@@ -65,23 +65,23 @@ def store_ingested(session: Session, *, model_name: str, rows: Sequence[IngestRo
     for row in rows:
         firsts.setdefault(str(row.record["client_id"]), row)
     duplicates_in_rows = len(rows) - len(firsts)
+    present: set[str] = set()
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        present = existing_client_ids(session, model_name=model_name, client_ids=list(firsts))
         fresh = [row for client_id, row in firsts.items() if client_id not in present]
         try:
             with session.begin_nested():
                 feedback = _insert(session, fresh)
         except IntegrityError:
-            # Another writer committed some of these ids after our read: filter again and retry.
+            # Some ids are in the log already (a re-run), or another writer committed them after we began.
             if attempt == MAX_ATTEMPTS:
                 raise
+            present = existing_client_ids(session, model_name=model_name, client_ids=list(firsts))
             continue
-        already = tuple(sorted(present))
         return StoredChunk(
             stored=len(fresh),
             already_stored=len(present) + duplicates_in_rows,
             feedback=feedback,
-            already_stored_ids=already,
+            already_stored_ids=tuple(sorted(present)),
         )
     raise AssertionError("unreachable")  # the loop returns or raises
 
