@@ -36,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     pruned = result.pruned
     assert pruned is not None  # days is set
     cut = pruned.before.strftime("%Y-%m-%d %H:%M UTC")
+    if pruned.skipped:
+        progress(f"another process is pruning rows made before {cut}; nothing removed here")
+        return 0
     progress(
         f"removed rows made before {cut}: {pruned.predictions:,} predictions (with their inputs), "
         f"{pruned.feedback:,} true values, {pruned.rejections:,} rejections"

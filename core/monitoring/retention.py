@@ -29,6 +29,7 @@ class PruneResult:
     feedback: int = 0  # true values that went with their predictions
     rejections: int = 0
     kept_hours: int = 0  # (model, hour)s old enough but kept for now: not all rolled up yet
+    skipped: bool = False  # another process was pruning: nothing was done here
 
     @property
     def rows(self) -> int:
@@ -52,8 +53,16 @@ def prune(
     """Delete raw rows made more than ``days`` days before ``now`` that the roll-ups already hold."""
     if days < 1:
         raise ValueError(f"retention days must be at least 1, got {days}")
+    before = retention.whole_hour((now or utcnow()) - timedelta(days=days))
+    with sessions.begin() as holder:  # one process prunes at a time; the others return at once
+        if not retention.try_prune_lock(holder):
+            return PruneResult(before=before, skipped=True)
+        return _prune(sessions=sessions, before=before, batch=batch, progress=progress)
+
+
+def _prune(*, sessions: Sessions, before: datetime, batch: int, progress: Callable[[str], None] | None) -> PruneResult:
     with sessions.begin() as session:
-        plan = retention.plan_prune(session, before=(now or utcnow()) - timedelta(days=days))
+        plan = retention.plan_prune(session, before=before)
     predictions = feedback = rejections = 0
     after: int | None = 0
     while after is not None:

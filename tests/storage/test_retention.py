@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from storage.base import utcnow
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Feedback, Prediction, Rejection, add_feedback, log_predictions, log_rejections
-from storage.retention import plan_prune, prune_predictions, prune_rejections
+from storage.retention import plan_prune, prune_predictions, prune_rejections, try_prune_lock
 from storage.rollups import (
     RollupBucket,
     RollupFeature,
@@ -243,3 +243,12 @@ def test_a_true_value_for_a_pruned_prediction_is_reported_unknown(sessions) -> N
     with sessions.begin() as session:
         unknown = add_feedback(session, actuals={ids[0]: 1.0})
     assert unknown == [ids[0]] and count(sessions, Feedback) == 0
+
+
+def test_one_process_prunes_at_a_time_and_the_lock_goes_with_its_transaction(sessions) -> None:
+    with sessions.begin() as holder:
+        assert try_prune_lock(holder)
+        with sessions.begin() as other:
+            assert not try_prune_lock(other)  # returns at once: another is pruning
+    with sessions.begin() as after:
+        assert try_prune_lock(after)

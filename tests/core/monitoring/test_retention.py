@@ -96,3 +96,21 @@ def test_maintain_skips_the_refresh_while_another_process_refreshes_and_still_pr
         assert not again.refresh.skipped and again.pruned is not None and again.pruned.predictions == 100
     finally:
         engine.dispose()
+
+
+def test_a_second_pruner_returns_at_once_while_one_prunes(registry_home) -> None:
+    from core.monitoring.retention import prune
+    from storage.retention import try_prune_lock
+
+    seed_traffic(registry_home, rows=100, start=datetime.now(UTC) - timedelta(days=40), hours=1, shift=1.0)
+    engine, sessions = _sessions(registry_home)
+    try:
+        maintain(registry_home, sessions=sessions)  # rolled up, nothing pruned (no retention period)
+        with sessions.begin() as holder:
+            assert try_prune_lock(holder)
+            skipped = prune(sessions=sessions, days=30)
+        done = prune(sessions=sessions, days=30)
+    finally:
+        engine.dispose()
+    assert skipped.skipped and skipped.rows == 0
+    assert not done.skipped and done.predictions == 100
