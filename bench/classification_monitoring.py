@@ -124,20 +124,12 @@ def _grow_log(sessions, *, copies: int) -> None:
             session.execute(
                 text(
                     "INSERT INTO predictions (id, created_at, model_name, model_version, alias, prediction, label, "
-                    "probabilities, latency_ms, source, request_id, is_ood, ood_fields, is_shadow, shadow_of) "
+                    "probabilities, latency_ms, source, request_id, is_ood, ood_fields, is_shadow, shadow_of, inputs) "
                     "SELECT id + :offset, created_at, model_name, model_version, alias, prediction, label, "
                     "probabilities, latency_ms, source, request_id || :suffix, is_ood, ood_fields, is_shadow, "
-                    "shadow_of FROM predictions WHERE id <= :newest"
+                    "shadow_of, inputs FROM predictions WHERE id <= :newest"
                 ),
                 {"offset": offset, "suffix": f"-copy{copy}", "newest": newest},
-            )
-            session.execute(
-                text(
-                    "INSERT INTO prediction_features (prediction_id, feature, num_value, cat_value) "
-                    "SELECT prediction_id + :offset, feature, num_value, cat_value "
-                    "FROM prediction_features WHERE prediction_id <= :newest"
-                ),
-                {"offset": offset, "newest": newest},
             )
             session.execute(
                 text(

@@ -101,17 +101,14 @@ def _logged_inputs(sessions) -> object:
     import pandas as pd
     from sqlalchemy import select
 
-    from storage.prediction_log import PredictionFeature
+    from storage.log_writer import decode_inputs
+    from storage.prediction_log import Prediction
 
-    columns = [PredictionFeature.prediction_id, PredictionFeature.feature]
-    columns += [PredictionFeature.num_value, PredictionFeature.cat_value]
     with sessions.begin() as session:
-        result = session.connection().execute(select(*columns))
-        long = pd.DataFrame.from_records(result.cursor.fetchall(), columns=["id", "feature", "num", "cat"])
-        result.close()
-    numbers = long.dropna(subset=["num"]).pivot(index="id", columns="feature", values="num")
-    levels = long.dropna(subset=["cat"]).pivot(index="id", columns="feature", values="cat")
-    return numbers.join(levels)
+        logged = session.execute(select(Prediction.id, Prediction.inputs).where(Prediction.inputs.is_not(None))).all()
+    return pd.DataFrame.from_records(
+        [decode_inputs(inputs) for _, inputs in logged], index=[prediction_id for prediction_id, _ in logged]
+    )
 
 
 def _grow_log(sessions, *, copies: int) -> None:
@@ -128,20 +125,12 @@ def _grow_log(sessions, *, copies: int) -> None:
             session.execute(
                 text(
                     "INSERT INTO predictions (id, created_at, model_name, model_version, alias, prediction, "
-                    "latency_ms, source, request_id, is_ood, ood_fields, is_shadow, shadow_of) "
+                    "latency_ms, source, request_id, is_ood, ood_fields, is_shadow, shadow_of, inputs) "
                     "SELECT id + :offset, created_at, model_name, model_version, alias, prediction, latency_ms, "
-                    "source, request_id || :suffix, is_ood, ood_fields, is_shadow, shadow_of "
+                    "source, request_id || :suffix, is_ood, ood_fields, is_shadow, shadow_of, inputs "
                     "FROM predictions WHERE id <= :newest"
                 ),
                 {"offset": offset, "suffix": f"-copy{copy}", "newest": newest},
-            )
-            session.execute(
-                text(
-                    "INSERT INTO prediction_features (prediction_id, feature, num_value, cat_value) "
-                    "SELECT prediction_id + :offset, feature, num_value, cat_value "
-                    "FROM prediction_features WHERE prediction_id <= :newest"
-                ),
-                {"offset": offset, "newest": newest},
             )
             session.execute(
                 text(

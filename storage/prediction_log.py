@@ -1,8 +1,9 @@
 """The prediction log: every answered prediction, its inputs, rejections and ground truth.
 
-Features live in a typed side table (``num_value`` / ``cat_value``) so Monitoring can aggregate
-them in SQL. Shadow predictions (``is_shadow``) point at the answer they shadow (``shadow_of``) and
-carry no feature rows of their own: their inputs are the answer's.
+A prediction's inputs are one JSON object in ``predictions.inputs`` (numbers as JSON numbers, categoricals
+as strings, missing as ``null``): one row per prediction is what lets the log be written as fast as the
+model answers (see :mod:`storage.log_writer`, which writes it). Shadow predictions (``is_shadow``) point
+at the answer they shadow (``shadow_of``) and carry no inputs of their own: their inputs are the answer's.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
+import pandas as pd
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, delete, func, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.base import Base, BigId, UTCDateTime, table_of, utcnow
+from storage.log_writer import decode_inputs, encode_input_frame, encode_inputs, write_rows
 
 # Rows per INSERT statement group: keeps memory flat on 200k-row batches and lets callers report progress.
 INSERT_CHUNK = 5_000
@@ -46,24 +49,13 @@ class Prediction(Base):
     shadow_of: Mapped[int | None] = mapped_column(BigId, index=True)  # the answered prediction's id
     # The id a client gave a prediction it made elsewhere (ingest): unique per model, so retries never duplicate.
     client_id: Mapped[str | None] = mapped_column(String(128))
+    # {feature: value} as JSON (storage.log_writer.encode_inputs); NULL for shadows, which borrow the answer's.
+    inputs: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("ix_predictions_model_time", "model_name", "created_at"),
         Index("uq_predictions_model_client_id", "model_name", "client_id", unique=True),
     )
-
-
-class PredictionFeature(Base):
-    """One input value of one prediction: typed, so SQL can aggregate it without parsing."""
-
-    __tablename__ = "prediction_features"
-
-    prediction_id: Mapped[int] = mapped_column(
-        BigId, ForeignKey("predictions.id", ondelete="CASCADE"), primary_key=True
-    )
-    feature: Mapped[str] = mapped_column(String(128), primary_key=True)
-    num_value: Mapped[float | None] = mapped_column(Float)
-    cat_value: Mapped[str | None] = mapped_column(String(256))
 
 
 class Feedback(Base):
@@ -116,35 +108,44 @@ def log_predictions(
 ) -> list[int]:
     """Insert predictions (dicts of :class:`Prediction` columns) and their features; returns the ids in order.
 
-    Bulk inserts in chunks of :data:`INSERT_CHUNK`; ``progress`` gets the number of rows written so far.
+    Written in chunks of :data:`INSERT_CHUNK`; ``progress`` gets the number of rows written so far.
     Nothing is committed: a failure anywhere leaves the caller's transaction to roll back whole.
     """
     if features is not None and len(features) != len(records):
         raise ValueError(f"{len(records)} predictions but {len(features)} feature rows")
-    ids: list[int] = []
-    # Core inserts on the tables (not the ORM classes): half the per-row cost on 100k-row batches.
-    predictions, feature_table = table_of(Prediction), table_of(PredictionFeature)
-    statement = insert(predictions).returning(predictions.c.id, sort_by_parameter_order=True)
-    for start in range(0, len(records), INSERT_CHUNK):
-        chunk = _same_keys(records[start : start + INSERT_CHUNK])
-        chunk_ids = list(session.scalars(statement, chunk))
-        if features is not None:
-            feature_rows = [
-                {
-                    "prediction_id": prediction_id,
-                    "feature": name,
-                    "num_value": None if isinstance(value, str) else value,
-                    "cat_value": value if isinstance(value, str) else None,
-                }
-                for prediction_id, values in zip(chunk_ids, features[start : start + INSERT_CHUNK], strict=True)
-                for name, value in values.items()
-            ]
-            if feature_rows:
-                session.execute(insert(feature_table), feature_rows)
-        ids += chunk_ids
-        if progress is not None:
-            progress(len(ids))
-    return ids
+    rows = _same_keys(records)
+    names = list(rows[0]) if rows else []
+    columns: dict[str, object] = {name: [row[name] for row in rows] for name in names}
+    if features is not None:
+        columns["inputs"] = [encode_inputs(values) for values in features]
+    return write_rows(session, table_of(Prediction), columns=columns, rows=len(rows), progress=progress)
+
+
+def log_prediction_frame(
+    session: Session,
+    *,
+    columns: Mapping[str, object],
+    inputs: pd.DataFrame | None,
+    rows: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[int]:
+    """The batch path of :func:`log_predictions`: one prediction per row of ``inputs``, its columns given whole.
+
+    ``columns`` maps a :class:`Prediction` column to one value per row (list or array) or to one value
+    shared by every row (a batch's model, version, request id). ``inputs`` is encoded column by column;
+    ``None`` logs no inputs (shadow rows: theirs are the answer's), then ``rows`` says how many.
+    Ids come back in row order; nothing is committed.
+    """
+    if inputs is None:
+        if rows is None:
+            raise ValueError("without inputs, say how many rows to log")
+        return write_rows(session, table_of(Prediction), columns=columns, rows=rows, progress=progress)
+    if rows is not None and rows != len(inputs):
+        raise ValueError(f"{rows} rows but {len(inputs)} rows of inputs")
+    encoded = encode_input_frame(inputs)
+    return write_rows(
+        session, table_of(Prediction), columns={**columns, "inputs": encoded}, rows=len(encoded), progress=progress
+    )
 
 
 def _same_keys(rows: Sequence[Mapping[str, object]]) -> list[Mapping[str, object]]:
@@ -250,12 +251,7 @@ def count_predictions(session: Session, *, model_name: str | None = None, is_sha
 
 def features_of(session: Session, *, prediction_id: int) -> dict[str, float | str | None]:
     """The logged inputs of one prediction, by feature name."""
-    rows = session.execute(
-        select(PredictionFeature.feature, PredictionFeature.num_value, PredictionFeature.cat_value).where(
-            PredictionFeature.prediction_id == prediction_id
-        )
-    )
-    return {feature: cat if cat is not None else num for feature, num, cat in rows}
+    return decode_inputs(session.scalar(select(Prediction.inputs).where(Prediction.id == prediction_id)))
 
 
 def first_answer_time(session: Session, *, model_name: str, model_version: int) -> datetime | None:
@@ -291,15 +287,18 @@ def logged_inputs(
         )
     )
     values: list[tuple[int, str, float | None, str | None]] = []
-    for low in range(0, len(ids), 10_000):
-        chunk = ids[low : low + 10_000]
-        query = select(
-            PredictionFeature.prediction_id,
-            PredictionFeature.feature,
-            PredictionFeature.num_value,
-            PredictionFeature.cat_value,
-        ).where(PredictionFeature.prediction_id.in_(chunk))
-        values += [(int(pid), str(name), num, cat) for pid, name, num, cat in session.execute(query)]
+    for chunk in _chunks(ids, LOOKUP_CHUNK):
+        query = select(Prediction.id, Prediction.inputs).where(Prediction.id.in_(chunk)).order_by(Prediction.id)
+        for prediction_id, text in session.execute(query):
+            values += [
+                (
+                    int(prediction_id),
+                    name,
+                    None if isinstance(value, str) else value,
+                    value if isinstance(value, str) else None,
+                )
+                for name, value in decode_inputs(text).items()
+            ]
     return ids, values
 
 

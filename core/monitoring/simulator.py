@@ -5,7 +5,7 @@ Two ways in:
 - :func:`simulate` scores the rows through the real serving path (``core.serving.score_frame``), with
   timestamps spread over the past days; this is what ``python -m core simulate`` and the Monitoring
   page's empty state run.
-- :func:`bulk_log` writes an already-scored frame straight into the prediction log tables in large
+- :func:`bulk_log` writes an already-scored frame straight into the prediction log in large
   batches — for seeding tests and for the million-row benchmark, where going request by request
   would take hours. Predictions still come from the caller (the benchmark uses the real model).
 """
@@ -21,7 +21,7 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 from threadpoolctl import threadpool_limits
 
@@ -34,7 +34,7 @@ from core.serving.model_cache import serve
 from core.serving.served_model import ServedModel
 from core.settings import Settings
 from storage.base import table_of, utcnow
-from storage.prediction_log import Feedback, Prediction, PredictionFeature
+from storage.prediction_log import Feedback, log_prediction_frame
 
 BULK_BATCH = 50_000
 
@@ -75,62 +75,54 @@ def bulk_log(
     :meth:`core.serving.answers.Answers.probability_json`) and the score in ``predictions``; its
     feedback is ``actual_labels`` (class texts) instead of ``actuals``.
 
-    Shadow rows (``shadow_of`` given: the answered ids, in order) get no feature rows, as in serving.
+    Shadow rows (``shadow_of`` given: the answered ids, in order) log no inputs, as in serving.
     """
     rows = len(features)
-    first = (session.scalar(select(func.max(Prediction.id))) or 0) + 1
-    ids = np.arange(first, first + rows)
     stamps = pd.to_datetime(pd.Series(timestamps), utc=True)
     rng = np.random.default_rng(seed)
     truth_given = actuals is not None or actual_labels is not None
     if labelled is None:  # feedback for a random ``label_share`` of the rows
         labelled = rng.random(rows) < label_share if truth_given else np.zeros(rows, dtype=bool)
     flags = np.zeros(rows, dtype=bool) if is_ood is None else np.asarray(is_ood, dtype=bool)
-    numeric = {column: is_numeric(features[column]) for column in features.columns}
+    # Numbers logged as numbers, anything else as its text (as a form or file sends it); missing stays missing.
+    logged = pd.DataFrame(
+        {
+            column: features[column].astype(float)
+            if is_numeric(features[column])
+            else features[column].astype(str).where(features[column].notna(), None)
+            for column in features.columns
+        },
+        index=features.index,
+    )
     request_prefix = uuid.uuid4().hex[:12]
+    all_ids: list[int] = []
+    ids = np.empty(0, dtype=np.int64)
     for start in range(0, rows, BULK_BATCH):
         stop = min(start + BULK_BATCH, rows)
-        batch_ids = ids[start:stop].tolist()
         columns = {
-            "id": batch_ids,
             "created_at": list(stamps.iloc[start:stop].dt.to_pydatetime()),
             # A classifier without probabilities has no score: NaN is logged as "no number".
             "prediction": [
                 None if math.isnan(value) else value
                 for value in np.asarray(predictions[start:stop], dtype=float).tolist()
             ],
-            "label": [None] * (stop - start) if labels is None else list(labels[start:stop]),
-            "probabilities": [None] * (stop - start) if probabilities is None else list(probabilities[start:stop]),
+            "label": None if labels is None else list(labels[start:stop]),
+            "probabilities": None if probabilities is None else list(probabilities[start:stop]),
             "latency_ms": np.asarray(latency_ms[start:stop], dtype=float).tolist(),
             "request_id": [f"{request_prefix}-{i}" for i in range(start, stop)],
             "is_ood": flags[start:stop].tolist(),
-            "shadow_of": [None] * (stop - start) if shadow_of is None else [int(i) for i in shadow_of[start:stop]],
+            "shadow_of": None if shadow_of is None else [int(i) for i in shadow_of[start:stop]],
+            "model_name": model_name,
+            "model_version": model_version,
+            "alias": alias,
+            "source": source,
+            "ood_fields": None,
+            "is_shadow": is_shadow,
         }
-        constant = {"model_name": model_name, "model_version": model_version, "alias": alias, "source": source}
-        constant |= {"ood_fields": None, "is_shadow": is_shadow}
-        names = list(columns)
-        session.execute(
-            insert(table_of(Prediction)),
-            [constant | dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)],
-        )
-        values: list[dict] = []
-        for column, is_number in numeric.items() if shadow_of is None else ():
-            chunk = features[column].iloc[start:stop]
-            present = chunk.notna().tolist()
-            if is_number:
-                numbers = chunk.astype(float).tolist()
-                values += [
-                    {"prediction_id": i, "feature": column, "num_value": v if ok else None, "cat_value": None}
-                    for i, v, ok in zip(batch_ids, numbers, present, strict=True)
-                ]
-            else:
-                texts = chunk.astype(str).tolist()
-                values += [
-                    {"prediction_id": i, "feature": column, "num_value": None, "cat_value": v if ok else None}
-                    for i, v, ok in zip(batch_ids, texts, present, strict=True)
-                ]
-        if values:
-            session.execute(insert(table_of(PredictionFeature)), values)
+        # Shadow rows (``shadow_of`` given) log no inputs of their own, as in serving.
+        inputs = None if shadow_of is not None else logged.iloc[start:stop]
+        all_ids += log_prediction_frame(session, columns=columns, inputs=inputs, rows=stop - start)
+        ids = np.asarray(all_ids)
         if labelled[start:stop].any():
             assert truth_given, "feedback needs the true values (actuals or actual_labels)"
             received = utcnow()

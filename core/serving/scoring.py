@@ -8,6 +8,7 @@ rendering the answer.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -24,7 +25,7 @@ from core.serving.shadow import ShadowResult, score_shadow
 from core.settings import Settings
 from core.task import Task
 from storage.base import utcnow
-from storage.prediction_log import log_predictions, log_rejections
+from storage.prediction_log import log_prediction_frame, log_predictions, log_rejections
 
 PREDICT_CHUNK = 20_000
 
@@ -110,11 +111,6 @@ def _rejection_rows(
     ]
 
 
-def _feature_dicts(clean: pd.DataFrame) -> list[dict[str, float | str | None]]:
-    cleaned = clean.astype(object).where(clean.notna(), None)
-    return cleaned.to_dict("records")
-
-
 def score_frame(
     settings: Settings,
     frame: pd.DataFrame,
@@ -153,32 +149,32 @@ def score_frame(
     now = utcnow()
     stamps = _utc_datetimes(timestamps) if timestamps is not None else None
     if stamps is not None:
-        created = [stamps[position] for position in accepted_positions]
+        created: list | object = [stamps[position] for position in accepted_positions]
     else:
-        created = [now] * len(accepted_positions)
-    records = [
-        {
-            "created_at": created_at,
-            "model_name": settings.model_name,
-            "model_version": served.version,
-            "alias": alias,
-            **answer,
-            "latency_ms": latency_ms,
-            "source": source,
-            "request_id": request_id,
-            "is_ood": bool(ood),
-            "ood_fields": ood or None,
-            "is_shadow": False,
-            "shadow_of": None,
-        }
-        for created_at, answer, ood in zip(created, answers.log_columns(), check.ood_fields, strict=True)
-    ]
-    total = max(len(records), 1)
+        created = now
+    # Columns, not a dict per row: the log writer takes a batch's shared values once (storage.log_writer).
+    columns = {
+        "created_at": created,
+        "model_name": settings.model_name,
+        "model_version": served.version,
+        "alias": alias,
+        "prediction": [None if math.isnan(value) else value for value in answers.values.tolist()],
+        "label": answers.label_texts if answers.labels is not None else None,
+        "probabilities": answers.probability_json() if answers.probabilities is not None else None,
+        "latency_ms": latency_ms,
+        "source": source,
+        "request_id": request_id,
+        "is_ood": [bool(ood) for ood in check.ood_fields],
+        "ood_fields": [ood or None for ood in check.ood_fields],
+        "is_shadow": False,
+        "shadow_of": None,
+    }
+    total = max(len(accepted_positions), 1)
     with sessions.begin() as session:
-        ids = log_predictions(
+        ids = log_prediction_frame(
             session,
-            records=records,
-            features=_feature_dicts(check.clean),
+            columns=columns,
+            inputs=check.clean,
             progress=lambda written: report(0.5 + 0.5 * written / total),
         )
         log_rejections(
@@ -222,7 +218,7 @@ def score_frame(
             request_id=request_id,
             shadow_of=ids,
             answer_version=served.version,
-            created_at=created,
+            created_at=created if isinstance(created, list) else [now] * len(ids),
         )
         result = replace(result, shadow=shadow_result)
     return result

@@ -7,6 +7,7 @@ in ``rollup_gaps``), feedback by ``received_at`` (see :mod:`storage.rollups.real
 from __future__ import annotations
 
 import fcntl
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from sqlalchemy import Connection, delete, event, func, select, text
 from sqlalchemy.orm import Session, SessionTransaction
 
 from storage.base import table_of, utcnow
-from storage.prediction_log import Feedback, Prediction, PredictionFeature, Rejection
+from storage.prediction_log import Feedback, Prediction, Rejection
 from storage.rollups.buckets import latency_bucket, latency_kind, latency_metric, signed_log_bucket
 from storage.rollups.classification import add_labels, add_predicted
 from storage.rollups.realised_error import (
@@ -333,31 +334,29 @@ def _feature_rows(
     high: int,
     binning_for: Callable[[str, int], FeatureBinning | None],
 ) -> list[dict[str, Any]]:
-    query = select(
-        PredictionFeature.prediction_id,
-        PredictionFeature.feature,
-        PredictionFeature.num_value,
-        PredictionFeature.cat_value,
-    ).where(PredictionFeature.prediction_id > low, PredictionFeature.prediction_id <= high)
-    columns = ["prediction_id", "feature", "num_value", "cat_value"]
-    values = read_frame(session, query, columns)
-    if rows["is_shadow"].any():
-        # Shadow predictions carry no inputs of their own: theirs are the answer's (``shadow_of``).
-        shadow_query = (
-            select(Prediction.id, PredictionFeature.feature, PredictionFeature.num_value, PredictionFeature.cat_value)
-            .select_from(Prediction)
-            .join(PredictionFeature, PredictionFeature.prediction_id == Prediction.shadow_of)
-            .where(Prediction.id > low, Prediction.id <= high, Prediction.shadow_of.is_not(None))
-        )
-        borrowed = read_frame(session, shadow_query, columns)
-        if not borrowed.empty:
-            values = pd.concat([values, borrowed], ignore_index=True) if not values.empty else borrowed
-    if values.empty:
+    # Inputs are one JSON object per prediction (predictions.inputs); shadows borrow their answer's.
+    answer = table_of(Prediction).alias("answer")
+    query = (
+        select(Prediction.id, func.coalesce(Prediction.inputs, answer.c.inputs))
+        .select_from(Prediction)
+        .outerjoin(answer, answer.c.id == Prediction.shadow_of)
+        .where(Prediction.id > low, Prediction.id <= high)
+        .order_by(Prediction.id)
+    )
+    found = session.execute(query).all()
+    texts = [text for _, text in found]
+    if not any(texts):
         return []
-    ids = rows["id"].to_numpy()
-    position = np.clip(np.searchsorted(ids, values["prediction_id"].to_numpy()), 0, len(ids) - 1)
-    known = ids[position] == values["prediction_id"].to_numpy()  # the foreign key makes this all-true
-    values = values[known].assign(group=rows["group"].to_numpy()[position[known]])
+    # One json.loads for the chunk (a JSON array of the objects) instead of one per row.
+    parsed = json.loads("[" + ",".join(text or "{}" for text in texts) + "]", parse_int=float)
+    wide = pd.DataFrame.from_records(parsed)
+    ids = np.fromiter((prediction_id for prediction_id, _ in found), dtype=np.int64, count=len(found))
+    known_ids = rows["id"].to_numpy()
+    position = np.clip(np.searchsorted(known_ids, ids), 0, len(known_ids) - 1)
+    # A row committed by another writer since ``rows`` was read (PostgreSQL) waits for the next refresh.
+    known = known_ids[position] == ids
+    wide = wide[known].reset_index(drop=True)
+    group_of = rows["group"].to_numpy()[position[known]]
     versions = groups[["model_name", "model_version"]].drop_duplicates()
     out: list[pd.DataFrame] = []
     for model_name, version in versions.itertuples(index=False):
@@ -365,20 +364,27 @@ def _feature_rows(
         if binning is None:
             continue
         version_groups = groups.index[(groups["model_name"] == model_name) & (groups["model_version"] == version)]
-        of_version = values[values["group"].isin(version_groups)]
+        chosen = np.isin(group_of, version_groups)
         for feature, edges in binning.items():
-            of_feature = of_version[of_version["feature"] == feature]
-            if of_feature.empty:
+            if feature not in wide.columns or not chosen.any():
                 continue
+            values = wide[feature].to_numpy(dtype=object)[chosen]
+            kinds = list(map(type, values))
+            # Typed as logged: a level counts only where text was logged, a number only where a number was.
             if edges is None:
-                levels = of_feature.dropna(subset=["cat_value"])
-                counted = levels.groupby(["group", "cat_value"]).size().rename("count").reset_index()
-                counted = counted.rename(columns={"cat_value": "bucket"}).assign(value_sum=0.0)
+                texts_at = np.fromiter((kind is str for kind in kinds), dtype=bool, count=len(kinds))
+                if not texts_at.any():
+                    continue
+                keyed = pd.DataFrame({"group": group_of[chosen][texts_at], "bucket": values[texts_at]})
+                counted = keyed.groupby(["group", "bucket"]).size().rename("count").reset_index().assign(value_sum=0.0)
             else:
-                numbers = of_feature.dropna(subset=["num_value"])
-                number = numbers["num_value"].to_numpy(dtype=float)
+                numbers_at = np.fromiter((kind is float for kind in kinds), dtype=bool, count=len(kinds))
+                numbers_at[numbers_at] = ~np.isnan(values[numbers_at].astype(float))  # a key a row lacks reads as NaN
+                if not numbers_at.any():
+                    continue
+                number = values[numbers_at].astype(float)
                 bucket = np.clip(np.searchsorted(edges, number, side="right") - 1, 0, len(edges) - 2)
-                keyed = pd.DataFrame({"group": numbers["group"].to_numpy(), "bucket": bucket, "value": number})
+                keyed = pd.DataFrame({"group": group_of[chosen][numbers_at], "bucket": bucket, "value": number})
                 counted = keyed.groupby(["group", "bucket"]).agg(count=("value", "size"), value_sum=("value", "sum"))
                 counted = counted.reset_index()
                 counted["bucket"] = counted["bucket"].astype(str)

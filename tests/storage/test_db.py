@@ -6,7 +6,7 @@ from sqlalchemy import text
 from storage.db import current_revision, head_revision, make_engine, make_sessionmaker, migrate, table_names
 from storage.ledger import list_alias_changes, record_alias_change
 
-TABLES = {"predictions", "prediction_features", "feedback", "rejections", "alias_changes"}
+TABLES = {"predictions", "feedback", "rejections", "alias_changes"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -12,10 +12,10 @@ from sqlalchemy import select
 from core.monitoring.simulator import bulk_log, simulated_latencies
 from storage.base import utcnow
 from storage.db import make_engine, make_sessionmaker, migrate
+from storage.log_writer import decode_inputs
 from storage.prediction_log import (
     Feedback,
     Prediction,
-    PredictionFeature,
     Rejection,
     add_feedback,
     log_predictions,
@@ -128,10 +128,9 @@ def test_rollups_equal_a_recomputation_from_raw_rows(sessions) -> None:
         expected = expected_totals(frame)
         sizes = pd.DataFrame(
             list(
-                session.execute(
-                    select(PredictionFeature.prediction_id, PredictionFeature.num_value).where(
-                        PredictionFeature.feature == "size"
-                    )
+                (prediction_id, decode_inputs(inputs)["size"])
+                for prediction_id, inputs in session.execute(
+                    select(Prediction.id, Prediction.inputs).where(Prediction.inputs.is_not(None))
                 )
             ),
             columns=["id", "size"],

@@ -24,7 +24,8 @@ from core.monitoring.window_drift import current_drift_status
 from core.profile import build_profile
 from core.serving.model_cache import clear_memory_caches
 from storage.db import make_engine, make_sessionmaker, migrate
-from storage.prediction_log import Feedback, Prediction, PredictionFeature, Rejection
+from storage.log_writer import decode_inputs
+from storage.prediction_log import Feedback, Prediction, Rejection
 from tests.team_store import champion, prediction_log, team_home
 
 
@@ -111,7 +112,8 @@ def test_simulate_goes_through_serving_with_shadow_feedback_and_rejections(regis
         sources = set(session.scalars(select(Prediction.source).distinct()))
         feedback = session.scalar(select(func.count()).select_from(Feedback))
         rejected = session.scalar(select(func.count(func.distinct(Rejection.row_number))).select_from(Rejection))
-        carats = session.scalars(select(PredictionFeature.num_value).where(PredictionFeature.feature == "carat")).all()
+        logged = session.scalars(select(Prediction.inputs).where(Prediction.inputs.is_not(None))).all()
+        carats = [decode_inputs(inputs)["carat"] for inputs in logged]
 
     assert result.via == "serving" and result.model_version == 1 and result.requests > 1
     assert answered == result.accepted and result.accepted + result.rejected_rows == 120
