@@ -42,6 +42,7 @@ class AliasChange(Base):
     # pending: written, the registry not yet moved; done: the registry moved; abandoned: it never did.
     state: Mapped[str] = mapped_column(String(16), default=DONE, server_default=DONE)
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # when a pending entry became done/abandoned
+    artifact_digest: Mapped[str | None] = mapped_column(String(64))  # SHA-256 of the model files moved to
 
 
 def record_alias_change(
@@ -57,6 +58,7 @@ def record_alias_change(
     preflight: str | None = None,
     override: bool = False,
     state: str = DONE,
+    artifact_digest: str | None = None,
 ) -> AliasChange:
     """Append one entry to the ledger (flushed, not committed); ``state=PENDING`` before a registry move."""
     change = AliasChange(
@@ -70,6 +72,7 @@ def record_alias_change(
         preflight=preflight,
         override=override,
         state=state,
+        artifact_digest=artifact_digest,
     )
     session.add(change)
     session.flush()

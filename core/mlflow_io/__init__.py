@@ -15,6 +15,7 @@ from core.mlflow_io.artifacts import (
     LocalModel,
     attach_reference_profile,
     download_model_version,
+    folder_digest,
     input_example,
     input_schema,
     load_json_artifact,
@@ -23,9 +24,11 @@ from core.mlflow_io.artifacts import (
     load_profile,
     load_version_profile,
     logged_dataset_file,
+    version_digest,
 )
 from core.mlflow_io.connection import client, configure
 from core.mlflow_io.registry import (
+    DIGEST_TAG,
     ESTIMATOR_TAG,
     REFERENCE_TAG,
     UNIT_TAG,
@@ -63,6 +66,7 @@ from core.mlflow_io.runs import (
 )
 
 __all__ = [
+    "DIGEST_TAG",
     "ESTIMATOR_TAG",
     "HOLDOUT_ARTIFACT",
     "REFERENCE_TAG",
@@ -88,6 +92,7 @@ __all__ = [
     "delete_alias",
     "download_model_version",
     "ensure_experiment",
+    "folder_digest",
     "get_version",
     "has_any_version",
     "input_example",
@@ -111,6 +116,7 @@ __all__ = [
     "search_runs",
     "set_alias",
     "set_version_tag",
+    "version_digest",
     "version_for_alias",
     "versions_by_run",
 ]

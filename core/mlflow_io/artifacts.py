@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from dataclasses import dataclass
@@ -179,6 +180,28 @@ def download_model_version(settings: Settings, *, version: int, destination: Pat
         except FileNotFoundError as error:
             raise missing from error
     return Path(path)
+
+
+def folder_digest(folder: Path) -> str:
+    """SHA-256 over a model folder's files (relative paths and contents, in path order).
+
+    What a version's digest means: the same files, byte for byte, under the same names.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(item for item in folder.rglob("*") if item.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        with path.open("rb") as content:
+            for block in iter(lambda: content.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def version_digest(settings: Settings, *, version: int, name: str | None = None) -> str:
+    """The digest of a registered version's model files as the registry holds them now (downloaded to hash)."""
+    with tempfile.TemporaryDirectory(prefix="loupe-digest-") as scratch:
+        folder = download_model_version(settings, version=version, destination=Path(scratch) / "model", name=name)
+        return folder_digest(folder)
 
 
 def load_local_model(path: Path) -> LocalModel:

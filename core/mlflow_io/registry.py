@@ -20,6 +20,8 @@ ESTIMATOR_TAG = "loupe.estimator"
 REFERENCE_TAG = "loupe.reference_run"
 # A version tag giving the unit of its answers (e.g. USD): currency is shown only where a version says so.
 UNIT_TAG = "loupe.unit"
+# The digest of a version's model files when Loupe last moved an alias to it: a copy that differs is not served.
+DIGEST_TAG = "loupe.artifact_digest"
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,7 @@ class AliasTarget:
     reference_run: str | None = None
     unit: str | None = None
     task_tag: str | None = None  # the version's ``loupe.task`` tag, for a model that cannot tell its task
+    artifact_digest: str | None = None  # the version's ``loupe.artifact_digest`` tag: its files when promoted
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,7 @@ def resolve_alias(settings: Settings, *, alias: str, name: str | None = None) ->
         reference_run=tags.get(REFERENCE_TAG),
         unit=tags.get(UNIT_TAG),
         task_tag=tags.get(TASK_TAG),
+        artifact_digest=tags.get(DIGEST_TAG),
     )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from core import mlflow_io
 from core.errors import ArtifactMissing, VersionNotFound, first_line
-from core.mlflow_io import VersionInfo
+from core.mlflow_io import DIGEST_TAG, VersionInfo
 from core.monitoring.references import refresh
 from core.registry.checks import FAIL, PASS, UNKNOWN, WARN, Check
 from core.registry.guards import InvalidRequest, PromotionRefused, valid_alias
@@ -93,6 +93,18 @@ def existing_version(settings: Settings, version: int) -> VersionInfo:
         raise InvalidRequest(str(error)) from error
 
 
+def changed_files_digest(settings: Settings, candidate: VersionInfo) -> str | None:
+    """The digest of a version's model files now, when they differ from those Loupe last promoted; else ``None``.
+
+    Promoting the holder of an alias again is how such files are accepted back into service.
+    """
+    recorded = candidate.tags.get(DIGEST_TAG)
+    if recorded is None:
+        return None
+    now = mlflow_io.version_digest(settings, version=candidate.version)
+    return now if now != recorded else None
+
+
 def preflight(
     settings: Settings, *, sessions: Sessions, version: int, alias: str, drift: DriftLike | None = None
 ) -> Preflight:
@@ -101,6 +113,8 @@ def preflight(
     refresh(settings, sessions=sessions)  # the latency check reads the roll-ups
     candidate = existing_version(settings, version)
     holder_version = mlflow_io.alias_map(settings).get(alias)
+    if holder_version == version and changed_files_digest(settings, candidate) is None:
+        raise InvalidRequest(f"version {version} already holds {alias}")
     holder = None if holder_version is None else mlflow_io.get_version(settings, version=holder_version)
     with reading(sessions) as session:
         return run_checks(settings, session, alias=alias, candidate=candidate, holder=holder, drift=drift)
@@ -117,7 +131,7 @@ def run_checks(
 ) -> Preflight:
     """Every check of moving ``alias`` from ``holder`` to ``candidate``, inside the caller's session."""
     if holder is not None and holder.version == candidate.version:
-        raise InvalidRequest(f"version {candidate.version} already holds {alias}")
+        holder = None  # promoted again for changed files (the caller checked): judged as a first promotion
     model = settings.model_name
     new = evidence.version_evidence(session, model_name=model, version=candidate.version)
     old = None if holder is None else evidence.version_evidence(session, model_name=model, version=holder.version)

@@ -18,6 +18,7 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from core import mlflow_io
+from core.mlflow_io import DIGEST_TAG
 from core.monitoring.references import refresh
 from core.registry.guards import (
     InvalidRequest,
@@ -34,6 +35,7 @@ from core.registry.preflight import (
     DriftLike,
     Preflight,
     PreflightBlocked,
+    changed_files_digest,
     existing_version,
     preflight,
     run_checks,
@@ -68,6 +70,7 @@ class _Planned:
     checked: Preflight | None
     reason: str
     override: bool  # made although its pre-flight failed
+    digest: str | None = None  # SHA-256 of the target's model files, recorded in the ledger and on the version
 
 
 # (session, registry holders, champion's new version, reason) → the challenger's move to make after it
@@ -175,6 +178,7 @@ def _challenger_follow_up(
             checked=checked,
             reason=f"{what} as version {champion} became champion: {reason}",
             override=bool(checked is not None and checked.failed),
+            digest=None if target is None else mlflow_io.version_digest(settings, version=target),
         )
 
     return follow
@@ -338,9 +342,13 @@ def _move(
             holder = holders.get(alias)
             try:
                 target = choose_target(session, holder)
+                digest = None
                 if target is not None:
                     if target == holder:
-                        raise InvalidRequest(f"version {target} already holds {alias}")
+                        # Promoting the holder again is how changed model files are accepted back into service.
+                        digest = changed_files_digest(settings, existing_version(settings, target))
+                        if digest is None:
+                            raise InvalidRequest(f"version {target} already holds {alias}")
                     if checked is None or (checked.holder, checked.candidate) != (holder, target):
                         # The alias moved since the operator's pre-flight (or there was none): check again.
                         checked = run_checks(
@@ -353,6 +361,7 @@ def _move(
                         )
                     if checked.failed and not override:
                         raise PreflightBlocked(checked)
+                    digest = digest or mlflow_io.version_digest(settings, version=target)
                 first = _Planned(
                     alias=alias,
                     holder=holder,
@@ -360,6 +369,7 @@ def _move(
                     checked=checked if target is not None else None,
                     reason=reason,
                     override=bool(target is not None and checked is not None and checked.failed),
+                    digest=digest,
                 )
                 # The challenger's step is checked before anything moves, and made after the champion's.
                 follow_up = None if then is None or target is None else then(session, holders, target, reason)
@@ -389,6 +399,7 @@ def _pending_entry(session: Session, settings: Settings, plan: _Planned, *, acto
         preflight=None if plan.checked is None else plan.checked.to_json(),
         override=plan.override,
         state=PENDING,
+        artifact_digest=plan.digest,
     )
 
 
@@ -402,6 +413,8 @@ def _make_in_registry(
             if plan.target is None:
                 mlflow_io.delete_alias(settings, alias=plan.alias)
             else:
+                if plan.digest is not None:  # serving compares every copy it makes with this
+                    mlflow_io.set_version_tag(settings, version=plan.target, key=DIGEST_TAG, value=plan.digest)
                 mlflow_io.set_alias(settings, alias=plan.alias, version=plan.target)
             made += 1
     finally:

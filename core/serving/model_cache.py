@@ -63,6 +63,7 @@ class Resolution:
     reference_run: str | None = None  # the run holding an attached reference profile, if any
     unit: str | None = None  # the version's ``loupe.unit`` tag (e.g. USD), for display
     task_tag: str | None = None  # the version's ``loupe.task`` tag, if it has one
+    artifact_digest: str | None = None  # the digest of its model files when Loupe last promoted it, if it did
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ def _read_pointer(settings: Settings, alias: str) -> AliasTarget | None:
             payload.get("reference_run"),
             payload.get("unit"),
             payload.get("task_tag"),
+            payload.get("artifact_digest"),
         )
     except (OSError, ValueError, KeyError):
         return None
@@ -122,6 +124,7 @@ def _write_pointer(settings: Settings, alias: str, target: AliasTarget) -> None:
             "reference_run": target.reference_run,
             "unit": target.unit,
             "task_tag": target.task_tag,
+            "artifact_digest": target.artifact_digest,
             "saved_at": utcnow().isoformat(),
         },
     )
@@ -154,7 +157,15 @@ def resolve(settings: Settings, *, alias: str) -> Resolution:
 
 def _resolution(alias: str, target: AliasTarget, *, from_cache: bool, notice: str | None = None) -> Resolution:
     return Resolution(
-        alias, target.version, target.run_id, from_cache, notice, target.reference_run, target.unit, target.task_tag
+        alias,
+        target.version,
+        target.run_id,
+        from_cache,
+        notice,
+        target.reference_run,
+        target.unit,
+        target.task_tag,
+        target.artifact_digest,
     )
 
 
@@ -218,11 +229,16 @@ def model_loads(settings: Settings) -> list[ModelLoad]:
 
 def _holds(served: ServedModel, target: AliasTarget) -> bool:
     same_run = target.run_id is None or served.run_id in (None, target.run_id)
-    return same_run and served.reference_run == target.reference_run and served.task_tag == target.task_tag
+    same_files = target.artifact_digest is None or served.artifact_digest == target.artifact_digest
+    return (
+        same_run and same_files and served.reference_run == target.reference_run and served.task_tag == target.task_tag
+    )
 
 
 def _other_run(meta: dict, target: AliasTarget) -> bool:
-    return target.run_id is not None and meta.get("run_id") not in (None, target.run_id)
+    """The copy was made for another run, or of files other than those promoted: it must be made again."""
+    other_files = target.artifact_digest is not None and meta.get("artifact_digest") != target.artifact_digest
+    return other_files or (target.run_id is not None and meta.get("run_id") not in (None, target.run_id))
 
 
 def _stale(meta: dict | None, target: AliasTarget, *, offline: bool) -> bool:
@@ -271,6 +287,7 @@ def _load(settings: Settings, *, target: AliasTarget, offline: bool) -> ServedMo
         schema=schema,
         path=folder,
         reference_run=meta.get("reference_run"),
+        artifact_digest=meta.get("artifact_digest"),
         profile=profile,
         output_name=local.output_name or (profile.target if profile is not None else None),
         task_tag=target.task_tag,
@@ -360,11 +377,19 @@ def _copy_version(settings: Settings, *, target: AliasTarget, folder: Path) -> N
     retired = folder.with_name(f".{folder.name}-retired-{uuid.uuid4().hex[:8]}")
     try:
         mlflow_io.download_model_version(settings, version=target.version, destination=staging / "model")
+        digest = mlflow_io.folder_digest(staging / "model")
+        if target.artifact_digest is not None and digest != target.artifact_digest:
+            raise ServingError(
+                f"version {target.version} of {settings.model_name} is not served: its model files changed since "
+                f"it was promoted (digest {target.artifact_digest[:12]}… then, {digest[:12]}… now). Check what "
+                f"changed, then promote it again (Registry page, or python -m core promote --version "
+                f"{target.version} --alias …) or point the alias at another version"
+            )
         run_id = target.run_id or mlflow_io.load_local_model(staging / "model").run_id
         profile = _profile_json(settings, run_id=run_id, reference_run=target.reference_run)
         if profile is not None:
             (staging / PROFILE_ARTIFACT).write_text(profile)
-        meta = {"name": settings.model_name, "version": target.version, "run_id": run_id}
+        meta = {"name": settings.model_name, "version": target.version, "run_id": run_id, "artifact_digest": digest}
         (staging / META_FILE).write_text(json.dumps({**meta, "reference_run": target.reference_run}))
         if folder.exists():
             folder.replace(retired)
@@ -392,7 +417,12 @@ def serve(settings: Settings, *, alias: str = "champion") -> tuple[ServedModel, 
     """The model answering for ``alias`` right now (resolved, loaded, its local copy remembered)."""
     resolution = resolve(settings, alias=alias)
     target = AliasTarget(
-        resolution.version, resolution.run_id, resolution.reference_run, resolution.unit, resolution.task_tag
+        resolution.version,
+        resolution.run_id,
+        resolution.reference_run,
+        resolution.unit,
+        resolution.task_tag,
+        resolution.artifact_digest,
     )
     served = load_version(settings, target=target, offline=resolution.from_cache)
     pointer_key = (str(settings.model_cache_dir), settings.model_name, alias)

@@ -47,6 +47,7 @@ class ServedModel:
     task: Task = "regression"  # read from the model at load (core.serving.answers.detect_task)
     classes: tuple[Any, ...] = ()  # a classifier's classes in its own type and probability order
     task_tag: str | None = None  # the version's ``loupe.task`` tag when it was loaded (a change reloads)
+    artifact_digest: str | None = None  # SHA-256 of the local copy's model files (a re-promotion reloads)
 
     @property
     def answer_label(self) -> str:
