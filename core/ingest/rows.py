@@ -179,28 +179,45 @@ def _check_version(
     features = (
         [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)] if names else [{} for _ in positions]
     )
-    ood_fields = [check.ood_fields[index] for index in np.flatnonzero(kept)]
-    created = stamps.iloc[positions].dt.to_pydatetime().tolist()
-    client_ids = ids.iloc[positions].tolist()
-    for number, local in enumerate(local_rows.tolist()):
-        ood = ood_fields[number]
-        record = {
-            "created_at": created[number],
-            "model_name": model_name,
-            "model_version": spec.version,
-            "alias": None,
-            "prediction": answers["prediction"][local],
-            "label": answers["label"][local],
-            "probabilities": answers["probabilities"][local],
-            # Not timed by Loupe: 0, and source "ingest" keeps these rows apart from timed ones.
-            "latency_ms": 0.0,
-            "source": SOURCE,
-            "request_id": request_id,
-            "is_ood": bool(ood),
-            "ood_fields": ood or None,
-            "is_shadow": False,
-            "shadow_of": None,
-            "client_id": client_ids[number],
-        }
-        actual, actual_label = actuals[local]
-        chunk.rows.append(IngestRow(record=record, features=features[number], actual=actual, actual_label=actual_label))
+    ood_fields = [check.ood_fields[index] or None for index in np.flatnonzero(kept)]
+    picked = local_rows.tolist()
+    shared = {
+        "model_name": model_name,
+        "model_version": spec.version,
+        "alias": None,
+        # Not timed by Loupe: 0, and source "ingest" keeps these rows apart from timed ones.
+        "latency_ms": 0.0,
+        "source": SOURCE,
+        "request_id": request_id,
+        "is_shadow": False,
+        "shadow_of": None,
+    }
+    columns = zip(
+        stamps.iloc[positions].dt.to_pydatetime().tolist(),
+        [answers["prediction"][local] for local in picked],
+        [answers["label"][local] for local in picked],
+        [answers["probabilities"][local] for local in picked],
+        ood_fields,
+        ids.iloc[positions].tolist(),
+        features,
+        [actuals[local] for local in picked],
+        strict=True,
+    )
+    chunk.rows += [
+        IngestRow(
+            record={
+                **shared,
+                "created_at": created,
+                "prediction": prediction,
+                "label": label,
+                "probabilities": probabilities,
+                "is_ood": ood is not None,
+                "ood_fields": ood,
+                "client_id": client_id,
+            },
+            features=inputs,
+            actual=actual,
+            actual_label=actual_label,
+        )
+        for created, prediction, label, probabilities, ood, client_id, inputs, (actual, actual_label) in columns
+    ]
