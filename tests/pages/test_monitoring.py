@@ -72,6 +72,11 @@ def test_a_seeded_log_shows_kpis_drift_and_downloads(registry_home) -> None:
     assert set(metrics) >= {"Predictions", "Rejected inputs", "Latency p95", "Drift share", "Realised MAE"}
     assert metrics["Predictions"] != "—" and int(metrics["Predictions"].replace(",", "")) > 2_000
     assert metrics["Drift share"] == "11.1%"  # carat only: 1 of 9 features
+    # Errors carry the version's unit (loupe.unit USD), in the KPI and in the versions table alike.
+    assert re.fullmatch(r"\$\d{1,3}(,\d{3})*", metrics["Realised MAE"]), metrics["Realised MAE"]
+    versions = next(frame for frame in app.dataframe if "mae" in frame.value.columns)
+    config = json.loads(versions.proto.columns)
+    assert config["mae"]["type_config"]["format"] == config["rmse"]["type_config"]["format"] == "$%,.0f"
     drift_table = next(frame.value for frame in app.dataframe if "method" in frame.value.columns)
     carat = drift_table.set_index("feature").loc["carat"]
     assert carat["method"] == "wasserstein" and bool(carat["drifted"]) and carat["threshold"] == 0.1

@@ -1,3 +1,4 @@
+import json
 import logging
 
 import pytest
@@ -145,6 +146,11 @@ def test_batch_upload_scores_rejects_and_offers_downloads(registry_home) -> None
     assert metric(app, "Rows") == "30" and metric(app, "Scored") == "29" and metric(app, "Rejected rows") == "1"
     assert metric(app, "Version") == "v1"
     assert count(registry_home, shadow=False) == 29
+    # The answer reads as the form's does ($2,392, in the version's unit); the preview keeps every digit.
+    preview = next(table for table in app.dataframe if "prediction" in table.value.columns)
+    config = json.loads(preview.proto.columns)["prediction"]
+    assert config["type_config"]["format"] == "$%,.0f" and config["label"] == "prediction (price)"
+    assert (preview.value["prediction"] % 1 != 0).any()
 
 
 def test_batch_with_a_bad_file_says_why(registry_home) -> None:
