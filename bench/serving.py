@@ -6,7 +6,8 @@ request so machine noise hits all alike. Loupe answers one record from the pipel
 (``loupe_answer_p50_over_compiled_p50`` is what validation and logging add). A second pass answers with
 ``LOUPE_COMPILE_MODELS=false`` (``predict`` on one OpenMP thread) against bare predict on one thread:
 the like-for-like overhead of the console around scikit-learn. Shadow scoring is measured on its own
-(it runs after the answer). Batch: 100k rows validate → score → log, end to end, vs bare predict.
+(it runs after the answer). Batch: 100k rows validate → score → log, end to end, vs bare predict timed
+just before it, on SQLite and on PostgreSQL (issue #14: at least half of bare predict's throughput on both).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ BATCH_ROWS = 100_000
 REST_START_TIMEOUT_S = 180
 REST_REQUEST_TIMEOUT_S = 5
 REST_WARMUP_TIMEOUT_S = 60  # the server loads the model on its first request
+# The batch is logged to SQLite (the run's own home) and to PostgreSQL, in a fresh schema of this database
+# (LOUPE_BENCH_POSTGRES_URL overrides it); each against bare predict timed just before it.
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def _percentiles(samples_ms: list[float]) -> tuple[float, float]:
@@ -99,6 +103,57 @@ def _stop(server: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def _batch_pair(settings, sessions, pipeline, batch: pd.DataFrame, columns: list[str]) -> tuple[float, float]:
+    """Seconds for bare ``predict`` and for Loupe's validate → score → log of ``batch``, back to back.
+
+    Each side gets a small warm-up call first (connections, caches), so both are timed warm.
+    """
+    pipeline.predict(batch[columns].head(1_000))
+    score_frame(settings, batch.head(1_000), sessions=sessions, source="batch", shadow=False)
+    started = time.perf_counter()
+    pipeline.predict(batch[columns])
+    bare_s = time.perf_counter() - started
+    started = time.perf_counter()
+    result = score_frame(settings, batch, sessions=sessions, source="batch", shadow=False)
+    loupe_s = time.perf_counter() - started
+    assert len(result.accepted) == len(batch)
+    return bare_s, loupe_s
+
+
+def _postgres_batch(settings, pipeline, batch: pd.DataFrame, columns: list[str]) -> dict[str, float | int | str]:
+    """The same batch logged to PostgreSQL, in a schema of its own (created here, dropped afterwards)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from storage.db import make_engine, make_sessionmaker, migrate
+
+    admin_url = os.environ.get("LOUPE_BENCH_POSTGRES_URL", POSTGRES_URL)
+    schema = f"loupe_bench_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    except sa.exc.OperationalError as error:
+        admin.dispose()
+        return {"batch_postgres_error": f"PostgreSQL unreachable at {admin_url}: {str(error).splitlines()[0]}"}
+    separator = "&" if "?" in admin_url else "?"
+    engine = make_engine(f"{admin_url}{separator}options=-csearch_path%3D{schema}")
+    try:
+        migrate(engine)
+        bare_s, loupe_s = _batch_pair(settings, make_sessionmaker(engine), pipeline, batch, columns)
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+    return {
+        "batch_postgres_loupe_rows_per_s": len(batch) / loupe_s,
+        "batch_postgres_bare_predict_rows_per_s": len(batch) / bare_s,
+        "batch_postgres_loupe_over_bare_throughput": bare_s / loupe_s,
+    }
 
 
 def run(workdir: Path) -> dict[str, float | int | str]:
@@ -205,17 +260,13 @@ def run(workdir: Path) -> dict[str, float | int | str]:
         shadow_ms.append((time.perf_counter() - started) * 1000)
         assert result is not None and result.scored == 1, result
 
-    print(f"  batch of {BATCH_ROWS:,} rows…", flush=True)
     full = load_diamonds().drop(columns="price").astype({name: str for name in ("cut", "color", "clarity")})
     batch = pd.concat([full] * (BATCH_ROWS // len(full) + 1), ignore_index=True).head(BATCH_ROWS)
-    started = time.perf_counter()
-    pipeline.predict(batch[columns])
-    bare_batch_s = time.perf_counter() - started
-    started = time.perf_counter()
-    result = score_frame(settings, batch, sessions=sessions, source="batch", shadow=False)
-    loupe_batch_s = time.perf_counter() - started
-    assert len(result.accepted) == BATCH_ROWS
+    print(f"  batch of {BATCH_ROWS:,} rows on SQLite…", flush=True)
+    bare_batch_s, loupe_batch_s = _batch_pair(settings, sessions, pipeline, batch, columns)
     engine.dispose()
+    print(f"  batch of {BATCH_ROWS:,} rows on PostgreSQL…", flush=True)
+    postgres = _postgres_batch(settings, pipeline, batch, columns)
 
     bare_p50, bare_p95 = _percentiles(bare_ms)
     single_p50, single_p95 = _percentiles(bare_single_ms)
@@ -248,6 +299,7 @@ def run(workdir: Path) -> dict[str, float | int | str]:
         "batch_bare_predict_rows_per_s": BATCH_ROWS / bare_batch_s,
         "batch_loupe_over_bare_throughput": (BATCH_ROWS / loupe_batch_s) / (BATCH_ROWS / bare_batch_s),
     }
+    figures |= postgres
     if rest_error is None:
         rest_p50, rest_p95 = _percentiles(rest_ms)
         figures |= {
