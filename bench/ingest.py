@@ -8,9 +8,10 @@ code and a reference profile, never served by Loupe. Figures:
   ``log_predictions`` with its true value as feedback, one transaction per chunk, on SQLite;
 - ``bare_rows_per_s``: the same CSV read in the same chunks and inserted as-is into one flat table of the
   same database (one executemany per chunk, no checks); ``ratio_vs_bare`` = ingest / bare throughput;
-- ``peak_rss_*_mb``: peak resident memory of ``python -m core ingest`` in a child process, on a one-row
-  file and on the 1M-row file (``peak_rss_growth_mb`` is the difference; memory flat in the file's size
-  means it does not grow with the rows), each into a fresh log;
+- ``peak_rss_*_mb``: peak resident memory (``ru_maxrss``) of ``python -m core ingest`` in a child process,
+  on a one-row file and on the 1M-row file, each into a fresh log (``peak_rss_growth_mb`` is the
+  difference); ``rss_while_reading_*_mb``: its RSS sampled every 0.5 s while it reads the big file's
+  chunks (first, last, max sample): memory flat in the file's size does not grow from first to last;
 - ``csv_mb``: the size of the 1M-row file.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -152,20 +154,51 @@ def _bare_insert(url: str, path: Path) -> float:
     return elapsed
 
 
-def _peak_rss_mb(path: Path, variables: dict[str, str], database: Path) -> float:
+def _rss_mb(pid: int) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    line = next((line for line in status.splitlines() if line.startswith("VmRSS:")), None)
+    return None if line is None else int(line.split()[1]) / 1024
+
+
+def _peak_rss_mb(path: Path, variables: dict[str, str], database: Path) -> tuple[float, list[float]]:
+    """Peak RSS of ``python -m core ingest`` on ``path`` (its own ``ru_maxrss``), and RSS samples taken
+    while it processed chunks (after its first progress line): flat samples mean memory does not grow
+    with the file, whatever the peak that importing and loading the model reached before."""
     env = {**os.environ, **variables, "LOUPE_DATABASE_URL": f"sqlite:///{database}", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
+    child = subprocess.Popen(
         [sys.executable, "-c", PEAK_SCRIPT, "ingest", "--input", str(path)],
         cwd=ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
     )
-    if done.returncode != 0:
-        raise RuntimeError(f"ingest failed: {done.stderr[-2000:]}")
-    peak = next(line for line in done.stderr.splitlines() if line.startswith("PEAK_KB"))
-    return int(peak.split()[1]) / 1024
+    lines: list[str] = []
+    reading = threading.Event()
+
+    def follow() -> None:
+        assert child.stderr is not None
+        for line in child.stderr:
+            lines.append(line)
+            if "rows read" in line:
+                reading.set()
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    samples: list[float] = []
+    while child.poll() is None:
+        rss = _rss_mb(child.pid)
+        if reading.is_set() and rss is not None:
+            samples.append(rss)
+        time.sleep(0.5)
+    follower.join()
+    if child.returncode != 0:
+        raise RuntimeError(f"ingest failed: {''.join(lines)[-2000:]}")
+    peak = next(line for line in lines if line.startswith("PEAK_KB"))
+    return int(peak.split()[1]) / 1024, samples
 
 
 def run(workdir: Path, *, rows: int = ROWS) -> dict[str, float | int | str]:
@@ -195,9 +228,10 @@ def run(workdir: Path, *, rows: int = ROWS) -> dict[str, float | int | str]:
         bare_s = _bare_insert(settings.database_url, big)
         _say(f"bare insert: {bare_s:.1f}s")
 
-        one_mb = _peak_rss_mb(small, variables, workdir / "rss-one.db")
-        big_mb = _peak_rss_mb(big, variables, workdir / "rss-big.db")
+        one_mb, _ = _peak_rss_mb(small, variables, workdir / "rss-one.db")
+        big_mb, samples = _peak_rss_mb(big, variables, workdir / "rss-big.db")
         _say(f"peak RSS: {one_mb:.0f} MB on one row, {big_mb:.0f} MB on {rows:,} rows")
+        first, last = (samples[0], samples[-1]) if samples else (float("nan"), float("nan"))
         return {
             "rows": rows,
             "csv_mb": round(big.stat().st_size / 1e6, 1),
@@ -209,4 +243,7 @@ def run(workdir: Path, *, rows: int = ROWS) -> dict[str, float | int | str]:
             "peak_rss_one_row_mb": round(one_mb, 1),
             "peak_rss_file_mb": round(big_mb, 1),
             "peak_rss_growth_mb": round(big_mb - one_mb, 1),
+            "rss_while_reading_first_mb": round(first, 1),
+            "rss_while_reading_last_mb": round(last, 1),
+            "rss_while_reading_max_mb": round(max(samples, default=float("nan")), 1),
         }
