@@ -5,18 +5,22 @@ import time
 import types
 from datetime import UTC, datetime
 
+import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import func, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
 from storage.base import utcnow
 from storage.db import current_revision, head_revision, make_engine, make_sessionmaker, migrate
-from storage.log_writer import decode_inputs
+from storage.log_writer import decode_inputs, encode_input_frame, encode_inputs
 from storage.prediction_log import (
     Feedback,
     Prediction,
     add_feedback,
     count_predictions,
     features_of,
+    log_prediction_frame,
     log_predictions,
 )
 
@@ -229,3 +233,73 @@ def test_rows_that_omit_a_column_others_carry_keep_every_value(url) -> None:
         assert session.get(Prediction, first).label is None
         assert session.get(Prediction, second).label == "malignant"
     engine.dispose()
+
+
+def test_a_frame_is_encoded_as_each_of_its_rows_would_be_and_reads_back_exactly() -> None:
+    frame = pd.DataFrame(
+        {
+            "carat": [0.1 + 0.2, 1e-20, np.nan, 3.0],
+            "count": pd.array([1, None, 3, 4], dtype="Int64"),
+            "cut": ["Ideal", None, 'say "hi"\\ ✓', "Good"],
+            "flag": ["True", "False", None, "True"],
+        }
+    )
+    encoded = encode_input_frame(frame)
+
+    records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    assert encoded == [encode_inputs(record) for record in records]
+    assert decode_inputs(encoded[0]) == {"carat": 0.30000000000000004, "count": 1.0, "cut": "Ideal", "flag": "True"}
+    assert decode_inputs(encoded[2]) == {"carat": None, "count": 3.0, "cut": 'say "hi"\\ ✓', "flag": None}
+    assert encode_inputs({"x": float("inf"), "y": np.float64(2.5), "z": True}) == '{"x":null,"y":2.5,"z":1.0}'
+
+
+def test_the_frame_path_stores_what_the_record_path_stores(sessions) -> None:
+    moment = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+    inputs = pd.DataFrame({"carat": [0.5, 1.25], "cut": ["Ideal", None]})
+    rows = [record(created_at=moment, prediction=float(index), is_ood=bool(index)) for index in range(2)]
+    shared = {key: value for key, value in rows[0].items() if key not in {"prediction", "is_ood"}}
+    with sessions.begin() as session:
+        by_record = log_predictions(
+            session, records=rows, features=inputs.astype(object).where(inputs.notna(), None).to_dict("records")
+        )
+        by_frame = log_prediction_frame(
+            session, columns={**shared, "prediction": [0.0, 1.0], "is_ood": [False, True]}, inputs=inputs
+        )
+
+    assert by_frame == [by_record[-1] + 1, by_record[-1] + 2]
+    with sessions.begin() as session:
+        stored = {
+            prediction_id: {
+                column: getattr(session.get(Prediction, prediction_id), column)
+                for column in Prediction.__table__.columns.keys()  # noqa: SIM118 (a ColumnCollection)
+                if column != "id"
+            }
+            for prediction_id in by_record + by_frame
+        }
+        assert [stored[prediction_id] for prediction_id in by_frame] == [stored[i] for i in by_record]
+        assert stored[by_frame[0]]["created_at"] == moment and stored[by_frame[1]]["is_ood"] is True
+        assert features_of(session, prediction_id=by_frame[1]) == {"carat": 1.25, "cut": None}
+
+
+def test_ids_follow_pending_rows_and_later_inserts_follow_them(sessions) -> None:
+    with sessions.begin() as session:
+        pending = Prediction(**record(request_id="orm"))
+        session.add(pending)
+        ids = log_predictions(session, records=[record(), record()], features=[{"x": 1.0}, {"x": 2.0}])
+        later = Prediction(**record(request_id="after"))
+        session.add(later)
+        session.flush()
+        assert pending.id < ids[0] < ids[1] < later.id
+
+
+def test_a_duplicate_client_id_is_sqlalchemys_integrity_error_and_rolls_back_whole(sessions) -> None:
+    with sessions.begin() as session:
+        log_predictions(session, records=[record(client_id="c-1")], features=[{"x": 1.0}])
+
+    with pytest.raises(IntegrityError), sessions.begin() as session:
+        log_predictions(
+            session, records=[record(client_id="c-2"), record(client_id="c-1")], features=[{"x": 2.0}, {"x": 3.0}]
+        )
+
+    with sessions.begin() as session:
+        assert count_predictions(session) == 1
