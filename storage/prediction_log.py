@@ -333,3 +333,16 @@ def shadows_of(session: Session, *, prediction_id: int) -> list[Prediction]:
 def feedback_of(session: Session, *, prediction_id: int) -> Feedback | None:
     """The true value that came back for one answered prediction, or ``None``."""
     return session.get(Feedback, prediction_id)
+
+
+def shadowed_answers(session: Session, *, prediction_ids: Sequence[int]) -> dict[int, int | None]:
+    """For each of the ids that is a shadow prediction: the id of the answer it shadowed."""
+    found: dict[int, int | None] = {}
+    for chunk in _chunks(sorted({int(value) for value in prediction_ids}), LOOKUP_CHUNK):
+        query = select(Prediction.id, Prediction.shadow_of).where(
+            Prediction.id.in_(chunk), Prediction.is_shadow.is_(True)
+        )
+        found.update(
+            (int(row_id), None if shadow_of is None else int(shadow_of)) for row_id, shadow_of in session.execute(query)
+        )
+    return found

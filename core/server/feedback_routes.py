@@ -2,7 +2,7 @@
 
 Body: ``{"prediction_id": 12, "actual": 410.5}`` or ``{"feedback": [{"prediction_id": …, "actual": …}, …]}``
 (a classifier's true class as ``actual``). Each value is checked by the same rules as a feedback file
-(:func:`core.serving.feedback.check_actual`); shadow rows are refused (their truth is their answer's),
+(:func:`core.serving.feedback.store_truths`); shadow rows are refused (their truth is their answer's),
 and an id given twice in one body is refused every time it appears, so nothing ambiguous is stored.
 The answer counts what was stored, unknown and refused, with a reason per refusal.
 """
@@ -19,8 +19,7 @@ from starlette.responses import Response
 from core.server.auth import require_write_token
 from core.server.protocol import CONTENT_JSON, ProtocolError, dumps, error_body
 from core.server.state import ServerState
-from core.serving.feedback import check_actual
-from storage.prediction_log import add_feedback, answer_classes, prediction_by_id
+from core.serving.feedback import store_truths
 
 # One body carries at most this many values: a bigger upload goes through ``python -m core feedback``.
 MAX_ITEMS = 10_000
@@ -81,44 +80,17 @@ def parse_feedback_body(body: bytes) -> list[tuple[int, int, str]]:
 
 
 def store_feedback(state: ServerState, items: list[tuple[int, int, str]]) -> dict[str, Any]:
-    """Check and store in one transaction; returns the counts and the reasons."""
-    counts: dict[int, int] = {}
-    for _, prediction_id, _ in items:
-        counts[prediction_id] = counts.get(prediction_id, 0) + 1
-    refused: list[dict[str, Any]] = []
-    actuals: dict[int, float] = {}
-    labels: dict[int, str] = {}
-    with state.sessions.begin() as session:
-        needs = answer_classes(session, prediction_ids=list(counts))
-        unknown = sorted(prediction_id for prediction_id in counts if prediction_id not in needs)
-        for number, prediction_id, raw in items:
-            if prediction_id not in needs:
-                continue
-            reason: str | None
-            if counts[prediction_id] > 1:
-                reason = (
-                    f"prediction_id: {prediction_id} appears {counts[prediction_id]} times in this body; "
-                    "send it once (rule: unique)"
-                )
-            elif (row := prediction_by_id(session, prediction_id=prediction_id)) is not None and row.is_shadow:
-                reason = (
-                    f"prediction_id: {prediction_id} is a shadow answer; give the truth to the answer it "
-                    f"shadowed ({row.shadow_of}) (rule: not shadow)"
-                )
-            else:
-                value, reason = check_actual(raw, needs[prediction_id])
-                if isinstance(value, str):
-                    labels[prediction_id] = value
-                elif value is not None:
-                    actuals[prediction_id] = value
-            if reason is not None:
-                field = "prediction_id" if reason.startswith("prediction_id") else "actual"
-                refused.append({"item": number, "prediction_id": prediction_id, "field": field, "reason": reason})
-        add_feedback(session, actuals=actuals, labels=labels)
+    """Check and store in one transaction (the rules of :func:`core.serving.feedback.store_truths`)."""
+    result = store_truths(items, sessions=state.sessions)
+    ids = {number: prediction_id for number, prediction_id, _ in items}
+    refused = [
+        {"item": int(number), "prediction_id": ids[int(number)], "field": field, "reason": message}
+        for number, field, message in result.rejected.itertuples(index=False, name=None)
+    ]
     return {
-        "stored": len(actuals) + len(labels),
-        "unknown": len(unknown),
+        "stored": result.stored,
+        "unknown": len(result.unknown_ids),
         "refused": len(refused),
-        "unknown_ids": unknown[:REFUSALS_SHOWN],
+        "unknown_ids": result.unknown_ids[:REFUSALS_SHOWN],
         "refusals": refused[:REFUSALS_SHOWN],
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.serving.batch import BatchFileError, decode_text
 from core.task import class_text
-from storage.prediction_log import add_feedback, answer_classes
+from storage.prediction_log import add_feedback, answer_classes, shadowed_answers
 
 FEEDBACK_COLUMNS = ("prediction_id", "actual")
 SHOWN_CLASSES = 8  # a rejection lists at most this many of the model's classes
@@ -103,35 +104,55 @@ def check_actual(raw: str, classes: tuple[str, ...] | None) -> tuple[float | str
 
 
 def attach_feedback(data: bytes, *, sessions: sessionmaker[Session]) -> FeedbackResult:
-    """Store the true values of a feedback CSV in one transaction; unknown ids are reported, not stored.
-
-    Each value is checked against what its prediction needs: a finite number for a regressor's, one of
-    the model's classes for a classifier's (refused rows name the rule).
-    """
+    """Store the true values of a feedback CSV in one transaction (see :func:`store_truths`)."""
     parsed = parse_feedback(data)
-    problems = list(parsed.rejected.itertuples(index=False, name=None))
+    stored = store_truths(parsed.values, sessions=sessions)
+    problems = [
+        *parsed.rejected.itertuples(index=False, name=None),
+        *stored.rejected.itertuples(index=False, name=None),
+    ]
+    rejected = pd.DataFrame(sorted(problems), columns=["row", "field", "message"])
+    return FeedbackResult(stored=stored.stored, unknown_ids=stored.unknown_ids, rejected=rejected)
+
+
+def store_truths(values: list[tuple[int, int, str]], *, sessions: sessionmaker[Session]) -> FeedbackResult:
+    """Check ``(row, prediction id, true value as written)`` items and store the good ones in one transaction.
+
+    The rules every way in shares (a file on the page or the CLI, the server's ``POST /feedback``):
+    an id the log does not hold is reported once, whatever its value; an id given more than once is
+    refused every time (storing one of them would be a guess); a shadow prediction's id is refused
+    (its truth is its answer's); a regressor's value is a finite number, a classifier's one of its
+    model's classes.
+    """
+    times = Counter(prediction_id for _, prediction_id, _ in values)
+    problems: list[tuple[int, str, str]] = []
     actuals: dict[int, float] = {}
     labels: dict[int, str] = {}
     with sessions.begin() as session:
-        needs = answer_classes(session, prediction_ids=[prediction_id for _, prediction_id, _ in parsed.values])
-        unknown = sorted({prediction_id for _, prediction_id, _ in parsed.values if prediction_id not in needs})
-        for row, prediction_id, raw in parsed.values:
+        needs = answer_classes(session, prediction_ids=list(times))
+        shadowed = shadowed_answers(session, prediction_ids=list(needs))
+        for row, prediction_id, raw in values:
             if prediction_id not in needs:
-                continue  # reported once, as an id the log does not hold, whatever its value
-            classes = needs[prediction_id]
+                continue
             problem: str | None
-            if not raw:
-                problem = "actual: missing (rule: required)"
-            elif classes is not None:
-                label, problem = _as_class(raw, classes)
-                if label is not None:
-                    labels[prediction_id] = label
+            if times[prediction_id] > 1:
+                problem = (
+                    f"prediction_id: {prediction_id} is given {times[prediction_id]} times; give it once (rule: unique)"
+                )
+            elif prediction_id in shadowed:
+                problem = (
+                    f"prediction_id: {prediction_id} is a shadow answer; give the truth to the answer it shadowed "
+                    f"({shadowed[prediction_id]}) (rule: not shadow)"
+                )
             else:
-                actual, problem = _as_number(raw)
-                if actual is not None:
-                    actuals[prediction_id] = actual
+                value, problem = check_actual(raw, needs[prediction_id])
+                if isinstance(value, str):
+                    labels[prediction_id] = value
+                elif value is not None:
+                    actuals[prediction_id] = value
             if problem is not None:
-                problems.append((row, "actual", problem))
+                problems.append((row, problem.split(":", 1)[0], problem))
         add_feedback(session, actuals=actuals, labels=labels)
+    unknown = sorted(prediction_id for prediction_id in times if prediction_id not in needs)
     rejected = pd.DataFrame(sorted(problems), columns=["row", "field", "message"])
     return FeedbackResult(stored=len(actuals) + len(labels), unknown_ids=unknown, rejected=rejected)

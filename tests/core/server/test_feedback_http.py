@@ -51,7 +51,7 @@ def test_feedback_over_http_shows_as_realised_error_and_refuses_shadow_duplicate
         assert batch.body["unknown_ids"] == sorted([987_654, first + 1_000_000])
         reasons = {(item["prediction_id"], item["field"]): item["reason"] for item in batch.body["refusals"]}
         assert "shadow" in reasons[(shadow.id, "prediction_id")]
-        assert "appears 2 times" in reasons[(third, "prediction_id")]
+        assert "is given 2 times" in reasons[(third, "prediction_id")]
         assert (single.status, single.body["stored"]) == (200, 1)
         assert not_a_number.status == 200 and not_a_number.body["stored"] == 0
         assert "not a number (rule: type)" in not_a_number.body["refusals"][0]["reason"]
