@@ -27,6 +27,7 @@ def diamonds(count: int, *, skip: int = 0) -> pd.DataFrame:
 def own_predictions(settings: Settings, version: int, frame: pd.DataFrame) -> list:
     """What the registered version's pyfunc ``predict`` answers (what ``mlflow models serve`` would send)."""
     mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)  # this test's store, not one an earlier test pointed at
     model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
     return list(model.predict(frame))
 
@@ -163,6 +164,10 @@ def test_another_alias_is_chosen_by_query_or_header_and_health_probes_answer(
         nobody = server.post("/invocations?alias=nobody", body)
         traversal = server.post("/invocations?alias=../../etc", body)
         probes = [server.request("GET", path) for path in ("/ping", "/health", "/version")]
+        # The alias moved in the registry (as a team would, with MLflow's client): the next answer follows it.
+        client = mlflow.MlflowClient(tracking_uri=registry_home.tracking_uri, registry_uri=registry_home.tracking_uri)
+        client.set_registered_model_alias(registry_home.model_name, "champion", "2")
+        moved = server.post("/invocations", body)
 
     for answer in (by_query, by_header):
         assert answer.status == 200 and answer.body["model_version"] == 2
@@ -172,10 +177,13 @@ def test_another_alias_is_chosen_by_query_or_header_and_health_probes_answer(
     assert traversal.status == 400
     assert [probe.status for probe in probes] == [200, 200, 200]
     assert str(probes[2].body) == mlflow.__version__  # as MLflow's server answers /version
+    assert moved.status == 200 and moved.body["model_version"] == 2
+    assert moved.body["predictions"] == pytest.approx(challenger, rel=1e-9)
     assert [(p.model_version, p.alias) for p in predictions(log)] == [
         (2, "challenger"),
         (2, "challenger"),
         (1, "champion"),
+        (2, "champion"),
     ]
 
 
