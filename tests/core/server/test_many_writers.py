@@ -15,6 +15,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,14 +29,15 @@ from core.dataset import load_diamonds
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Prediction
 from storage.rollups import RollupHour, refresh_rollups
-from tests.core.server.server_process import Server, scoring_server
-from tests.e2e.servers import ROOT
+from tests.core.server.server_process import Server
+from tests.e2e.servers import ROOT, free_port, wait_until_healthy
 
 pytestmark = pytest.mark.slow
 
 CLIENTS = 8
 INGESTED = 2_000
-TIMEOUT_S = 120  # a guard against a hung test, never a measured time
+TIMEOUT_S = 300  # guards against a hung test, never measured times
+SERVER_START_S = 600
 
 
 def diamonds(count: int, *, skip: int = 0) -> pd.DataFrame:
@@ -108,6 +111,29 @@ def ingest_file(path: Path) -> Path:
     return path
 
 
+@contextmanager
+def four_workers(log_dir: Path, env: dict[str, str]) -> Iterator[Server]:
+    """``python -m core serve --workers 4``; four workers loading a model on two busy cores may take minutes."""
+    port = free_port()
+    log = log_dir / f"serve-{port}.log"
+    argv = [sys.executable, "-m", "core", "serve", "--port", str(port), "--workers", "4"]
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}/ping", process=process, log=log, timeout_s=SERVER_START_S)
+        yield Server(url=f"http://127.0.0.1:{port}", port=port, log=log)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+
+
 def command(*argv: str, env: dict[str, str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "core", *argv], cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
@@ -122,7 +148,7 @@ def test_four_workers_eight_clients_an_ingest_and_two_refreshers_lose_nothing(re
     source = ingest_file(tmp_path / "elsewhere.csv")
     rows = diamonds(420)
     try:
-        with scoring_server(tmp_path, workers=4, LOUPE_DATABASE_URL=pg_url) as server:
+        with four_workers(tmp_path, env) as server:
             workers = _all_workers_up(server, 4)
             clients = [Client(port=server.port, rows=rows.sample(frac=1, random_state=n)) for n in range(CLIENTS)]
             killed = threading.Event()
