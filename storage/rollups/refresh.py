@@ -196,8 +196,8 @@ def refresh_rollups(
     if newest_time is not None and (state.last_time is None or newest_time > state.last_time):
         result.feedback += add_received_feedback(session, state.last_time, newest_time, newest_prediction)
         for model_name, hour in hours_with_replaced_feedback(session, state.last_time, newest_time, newest_prediction):
-            recount_errors(session, model_name, hour, newest_time, newest_prediction)
-            result.recounted_hours += 1
+            if recount_errors(session, model_name, hour, newest_time, newest_prediction):  # False: a pruned hour
+                result.recounted_hours += 1
         state.last_time = newest_time
     state.refreshed_at = now
     session.flush()

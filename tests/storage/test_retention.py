@@ -229,7 +229,7 @@ def test_a_pruned_hour_is_never_recounted_from_what_is_left(sessions) -> None:
     assert counted["feedback"].sum() == pruned["feedback"].sum() + 1
     with sessions.begin() as session:
         add_feedback(session, actuals={late: 5_000.0})
-    refresh(sessions)
+    assert refresh(sessions).recounted_hours == 0
 
     after = rollups(sessions)["rollup_hours"]
     # A recount from the one row left would say feedback = 1; the pruned rows' share is kept.
