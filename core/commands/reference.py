@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from core.commands._console import add_token_arguments, admin_token, configured_token
+
 HELP = "Attach a version's reference data (what drift, ranges and form defaults compare with) in MLflow."
 
 
@@ -22,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--model", help="registered model name (default: LOUPE_MODEL_NAME)")
     parser.add_argument("--target", help="the target column in the file, left out of the inputs")
-    parser.add_argument("--token", help="the admin token, required when LOUPE_ADMIN_TOKEN is set")
+    add_token_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,14 +49,24 @@ def run(args: argparse.Namespace) -> int:
     if args.from_traffic is not None:
         with migrated_sessions(settings.database_url) as sessions:
             result = attach_traffic_reference(
-                settings, sessions=sessions, version=args.version, days=args.from_traffic, token=args.token
+                settings,
+                sessions=sessions,
+                version=args.version,
+                days=args.from_traffic,
+                token=admin_token(args, configured_token(settings)),
             )
     elif args.input:
         result = attach_reference_file(
-            settings, version=args.version, path=Path(args.input), target=args.target, token=args.token
+            settings,
+            version=args.version,
+            path=Path(args.input),
+            target=args.target,
+            token=admin_token(args, configured_token(settings)),
         )
     else:
-        result = attach_logged_reference(settings, version=args.version, token=args.token)
+        result = attach_logged_reference(
+            settings, version=args.version, token=admin_token(args, configured_token(settings))
+        )
     progress(
         f"{settings.model_name} v{result.version}: reference from {result.source}, {result.rows:,} rows, "
         f"{len(result.features)} inputs ({', '.join(result.features[:8])}{' …' if len(result.features) > 8 else ''})"

@@ -1,5 +1,7 @@
 """``python -m core train``: a new version, and --alias moved through the guarded promotion (ledger origin cli)."""
 
+import io
+
 import mlflow
 
 from core import mlflow_io
@@ -87,8 +89,9 @@ def test_what_would_be_refused_anyway_is_refused_before_training(cli, registry_h
 def test_with_a_token_set_the_alias_needs_it(cli, registry_home, monkeypatch) -> None:
     settings = use_home(monkeypatch, registry_home.home_dir, LOUPE_ADMIN_TOKEN="s3cret")
 
-    refused = cli("train", "--estimator", "ridge", "--alias", "canary")
-    allowed = cli("train", "--estimator", "ridge", "--alias", "canary", "--token", "s3cret")
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n"))
+    refused = cli("train", "--estimator", "ridge", "--alias", "canary", "--token-stdin")
+    allowed = cli("train", "--estimator", "ridge", "--alias", "canary")  # the configured token
 
     assert refused.code == 1 and "admin token is required" in refused.err
     assert "fitting" not in refused.out  # refused before any training: nothing registered
