@@ -29,7 +29,6 @@ from core.server.invocations import invocations
 from core.server.log_writer import LogWriter
 from core.server.shadowing import ShadowScorer
 from core.server.state import ServerState
-from core.serving.model_cache import serve
 from core.serving.shadow import SHADOW_ALIAS
 from core.settings import Settings, get_settings
 from storage.db import make_engine, make_sessionmaker, migrate
@@ -80,14 +79,15 @@ def _start(settings: Settings) -> ServerState:
     sessions = make_sessionmaker(engine)
     writer = LogWriter(sessions)
     writer.start()
-    shadow = ShadowScorer(settings, writer) if settings.shadow else None
-    if shadow is not None:
-        shadow.start()
+    state = ServerState(settings=settings, engine=engine, sessions=sessions, writer=writer, shadow=None)
+    if settings.shadow:
+        state.shadow = ShadowScorer(settings, writer, model_for=state.model_for)
+        state.shadow.start()
     # Load the champion (and the challenger that shadows it) now: a load holds the model cache's lock for
     # seconds, and the first requests must not queue behind it.
-    for alias in ("champion", SHADOW_ALIAS) if shadow is not None else ("champion",):
+    for alias in ("champion", SHADOW_ALIAS) if state.shadow is not None else ("champion",):
         try:
-            served, resolution = serve(settings, alias=alias)
+            served, resolution = state.model_for(alias)
             logger.warning("%s: %s v%s (%s)", alias, settings.model_name, served.version, served.scoring_path)
             if resolution.notice:
                 logger.warning(resolution.notice)
@@ -97,7 +97,7 @@ def _start(settings: Settings) -> ServerState:
     # collector's sight, a full collection no longer walks it, which would stall answers for tens of ms.
     gc.collect()
     gc.freeze()
-    return ServerState(settings=settings, engine=engine, sessions=sessions, writer=writer, shadow=shadow)
+    return state
 
 
 def _start_maintenance(state: ServerState) -> threading.Event:

@@ -21,7 +21,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from core import mlflow_io
 from core.errors import LoupeError, first_line
 from core.server.protocol import (
     CONTENT_JSON,
@@ -94,25 +93,6 @@ def _base_headers(request_id: str, served: ServedModel | None, resolution: Resol
     return headers
 
 
-def answering_model(state: ServerState, alias: str) -> tuple[ServedModel, Resolution]:
-    """The model answering for ``alias`` now: :func:`serve` again only when the local registry has changed.
-
-    The same rule :func:`core.serving.model_cache.resolve` applies (its change token: any commit to the
-    registry, an alias move included, changes it), minus the path and cache look-ups ``serve`` repeats
-    on every call, which cost as much as the answer itself. Unknowable tokens (WAL, remote) always serve.
-    """
-    token = mlflow_io.registry_change_token(state.settings)
-    if token is not None:
-        known = state.answering.get(alias)
-        if known is not None and known[0] == token:
-            return known[1], known[2]
-    served, resolution = serve(state.settings, alias=alias)
-    if token is not None and not resolution.from_cache:
-        # The token read before serve(): a write in between changes it, so the next request serves again.
-        state.answering[alias] = (token, served, resolution)
-    return served, resolution
-
-
 async def invocations(request: Request) -> Response:
     state: ServerState = request.app.state.loupe
     settings = state.settings
@@ -126,7 +106,7 @@ async def invocations(request: Request) -> Response:
             or "champion"
         )
         if settings.tracking_is_local:
-            served, resolution = answering_model(state, alias)
+            served, resolution = state.model_for(alias)
         else:  # a registry over HTTP is asked on each request: not on the event loop
             served, resolution = await run_in_threadpool(serve, settings, alias=alias)
     except ProtocolError as error:

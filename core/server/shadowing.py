@@ -1,8 +1,8 @@
 """Shadow scoring for the server: the challenger answers the same rows, off the answering path.
 
 Each answered request hands its validated rows and prediction ids over once its response is sent;
-one thread per process scores whatever has queued with the challenger in one call (many one-row
-requests become one batch) and queues the shadow rows on the log writer without waiting. As in
+one thread per process scores whatever has queued within :data:`LINGER_S` with the challenger in one
+call (many one-row requests become one batch) and queues the shadow rows on the log writer without waiting. As in
 :mod:`core.serving.shadow`, a failing challenger is logged and never disturbs an answer.
 """
 
@@ -12,7 +12,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,13 +20,15 @@ import numpy as np
 import pandas as pd
 
 from core.server.log_writer import LogWriter
-from core.serving.model_cache import ServingError, serve
+from core.serving.model_cache import Resolution, ServingError, serve
 from core.serving.served_model import RECORD_PATH_MAX_ROWS, ServedModel
 from core.serving.shadow import SHADOW_ALIAS
 from core.settings import Settings
 from storage.base import utcnow
 
 MAX_BATCH_ROWS = 2_000
+# How long the thread waits for more answered rows before scoring what it has (shadow rows, not answers, wait).
+LINGER_S = 0.1
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +50,17 @@ _STOP = object()
 class ShadowScorer:
     """The challenger's thread of one process; :meth:`start` once, :meth:`stop` on shutdown."""
 
-    def __init__(self, settings: Settings, writer: LogWriter) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        writer: LogWriter,
+        *,
+        model_for: Callable[[str], tuple[ServedModel, Resolution]] | None = None,
+    ) -> None:
         self._settings = settings
         self._writer = writer
+        # How an alias becomes a model (the server's token-cached look-up; by default serve() itself).
+        self._model_for = model_for or (lambda alias: serve(settings, alias=alias))
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -77,9 +87,12 @@ class ShadowScorer:
                 break
             batch = [item]
             rows = len(item.ids)  # type: ignore[attr-defined]
+            # Linger a moment for more: one-row requests then share one challenger call and one commit
+            # (a commit costs about a millisecond of this process's time, as much as the answer itself).
+            deadline = time.monotonic() + LINGER_S
             while rows < MAX_BATCH_ROWS:
                 try:
-                    more = self._queue.get_nowait()
+                    more = self._queue.get(timeout=max(deadline - time.monotonic(), 0.0))
                 except queue.Empty:
                     break
                 if more is _STOP:
@@ -95,7 +108,7 @@ class ShadowScorer:
     def score(self, batch: Sequence[ShadowJob]) -> int:
         """Score ``batch`` with the challenger and queue the shadow rows; returns how many were queued."""
         try:
-            served, _ = serve(self._settings, alias=SHADOW_ALIAS)
+            served, _ = self._model_for(SHADOW_ALIAS)
         except ServingError:
             return 0  # no challenger (or none reachable): nothing to shadow
         jobs = [job for job in batch if job.answer_version != served.version]
