@@ -258,7 +258,7 @@ def test_what_the_run_logged_makes_a_thin_reference_and_needs_the_admin_token(te
 
     assert not app.exception
     (done,) = [readable(item.value) for item in app.success]
-    assert done.startswith("Version 1 now has a reference: 5 rows from the model's input example, 10 input(s)")
+    assert done.startswith("Version 1 now has a reference: 5 rows from the model's input example, 10 inputs")
     assert "Only 5 rows: with fewer than 100, drift tests can hardly tell a change from chance." in said(app, "warning")
 
 
