@@ -29,6 +29,7 @@ Modules, one job each:
 - :mod:`~storage.rollups.tables`: the ORM tables (importing this package registers them on ``Base.metadata``);
 - :mod:`~storage.rollups.buckets`: the fixed histogram buckets;
 - :mod:`~storage.rollups.refresh`: refresh and rebuild (id chunks, gaps, predictions, rejections);
+- :mod:`~storage.rollups.lock`: one refresher at a time (a waiting one, or one that skips);
 - :mod:`~storage.rollups.realised_error`: feedback, added on top or recounted when replaced;
 - :mod:`~storage.rollups.classification`: a classifier's labels, scores, log loss and shadow agreement;
 - :mod:`~storage.rollups.references`: the training profile each version is binned with;

@@ -6,23 +6,22 @@ in ``rollup_gaps``), feedback by ``received_at`` (see :mod:`storage.rollups.real
 
 from __future__ import annotations
 
-import fcntl
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, delete, event, func, select, text
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from storage.base import table_of, utcnow
 from storage.prediction_log import Feedback, Prediction, Rejection
 from storage.rollups.buckets import latency_bucket, latency_kind, latency_metric, signed_log_bucket
 from storage.rollups.classification import add_labels, add_predicted
+from storage.rollups.lock import lock_rollups
 from storage.rollups.realised_error import (
     add_errors,
     add_received_feedback,
@@ -43,7 +42,6 @@ from storage.rollups.tables import (
 )
 
 CHUNK_ROWS = 200_000
-PG_ROLLUP_LOCK = 4_242_006
 # Writers commit within seconds; an id still missing after this long was rolled back, not late.
 GAP_PATIENCE = timedelta(hours=1)
 
@@ -76,63 +74,6 @@ def _state(session: Session, name: str) -> RollupState:
     return state
 
 
-def _lock(session: Session, *, wait: bool = True) -> bool:
-    """Hold the roll-up lock until ``session``'s transaction ends; ``False`` if ``wait`` is off and it is taken.
-
-    PostgreSQL: a transaction-scoped advisory lock (``pg_try_advisory_xact_lock`` when not waiting).
-    SQLite: every write transaction already serialises on ``BEGIN IMMEDIATE``, but that lock is also
-    taken by each prediction written, so it cannot tell "another refresher is running" from "a writer
-    is busy for a millisecond". A ``flock`` on ``<database>.rollups.lock`` says exactly the former; it is
-    taken before the transaction's first statement (so a waiting refresher never holds the database's
-    write lock while it waits: no deadlock with the holder) and released when the transaction ends.
-    """
-    if session.info.get(_LOCK_HELD):
-        return True  # re-entered (rebuild → refresh) within the transaction that holds it
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        if wait:
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_ROLLUP_LOCK})
-        elif not session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": PG_ROLLUP_LOCK}):
-            return False
-        held: object = True
-    elif dialect == "sqlite" and (path := _sqlite_lock_path(session)) is not None:
-        handle = path.open("a+b")
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return False
-        held = handle
-    else:
-        held = True  # an in-memory SQLite database has one connection: nobody to exclude
-    if not session.info.get(_LOCK_LISTENING):
-        event.listen(session, "after_transaction_end", _release_lock)
-        session.info[_LOCK_LISTENING] = True
-    session.info[_LOCK_HELD] = held
-    return True
-
-
-_LOCK_HELD, _LOCK_LISTENING = "loupe.rollup_lock", "loupe.rollup_lock_listening"
-
-
-def _sqlite_lock_path(session: Session) -> Path | None:
-    bind = session.get_bind()
-    database = (bind.engine if isinstance(bind, Connection) else bind).url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    path = Path(database).expanduser()
-    return path.with_name(path.name + ".rollups.lock")
-
-
-def _release_lock(session: Session, transaction: SessionTransaction) -> None:
-    # PostgreSQL drops an xact lock at commit or rollback by itself; the file lock is released here.
-    if transaction.parent is not None:
-        return
-    held = session.info.pop(_LOCK_HELD, None)
-    if held is not None and held is not True:
-        held.close()  # closing the file releases its flock
-
-
 def refresh_rollups(
     session: Session,
     *,
@@ -147,7 +88,7 @@ def refresh_rollups(
     with ``skipped`` set (its refresh covers what this one would have read); call it first in the
     transaction, before any other statement, so that on SQLite it does not wait for the database either.
     """
-    if not _lock(session, wait=wait):
+    if not lock_rollups(session, wait=wait):
         return RefreshResult(skipped=True)
     result = RefreshResult()
     now = utcnow()
@@ -429,7 +370,7 @@ def _add_rejections(session: Session, low: int, high: int) -> np.ndarray:
 
 def rebuild_rollups(session: Session, *, binning: BinningSource) -> RefreshResult:
     """Drop every roll-up and read the whole log again (after changing bins, or to repair)."""
-    _lock(session)
+    lock_rollups(session)
     for table in (RollupHour, RollupBucket, RollupLabel, RollupScore, RollupFeature, RollupRejection, RollupState):
         session.execute(delete(table))
     session.execute(delete(RollupGap))
