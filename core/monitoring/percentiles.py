@@ -99,18 +99,19 @@ def paired_latency(
 ) -> tuple[VersionLatency, VersionLatency]:
     """Two versions' p95 read off the same kind of request, like with like.
 
-    One-record answers first, then batch rows (each its share of the batch's time), then simulated
-    traffic: the first kind both versions answered at least ``min_samples`` times. When none has, the
-    one-record figures are returned (too few samples: the check says "unknown").
+    The scoring server's answers first (production traffic), then one-record answers, then batch rows
+    (each its share of the batch's time), then simulated traffic: the first kind both versions answered
+    at least ``min_samples`` times. When none has, the one-record figures are returned (too few
+    samples: the check says "unknown").
     """
     pairs = [
         (
             _kind_latency(session, model_name=model_name, model_version=candidate, kind=kind),
             _kind_latency(session, model_name=model_name, model_version=holder, kind=kind),
         )
-        for kind in ("one", "batch", "sim")
+        for kind in ("server", "one", "batch", "sim")
     ]
     for new, old in pairs:
         if min(new.samples, old.samples) >= min_samples:
             return new, old
-    return pairs[0]
+    return pairs[1]

@@ -13,8 +13,16 @@ LATENCY_PER_DECADE = 40
 LATENCY_BUCKETS = 8 * LATENCY_PER_DECADE
 # Latency per kind of request, kept as metric ``lat_<kind>`` beside the overall ``latency``: a batch row
 # carries its per-row share of the batch's time, so it is only compared with other batch rows.
-LATENCY_KINDS = {"form": "one", "server": "one", "batch": "batch", "cli": "batch", "simulator": "sim"}
-LATENCY_KIND_NAMES = {"one": "one record", "batch": "batch (per-row share)", "sim": "simulated", "other": "other"}
+LATENCY_KINDS = {"form": "one", "server": "server", "batch": "batch", "cli": "batch", "simulator": "sim"}
+LATENCY_KIND_NAMES = {
+    "server": "scoring server",
+    "one": "one record",
+    "batch": "batch (per-row share)",
+    "sim": "simulated",
+    "other": "other",
+}
+# Sources whose rows Loupe did not time: predictions made elsewhere (ingest) carry no latency of ours.
+UNTIMED_SOURCES = ("ingest",)
 # Prediction and residual buckets: 50 per unit of sign(v)·log10(1 + |v|), any magnitude, either sign.
 SIGNED_LOG_PER_UNIT = 50
 

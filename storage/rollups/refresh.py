@@ -19,7 +19,13 @@ from sqlalchemy.orm import Session
 
 from storage.base import table_of, utcnow
 from storage.prediction_log import Feedback, Prediction, Rejection
-from storage.rollups.buckets import latency_bucket, latency_kind, latency_metric, signed_log_bucket
+from storage.rollups.buckets import (
+    UNTIMED_SOURCES,
+    latency_bucket,
+    latency_kind,
+    latency_metric,
+    signed_log_bucket,
+)
 from storage.rollups.classification import add_labels, add_predicted
 from storage.rollups.lock import lock_rollups
 from storage.rollups.realised_error import (
@@ -232,13 +238,15 @@ def _add_predictions(
 
     scored = rows[rows["prediction"].notna()]
     latency = latency_bucket(rows["latency_ms"].to_numpy())
+    sources = rows["source"].astype(str)
+    timed = ~sources.isin(UNTIMED_SOURCES).to_numpy()  # ingested rows were timed by nobody here
     buckets = [
-        bucket_rows(rows, groups, "latency", latency),
+        bucket_rows(rows[timed], groups, "latency", latency[timed]),
         bucket_rows(scored, groups, "prediction", signed_log_bucket(scored["prediction"].to_numpy())),
     ]
-    kinds = rows["source"].astype(str).map(latency_kind).to_numpy()
-    for kind in np.unique(kinds):  # the same buckets per kind of request: one record, batch, simulated
-        chosen = kinds == kind
+    kinds = sources.map(latency_kind).to_numpy()
+    for kind in np.unique(kinds[timed]):  # the same buckets per kind of request: server, one record, batch…
+        chosen = (kinds == kind) & timed
         buckets.append(bucket_rows(rows[chosen], groups, latency_metric(str(kind)), latency[chosen]))
     upsert(session, RollupBucket, [row for part in buckets for row in part], added=["count"])
     upsert(

@@ -467,3 +467,35 @@ def test_on_postgresql_a_lower_id_committed_late_is_still_rolled_up(pg_url) -> N
     assert before.predictions == 1 and after.predictions == 1
     assert totals["predictions"].sum() == 2
     assert bins.loc[bins["feature"] == "size", "count"].sum() == 2
+
+
+def test_latency_is_rolled_up_per_kind_and_never_from_rows_loupe_did_not_time(sessions) -> None:
+    base = {
+        "model_name": "m",
+        "model_version": 1,
+        "alias": "champion",
+        "prediction": 1.0,
+        "request_id": "r",
+        "is_ood": False,
+        "ood_fields": None,
+        "is_shadow": False,
+        "shadow_of": None,
+    }
+    records = [
+        {**base, "created_at": START, "source": "server", "latency_ms": 2.0},
+        {**base, "created_at": START, "source": "server", "latency_ms": 3.0},
+        {**base, "created_at": START, "source": "form", "latency_ms": 40.0},
+        *({**base, "created_at": START, "source": "ingest", "latency_ms": 0.0} for _ in range(5)),
+    ]
+    with sessions.begin() as session:
+        log_predictions(session, records=records)
+        refresh_rollups(session, binning=binning)
+    window = {"model_name": "m", "start": START - timedelta(hours=1), "end": START + timedelta(hours=1)}
+    with sessions() as session:
+        counts = {
+            metric: int(bucket_counts(session, metric=metric, **window)["count"].sum())
+            for metric in ("latency", "lat_server", "lat_one", "lat_other")
+        }
+        hours = hour_totals(session, **window)
+    assert counts == {"latency": 3, "lat_server": 2, "lat_one": 1, "lat_other": 0}
+    assert int(hours["predictions"].sum()) == 8  # ingested rows count as answers, just not as timed ones
