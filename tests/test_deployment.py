@@ -28,6 +28,8 @@ def test_compose_wires_loupe_to_the_tracking_server_and_postgres() -> None:
     assert environment["LOUPE_DATABASE_URL"].startswith("postgresql+psycopg://")
     assert "postgresql+psycopg://" in services["mlflow"]["command"]
     assert "--artifacts-destination" in services["mlflow"]["command"]
+    # compose refuses to start without an admin token (``${VAR:?message}``): promotion is never left open.
+    assert environment["LOUPE_ADMIN_TOKEN"].startswith("${LOUPE_ADMIN_TOKEN:?")
 
 
 def test_dockerfile_copies_only_what_exists_and_runs_bootstrap() -> None:
