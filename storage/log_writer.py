@@ -125,11 +125,14 @@ def write_rows(
     columns: Mapping[str, Any],
     rows: int,
     progress: Callable[[int], None] | None = None,
+    allot_id: bool = True,
 ) -> list[int]:
     """Insert ``rows`` rows into ``table`` (its integer ``id`` allotted here); returns the ids in row order.
 
     ``columns`` maps a column name to one value per row (list, tuple, array, Series) or to one value for
     every row. Columns left out get their Python-side default (``created_at`` now, flags false) or NULL.
+    ``allot_id=False`` is for a table keyed otherwise (``feedback``, keyed by its prediction): no id is
+    allotted and the empty list comes back.
     """
     unknown = sorted(set(columns) - set(table.c.keys()) | ({"id"} & set(columns)))
     if unknown:
@@ -153,21 +156,23 @@ def write_rows(
     base = dialect.loaded_dbapi.Error
     postgres = dialect.name == "postgresql"
     try:
-        ids = _reserve_ids(raw, table, rows, dialect.name)
-        width = len(names) + 1
+        ids = _reserve_ids(raw, table, rows, dialect.name) if allot_id else []
+        keys = ["id", *names] if allot_id else names
+        width = len(keys)
         # SQLite: one multi-row INSERT per chunk (a third less work per row than executemany), as many rows
         # as its bound-variable limit allows; PostgreSQL: one COPY per chunk.
         size = WRITE_CHUNK if postgres else max(1, min(WRITE_CHUNK, raw.getlimit(SQLITE_VARIABLES) // width))
         written = 0
-        for parts in zip(*(_chunked(column, size) for column in [ids, *prepared]), strict=True):
+        allotted = [ids] if allot_id else []
+        for parts in zip(*(_chunked(column, size) for column in [*allotted, *prepared]), strict=True):
             count = len(parts[0])
             if postgres:
-                with raw.cursor() as cursor, cursor.copy(_copy_sql(table, names)) as copy:
+                with raw.cursor() as cursor, cursor.copy(_copy_sql(table, keys)) as copy:
                     for row in zip(*parts, strict=True):
                         copy.write_row(row)
             else:
                 flat = list(itertools.chain.from_iterable(zip(*parts, strict=True)))
-                raw.execute(_insert_sql(table, names, count), flat)
+                raw.execute(_insert_sql(table, keys, count), flat)
             written += count
             if progress is not None:
                 progress(written)
@@ -195,7 +200,7 @@ def _reserve_ids(raw: Any, table: Table, rows: int, backend: str) -> list[int]:
 
 
 def _quoted(names: Sequence[str]) -> str:
-    return ", ".join(f'"{name}"' for name in ["id", *names])
+    return ", ".join(f'"{name}"' for name in names)
 
 
 def _copy_sql(table: Table, names: Sequence[str]) -> str:
@@ -204,5 +209,5 @@ def _copy_sql(table: Table, names: Sequence[str]) -> str:
 
 def _insert_sql(table: Table, names: Sequence[str], rows: int) -> str:
     quoted = _quoted(names)
-    one = "(" + ", ".join("?" * (len(names) + 1)) + ")"
+    one = "(" + ", ".join("?" * len(names)) + ")"
     return f'INSERT INTO "{table.name}" ({quoted}) VALUES {", ".join([one] * rows)}'

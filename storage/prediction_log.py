@@ -199,6 +199,39 @@ def add_feedback(
     return [prediction_id for prediction_id in wanted if prediction_id not in known]
 
 
+def add_new_feedback(
+    session: Session,
+    *,
+    prediction_ids: Sequence[int],
+    actuals: Sequence[float | None] | None = None,
+    labels: Sequence[str | None] | None = None,
+) -> int:
+    """True values of predictions inserted in this same transaction: none can have feedback yet, so no
+    look-up, no replacement; written with the driver like the predictions (:func:`storage.log_writer.write_rows`).
+
+    ``actuals`` / ``labels`` are one per id (``None``: no true value, nothing written for that id);
+    returns how many rows were written. An id already holding feedback fails the insert (``IntegrityError``):
+    use :func:`add_feedback` for predictions logged before.
+    """
+    count = len(prediction_ids)
+    numbers = list(actuals) if actuals is not None else [None] * count
+    texts = list(labels) if labels is not None else [None] * count
+    if len(numbers) != count or len(texts) != count:
+        raise ValueError(f"{count} ids but {len(numbers)} true values and {len(texts)} true labels")
+    kept = [index for index in range(count) if numbers[index] is not None or texts[index] is not None]
+    if not kept:
+        return 0
+    columns = {
+        "prediction_id": [int(prediction_ids[index]) for index in kept],
+        "actual": [None if numbers[index] is None else float(numbers[index]) for index in kept],  # type: ignore[arg-type]
+        "actual_label": [None if texts[index] is None else str(texts[index]) for index in kept],
+        "received_at": utcnow(),
+        "revision": 1,
+    }
+    write_rows(session, table_of(Feedback), columns=columns, rows=len(kept), allot_id=False)
+    return len(kept)
+
+
 def answer_classes(session: Session, *, prediction_ids: Sequence[int]) -> dict[int, tuple[str, ...] | None]:
     """For each logged id: ``None`` for a regressor's answer, else the classes its model answers in.
 

@@ -31,7 +31,7 @@ from core.ingest.version_spec import SpecLookup, UnknownVersion, VersionSpec
 from core.serving.input_fields import field_from
 from core.serving.input_schema import InputSchema
 from core.task import Task
-from storage.ingest_log import IngestRow
+from storage.ingest_log import IngestChunk
 
 # A row stamped further ahead than this is refused: clocks drift, but not by days.
 FUTURE_SLACK = timedelta(hours=1)
@@ -50,9 +50,10 @@ class Rejected:
 
 @dataclass
 class CheckedChunk:
-    """A chunk read: the rows to store, the refusals (every problem of each refused row), notes to say once."""
+    """A chunk read: the rows to store (one part per version), the refusals (every problem of each refused
+    row), notes to say once."""
 
-    rows: list[IngestRow] = field(default_factory=list)
+    parts: list[IngestChunk] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     rejected_rows: int = 0
     notes: list[str] = field(default_factory=list)
@@ -173,15 +174,10 @@ def _check_version(
     kept = ~refusals.bad[where[accepted_local]]
     local_rows = accepted_local[kept]
     positions = where[local_rows]
-    clean = check.clean.iloc[np.flatnonzero(kept)]
-    names = list(clean.columns)
-    values = [clean[name].astype(object).where(clean[name].notna(), None).tolist() for name in names]
-    features = (
-        [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)] if names else [{} for _ in positions]
-    )
+    clean = check.clean.iloc[np.flatnonzero(kept)].reset_index(drop=True)
     ood_fields = [check.ood_fields[index] or None for index in np.flatnonzero(kept)]
     picked = local_rows.tolist()
-    shared = {
+    columns = {
         "model_name": model_name,
         "model_version": spec.version,
         "alias": None,
@@ -191,33 +187,19 @@ def _check_version(
         "request_id": request_id,
         "is_shadow": False,
         "shadow_of": None,
+        "created_at": stamps.iloc[positions].dt.to_pydatetime().tolist(),
+        "prediction": [answers["prediction"][local] for local in picked],
+        "label": [answers["label"][local] for local in picked],
+        "probabilities": [answers["probabilities"][local] for local in picked],
+        "is_ood": [ood is not None for ood in ood_fields],
+        "ood_fields": ood_fields,
+        "client_id": ids.iloc[positions].tolist(),
     }
-    columns = zip(
-        stamps.iloc[positions].dt.to_pydatetime().tolist(),
-        [answers["prediction"][local] for local in picked],
-        [answers["label"][local] for local in picked],
-        [answers["probabilities"][local] for local in picked],
-        ood_fields,
-        ids.iloc[positions].tolist(),
-        features,
-        [actuals[local] for local in picked],
-        strict=True,
-    )
-    chunk.rows += [
-        IngestRow(
-            record={
-                **shared,
-                "created_at": created,
-                "prediction": prediction,
-                "label": label,
-                "probabilities": probabilities,
-                "is_ood": ood is not None,
-                "ood_fields": ood,
-                "client_id": client_id,
-            },
-            features=inputs,
-            actual=actual,
-            actual_label=actual_label,
+    chunk.parts.append(
+        IngestChunk(
+            columns=columns,
+            inputs=clean,
+            actuals=[actuals[local][0] for local in picked],
+            actual_labels=[actuals[local][1] for local in picked],
         )
-        for created, prediction, label, probabilities, ood, client_id, inputs, (actual, actual_label) in columns
-    ]
+    )

@@ -96,7 +96,7 @@ def ingest_frames(
             now=utcnow(),
         )
         with sessions.begin() as session:
-            stored = store_ingested(session, model_name=owner.model_name, rows=checked.rows)
+            stored = store_ingested(session, model_name=owner.model_name, parts=checked.parts)
         result.rows += len(frame)
         result.stored += stored.stored
         result.already_stored += stored.already_stored

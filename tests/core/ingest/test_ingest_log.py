@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from storage.base import utcnow
 from storage.db import make_engine, make_sessionmaker, migrate
-from storage.ingest_log import IngestRow, existing_client_ids, store_ingested
+from storage.ingest_log import IngestChunk, IngestRow, existing_client_ids, store_ingested
 from storage.prediction_log import Feedback, Prediction, features_of
 
 
@@ -46,9 +46,9 @@ def sessions(request, tmp_path):
 def test_the_same_rows_twice_are_stored_once_with_features_and_truth(sessions) -> None:
     rows = [row("a", actual=3.0), row("b"), row("a", actual=9.0)]  # a repeated id: the first wins
     with sessions.begin() as session:
-        first = store_ingested(session, model_name="m", rows=rows)
+        first = store_ingested(session, model_name="m", parts=[IngestChunk.from_rows(rows)])
     with sessions.begin() as session:
-        second = store_ingested(session, model_name="m", rows=rows)
+        second = store_ingested(session, model_name="m", parts=[IngestChunk.from_rows(rows)])
 
     assert (first.stored, first.already_stored, first.feedback) == (2, 1, 1)
     assert (second.stored, second.already_stored, second.feedback) == (0, 3, 0)
@@ -56,14 +56,17 @@ def test_the_same_rows_twice_are_stored_once_with_features_and_truth(sessions) -
         assert session.scalar(select(func.count()).select_from(Prediction)) == 2
         first_id = session.scalar(select(Prediction.id).where(Prediction.client_id == "a"))
         assert features_of(session, prediction_id=first_id) == {"x": 1.0, "colour": "red"}
-        assert list(session.scalars(select(Feedback.actual))) == [3.0]
+        assert list(session.execute(select(Feedback.prediction_id, Feedback.actual, Feedback.revision))) == [
+            (first_id, 3.0, 1)
+        ]
+        assert session.scalar(select(Feedback.received_at)) is not None
         assert existing_client_ids(session, model_name="m", client_ids=["a", "b", "c"]) == {"a", "b"}
 
 
 def test_an_id_is_unique_per_model_not_across_models(sessions) -> None:
     with sessions.begin() as session:
-        store_ingested(session, model_name="m", rows=[row("a")])
-        other = store_ingested(session, model_name="n", rows=[row("a", model="n")])
+        store_ingested(session, model_name="m", parts=[IngestChunk.from_rows([row("a")])])
+        other = store_ingested(session, model_name="n", parts=[IngestChunk.from_rows([row("a", model="n")])])
     assert other.stored == 1
 
 
@@ -83,7 +86,7 @@ def test_racing_writers_store_each_id_once_on_postgresql(pg_url) -> None:
             with sessions.begin() as session:
                 session.execute(select(1))
                 barrier.wait()
-                stored.append(store_ingested(session, model_name="m", rows=rows).stored)
+                stored.append(store_ingested(session, model_name="m", parts=[IngestChunk.from_rows(rows)]).stored)
         except BaseException as error:  # reported below: a thread's exception would vanish otherwise
             errors.append(error)
 

@@ -43,6 +43,11 @@ def rows(**columns) -> pd.DataFrame:
     return pd.DataFrame({**base, **columns})
 
 
+def stored(checked):
+    """The rows to store, one at a time (they travel as columns, one part per version)."""
+    return [row for part in checked.parts for row in part.rows()]
+
+
 def check(frame, task="regression", classes=(), first_row=1):
     return check_chunk(frame, first_row=first_row, model_name="m", specs=lookup(task, classes), request_id="r", now=NOW)
 
@@ -51,7 +56,7 @@ def test_rows_become_log_records_naive_times_in_utc_inputs_typed_out_of_range_fl
     checked = check(rows(actual=["3", ""]))
 
     assert checked.rejected == []
-    first, second = checked.rows
+    first, second = stored(checked)
     assert first.record["created_at"] == datetime(2026, 11, 30, 10, 0, tzinfo=UTC)  # naive: UTC
     assert second.record["created_at"] == datetime(2026, 11, 30, 9, 30, tzinfo=UTC)  # +02:00 converted
     assert first.features == {"size": 2.5, "colour": "red"}
@@ -81,7 +86,7 @@ def test_a_refused_row_names_its_row_field_and_rule(column, value, field, rule) 
 
     checked = check(frame, first_row=50_001)
 
-    assert [row.record["client_id"] for row in checked.rows] == ["a"]
+    assert [row.record["client_id"] for row in stored(checked)] == ["a"]
     assert checked.rejected_rows == 1
     refused = checked.rejected[0]
     assert (refused.row, refused.id, refused.field, refused.rule) == (
@@ -100,8 +105,8 @@ def test_a_classifiers_probabilities_are_checked_and_scored_on_its_second_class(
 
     checked = check(frame, task="classification", classes=("no", "yes"))
 
-    assert [row.record["client_id"] for row in checked.rows] == ["a", "c"]
-    first, without = checked.rows
+    assert [row.record["client_id"] for row in stored(checked)] == ["a", "c"]
+    first, without = stored(checked)
     assert first.record["label"] == "yes" and first.record["prediction"] == pytest.approx(0.8)
     assert json.loads(first.record["probabilities"]) == {"no": 0.2, "yes": 0.8}
     assert without.record["prediction"] is None and without.record["probabilities"] is None
@@ -117,4 +122,4 @@ def test_a_version_with_no_known_task_is_read_from_its_rows() -> None:
 
     checked = check(frame, task=None)
 
-    assert [(row.record["label"], row.actual_label) for row in checked.rows] == [("1", "1"), ("0", "0")]
+    assert [(row.record["label"], row.actual_label) for row in stored(checked)] == [("1", "1"), ("0", "0")]
