@@ -114,6 +114,14 @@ def _rejection_rows(
     ]
 
 
+def _numbers_or_none(values: np.ndarray) -> list[float | None]:
+    """A classifier without probabilities has no score: NaN is logged as "no number" (checked once, not per row)."""
+    numbers: list[float | None] = values.tolist()
+    if np.isnan(values).any():
+        numbers = [None if math.isnan(value) else value for value in values.tolist()]
+    return numbers
+
+
 def score_frame(
     settings: Settings,
     frame: pd.DataFrame,
@@ -161,7 +169,7 @@ def score_frame(
         "model_name": settings.model_name,
         "model_version": served.version,
         "alias": alias,
-        "prediction": [None if math.isnan(value) else value for value in answers.values.tolist()],
+        "prediction": _numbers_or_none(answers.values),
         "label": answers.label_texts if answers.labels is not None else None,
         "probabilities": answers.probability_json() if answers.probabilities is not None else None,
         "latency_ms": latency_ms,
