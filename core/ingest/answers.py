@@ -158,27 +158,28 @@ def _probability_problem(
 
 def actual_values(
     rows: pd.DataFrame, where: np.ndarray, task: Task, classes: Sequence[str], refusals: Refusals
-) -> list[tuple[float | None, str | None]]:
+) -> tuple[list[float | None], list[str | None]]:
+    """The true values of ``rows`` as two columns (a regressor's numbers, a classifier's classes; ``None``
+    where none came), each unusable one refused with every other problem of its row."""
+    count = len(rows)
     if ACTUAL not in rows.columns:
-        return [(None, None)] * len(rows)
+        return [None] * count, [None] * count
     raw = rows[ACTUAL]
     missing = blank(raw)
-    found: list[tuple[float | None, str | None]] = []
     if task == "regression":
         numbers = as_numbers(raw).to_numpy(dtype=float)
-        for local, value in enumerate(numbers):
-            if missing[local]:
-                found.append((None, None))
-            elif not np.isfinite(value):
-                rule = "type" if np.isnan(value) else "finite"
-                what = "a number" if rule == "type" else "a finite number"
-                refusals.add_at(
-                    int(where[local]), ACTUAL, rule, f"actual: {str(raw.iloc[local])!r} is not {what} (rule: {rule})"
-                )
-                found.append((None, None))
-            else:
-                found.append((float(value), None))
-        return found
+        usable = np.isfinite(numbers)
+        # Only the refused rows are visited one by one: a clean file pays no per-row Python here.
+        for local in np.flatnonzero(~usable & ~missing).tolist():
+            rule = "type" if np.isnan(numbers[local]) else "finite"
+            what = "a number" if rule == "type" else "a finite number"
+            refusals.add_at(
+                int(where[local]), ACTUAL, rule, f"actual: {str(raw.iloc[local])!r} is not {what} (rule: {rule})"
+            )
+        found = numbers.astype(object)
+        found[~usable | missing] = None
+        return found.tolist(), [None] * count
+    labels: list[str | None] = []
     for local, value in enumerate(raw.tolist()):
         label = None if missing[local] else _label(value, classes)
         if label is not None and classes and label not in classes:
@@ -190,5 +191,5 @@ def actual_values(
                 f"actual: {label!r} is not one of the classes ({shown}) (rule: class)",
             )
             label = None
-        found.append((None, label))
-    return found
+        labels.append(label)
+    return [None] * count, labels

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from core.ingest.answers import actual_values, classification, regression
-from core.ingest.cells import Refusals, as_numbers, as_stamps, blank, id_text
+from core.ingest.cells import Refusals, as_numbers, as_stamps, blank, id_texts
 from core.ingest.columns import (
     CANONICAL,
     ID,
@@ -64,7 +64,7 @@ def check_chunk(
 ) -> CheckedChunk:
     """Read ``frame`` (its first row is row ``first_row`` of the input) into rows to log and refusals."""
     frame = frame.reset_index(drop=True)
-    ids = frame[ID].map(id_text)
+    ids = id_texts(frame[ID])
     refusals = Refusals(len(frame), ids)
     refusals.add(blank(ids), ID, "required", "id: value is missing (rule: required)")
     refusals.add(
@@ -168,7 +168,7 @@ def _check_version(
         answers = regression(rows, where, refusals)
     else:
         answers = classification(rows, where, spec, probability_columns, refusals)
-    actuals = actual_values(rows, where, task, answers.get("classes", ()), refusals)
+    true_values, true_labels = actual_values(rows, where, task, answers.get("classes", ()), refusals)
     accepted_local = np.flatnonzero(check.accepted_mask)
     # Accepted by the inputs' checks and by every other column's: whole columns taken at once, no per-row indexing.
     kept = ~refusals.bad[where[accepted_local]]
@@ -199,7 +199,7 @@ def _check_version(
         IngestChunk(
             columns=columns,
             inputs=clean,
-            actuals=[actuals[local][0] for local in picked],
-            actual_labels=[actuals[local][1] for local in picked],
+            actuals=[true_values[local] for local in picked],
+            actual_labels=[true_labels[local] for local in picked],
         )
     )

@@ -78,6 +78,8 @@ def test_rows_become_log_records_naive_times_in_utc_inputs_typed_out_of_range_fl
         ("colour", "green", "colour", "category"),
         ("prediction", "nan", "prediction", "type"),
         ("prediction", "-inf", "prediction", "finite"),
+        ("actual", "n/a", "actual", "type"),
+        ("actual", "inf", "actual", "finite"),
     ],
 )
 def test_a_refused_row_names_its_row_field_and_rule(column, value, field, rule) -> None:
