@@ -29,6 +29,7 @@ from core.server.protocol import (
     dumps,
     error_body,
     header_text,
+    mlflow_predictions,
     predictions_body,
     problems_error,
     read_rows,
@@ -185,7 +186,13 @@ async def invocations(request: Request) -> Response:
             rows=scored.features, ids=ids, answer_version=served.version, request_id=request_id, created_at=now
         )
         shadow = BackgroundTask(_hand_over, state, job)
-    content = predictions_body(answers.shown().tolist(), ids=ids, version=served.version, probabilities=probabilities)
+    content = predictions_body(
+        mlflow_predictions(answers, predict_method=served.predict_method),
+        ids=ids,
+        version=served.version,
+        labels=None if answers.labels is None else answers.labels.tolist(),
+        probabilities=probabilities,
+    )
     return Response(content=content, media_type=CONTENT_JSON, headers=headers, background=shadow)
 
 

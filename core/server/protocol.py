@@ -3,7 +3,9 @@
 Read (never copied) from ``mlflow/pyfunc/scoring_server``: JSON bodies carry exactly one of
 ``dataframe_split``, ``dataframe_records``, ``instances`` or ``inputs``; ``text/csv`` is a frame with a
 header row; errors are ``{"error_code": "BAD_REQUEST", "message": …}``. Answers are
-``{"predictions": [...]}`` plus Loupe's extras (prediction ids, the version), which MLflow clients ignore.
+``{"predictions": [...]}`` exactly as MLflow's server writes them for the model (:func:`mlflow_predictions`)
+plus Loupe's extras (prediction ids, the version, a classifier's labels and probabilities), which MLflow
+clients ignore.
 
 One-row bodies stay plain dicts (no pandas): they take the record path of the served model.
 """
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.serving.answers import Answers
 from core.serving.batch import BatchFileError, read_csv
 from core.serving.input_schema import InputSchema
 
@@ -199,20 +202,44 @@ def dumps(payload: Mapping[str, Any]) -> bytes:
     return json.dumps(payload, default=_plain, separators=(",", ":")).encode()
 
 
+def mlflow_predictions(answers: Answers, *, predict_method: str) -> list[Any]:
+    """``"predictions"`` exactly as ``mlflow models serve`` writes them for this model.
+
+    MLflow's server sends whatever the pyfunc's ``predict`` returned, made JSON-able
+    (``predictions_to_json``): an array's ``tolist()`` (a regressor's numbers, a classifier's labels,
+    or one list of probabilities per row for a model logged with ``pyfunc_predict_fn="predict_proba"``),
+    a frame's records (``{"benign": 0.93, "malignant": 0.07}`` per row for a pyfunc answering one
+    column per class). When Loupe answered through that same call, its output is used as is; when it
+    answered another way (a compiled form, ``predict_proba`` for a classifier's ``predict``), the same
+    shape is rebuilt from the answers.
+    """
+    if answers.replies is not None:
+        return answers.replies
+    if answers.labels is None:
+        return answers.values.tolist()
+    if predict_method == "predict_proba" and answers.probabilities is not None:
+        return answers.probabilities.tolist()
+    return answers.labels.tolist()
+
+
 def predictions_body(
     predictions: Sequence[Any],
     *,
     ids: Sequence[int],
     version: int,
+    labels: Sequence[Any] | None = None,
     probabilities: Sequence[Mapping[str, float]] | None = None,
 ) -> bytes:
-    """``{"predictions": [...]}`` as MLflow answers, plus ``prediction_ids``, ``model_version`` and, for a
-    classifier with probabilities, ``probabilities`` (one ``{class: p}`` per row)."""
+    """``{"predictions": [...]}`` as MLflow answers (see :func:`mlflow_predictions`), plus
+    ``prediction_ids``, ``model_version`` and, for a classifier, ``labels`` (its class per row) and,
+    with probabilities, ``probabilities`` (one ``{class: p}`` per row)."""
     body: dict[str, Any] = {
         "predictions": [_plain(value) for value in predictions],
         "prediction_ids": list(ids),
         "model_version": version,
     }
+    if labels is not None:
+        body["labels"] = [_plain(value) for value in labels]
     if probabilities is not None:
         body["probabilities"] = list(probabilities)
     return dumps(body)

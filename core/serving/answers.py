@@ -7,10 +7,11 @@ task is read from the model (:func:`detect_task`), never from its name.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,15 @@ class Answers:
     labels: np.ndarray | None = None  # a classifier's class per row, in the model's own type (object array)
     probabilities: np.ndarray | None = None  # rows × classes, in the order of ``classes``
     classes: tuple[Any, ...] = ()  # the model's classes in their own type
+    # The output of the method MLflow's pyfunc calls, as the model returned it; ``None`` when Loupe
+    # answered another way (compiled form, predict_proba in place of predict). Kept raw, turned into
+    # MLflow's answer only when asked (:attr:`replies`): batch scoring never pays for it.
+    raw_output: Any = field(default=None, repr=False, compare=False)
+
+    @functools.cached_property
+    def replies(self) -> list[Any] | None:
+        """Each row's answer as MLflow's scoring server writes it (see :func:`mlflow_rows`), or ``None``."""
+        return None if self.raw_output is None else mlflow_rows(self.raw_output, rows=len(self.values))
 
     @property
     def task(self) -> Task:
@@ -88,6 +98,7 @@ class Answers:
             labels=None if self.labels is None else self.labels[positions],
             probabilities=None if self.probabilities is None else self.probabilities[positions],
             classes=self.classes,
+            raw_output=_take_raw(self.raw_output, positions),
         )
 
     @staticmethod
@@ -104,7 +115,51 @@ class Answers:
                 None if first.probabilities is None else np.concatenate([part.probabilities for part in parts])
             ),
             classes=first.classes,
+            raw_output=_concat_raw([part.raw_output for part in parts]),
         )
+
+
+def mlflow_rows(raw: Any, *, rows: int) -> list[Any] | None:
+    """A model's raw output as the per-row list MLflow's server puts in ``"predictions"`` (its
+    ``predictions_to_json``: an array's ``tolist()``, a frame's or series' records), or ``None`` when
+    the output is not one entry per row."""
+    if isinstance(raw, pd.Series):
+        raw = raw.to_frame()
+    if isinstance(raw, pd.DataFrame):
+        # Column names as plain Python values: numpy ones are not JSON object keys.
+        raw = raw.rename(columns=_native)
+        replies: Any = raw.to_dict(orient="records")
+    elif isinstance(raw, np.ndarray):
+        replies = raw.tolist()
+    else:
+        replies = raw
+    if not isinstance(replies, list) or len(replies) != rows:
+        return None
+    return replies
+
+
+def _take_raw(raw: Any, positions: np.ndarray) -> Any:
+    """Some rows of a raw output, in its own form (converted to MLflow's only when a reply is asked for)."""
+    if raw is None:
+        return None
+    if isinstance(raw, pd.DataFrame | pd.Series):
+        return raw.iloc[positions]
+    if isinstance(raw, np.ndarray):
+        return raw[positions]
+    return [raw[position] for position in positions.tolist()] if isinstance(raw, list) else None
+
+
+def _concat_raw(parts: Sequence[Any]) -> Any:
+    """Consecutive chunks' raw outputs as one, when they are all of one form (else ``None``: no reply kept)."""
+    if any(part is None for part in parts):
+        return None
+    if all(isinstance(part, pd.DataFrame) for part in parts) or all(isinstance(part, pd.Series) for part in parts):
+        return pd.concat(parts, ignore_index=True)
+    if all(isinstance(part, np.ndarray) for part in parts) and len({part.ndim for part in parts}) == 1:
+        return np.concatenate(parts)
+    if all(isinstance(part, list) for part in parts):
+        return [item for part in parts for item in part]
+    return None
 
 
 def classification_score(probabilities: np.ndarray, labels_index: np.ndarray | None = None) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +97,12 @@ class ServedModel:
             ) from error
         who = f"version {self.version} of {self.name}"
         if self.task == "classification":
-            return classification_answers(raw, rows=len(frame), who=who, classes=self.classes)
-        return regression_answers(raw, rows=len(frame), who=who)
+            answers = classification_answers(raw, rows=len(frame), who=who, classes=self.classes)
+        else:
+            answers = regression_answers(raw, rows=len(frame), who=who)
+        if method != self.predict_method:  # not what MLflow's server would have called: no reply of its to keep
+            return answers
+        return replace(answers, raw_output=raw)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """One float per row: a regressor's answer, a classifier's score (see :class:`Answers`)."""
