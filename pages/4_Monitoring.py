@@ -197,7 +197,8 @@ with action("Showing the Monitoring page"):
                 left, right = st.columns(2)
                 left.plotly_chart(charts.error_figure(errors, unit=view.unit), key="monitoring_error_chart")
                 right.plotly_chart(
-                    charts.residual_figure(residual_histogram(view.residuals)), key="monitoring_residual_chart"
+                    charts.residual_figure(residual_histogram(view.residuals), unit=view.unit),
+                    key="monitoring_residual_chart",
                 )
         with versions_tab:
             if view.classification is not None:

@@ -15,6 +15,8 @@ from core.monitoring.snapshot import Kpi
 
 HEIGHT = 320
 BAND_ALPHA = 0.18
+# Axis ticks as numbers read everywhere: thousands separators, no SI suffixes ("15,000", not "15k").
+AXIS_NUMBERS = ",~g"
 PALETTE = ["#7dd3fc", "#a78bfa", "#f472b6", "#fbbf24", "#34d399", "#f87171"]
 
 
@@ -23,9 +25,9 @@ def _layout(figure: go.Figure, *, title: str, y_title: str, x_title: str = "hour
         title=title,
         template=TEMPLATE,
         height=HEIGHT,
-        margin={"l": 10, "r": 10, "t": 50, "b": 70},
-        # Below the axis title, not over it.
-        legend={"orientation": "h", "y": -0.32, "yanchor": "top"},
+        # Below the axis title (under two-line date ticks), with room to spare, not touching it.
+        margin={"l": 10, "r": 10, "t": 50, "b": 95},
+        legend={"orientation": "h", "y": -0.42, "yanchor": "top"},
         xaxis_title=x_title,
         yaxis_title=y_title,
     )
@@ -94,6 +96,7 @@ def prediction_figure(frame: pd.DataFrame, *, answer: str = "prediction", unit: 
             go.Scatter(x=rows["hour"], y=rows["p50"], mode="lines", name=f"{series} median", line={"color": colour})
         )
     if answer == "prediction":
+        figure.update_yaxes(tickformat=AXIS_NUMBERS)
         return _layout(figure, title="Prediction distribution", y_title=_in_unit("prediction", unit))
     figure.update_yaxes(range=[0, 1])
     return _layout(figure, title=f"Score distribution: {html.escape(answer)}", y_title=html.escape(answer))
@@ -128,10 +131,11 @@ def error_figure(frame: pd.DataFrame, *, unit: str | None = None) -> go.Figure:
                 line={"color": colour, "dash": "dot"},
             )
         )
+    figure.update_yaxes(tickformat=AXIS_NUMBERS)
     return _layout(figure, title="Realised error where feedback exists", y_title=_in_unit("error", unit))
 
 
-def residual_figure(frame: pd.DataFrame) -> go.Figure:
+def residual_figure(frame: pd.DataFrame, *, unit: str | None = None) -> go.Figure:
     """Residual (actual − predicted) distribution per version, as shares of each version's feedback."""
     figure = go.Figure()
     for index, (series, rows) in enumerate(frame.groupby("series")):
@@ -146,8 +150,9 @@ def residual_figure(frame: pd.DataFrame) -> go.Figure:
                 marker_color=PALETTE[index % len(PALETTE)],
             )
         )
-    figure.update_layout(barmode="overlay")
-    return _layout(figure, title="Residuals (actual − predicted)", y_title="share", x_title="residual")
+    figure.update_layout(barmode="overlay", yaxis={"tickformat": ".1%"})
+    figure.update_xaxes(tickformat=AXIS_NUMBERS)
+    return _layout(figure, title="Residuals (actual − predicted)", y_title="share", x_title=_in_unit("residual", unit))
 
 
 P_VALUE_FLOOR = 1e-4
