@@ -24,6 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from storage.base import table_of
+from storage.log_writer import driver_datetimes
 from storage.prediction_log import FeatureValues, Prediction, add_new_feedback, log_prediction_frame
 
 # Ids per lookup: well below SQLite's bound-variable limit, few round trips for a 50k-row chunk.
@@ -107,12 +109,16 @@ def _is_per_row(values: object) -> bool:
 def _per_row(values: Any, count: int) -> list[Any]:
     if not _is_per_row(values):
         return [values] * count
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.DatetimeTZDtype):
+        return list(values.dt.to_pydatetime())
     return values.tolist() if isinstance(values, np.ndarray | pd.Series) else list(values)
 
 
 def _taken(values: Any, mask: np.ndarray) -> Any:
     if not _is_per_row(values):
         return values
+    if isinstance(values, pd.Series):
+        return values[mask].reset_index(drop=True)
     return [value for value, keep in zip(_per_row(values, len(mask)), mask.tolist(), strict=True) if keep]
 
 
@@ -177,8 +183,24 @@ def _insert(session: Session, parts: Sequence[IngestChunk], keep: np.ndarray) ->
         start += len(part)
         if len(rows) == 0:
             continue
-        prediction_ids = log_prediction_frame(session, columns=rows.columns, inputs=rows.inputs)
+        columns, ready = _driver_times(session, rows.columns)
+        prediction_ids = log_prediction_frame(session, columns=columns, inputs=rows.inputs, ready=ready)
         feedback += add_new_feedback(
             session, prediction_ids=prediction_ids, actuals=rows.actuals, labels=rows.actual_labels
         )
     return feedback
+
+
+def _driver_times(session: Session, columns: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``created_at`` given whole (a Series of aware times) goes to the driver in its final form when the
+    backend has a column-wise one (SQLite), else as datetimes for the column's bind processor."""
+    found = dict(columns)
+    stamps = found.get("created_at")
+    if not isinstance(stamps, pd.Series):
+        return found, ()
+    texts = driver_datetimes(session, table_of(Prediction), "created_at", stamps)
+    if texts is not None:
+        found["created_at"] = texts
+        return found, ("created_at",)
+    found["created_at"] = _per_row(stamps, len(stamps))
+    return found, ()

@@ -9,7 +9,7 @@ at the answer they shadow (``shadow_of``) and carry no inputs of their own: thei
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 
 import pandas as pd
@@ -128,23 +128,30 @@ def log_prediction_frame(
     inputs: pd.DataFrame | None,
     rows: int | None = None,
     progress: Callable[[int], None] | None = None,
+    ready: Collection[str] = (),
 ) -> list[int]:
     """The batch path of :func:`log_predictions`: one prediction per row of ``inputs``, its columns given whole.
 
     ``columns`` maps a :class:`Prediction` column to one value per row (list or array) or to one value
     shared by every row (a batch's model, version, request id). ``inputs`` is encoded column by column;
     ``None`` logs no inputs (shadow rows: theirs are the answer's), then ``rows`` says how many.
-    Ids come back in row order; nothing is committed.
+    Ids come back in row order; nothing is committed. ``ready``: columns already in the driver's form
+    (:func:`storage.log_writer.driver_datetimes`).
     """
     if inputs is None:
         if rows is None:
             raise ValueError("without inputs, say how many rows to log")
-        return write_rows(session, table_of(Prediction), columns=columns, rows=rows, progress=progress)
+        return write_rows(session, table_of(Prediction), columns=columns, rows=rows, progress=progress, ready=ready)
     if rows is not None and rows != len(inputs):
         raise ValueError(f"{rows} rows but {len(inputs)} rows of inputs")
     encoded = encode_input_frame(inputs)
     return write_rows(
-        session, table_of(Prediction), columns={**columns, "inputs": encoded}, rows=len(encoded), progress=progress
+        session,
+        table_of(Prediction),
+        columns={**columns, "inputs": encoded},
+        rows=len(encoded),
+        progress=progress,
+        ready=ready,
     )
 
 

@@ -187,7 +187,7 @@ def _check_version(
         "request_id": request_id,
         "is_shadow": False,
         "shadow_of": None,
-        "created_at": stamps.iloc[positions].dt.to_pydatetime().tolist(),
+        "created_at": stamps.iloc[positions].reset_index(drop=True),  # kept whole: written column-wise
         "prediction": [answers["prediction"][local] for local in picked],
         "label": [answers["label"][local] for local in picked],
         "probabilities": [answers["probabilities"][local] for local in picked],

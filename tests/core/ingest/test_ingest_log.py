@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
@@ -103,3 +104,33 @@ def test_racing_writers_store_each_id_once_on_postgresql(pg_url) -> None:
         assert sum(stored) == 500
     finally:
         engine.dispose()
+
+
+def test_times_given_whole_land_as_the_column_would_store_them(sessions) -> None:
+    # A chunk's times travel as one Series (written column-wise on SQLite): they must read back exactly as
+    # the same times written one by one through the column's own processor.
+    stamps = pd.Series(
+        pd.to_datetime(
+            ["2026-01-01T10:00:00.123456+02:00", "2026-03-01T00:00:00Z", "2026-05-01T23:59:59.5-05:00"],
+            utc=True,
+            format="ISO8601",
+        )
+    )
+    whole = IngestChunk.from_rows([row(f"w{number}") for number in range(3)])
+    whole = IngestChunk({**whole.columns, "created_at": stamps}, whole.inputs, whole.actuals, whole.actual_labels)
+    one_by_one = IngestChunk.from_rows([row(f"o{number}", model="n") for number in range(3)])
+    one_by_one = IngestChunk(
+        {**one_by_one.columns, "created_at": list(stamps.dt.to_pydatetime())},
+        one_by_one.inputs,
+        one_by_one.actuals,
+        one_by_one.actual_labels,
+    )
+    with sessions.begin() as session:
+        store_ingested(session, model_name="m", parts=[whole])
+        store_ingested(session, model_name="n", parts=[one_by_one])
+    with sessions() as session:
+        read = {
+            model: list(session.scalars(select(Prediction.created_at).where(Prediction.model_name == model)))
+            for model in ("m", "n")
+        }
+    assert read["m"] == read["n"] == list(stamps.dt.to_pydatetime())
