@@ -17,7 +17,9 @@ from ui.formats import (
     METRIC_COLUMN_FORMAT,
     SHARE_COLUMN_FORMAT,
     command,
+    count,
     plain,
+    plural,
     share,
 )
 
@@ -64,7 +66,8 @@ def output_drift_section(classified: ClassificationView, drift_version: int | No
         what = "Predicted labels" if item.kind == "categorical" else f"Scores ({plain(classified.score_name)})"
         column.markdown(
             f"**{what}**: {verdict} — {plain(charts.drift_test_text(item))} (drifted when {item.rule} "
-            f"{item.threshold:g}) over {item.current_count:,} answers against {item.reference_count:,} reference rows."
+            f"{item.threshold:g}) over {plural(item.current_count, 'answer')} against "
+            f"{plural(item.reference_count, 'reference row')}."
         )
         if item.kind == "numeric" and classified.score_shares is not None:
             figure = classification_charts.score_distribution_figure(
@@ -83,7 +86,7 @@ def performance_section(classified: ClassificationView, *, other_model: str | No
         return
     about = f" (positive class {plain(current.positive)})" if current.positive is not None else " (macro averages)"
     st.markdown(
-        f"Realised metrics{about} on {current.labelled:,} labelled of {current.predictions:,} predictions "
+        f"Realised metrics{about} on {count(current.labelled)} labelled of {plural(current.predictions, 'prediction')} "
         f"in the window (label coverage {share(current.coverage or 0.0)})."
     )
     st.dataframe(

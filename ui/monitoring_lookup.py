@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session, sessionmaker
@@ -11,13 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.monitoring.lookup import Answer, PredictionLookup, look_up
 from core.settings import Settings
 from ui.errors import action
-from ui.formats import milliseconds, number, plain
-
-
-def moment(value: datetime) -> str:
-    """A logged time to the second, in UTC."""
-    stamp = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return f"{stamp.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+from ui.formats import milliseconds, number, plain, share, timestamp
 
 
 def cell(value: object) -> str:
@@ -33,7 +25,7 @@ def answer_text(answer: Answer) -> str:
         return number(answer.prediction)
     if answer.prediction is None:
         return plain(answer.label)
-    return f"{plain(answer.label)} (score {answer.prediction:.4f})"
+    return f"{plain(answer.label)} (score {share(answer.prediction)})"
 
 
 def lookup_section(settings: Settings, sessions: sessionmaker[Session]) -> None:
@@ -79,9 +71,9 @@ def show(found: PredictionLookup) -> None:
     columns[3].metric("True value", truth, border=True)
     alias = f" ({plain(answer.alias)})" if answer.alias else ""
     flag = " · out of the training range" if answer.is_ood else ""
-    feedback = f" · true value received {moment(found.feedback_at)}" if found.feedback_at else " · no feedback yet"
+    feedback = f" · true value received {timestamp(found.feedback_at)}" if found.feedback_at else " · no feedback yet"
     st.caption(
-        f"Answered at {moment(answer.created_at)} by v{answer.model_version}{alias} · source {plain(found.source)} · "
+        f"Answered at {timestamp(answer.created_at)} by v{answer.model_version}{alias} · source {plain(found.source)} · "
         f"request {plain(found.request_id)}{flag}{feedback}"
     )
     inputs = pd.DataFrame(
