@@ -4,8 +4,9 @@ The model is a team's: a diamonds regressor (9 inputs, 3 of them categorical) re
 code and a reference profile, never served by Loupe. Figures:
 
 - ``ingest_rows_per_s``: ``ingest_frames`` over the CSV read in 50k-row chunks — every row checked (ids,
-  times, version, inputs against the version's schema, prediction, true value), logged through
-  ``log_predictions`` with its true value as feedback, one transaction per chunk, on SQLite;
+  times, version, inputs against the version's schema, prediction, true value), logged column-wise
+  through ``log_prediction_frame`` with its true value as feedback (``add_new_feedback``), one
+  transaction per chunk, on SQLite;
 - ``bare_rows_per_s``: the same CSV read in the same chunks and inserted as-is into one flat table of the
   same database (one executemany per chunk, no checks); ``ratio_vs_bare`` = ingest / bare throughput;
 - ``peak_rss_*_mb``: peak resident memory (``ru_maxrss``) of ``python -m core ingest`` in a child process,

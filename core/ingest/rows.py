@@ -4,7 +4,8 @@ Every refusal names the row (1-based in the file or body), the field and the rul
 are checked first; a row that passes is then read with its version's spec: inputs through the same
 :meth:`~core.serving.input_schema.InputSchema.validate_frame` the form and batch use (so the log holds
 the same typed values, the same out-of-range flags), its prediction as the version's task wants it.
-Checks run column by column (vectorised pandas); the only per-row Python builds the log rows.
+Checks run column by column (vectorised pandas); the rows kept leave as columns (one
+:class:`~storage.ingest_log.IngestChunk` per version), never as one object per row.
 """
 
 from __future__ import annotations
