@@ -12,8 +12,10 @@ import functools
 import io
 import json
 import os
+import signal
+import subprocess
 import sys
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +30,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from tests import team_classifiers
-from tests.core.server.server_process import Server, scoring_server
-from tests.e2e.servers import VENV_BIN, free_port, running
+from tests.core.server.server_process import Server
+from tests.e2e.servers import ROOT, VENV_BIN, free_port, wait_until_healthy
 from tests.team_store import champion, team_home
 
 pytestmark = pytest.mark.slow
@@ -135,13 +137,41 @@ def assert_same(given: Any, expected: Any, where: str) -> None:
         assert given == expected, where
 
 
-def mlflow_server(alias: str, stack: ExitStack, env: dict[str, str], log_dir: Path) -> Server:
-    port = free_port()
+def mlflow_command(alias: str, port: int) -> list[str]:
     command = [str(VENV_BIN / "mlflow"), "models", "serve", "-m", f"models:/{MODEL}@{alias}", "--env-manager"]
-    command += ["local", "-h", "127.0.0.1", "-p", str(port), "--workers", "1"]
-    log = log_dir / f"mlflow-{alias}.log"
-    stack.enter_context(running(command, health_url=f"http://127.0.0.1:{port}/ping", log=log, env=env))
-    return Server(url=f"http://127.0.0.1:{port}", port=port, log=log)
+    return [*command, "local", "-h", "127.0.0.1", "-p", str(port), "--workers", "1"]
+
+
+def loupe_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "core", "serve", "--port", str(port), "--workers", "1"]
+
+
+@contextmanager
+def all_running(commands: dict[str, list[str]], *, ports: dict[str, int], env: dict[str, str], log_dir: Path):
+    """Every server started at once, then each waited for (one at a time, they take ~30 s each here)."""
+    with ExitStack() as stack:
+        servers, processes = {}, {}
+        for name, command in commands.items():
+            log = log_dir / f"serve-{name}.log"
+            sink = stack.enter_context(open(log, "w"))
+            processes[name] = process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            stack.callback(stop, process)
+            servers[name] = Server(url=f"http://127.0.0.1:{ports[name]}", port=ports[name], log=log)
+        for name, server in servers.items():
+            wait_until_healthy(f"{server.url}/ping", process=processes[name], log=server.log)
+        yield servers
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
 
 
 def test_predictions_are_what_mlflow_models_serve_answers_for_every_kind_of_model(tmp_path, monkeypatch) -> None:
@@ -155,9 +185,12 @@ def test_predictions_are_what_mlflow_models_serve_answers_for_every_kind_of_mode
         "MLFLOW_REGISTRY_URI": settings.tracking_uri,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    with ExitStack() as stack:
-        theirs = {alias: mlflow_server(alias, stack, env, tmp_path) for alias in ("proba-fn", "regressor")}
-        ours = stack.enter_context(scoring_server(tmp_path))
+    ports = {name: free_port() for name in ("loupe", "proba-fn", "regressor")}
+    commands = {"loupe": loupe_command(ports["loupe"])}
+    commands |= {alias: mlflow_command(alias, ports[alias]) for alias in ("proba-fn", "regressor")}
+    with all_running(commands, ports=ports, env=env, log_dir=tmp_path) as servers:
+        ours = servers.pop("loupe")
+        theirs = servers
         for alias, rows in sent.items():
             for size in SIZES:
                 body = split_body(rows.head(size))
