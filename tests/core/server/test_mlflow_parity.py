@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.models import infer_signature
@@ -29,12 +30,12 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from core.server.protocol import mlflow_predictions, predictions_body
+from core.serving.answers import Answers
 from tests import team_classifiers
 from tests.core.server.server_process import Server
 from tests.e2e.servers import ROOT, VENV_BIN, free_port, wait_until_healthy
 from tests.team_store import champion, team_home
-
-pytestmark = pytest.mark.slow
 
 MODEL = "team-model"
 # Up to 16 rows Loupe answers record by record (compiled forms); more go through one predict() call.
@@ -174,6 +175,42 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(timeout=5)
 
 
+RAW_OUTPUTS = {
+    "numbers": np.array([1.5, 2.25, 3.0, 4.75]),
+    "text labels": np.array(["benign", "malignant", "benign", "benign"], dtype=object),
+    "integer labels": np.array([0, 2, 1, 0]),
+    "probability rows": np.array([[0.9, 0.1], [0.2, 0.8], [0.5, 0.5], [0.3, 0.7]]),
+    "probability frame": pd.DataFrame({"benign": [0.9, 0.2, 0.5, 0.3], "malignant": [0.1, 0.8, 0.5, 0.7]}),
+    "one-column frame": pd.DataFrame({"progression": [1.5, 2.25, 3.0, 4.75]}),
+    "named series": pd.Series([1.5, 2.25, 3.0, 4.75], name="progression"),
+    "unnamed series": pd.Series([1.5, 2.25, 3.0, 4.75]),
+}
+
+
+def written_by_mlflow(raw: Any) -> list[Any]:
+    written = io.StringIO()
+    predictions_to_json(raw, written)
+    return json.loads(written.getvalue())["predictions"]
+
+
+def written_by_loupe(answers: Answers) -> list[Any]:
+    body = predictions_body(mlflow_predictions(answers, predict_method="predict"), ids=[], version=1)
+    return json.loads(body)["predictions"]
+
+
+@pytest.mark.parametrize("kind", list(RAW_OUTPUTS))
+def test_a_raw_output_is_written_as_mlflow_writes_it_whole_in_parts_and_picked(kind: str) -> None:
+    raw = RAW_OUTPUTS[kind]
+    whole = Answers(values=np.zeros(4), raw_output=raw)
+    assert written_by_loupe(whole) == written_by_mlflow(raw)
+    # Batch scoring answers in chunks and the server may pick rows: MLflow's shape survives both.
+    halves = Answers.concat([whole.take([0, 1]), whole.take([2, 3])], task="regression")
+    assert written_by_loupe(halves) == written_by_mlflow(raw)
+    picked = raw.iloc[[3, 1]] if isinstance(raw, pd.DataFrame | pd.Series) else raw[[3, 1]]
+    assert written_by_loupe(whole.take([3, 1])) == written_by_mlflow(picked)
+
+
+@pytest.mark.slow
 def test_predictions_are_what_mlflow_models_serve_answers_for_every_kind_of_model(tmp_path, monkeypatch) -> None:
     settings = team_home(tmp_path, monkeypatch, model=MODEL)
     pyfunc.cache_clear()  # another test's store may have held a model of this name
