@@ -94,8 +94,8 @@ def test_one_case_from_the_form_carries_its_label_and_every_class_probability(cl
 
 def test_true_labels_are_checked_against_the_models_classes(classifier) -> None:
     settings, sessions, registered = classifier
-    result = score_frame(settings, registered.features.head(3), sessions=sessions, source="cli")
-    first, second, third = (int(value) for value in result.accepted["prediction_id"])
+    result = score_frame(settings, registered.features.head(4), sessions=sessions, source="cli")
+    first, second, third, fourth = (int(value) for value in result.accepted["prediction_id"])
     classes = [str(value) for value in registered.estimator.classes_]
     # An integer class written as a float by a spreadsheet (``1.0``) names class ``1``.
     as_written = f"{classes[1]}.0" if classes[1].isdigit() else classes[1]
@@ -103,7 +103,7 @@ def test_true_labels_are_checked_against_the_models_classes(classifier) -> None:
     outcome = attach_feedback(
         (
             f"prediction_id,actual\n{first},{classes[0]}\n{second},{as_written}\n{third},no-such-class\n"
-            f"{third},\n99999999,{classes[0]}\n"
+            f"{fourth},\n99999999,{classes[0]}\n"
         ).encode(),
         sessions=sessions,
     )
