@@ -10,6 +10,8 @@ from sqlalchemy import inspect, text
 from storage.db import MIGRATIONS, current_revision, head_revision, make_engine, make_sessionmaker, migrate
 from storage.prediction_log import add_feedback, count_predictions, features_of, log_predictions
 
+pytestmark = pytest.mark.slow  # every migration up and down on SQLite and PostgreSQL
+
 # Values that catch a lossy copy: 17-digit doubles, tiny and huge numbers, whole numbers, quotes, non-ASCII, NULLs.
 LOGGED = [
     {"carat": 0.1 + 0.2, "depth": 61.5, "cut": "Ideal", "note": None},

@@ -12,6 +12,8 @@ from storage.db import make_engine, make_sessionmaker, migrate
 from storage.rollups import RefreshResult, refresh_rollups
 from tests.storage.test_rollups import binning, expected_totals, raw, seed, stored_totals
 
+pytestmark = pytest.mark.slow  # concurrent refreshers on SQLite and PostgreSQL
+
 HOLD_TIMEOUT_S = 60  # a guard against a hung test, never a measured time
 
 

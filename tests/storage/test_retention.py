@@ -23,6 +23,8 @@ from storage.rollups import (
     refresh_rollups,
 )
 
+pytestmark = pytest.mark.slow  # retention runs against SQLite and PostgreSQL with real roll-ups: minutes in all
+
 OLD = datetime(2026, 3, 1, tzinfo=UTC)  # months before any test runs
 EDGES = {"size": np.array([-np.inf, 0.0, 1.0, 2.0, 5.0, np.inf]), "colour": None}
 ROLLUPS = (RollupHour, RollupBucket, RollupLabel, RollupScore, RollupFeature, RollupRejection)

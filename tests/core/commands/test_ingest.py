@@ -27,6 +27,8 @@ from storage.prediction_log import Feedback, Prediction, features_of
 from tests.team_classifiers import register_binary_text_labels
 from tests.team_store import prediction_log, team_home
 
+pytestmark = pytest.mark.slow  # team models registered with MLflow and files ingested end to end
+
 MODEL = "team-progression"
 
 

@@ -13,6 +13,8 @@ from storage.db import make_engine, make_sessionmaker, migrate
 from storage.ingest_log import IngestChunk, IngestRow, existing_client_ids, store_ingested
 from storage.prediction_log import Feedback, Prediction, features_of
 
+pytestmark = pytest.mark.slow  # racing writers on PostgreSQL
+
 
 def row(client_id: str, *, model: str = "m", actual: float | None = None) -> IngestRow:
     record = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from core.monitoring.export import drift_export
@@ -14,6 +15,8 @@ from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Prediction
 from storage.rollups import hour_totals, refresh_rollups
 from tests.monitoring_traffic import seed_traffic
+
+pytestmark = pytest.mark.slow  # a registry, a log and a refresh per test
 
 
 def _sessions(settings):

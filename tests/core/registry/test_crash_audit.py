@@ -31,6 +31,8 @@ from core.registry.promotion import promote
 from core.settings import get_settings
 from storage.db import migrated_sessions
 
+pytestmark = pytest.mark.slow  # each test cuts off a real process
+
 real_set_alias = mlflow_io.set_alias
 
 def cut_off(*args, **kwargs):
