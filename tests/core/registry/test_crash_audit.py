@@ -22,6 +22,8 @@ from core.settings import Settings
 from storage.db import make_engine, make_sessionmaker, migrate
 from storage.ledger import PENDING, alias_move_lock, pending_alias_changes, record_alias_change
 
+pytestmark = pytest.mark.slow  # each test cuts off a real process
+
 CRASH_EXIT = 70
 # Promote v2 to champion from another process that dies around the registry's alias call.
 PROMOTE_AND_DIE = """
@@ -30,8 +32,6 @@ from core import mlflow_io
 from core.registry.promotion import promote
 from core.settings import get_settings
 from storage.db import migrated_sessions
-
-pytestmark = pytest.mark.slow  # each test cuts off a real process
 
 real_set_alias = mlflow_io.set_alias
 
