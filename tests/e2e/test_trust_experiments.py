@@ -114,7 +114,8 @@ def test_experiments_filter_links_reregistering_and_zoomed_bars(console, page) -
     assert "is not something runs can be searched by" in body(page)
     assert "Invalid attribute key" not in body(page)
     for label in ("Estimator", "Metric threshold"):
-        assert page.get_by_text(label, exact=True).first.is_visible()
+        # Waited for, not sampled: on a busy machine the rerun draws the error before the controls below it.
+        page.get_by_text(label, exact=True).first.wait_for(state="visible", timeout=30_000)
     for tab in ("Runs", "Compare", "Leaderboard", "Register"):
         assert page.get_by_role("tab", name=tab).count() == 1
     shoot(page, "trust-experiments-invalid-filter")
