@@ -83,6 +83,25 @@ class Settings(BaseSettings):
     ingest_token: SecretStr | None = Field(default=None, validation_alias=_env("LOUPE_INGEST_TOKEN"))
     # Raw log rows older than this many days are pruned (the hourly roll-ups stay); unset keeps everything.
     retention_days: int | None = Field(default=None, ge=1, validation_alias=_env("LOUPE_RETENTION_DAYS"))
+    # Inputs: a number beyond the version's training range widened by this many spans on each side is refused.
+    input_range_factor: float = Field(default=1.0, ge=0, validation_alias=_env("LOUPE_INPUT_RANGE_FACTOR"))
+    # Batches: refused rows kept in the log per batch (the rest are counted), and quoted values cut to this length.
+    rejections_per_batch: int = Field(default=1_000, ge=1, validation_alias=_env("LOUPE_REJECTIONS_PER_BATCH"))
+    # Monitoring: PCA reconstruction (multivariate drift) keeps components explaining this share of the variance.
+    drift_pca_variance: float = Field(default=0.65, gt=0, le=1, validation_alias=_env("LOUPE_DRIFT_PCA_VARIANCE"))
+    # Segments: categorical features with at most this many values in the reference can split Monitoring.
+    segment_max_values: int = Field(default=20, ge=2, validation_alias=_env("LOUPE_SEGMENT_MAX_VALUES"))
+    # Alert delivery (python -m core watch, and hourly in the scoring server): a generic JSON webhook signed
+    # with HMAC-SHA256 when a secret is set, and/or a Slack-compatible incoming webhook.
+    alert_webhook_url: str | None = Field(default=None, validation_alias=_env("LOUPE_ALERT_WEBHOOK_URL"))
+    alert_webhook_secret: SecretStr | None = Field(default=None, validation_alias=_env("LOUPE_ALERT_WEBHOOK_SECRET"))
+    alert_slack_url: str | None = Field(default=None, validation_alias=_env("LOUPE_ALERT_SLACK_URL"))
+    alert_delivery_retries: int = Field(default=3, ge=0, validation_alias=_env("LOUPE_ALERT_DELIVERY_RETRIES"))
+    # Registry events: where an MLflow tracking server reaches this scoring server, and the webhook's secret.
+    server_public_url: str | None = Field(default=None, validation_alias=_env("LOUPE_SERVER_PUBLIC_URL"))
+    registry_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias=_env("LOUPE_REGISTRY_WEBHOOK_SECRET")
+    )
 
     @field_validator(
         "alert_drift_share",

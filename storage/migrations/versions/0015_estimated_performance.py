@@ -1,0 +1,21 @@
+"""Monitoring: estimated performance roll-ups (placeholder until built).
+
+Revision ID: 0015
+Revises: 0014
+"""
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = "0015"
+down_revision = "0014"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass  # placeholder kept so the chain is linear while this change is built
+
+
+def downgrade() -> None:
+    pass
