@@ -23,22 +23,20 @@ each batch in its own short transaction so writers never wait long, while anothe
 
 from __future__ import annotations
 
-import fcntl
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, event, false, func, or_, select, text
-from sqlalchemy.orm import InstrumentedAttribute, Session, SessionTransaction
+from sqlalchemy import ColumnElement, and_, delete, false, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from storage.base import table_of
 from storage.prediction_log import Feedback, Prediction, Rejection
 from storage.rollups.tables import RollupGap, RollupState
+from storage.transaction_lock import lock_for_transaction
 
 PRUNE_BATCH = 5_000  # ids per transaction: a batch deletes in milliseconds, so writers barely wait
 PG_PRUNE_LOCK = 4_242_007
-_HELD = "loupe.prune_lock"
 
 Hour = tuple[str, datetime]  # (model name, UTC hour)
 
@@ -76,33 +74,10 @@ class PruneBatch:
 def try_prune_lock(session: Session) -> bool:
     """Hold the prune lock until ``session``'s transaction ends; ``False`` at once if another process holds it.
 
-    Hold it in a session of its own, around the plan and the batches: PostgreSQL takes a transaction-scoped
-    advisory lock; SQLite a ``flock`` on ``<database>.prune.lock`` that needs no statement, so the holding
-    session never takes the database's write lock the batches need.
+    Hold it in a session of its own, around the plan and the batches: on SQLite the lock is a file
+    (:mod:`storage.transaction_lock`), so the holding session never takes the write lock the batches need.
     """
-    bind = session.get_bind()
-    engine = bind.engine if isinstance(bind, Connection) else bind
-    if engine.dialect.name == "postgresql":
-        return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": PG_PRUNE_LOCK}))
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
-        return True
-    path = Path(database).expanduser()
-    handle = path.with_name(path.name + ".prune.lock").open("a+b")
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return False
-    session.info[_HELD] = handle
-    if not event.contains(session, "after_transaction_end", _release):
-        event.listen(session, "after_transaction_end", _release)
-    return True
-
-
-def _release(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None and (handle := session.info.pop(_HELD, None)) is not None:
-        handle.close()  # closing the file releases its flock
+    return lock_for_transaction(session, name="prune", pg_key=PG_PRUNE_LOCK, wait=False)
 
 
 def plan_prune(session: Session, *, before: datetime) -> PrunePlan:
