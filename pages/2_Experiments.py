@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.csv_export import csv_text
 from core.experiments import charts as experiment_charts
 from core.experiments.comparison import (
     HOLDOUT_ARTIFACT,
@@ -196,7 +197,7 @@ with action("Showing the Experiments page"):
         )
         st.download_button(
             "Download these runs (CSV)",
-            data=ordered.to_csv(),
+            data=csv_text(ordered, index=True),
             file_name=f"runs-{names[experiment_id]}.csv",
             mime="text/csv",
             key="download_runs",

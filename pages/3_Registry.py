@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.csv_export import csv_text
 from core.mlflow_io import UNIT_TAG, RegistryUnavailable
 from core.registry.charts import (
     NOT_SET,
@@ -246,7 +247,7 @@ with action("Showing the Registry page"):
         )
         st.download_button(
             "Download the ledger (CSV)",
-            ledger_table.to_csv(index=False),
+            csv_text(ledger_table),
             file_name=f"{settings.model_name}-alias-ledger.csv",
             mime="text/csv",
             key="ledger_download",

@@ -9,11 +9,16 @@ HELP = "Print every alias change on record (changes made outside Loupe are detec
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alias", help="only this alias")
-    parser.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    parser.add_argument(
+        "--csv",
+        action="store_true",
+        help="print CSV instead of a table (text that would run as a spreadsheet formula is quoted)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from core.commands._console import fail
+    from core.csv_export import csv_text
     from core.mlflow_io import RegistryUnavailable
     from core.registry.charts import ledger_frame
     from core.registry.guards import PromotionRefused, valid_alias
@@ -34,5 +39,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     # Oldest first: a ledger reads top to bottom.
     frame = ledger_frame(entries).iloc[::-1]
-    print(frame.to_csv(index=False) if args.csv else frame.fillna("").to_string(index=False))
+    # CSV is opened in spreadsheets: a reason or an actor reading `=HYPERLINK(…)` must stay text there.
+    print(csv_text(frame) if args.csv else frame.fillna("").to_string(index=False))
     return 0

@@ -54,3 +54,13 @@ def test_an_empty_ledger_says_how_to_make_an_entry_and_a_bad_alias_is_refused(cl
     assert empty.code == 0
     assert empty.out.startswith("no alias change on record for diamond-price") and "python -m core promote" in empty.out
     assert bad.code == 1 and "1–64 letters" in bad.err
+
+
+def test_ledger_csv_writes_a_reason_that_looks_like_a_formula_as_text(cli, registry_home) -> None:
+    reason = '=HYPERLINK("http://127.0.0.1:9/x","click")'
+    assert cli("promote", "--version", "2", "--alias", "champion", "--reason", reason).code == 0
+
+    written = pd.read_csv(io.StringIO(cli("ledger", "--csv").out), dtype=str, keep_default_na=False)
+
+    assert written["reason"].iloc[-1] == "'" + reason
+    assert written["id"].str.fullmatch(r"\d+").all()  # numbers stay numbers
