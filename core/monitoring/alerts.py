@@ -48,6 +48,7 @@ class Alert:
     message: str
     value: float
     threshold: float
+    version: int | None = None  # the version it speaks of (None: the model): alert delivery keys incidents by it
 
 
 def evaluate(
@@ -66,6 +67,7 @@ def evaluate(
     alerts = _rules(stats, settings, holdout_mae=holdout_mae, version=version, unit=unit)
     if classifier is not None:
         alerts += classifier_alerts(classifier, classifier_holdout or {}, settings, version=version)
+    alerts = [replace(alert, version=version) for alert in alerts]
     if window is None:
         return alerts
     span = f"last {window.hours} h" if window.end >= floor_hour(utcnow()) else window.label()

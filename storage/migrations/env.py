@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import text
 
-from storage import ledger, prediction_log, rollups  # noqa: F401  (register the tables on Base.metadata)
+from storage import alert_tables, batch_log, ledger, prediction_log, rollups  # noqa: F401  (register the tables on Base.metadata)
 from storage.base import Base
 
 PG_MIGRATION_LOCK = 4_242_001  # any constant: serialises concurrent migrators on PostgreSQL

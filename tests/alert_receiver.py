@@ -1,0 +1,70 @@
+"""A real webhook receiver on a loopback port that records what Loupe's alert delivery sends.
+
+``receiver()`` yields a :class:`Receiver`; set ``failures`` to answer that many requests with 503 first,
+``delay_s`` to answer slowly. Each request is kept as (path, headers, body).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    url: str = ""
+    requests: list[Received] = field(default_factory=list)
+    failures: int = 0  # answer this many requests with 503 before accepting
+    delay_s: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def bodies(self, path: str | None = None) -> list[dict]:
+        with self.lock:
+            return [item.json() for item in self.requests if path is None or item.path == path]
+
+
+@contextmanager
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            time.sleep(state.delay_s)
+            with state.lock:
+                state.requests.append(Received(self.path, dict(self.headers.items()), body))
+                failing = state.failures > 0
+                state.failures -= 1 if failing else 0
+            self.send_response(503 if failing else 200)
+            answer = b"busy" if failing else b"ok"
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
