@@ -18,11 +18,13 @@ import pandas as pd
 
 from core.profile import NumericProfile, TrainingProfile
 from core.serving.input_fields import NUMERIC_TYPES, FieldSpec, Problem, field_from, parse_datetime
+from core.settings import get_settings
 
 NAN_WORDS = frozenset({"nan", "+nan", "-nan"})
 # What files and forms send for a boolean input, case-insensitively, and what the model gets.
 BOOLEAN_WORDS = {"true": "True", "false": "False", "yes": "True", "no": "False", "1": "True", "0": "False"}
 BOOLEAN_WORDS |= {"1.0": "True", "0.0": "False", "t": "True", "f": "False"}
+RANGE_MIN_ROWS = 20  # a reference with fewer rows sets no plausible range
 
 
 def _violates(rule: str, value: float, limit: float) -> bool:
@@ -178,11 +180,18 @@ class InputSchema:
                 return 0.0, "skip"
             if math.isinf(number):
                 return 0.0, ("finite", spec.message("finite", number))
+        if abs(number) >= spec.largest:
+            return 0.0, ("magnitude", spec.message("magnitude", number))
+        if 0 < abs(number) < spec.smallest:
+            return 0.0, ("subnormal", spec.message("subnormal", number))
         if spec.dtype == "integer" and number != int(number):
             return 0.0, ("integer", spec.message("integer", number))
         for rule in spec.rules:
             if _violates(rule["rule"], number, float(rule["value"])):
-                return 0.0, (rule["rule"], spec.message(rule["rule"], number, limit=float(rule["value"])))
+                return 0.0, (rule["rule"], spec.rule_message(rule, number))
+        low, high = spec.plausible_min, spec.plausible_max
+        if low is not None and high is not None and not low <= number <= high:
+            return 0.0, ("range", spec.message("range", number))
         return number, None
 
     # --- a whole frame (batch) -----------------------------------------------------------------
@@ -203,6 +212,8 @@ class InputSchema:
             rejected[positions] = True
             if shown is None:
                 messages = [spec.message(rule)] * len(positions)
+            elif isinstance(limit, dict):  # a declared or inferred rule
+                messages = [spec.rule_message(limit, value) for value in shown.iloc[positions]]
             else:
                 messages = [spec.message(rule, value, limit=limit) for value in shown.iloc[positions]]
             problem_parts.append(
@@ -284,6 +295,9 @@ class InputSchema:
         refuse(spec, "finite", nan_word | np.isinf(numbers.to_numpy()), shown)
         values = numbers.to_numpy()
         finite = np.isfinite(values)
+        size = np.abs(np.where(finite, values, 0.0))
+        refuse(spec, "magnitude", size >= spec.largest, numbers)
+        refuse(spec, "subnormal", (size > 0) & (size < spec.smallest), numbers)
         if spec.dtype == "integer":
             refuse(spec, "integer", finite & (values != np.round(values)), numbers)
         for rule in spec.rules:
@@ -295,7 +309,9 @@ class InputSchema:
                         rule["rule"]
                     ]
                 )
-            refuse(spec, rule["rule"], broken, numbers, limit)
+            refuse(spec, rule["rule"], broken, numbers, rule)
+        if spec.plausible_min is not None and spec.plausible_max is not None:
+            refuse(spec, "range", finite & ((values < spec.plausible_min) | (values > spec.plausible_max)), numbers)
         return numbers
 
     def _ood_strings(self, masks: dict[str, np.ndarray], accepted: np.ndarray) -> list[str]:
@@ -309,13 +325,24 @@ class InputSchema:
         return result
 
 
-def build_schema(signature_inputs: Sequence[Mapping[str, Any]] | None, profile: TrainingProfile | None) -> InputSchema:
+def build_schema(
+    signature_inputs: Sequence[Mapping[str, Any]] | None,
+    profile: TrainingProfile | None,
+    *,
+    range_factor: float | None = None,
+) -> InputSchema:
     """The schema from signature inputs (``[{"name", "type", "required"}]``) and the training profile.
 
     The signature decides which fields exist and their types; the profile adds levels, ranges, rules
     and defaults. Without a signature the profile's features are used; with neither, it is an error.
+    A number beyond its training range widened by ``range_factor`` spans (default: the setting
+    ``input_range_factor``) is refused; a reference of fewer than :data:`RANGE_MIN_ROWS` rows (an input
+    example, say) sets no range nor inferred sign rule: it says too little about what is plausible.
     """
     features = profile.features if profile is not None else {}
+    if range_factor is None:
+        range_factor = get_settings().input_range_factor
+    factor = range_factor if profile is not None and profile.row_count >= RANGE_MIN_ROWS else None
     specs: list[FieldSpec] = []
     if signature_inputs:
         for column in signature_inputs:
@@ -323,11 +350,20 @@ def build_schema(signature_inputs: Sequence[Mapping[str, Any]] | None, profile: 
                 raise ValueError("the model signature has unnamed (tensor) inputs; Loupe serves tabular models")
             kind = str(column.get("type", "string"))
             dtype = NUMERIC_TYPES.get(kind, kind if kind in ("boolean", "datetime") else "string")
-            specs.append(field_from(column["name"], features.get(column["name"]), dtype, column.get("required", True)))
+            specs.append(
+                field_from(
+                    column["name"],
+                    features.get(column["name"]),
+                    dtype,
+                    column.get("required", True),
+                    number_type=kind,
+                    range_factor=factor,
+                )
+            )
     elif features:
         for name, feature in features.items():
             dtype = feature.dtype if isinstance(feature, NumericProfile) else "string"
-            specs.append(field_from(name, feature, dtype, True))
+            specs.append(field_from(name, feature, dtype, True, number_type="", range_factor=factor))
     else:
         raise ValueError("the model has neither a signature nor reference data, so Loupe cannot tell its inputs")
     return InputSchema(
