@@ -45,6 +45,7 @@ from core.identity import os_user
 from core.mlflow_io import RegistryUnavailable
 from core.registry.metric_names import direction
 from core.settings import mask_url
+from ui.actor import actor_input
 from ui.errors import action
 from ui.formats import TIMESTAMP_COLUMN_FORMAT, code, metric_table_column, plain
 from ui.page import page_setup
@@ -356,7 +357,7 @@ with action("Showing the Experiments page"):
             key="register_challenger",
             help="Goes through the Registry's pre-flight checks; a failing check leaves `challenger` where it is.",
         )
-        actor = st.text_input("Your name (for the alias ledger)", value=os_user(), key="register_actor")
+        actor = actor_input("Your name (for the alias ledger)", key="register_actor", value=os_user())
         token = None
         if set_challenger and token_required(settings):
             token = st.text_input("Admin token", type="password", key="register_token")

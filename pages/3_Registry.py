@@ -19,6 +19,7 @@ from core.registry.ledger_sync import registry_view
 from core.registry.preflight import VALIDATION_STATUS_TAG, VALIDATION_STATUSES, DriftLike
 from core.registry.promotion import remove_alias, set_validation_status
 from core.registry.status import shared_alias_note
+from ui.actor import actor_input
 from ui.errors import action
 from ui.formats import TIMESTAMP_COLUMN_FORMAT, holdout_value, plain
 from ui.page import page_setup
@@ -134,7 +135,8 @@ with action("Showing the Registry page"):
     )
 
     st.subheader("Change an alias or a version")
-    operator = st.text_input("Your name (recorded in the ledger)", key="operator")
+    # Signed in (Streamlit authentication): the ledger records who is, not a typed name.
+    operator = actor_input("Your name (recorded in the ledger)", key="operator")
     token = st.text_input("Admin token", type="password", key="admin_token") if protected else None
 
     promote_tab, rollback_tab, remove_tab, validation_tab, reference_tab = st.tabs(
