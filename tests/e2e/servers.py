@@ -41,20 +41,22 @@ def wait_until_healthy(url: str, *, process: subprocess.Popen, log: Path, timeou
 
 
 @contextmanager
-def running(command: list[str], *, health_url: str, log: Path, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+def running(
+    command: list[str], *, health_url: str, log: Path, env: dict[str, str], timeout_s: float = 90
+) -> Iterator[subprocess.Popen]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as log_file:
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
-            wait_until_healthy(health_url, process=process, log=log)
+            wait_until_healthy(health_url, process=process, log=log, timeout_s=timeout_s)
             yield process
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
                 try:
-                    process.wait(timeout=15)
+                    process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait(timeout=5)

@@ -30,7 +30,7 @@ from storage.db import make_engine, make_sessionmaker, migrate
 from storage.prediction_log import Prediction
 from storage.rollups import RollupHour, refresh_rollups
 from tests.core.server.server_process import Server
-from tests.e2e.servers import ROOT, free_port, wait_until_healthy
+from tests.e2e.servers import ROOT, free_port, running
 
 pytestmark = pytest.mark.slow
 
@@ -117,21 +117,8 @@ def four_workers(log_dir: Path, env: dict[str, str]) -> Iterator[Server]:
     port = free_port()
     log = log_dir / f"serve-{port}.log"
     argv = [sys.executable, "-m", "core", "serve", "--port", str(port), "--workers", "4"]
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        wait_until_healthy(f"http://127.0.0.1:{port}/ping", process=process, log=log, timeout_s=SERVER_START_S)
+    with running(argv, health_url=f"http://127.0.0.1:{port}/ping", log=log, env=env, timeout_s=SERVER_START_S):
         yield Server(url=f"http://127.0.0.1:{port}", port=port, log=log)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
 
 
 def command(*argv: str, env: dict[str, str], log: Path) -> subprocess.Popen:
