@@ -1,0 +1,111 @@
+"""``python -m core watch``: the alert rules on the real log, one message per incident to a loopback receiver."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.dataset import load_diamonds
+from core.monitoring.simulator import bulk_log
+from core.settings import get_settings
+from storage.db import make_engine, make_sessionmaker, migrate
+from tests.alert_receiver import receiver
+
+
+def slow_traffic(settings, rows: int = 500) -> None:
+    """Answers of version 1 over the last two hours, every one 900 ms (the p95 rule fires at 250 ms)."""
+    data = load_diamonds().sample(rows, random_state=0).reset_index(drop=True)
+    now = datetime.now(UTC)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    with make_sessionmaker(engine).begin() as session:
+        bulk_log(
+            session,
+            features=data.drop(columns=["price"]).astype({"cut": str, "color": str, "clarity": str}),
+            predictions=data["price"].to_numpy(float),
+            timestamps=pd.Series([now - timedelta(minutes=i % 120) for i in range(rows)]),
+            model_name=settings.model_name,
+            model_version=1,
+            latency_ms=np.full(rows, 900.0),
+        )
+    engine.dispose()
+
+
+@pytest.mark.slow  # a real log and registry: seconds per cycle
+def test_watch_sends_one_firing_message_then_one_resolved(cli, registry_home, monkeypatch) -> None:
+    slow_traffic(registry_home)
+    with receiver() as inbox:
+        monkeypatch.setenv("LOUPE_ALERT_WEBHOOK_URL", f"{inbox.url}/hook")
+        monkeypatch.setenv("LOUPE_ALERT_WEBHOOK_SECRET", "a-secret")
+        get_settings.cache_clear()
+
+        first = cli("watch")
+        again = cli("watch")
+        monkeypatch.setenv("LOUPE_ALERT_P95_LATENCY_MS", "2000")  # the latency rule no longer fires
+        get_settings.cache_clear()
+        cleared = cli("watch")
+
+    assert first.code == 0, first.err
+    assert "opened: p95_latency v1" in first.out and "sent 1 message(s) to webhook" in first.out
+    assert again.code == 0 and "opened" not in again.out and "sent 0 message(s)" in again.out
+    assert cleared.code == 0 and "resolved: p95_latency v1" in cleared.out
+    events = [(body["event"], body["rule"], body["model_version"]) for body in inbox.bodies()]
+    assert events == [("firing", "p95_latency", 1), ("resolved", "p95_latency", 1)]
+    assert inbox.bodies()[0]["message"].startswith("Slow answers: p95 latency 9")  # bucketed: ~900 ms
+    assert all(request.headers["X-Loupe-Signature"].startswith("sha256=") for request in inbox.requests)
+
+
+@pytest.mark.slow  # a real log and registry: seconds per cycle
+def test_watch_every_repeats_without_resending(cli, registry_home, monkeypatch) -> None:
+    slow_traffic(registry_home)
+    with receiver() as inbox:
+        monkeypatch.setenv("LOUPE_ALERT_SLACK_URL", inbox.url)
+        get_settings.cache_clear()
+
+        ran = cli("watch", "--every", "1s", "--cycles", "2")
+
+    assert ran.code == 0, ran.err
+    assert ran.out.count("1 alert(s) firing (p95_latency v1)") == 2
+    (body,) = inbox.bodies()
+    assert body["text"] == "Alert firing: diamond-price v1: p95_latency"
+
+
+@pytest.mark.slow  # a real log and registry: seconds per cycle
+def test_an_undelivered_message_exits_1_and_says_it_is_tried_again(cli, registry_home, monkeypatch) -> None:
+    slow_traffic(registry_home)
+    with receiver() as inbox:
+        inbox.failures = 1
+        monkeypatch.setenv("LOUPE_ALERT_WEBHOOK_URL", inbox.url)
+        monkeypatch.setenv("LOUPE_ALERT_DELIVERY_RETRIES", "0")
+        get_settings.cache_clear()
+
+        down = cli("watch")
+        up = cli("watch")
+
+    assert down.code == 1 and "not delivered: webhook: firing p95_latency v1: HTTP 503" in down.out
+    assert "1 message(s) not delivered; they are tried again next cycle" in down.err
+    assert up.code == 0 and "sent 1 message(s)" in up.out
+    assert [body["event"] for body in inbox.bodies()] == ["firing", "firing"]  # the same message, retried
+
+
+def test_watch_without_a_channel_says_how_to_set_one(cli, settings) -> None:
+    ran = cli("watch")
+
+    assert ran.code == 0, ran.err
+    assert "no alert channel configured: set LOUPE_ALERT_WEBHOOK_URL" in ran.out
+    assert "diamond-price: 0 alert(s) firing" in ran.out
+
+
+def test_bad_options_exit_1_naming_the_option(cli, settings, monkeypatch) -> None:
+    bad_every = cli("watch", "--every", "5 minutes")
+    lonely_cycles = cli("watch", "--cycles", "2")
+    monkeypatch.setenv("LOUPE_ALERT_WEBHOOK_URL", "ftp://hooks.example.com")
+    get_settings.cache_clear()
+    bad_url = cli("watch")
+
+    assert bad_every.code == 1 and "--every must be a whole number and a unit such as 30s" in bad_every.err
+    assert lonely_cycles.code == 1 and "--cycles must be at least 1 and goes with --every" in lonely_cycles.err
+    assert bad_url.code == 1 and "LOUPE_ALERT_WEBHOOK_URL must be an http:// or https:// URL" in bad_url.err
