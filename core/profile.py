@@ -78,6 +78,8 @@ class TrainingProfile:
     # The model's own answers on the reference, when they were computed: a regressor's predictions or a
     # classifier's scores (see core.serving.answers.Answers.values). Score/output drift is measured against it.
     prediction_profile: NumericProfile | None = None
+    # A PCA fitted on the reference rows for multivariate drift (core.monitoring.multivariate): plain JSON.
+    multivariate: dict[str, Any] | None = None
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -93,6 +95,7 @@ class TrainingProfile:
             "features": [vars(feature) for feature in self.features.values()],
             "target_profile": vars(self.target_profile) if self.target_profile is not None else None,
             "prediction_profile": vars(self.prediction_profile) if self.prediction_profile is not None else None,
+            "multivariate": self.multivariate,
         }
         return json.dumps(payload, indent=2)
 
@@ -111,6 +114,7 @@ class TrainingProfile:
             target=payload.get("target"),
             target_profile=_feature_from_json(target_item) if target_item else None,
             prediction_profile=NumericProfile(**prediction_item) if prediction_item else None,
+            multivariate=payload.get("multivariate"),
         )
 
     @classmethod
@@ -184,11 +188,13 @@ def build_profile(
     n_bins: int = DEFAULT_BINS,
     target_values: pd.Series | None = None,
     categorical_target: bool | None = None,
+    pca_variance: float = 0.65,
 ) -> TrainingProfile:
     """Profile every column of ``features``: numerics get quantile bins, the rest level counts.
 
     ``target_values`` (optional) profiles the target too: as levels when ``categorical_target`` (default:
     when its values are not numbers, or are integers/booleans with few distinct values), else as bins.
+    The rows also fit the PCA multivariate drift compares with (``pca_variance`` of the variance kept).
     """
     rules = rules or {}
     profiled: dict[str, FeatureProfile] = {}
@@ -210,7 +216,15 @@ def build_profile(
             if categorical_target
             else _numeric_profile(name, target_values, n_bins=n_bins, rules=[])
         )
-    return TrainingProfile(row_count=len(features), features=profiled, target=target, target_profile=target_profile)
+    from core.monitoring.multivariate import fit_reference_pca  # the PCA needs the rows, which only this sees
+
+    return TrainingProfile(
+        row_count=len(features),
+        features=profiled,
+        target=target,
+        target_profile=target_profile,
+        multivariate=fit_reference_pca(features, profiled, variance=pca_variance),
+    )
 
 
 def profile_predictions(values: np.ndarray, *, name: str = "prediction", n_bins: int = DEFAULT_BINS) -> NumericProfile:

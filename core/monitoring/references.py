@@ -131,7 +131,14 @@ def refresh(
             profile = reference_profile(owner, session=session, model_version=version)
             return None if profile is None else binning_of(profile)
 
-        return rollups.refresh_rollups(session, binning=binning, progress=progress, wait=wait)
+        def plan(model_name: str, version: int) -> rollups.InputPlan | None:
+            # Multivariate errors and segments of the same rows (core.monitoring.segments imports this module).
+            from core.monitoring.segments import input_plan
+
+            owner = settings.model_copy(update={"model_name": model_name})
+            return input_plan(owner, reference_profile(owner, session=session, model_version=version))
+
+        return rollups.refresh_rollups(session, binning=binning, progress=progress, wait=wait, plan=plan)
 
 
 def _holdout_mae(metrics: dict[str, float]) -> float | None:

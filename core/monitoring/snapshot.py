@@ -17,10 +17,12 @@ from core import mlflow_io
 from core.errors import LoupeError
 from core.monitoring.classification_view import ClassificationView, classification_view, is_classifier
 from core.monitoring.drift import DriftReport
+from core.monitoring.multivariate import MultivariateDrift
 from core.monitoring.percentiles import PERCENTILES, latency_percentiles
-from core.monitoring.references import holdout_mae, refresh
+from core.monitoring.references import holdout_mae, reference_profile, refresh
 from core.monitoring.rollup_frames import answered_count, in_window, select_rows, serving_version
-from core.monitoring.window_drift import window_drift
+from core.monitoring.segments import SegmentView, segment_view, split_features
+from core.monitoring.window_drift import window_drift, window_multivariate
 from core.monitoring.windows import Window
 from core.settings import Settings
 from storage import rollups
@@ -108,6 +110,11 @@ class Snapshot:
     unit: str | None = None  # the drift version's loupe.unit: answers and their errors are shown in it
     # kind (one | batch | sim | other), model_version, is_shadow, bucket, count (current window, selected rows)
     latency_by_kind: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Multivariate drift of the drift version's inputs (None: its reference has no PCA) and its hourly sums.
+    multivariate: MultivariateDrift | None = None
+    multivariate_by_hour: pd.DataFrame = field(default_factory=pd.DataFrame)
+    split_features: list[str] = field(default_factory=list)  # what the page can split by (the drift version's)
+    segments: SegmentView | None = None  # the window split by ``split_by``, when asked
 
     @property
     def is_empty(self) -> bool:
@@ -184,8 +191,10 @@ def snapshot(
     version: int | None = None,
     include_shadow: bool = False,
     refresh_first: bool = True,
+    split_by: str | None = None,
 ) -> Snapshot:
-    """All the page's figures for ``window`` (and the previous window, for deltas)."""
+    """All the page's figures for ``window`` (and the previous window, for deltas); ``split_by`` a feature
+    of :attr:`Snapshot.split_features` also splits them into segments."""
     refreshed = refresh(settings, sessions=sessions) if refresh_first else None
     previous_window = window.previous()
     name = settings.model_name
@@ -212,7 +221,24 @@ def snapshot(
         drift_version = version if version is not None else serving_version(in_window(totals, window))
         drifts: list[DriftReport | None] = [None, None]
         training_mae = None
+        multivariate, multivariate_by_hour, splits, segments = None, pd.DataFrame(), [], None
         if drift_version is not None:
+            multivariate, multivariate_by_hour = window_multivariate(
+                settings, session=session, window=window, model_version=drift_version, include_shadow=include_shadow
+            )
+            profile = reference_profile(settings, session=session, model_version=drift_version)
+            splits = split_features(profile, max_values=settings.segment_max_values)
+            if split_by is not None and split_by in splits:
+                segments = segment_view(
+                    settings,
+                    session=session,
+                    window=window,
+                    feature=split_by,
+                    version=version,
+                    drift_version=drift_version,
+                    profile=profile,
+                    include_shadow=include_shadow,
+                )
             training_mae = holdout_mae(settings, session=session, model_version=drift_version)
             for index, span in enumerate((window, previous_window)):
                 drifts[index] = window_drift(
@@ -278,6 +304,10 @@ def snapshot(
         latency_by_kind=select_rows(
             pd.concat(by_kind, ignore_index=True), version=version, include_shadow=include_shadow
         ),
+        multivariate=multivariate,
+        multivariate_by_hour=multivariate_by_hour,
+        split_features=splits,
+        segments=segments,
     )
 
 

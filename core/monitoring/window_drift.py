@@ -13,12 +13,15 @@ from sqlalchemy.orm import Session
 from core.mlflow_io import RegistryUnavailable
 from core.monitoring.drift import DriftReport, DriftThresholds, drift_report
 from core.monitoring.drift_statistics import Histogram, numeric_edges
+from core.monitoring.multivariate import MultivariateDrift, multivariate_drift
 from core.monitoring.references import reference_profile, refresh
+from core.monitoring.rollup_frames import select_rows
 from core.monitoring.windows import Window
 from core.profile import NumericProfile, TrainingProfile
 from core.settings import Settings
 from storage import rollups
 from storage.db import Sessions
+from storage.rollups import segment_queries
 
 
 def window_drift(
@@ -45,6 +48,33 @@ def window_drift(
     return drift_report(
         profile, current_from_rollups(profile, counts), thresholds=thresholds or DriftThresholds.from_settings(settings)
     )
+
+
+def window_multivariate(
+    settings: Settings,
+    *,
+    session: Session,
+    window: Window,
+    model_version: int,
+    include_shadow: bool = True,
+) -> tuple[MultivariateDrift | None, pd.DataFrame]:
+    """Multivariate drift of the version's inputs in ``window`` and its hourly error sums (hour, rows, error_sum).
+
+    ``None`` when the version's reference has no PCA (no reference, or one attached before it was fitted).
+    """
+    profile = reference_profile(settings, session=session, model_version=model_version)
+    if profile is None or profile.multivariate is None:
+        return None, pd.DataFrame(columns=["hour", "rows", "error_sum"])
+    sums = segment_queries.multivariate_totals(
+        session, model_name=settings.model_name, start=window.start, end=window.end
+    )
+    sums = select_rows(sums, version=model_version, include_shadow=include_shadow)
+    hourly = sums.groupby("hour", as_index=False)[["rows", "error_sum"]].sum() if not sums.empty else sums
+    rows = int(sums["rows"].sum()) if not sums.empty else 0
+    error_sum = float(sums["error_sum"].sum()) if not sums.empty else 0.0
+    return multivariate_drift(profile.multivariate, rows=rows, error_sum=error_sum), hourly[
+        ["hour", "rows", "error_sum"]
+    ]
 
 
 def current_from_rollups(profile: TrainingProfile, counts: pd.DataFrame) -> dict[str, Histogram | dict[str, float]]:

@@ -33,6 +33,8 @@ Modules, one job each:
 - :mod:`~storage.rollups.realised_error`: feedback, added on top or recounted when replaced;
 - :mod:`~storage.rollups.classification`: a classifier's labels, scores, log loss and shadow agreement;
 - :mod:`~storage.rollups.references`: the training profile each version is binned with;
+- :mod:`~storage.rollups.segments` + :mod:`~storage.rollups.segment_queries`: multivariate (PCA) errors and
+  segments (figures split by a categorical feature), added from the same parsed inputs;
 - :mod:`~storage.rollups.queries`: the reads monitoring uses;
 - :mod:`~storage.rollups.sql`: low-level helpers (UTC hours in SQL, fast reads into frames, additive upserts).
 """
@@ -71,6 +73,7 @@ from storage.rollups.refresh import (
     rebuild_rollups,
     refresh_rollups,
 )
+from storage.rollups.segments import InputPlan, InputPlanSource
 from storage.rollups.tables import (
     ALL,
     RollupBucket,
@@ -98,6 +101,8 @@ __all__ = [
     "SIGNED_LOG_PER_UNIT",
     "BinningSource",
     "FeatureBinning",
+    "InputPlan",
+    "InputPlanSource",
     "RefreshResult",
     "RollupBucket",
     "RollupFeature",

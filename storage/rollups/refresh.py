@@ -34,6 +34,14 @@ from storage.rollups.realised_error import (
     hours_with_replaced_feedback,
     recount_errors,
 )
+from storage.rollups.segments import (
+    InputPlan,
+    InputPlanSource,
+    add_input_rollups,
+    add_segment_feedback,
+    clear_input_rollups,
+    recount_segment_errors,
+)
 from storage.rollups.sql import as_hours, bucket_rows, hour_of, read_frame, to_records, upsert
 from storage.rollups.tables import (
     ALL,
@@ -87,6 +95,7 @@ def refresh_rollups(
     chunk_rows: int = CHUNK_ROWS,
     progress: Callable[[str], None] | None = None,
     wait: bool = True,
+    plan: InputPlanSource | None = None,
 ) -> RefreshResult:
     """Add everything logged since the last refresh to the roll-ups (idempotent; flushed, not committed).
 
@@ -109,9 +118,17 @@ def refresh_rollups(
         return cache[key]
 
     feedback_seen = _state(session, "feedback").last_time
+    plans: dict[tuple[str, int], InputPlan | None] = {}
+
+    def plan_for(model_name: str, version: int) -> InputPlan | None:
+        # Multivariate errors and segments (storage.rollups.segments), one plan per version and refresh.
+        key = (model_name, int(version))
+        if key not in plans:
+            plans[key] = plan(*key) if plan is not None else None
+        return plans[key]
 
     def add_predictions(low: int, high: int) -> np.ndarray:
-        return _add_predictions(session, low, high, binning_for, feedback_seen)
+        return _add_predictions(session, low, high, binning_for, feedback_seen, plan_for)
 
     def add_rejections(low: int, high: int) -> np.ndarray:
         return _add_rejections(session, low, high)
@@ -142,8 +159,10 @@ def refresh_rollups(
     newest_time = session.scalar(select(func.max(Feedback.received_at)))
     if newest_time is not None and (state.last_time is None or newest_time > state.last_time):
         result.feedback += add_received_feedback(session, state.last_time, newest_time, newest_prediction)
+        add_segment_feedback(session, state.last_time, newest_time, newest_prediction, plan_for)
         for model_name, hour in hours_with_replaced_feedback(session, state.last_time, newest_time, newest_prediction):
             if recount_errors(session, model_name, hour, newest_time, newest_prediction):  # False: a pruned hour
+                recount_segment_errors(session, model_name, hour, newest_time, newest_prediction, plan_for)
                 result.recounted_hours += 1
         state.last_time = newest_time
     state.refreshed_at = now
@@ -195,6 +214,7 @@ def _add_predictions(
     high: int,
     binning_for: Callable[[str, int], FeatureBinning | None],
     feedback_seen: datetime | None,
+    plan_for: Callable[[str, int], InputPlan | None] | None = None,
 ) -> np.ndarray:
     """Roll up the predictions with ids in (``low``, ``high``]; returns the ids found."""
     query = select(
@@ -249,10 +269,15 @@ def _add_predictions(
         chosen = (kinds == kind) & timed
         buckets.append(bucket_rows(rows[chosen], groups, latency_metric(str(kind)), latency[chosen]))
     upsert(session, RollupBucket, [row for part in buckets for row in part], added=["count"])
+
+    def inputs_seen(wide: pd.DataFrame, at: np.ndarray) -> None:
+        if plan_for is not None:
+            add_input_rollups(session, rows, wide, at, plan_for, feedback_seen)
+
     upsert(
         session,
         RollupFeature,
-        _feature_rows(session, rows, groups, low, high, binning_for),
+        _feature_rows(session, rows, groups, low, high, binning_for, inputs_seen),
         added=["count", "value_sum"],
     )
     if feedback_seen is not None and rows["is_shadow"].any():
@@ -282,6 +307,7 @@ def _feature_rows(
     low: int,
     high: int,
     binning_for: Callable[[str, int], FeatureBinning | None],
+    inputs_seen: Callable[[pd.DataFrame, np.ndarray], None] | None = None,
 ) -> list[dict[str, Any]]:
     # Inputs are one JSON object per prediction (predictions.inputs); shadows borrow their answer's.
     answer = table_of(Prediction).alias("answer")
@@ -306,6 +332,8 @@ def _feature_rows(
     known = known_ids[position] == ids
     wide = wide[known].reset_index(drop=True)
     group_of = rows["group"].to_numpy()[position[known]]
+    if inputs_seen is not None:  # the same parsed inputs feed multivariate errors and segments
+        inputs_seen(wide, position[known])
     versions = groups[["model_name", "model_version"]].drop_duplicates()
     out: list[pd.DataFrame] = []
     for model_name, version in versions.itertuples(index=False):
@@ -376,10 +404,11 @@ def _add_rejections(session: Session, low: int, high: int) -> np.ndarray:
     return rows["id"].to_numpy(dtype=np.int64)
 
 
-def rebuild_rollups(session: Session, *, binning: BinningSource) -> RefreshResult:
+def rebuild_rollups(session: Session, *, binning: BinningSource, plan: InputPlanSource | None = None) -> RefreshResult:
     """Drop every roll-up and read the whole log again (after changing bins, or to repair)."""
     lock_rollups(session)
     for table in (RollupHour, RollupBucket, RollupLabel, RollupScore, RollupFeature, RollupRejection, RollupState):
         session.execute(delete(table))
     session.execute(delete(RollupGap))
-    return refresh_rollups(session, binning=binning)
+    clear_input_rollups(session)
+    return refresh_rollups(session, binning=binning, plan=plan)

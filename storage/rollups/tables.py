@@ -147,3 +147,57 @@ class RollupGap(Base):
     first_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     last_id: Mapped[int] = mapped_column(BigId)
     found_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RollupMultivariate(Base):
+    """Summed PCA reconstruction errors (multivariate drift) of one hour of one version (shadow or not)."""
+
+    __tablename__ = "rollup_multivariate"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    is_shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    rows: Mapped[int] = mapped_column(BigId, default=0)
+    error_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    error_sq_sum: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class RollupSegment(Base):
+    """One segment's (a categorical feature's value) hourly counts and sums: volume, realised error,
+    multivariate error, estimated performance."""
+
+    __tablename__ = "rollup_segments"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    is_shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    feature: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256), primary_key=True)
+    predictions: Mapped[int] = mapped_column(BigId, default=0)
+    feedback: Mapped[int] = mapped_column(BigId, default=0)
+    error_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    abs_error_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    sq_error_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    mv_rows: Mapped[int] = mapped_column(BigId, default=0)
+    mv_error_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    estimated_rows: Mapped[int] = mapped_column(BigId, default=0)
+    estimated_sum: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class RollupSegmentFeature(Base):
+    """Feature bins per segment and UTC day (``day``: its start), on the same bins as ``rollup_features``."""
+
+    __tablename__ = "rollup_segment_features"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    split_feature: Mapped[str] = mapped_column(String(128), primary_key=True)
+    day: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    is_shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    split_value: Mapped[str] = mapped_column(String(256), primary_key=True)
+    feature: Mapped[str] = mapped_column(String(128), primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(256), primary_key=True)
+    count: Mapped[int] = mapped_column(BigId, default=0)
+    value_sum: Mapped[float] = mapped_column(Float, default=0.0)

@@ -1,0 +1,179 @@
+"""Segments: every Monitoring figure split by a categorical feature, the worst segments first.
+
+Which features can split: the categorical features of the version's reference with at most
+``LOUPE_SEGMENT_MAX_VALUES`` levels (a team's model gets them from the reference attached to it). The
+reference's levels are the segments; a logged value outside them counts as ``(other)``, none as
+``(missing)``, so the roll-ups stay bounded whatever is logged. A version without a reference has no
+segments (nothing bounds its values, and drift has nothing to compare with): the page says it needs one.
+
+Per segment, from :mod:`storage.rollups.segments`: volume (predictions and share), realised error (MAE,
+RMSE over the true values received), the mean multivariate reconstruction error, the estimated error
+when an estimator fills it, and input drift measured on the segment's own feature bins against the
+reference (per UTC day: a window's segment drift covers the whole days it touches).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from core.monitoring.drift import DriftReport, DriftThresholds, drift_report
+from core.monitoring.drift_statistics import numeric_edges
+from core.monitoring.multivariate import reconstruction_errors
+from core.monitoring.rollup_frames import select_rows
+from core.monitoring.window_drift import current_from_rollups
+from core.monitoring.windows import Window
+from core.profile import CategoricalProfile, NumericProfile, TrainingProfile
+from core.settings import Settings
+from storage.rollups import segment_queries
+from storage.rollups.segments import InputPlan
+
+
+def split_features(profile: TrainingProfile | None, *, max_values: int) -> list[str]:
+    """The reference's categorical features with at most ``max_values`` levels (and at least two)."""
+    if profile is None:
+        return []
+    return [
+        name
+        for name, feature in profile.features.items()
+        if isinstance(feature, CategoricalProfile) and 2 <= len(feature.levels) <= max_values
+    ]
+
+
+def input_plan(settings: Settings, profile: TrainingProfile | None) -> InputPlan | None:
+    """What the refresh rolls up from a version's inputs beyond feature bins (``None``: no reference)."""
+    if profile is None:
+        return None
+    binning = {
+        name: numeric_edges(feature) if isinstance(feature, NumericProfile) else None
+        for name, feature in profile.features.items()
+    }
+    segments = {
+        name: frozenset(feature.levels)
+        for name, feature in profile.features.items()
+        if name in split_features(profile, max_values=settings.segment_max_values)
+        and isinstance(feature, CategoricalProfile)
+    }
+    fit = profile.multivariate
+    errors: Callable[[pd.DataFrame], np.ndarray] | None = None
+    if fit is not None:
+
+        def errors(frame: pd.DataFrame) -> np.ndarray:
+            return reconstruction_errors(fit, frame)
+
+    return InputPlan(binning=binning, segments=segments, errors=errors)
+
+
+@dataclass(frozen=True)
+class SegmentView:
+    """One split of the window: a row per segment, and the segments' drift reports."""
+
+    feature: str
+    drift_version: int | None
+    # value, predictions, share, feedback, mae, rmse, mv_error, estimated, drift_share, drifted (names)
+    table: pd.DataFrame
+    drift: dict[str, DriftReport]  # segment -> its drift report (segments with inputs of the drift version)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.table.empty
+
+    def worst(self, column: str) -> pd.DataFrame:
+        """The segments ordered worst first on ``column`` (a missing figure last)."""
+        return self.table.sort_values(column, ascending=False, na_position="last", kind="stable")
+
+    def feature_statistics(self) -> pd.DataFrame:
+        """Segment × feature drift statistic (rows: segments, worst drift share first), and its verdicts."""
+        rows = []
+        for segment, report in self.drift.items():
+            for item in report.features:
+                rows.append(
+                    {
+                        "segment": segment,
+                        "feature": item.feature,
+                        "statistic": item.statistic,
+                        "method": item.method,
+                        "verdict": item.verdict,
+                    }
+                )
+        return pd.DataFrame(rows, columns=["segment", "feature", "statistic", "method", "verdict"])
+
+
+def segment_view(
+    settings: Settings,
+    *,
+    session: Session,
+    window: Window,
+    feature: str,
+    version: int | None,
+    drift_version: int | None,
+    profile: TrainingProfile | None,
+    include_shadow: bool,
+) -> SegmentView:
+    """The window's figures split by ``feature`` for the selected rows (``version`` None: all versions)."""
+    name = settings.model_name
+    totals = segment_queries.segment_totals(
+        session, model_name=name, feature=feature, start=window.start, end=window.end
+    )
+    totals = select_rows(totals, version=version, include_shadow=include_shadow)
+    summed = totals.groupby("value")[segment_queries.SEGMENT_COLUMNS].sum() if not totals.empty else None
+    drift: dict[str, DriftReport] = {}
+    if drift_version is not None and profile is not None:
+        counts = segment_queries.segment_feature_counts(
+            session,
+            model_name=name,
+            model_version=drift_version,
+            split_feature=feature,
+            start=window.start,
+            end=window.end,
+            include_shadow=include_shadow,
+        )
+        thresholds = DriftThresholds.from_settings(settings)
+        for segment, rows in counts.groupby("split_value"):
+            drift[str(segment)] = drift_report(
+                profile,
+                current_from_rollups(profile, rows[["feature", "bucket", "count", "value_sum"]]),
+                thresholds=thresholds,
+            )
+    table = _table(summed, drift)
+    return SegmentView(feature=feature, drift_version=drift_version, table=table, drift=drift)
+
+
+TABLE_COLUMNS = ["value", "predictions", "share", "feedback", "mae", "rmse", "mv_error", "estimated"]
+TABLE_COLUMNS += ["drift_share", "drifted"]
+
+
+def _table(summed: pd.DataFrame | None, drift: dict[str, DriftReport]) -> pd.DataFrame:
+    if summed is None or summed.empty:
+        return pd.DataFrame(columns=TABLE_COLUMNS)
+    total = float(summed["predictions"].sum())
+    rows = []
+    for value, sums in summed.iterrows():
+        feedback = int(sums["feedback"])
+        report = drift.get(str(value))
+        rows.append(
+            {
+                "value": str(value),
+                "predictions": int(sums["predictions"]),
+                "share": float(sums["predictions"]) / total if total else None,
+                "feedback": feedback,
+                "mae": float(sums["abs_error_sum"]) / feedback if feedback else None,
+                "rmse": math.sqrt(float(sums["sq_error_sum"]) / feedback) if feedback else None,
+                "mv_error": float(sums["mv_error_sum"]) / sums["mv_rows"] if sums["mv_rows"] else None,
+                "estimated": float(sums["estimated_sum"]) / sums["estimated_rows"] if sums["estimated_rows"] else None,
+                "drift_share": None if report is None else report.share,
+                "drifted": [] if report is None else [item.feature for item in report.judged if item.drifted],
+            }
+        )
+    frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    # Worst first: the most drifted, then the largest realised error, then the busiest.
+    order = frame.assign(
+        _drift=frame["drift_share"].astype(float).fillna(-1.0), _mae=frame["mae"].astype(float).fillna(-1.0)
+    )
+    order = order.sort_values(["_drift", "_mae", "predictions"], ascending=False, kind="stable")
+    return order.drop(columns=["_drift", "_mae"]).reset_index(drop=True)
