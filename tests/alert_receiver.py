@@ -1,7 +1,8 @@
 """A real webhook receiver on a loopback port that records what Loupe's alert delivery sends.
 
 ``receiver()`` yields a :class:`Receiver`; set ``failures`` to answer that many requests with 503 first,
-``delay_s`` to answer slowly. Each request is kept as (path, headers, body).
+``delay_s`` to answer slowly. Each request is kept as (path, headers, body). ``slow_traffic`` logs
+answers that make the p95 latency rule fire.
 """
 
 from __future__ import annotations
@@ -12,7 +13,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pandas as pd
+
+from core.dataset import load_diamonds
+from core.monitoring.simulator import bulk_log
+from storage.db import make_engine, make_sessionmaker, migrate
 
 
 @dataclass
@@ -68,3 +77,22 @@ def receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def slow_traffic(settings, rows: int = 500) -> None:
+    """Answers of version 1 over the last two hours, every one 900 ms (the p95 rule fires at 250 ms)."""
+    data = load_diamonds().sample(rows, random_state=0).reset_index(drop=True)
+    now = datetime.now(UTC)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    with make_sessionmaker(engine).begin() as session:
+        bulk_log(
+            session,
+            features=data.drop(columns=["price"]).astype({"cut": str, "color": str, "clarity": str}),
+            predictions=data["price"].to_numpy(float),
+            timestamps=pd.Series([now - timedelta(minutes=i % 120) for i in range(rows)]),
+            model_name=settings.model_name,
+            model_version=1,
+            latency_ms=np.full(rows, 900.0),
+        )
+    engine.dispose()

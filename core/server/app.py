@@ -3,7 +3,8 @@
 Each worker process builds its own app: it migrates the log (serialised across processes), starts
 its group-commit writer and shadow thread, loads the champion before the first request, and, when
 the retention module is present, runs the hourly maintenance (roll-up refresh and pruning, which
-takes its own lock so one process at a time does the work).
+takes its own lock so one process at a time does the work) and the alert cycle (messages when an
+alert fires or clears, :mod:`core.monitoring.incidents`).
 
 Routes: ``POST /invocations`` (MLflow's protocol, :mod:`core.server.invocations`), ``GET /ping``,
 ``/health``, ``/version`` (as MLflow's server answers them), ``POST /feedback``
@@ -31,7 +32,7 @@ from core.server.shadowing import ShadowScorer
 from core.server.state import ServerState
 from core.serving.shadow import SHADOW_ALIAS
 from core.settings import Settings, get_settings
-from storage.db import make_engine, make_sessionmaker, migrate
+from storage.db import Sessions, make_engine, make_sessionmaker, migrate
 
 MAINTENANCE_EVERY_S = 3600.0
 RETENTION_MODULE = "core.monitoring.retention"
@@ -101,21 +102,33 @@ def _start(settings: Settings) -> ServerState:
 
 
 def _start_maintenance(state: ServerState) -> threading.Event:
-    """Hourly roll-up refresh and pruning in a daemon thread, when the retention module exists."""
+    """:func:`hourly_maintenance` every hour in a daemon thread."""
     stop = threading.Event()
-    if importlib.util.find_spec(RETENTION_MODULE) is None:
-        return stop
-    retention = importlib.import_module(RETENTION_MODULE)
 
     def loop() -> None:
         while not stop.wait(MAINTENANCE_EVERY_S):
-            try:
-                retention.maintain(state.settings, sessions=state.sessions)
-            except Exception:  # maintenance must never take the answering process down
-                logger.exception("hourly maintenance failed")
+            hourly_maintenance(state.settings, sessions=state.sessions)
 
     threading.Thread(target=loop, name="loupe-maintenance", daemon=True).start()
     return stop
+
+
+def hourly_maintenance(settings: Settings, *, sessions: Sessions) -> None:
+    """Roll-up refresh and pruning (when the retention module exists), then one alert cycle: incidents opened
+    or resolved and their messages delivered (:mod:`core.monitoring.incidents`; the alert lock lets one
+    worker at a time do it). Failures are logged: maintenance must never take the answering process down."""
+    if importlib.util.find_spec(RETENTION_MODULE) is not None:
+        try:
+            importlib.import_module(RETENTION_MODULE).maintain(settings, sessions=sessions)
+        except Exception:
+            logger.exception("hourly maintenance failed")
+    try:
+        from core.monitoring.incidents import watch_cycle
+
+        for line in watch_cycle(settings, sessions=sessions).failed:
+            logger.warning("alert not delivered (tried again next hour): %s", line)
+    except Exception:
+        logger.exception("hourly alert cycle failed")
 
 
 async def _ping(request: object) -> Response:

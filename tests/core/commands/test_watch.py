@@ -2,36 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-import numpy as np
-import pandas as pd
 import pytest
 
-from core.dataset import load_diamonds
-from core.monitoring.simulator import bulk_log
 from core.settings import get_settings
-from storage.db import make_engine, make_sessionmaker, migrate
-from tests.alert_receiver import receiver
-
-
-def slow_traffic(settings, rows: int = 500) -> None:
-    """Answers of version 1 over the last two hours, every one 900 ms (the p95 rule fires at 250 ms)."""
-    data = load_diamonds().sample(rows, random_state=0).reset_index(drop=True)
-    now = datetime.now(UTC)
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    with make_sessionmaker(engine).begin() as session:
-        bulk_log(
-            session,
-            features=data.drop(columns=["price"]).astype({"cut": str, "color": str, "clarity": str}),
-            predictions=data["price"].to_numpy(float),
-            timestamps=pd.Series([now - timedelta(minutes=i % 120) for i in range(rows)]),
-            model_name=settings.model_name,
-            model_version=1,
-            latency_ms=np.full(rows, 900.0),
-        )
-    engine.dispose()
+from tests.alert_receiver import receiver, slow_traffic
 
 
 @pytest.mark.slow  # a real log and registry: seconds per cycle

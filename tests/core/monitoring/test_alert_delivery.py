@@ -17,7 +17,7 @@ from core.monitoring.alert_delivery import channels
 from core.monitoring.alerts import Alert
 from core.monitoring.incidents import alert_history, watch_cycle
 from storage.db import make_engine, make_sessionmaker, migrate
-from tests.alert_receiver import receiver
+from tests.alert_receiver import receiver, slow_traffic
 
 SECRET = "s3cret-for-tests"
 
@@ -196,3 +196,20 @@ def test_no_channel_keeps_incidents_and_sends_nothing(settings, sessions) -> Non
 def test_a_url_that_is_not_http_names_its_setting(settings, field, name) -> None:
     with pytest.raises(ValueError, match=f"{name} must be an http"):
         channels(settings.model_copy(update={field: "hooks.example.com/x"}))
+
+
+@pytest.mark.slow  # a real log and registry: seconds per cycle
+def test_the_servers_hourly_maintenance_runs_the_alert_cycle(registry_home, inbox) -> None:
+    from core.server.app import hourly_maintenance
+
+    slow_traffic(registry_home)
+    settings = configured(registry_home, inbox)
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+
+    hourly_maintenance(settings, sessions=sessions)
+    hourly_maintenance(settings, sessions=sessions)
+    engine.dispose()
+
+    (firing,) = inbox.bodies()
+    assert (firing["event"], firing["rule"], firing["model_version"]) == ("firing", "p95_latency", 1)
