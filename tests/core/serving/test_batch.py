@@ -1,3 +1,5 @@
+import io
+
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
@@ -59,10 +61,11 @@ def test_two_hundred_thousand_rows_are_scored_and_logged_whole(registry_home, lo
     settings = get_settings()
     seen: list[float] = []
 
-    batch, result = score_csv(settings, diamonds_csv(200_500), sessions=log, source="batch", progress=seen.append)
+    _, result = score_csv(settings, diamonds_csv(200_500), sessions=log, source="batch", progress=seen.append)
 
-    assert len(batch.frame) == 200_500 and len(result.accepted) == 200_500 and result.rejected.empty
-    assert result.accepted["prediction_id"].is_unique
+    assert result.rows_in == result.scored == 200_500 and result.rejected.empty
+    scored = pd.read_csv(io.BytesIO(result.results_csv or b""))
+    assert len(scored) == 200_500 and scored["prediction_id"].is_unique
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) > 10
     with log.begin() as session:
         assert session.scalar(select(func.count()).select_from(Prediction)) == 200_500
