@@ -5,9 +5,9 @@ import streamlit as st
 from core.mlflow_io import UNIT_TAG
 from core.monitoring.alerts import home_alerts
 from core.registry.holdout import holdout_metrics
-from core.registry.status import console_status, shared_alias_note
+from core.registry.status import console_status, last_known_line, shared_alias_note, version_count_line
 from ui.errors import action
-from ui.formats import code, command, holdout_value, plain, plural, timestamp
+from ui.formats import code, command, holdout_value, plain, timestamp
 from ui.page import page_setup
 from ui.resources import prediction_log_sessions
 
@@ -76,6 +76,9 @@ with action("Showing the Home page"):
         holder = status.holders.get(alias)
         with st.container(border=True):
             st.subheader(alias.capitalize())
+            if not status.registry_reachable:  # unknown, not absent: what was last known, and when
+                st.markdown(last_known_line(alias, status.last_known))
+                continue
             if holder is None:
                 st.write(f"No version holds `{alias}`.")
                 continue
@@ -107,7 +110,7 @@ with action("Showing the Home page"):
         st.markdown(
             f"- **MLflow tracking & registry**: {code(status.tracking_uri)} — {reachable}\n"
             f"- **Prediction log**: {code(status.database_url)}\n"
-            f"- **Model**: {name} · {plural(status.version_count, 'version')} registered"
+            f"- **Model**: {name} · {version_count_line(status)}"
         )
 
     st.subheader("Where to go")

@@ -3,14 +3,25 @@
 Every MLflow call is bounded: HTTP retries and timeouts are set from the settings before the first
 request, so a dead tracking server fails in seconds with :class:`RegistryUnavailable` instead of
 MLflow's default of retrying for about four minutes.
+
+Against a tracking *server* two more bounds hold, because a hung server (accepting connections,
+never answering) otherwise costs a timeout per attempt per call — a page making three reads took
+15 s: the quick metadata reads (versions, aliases, runs) answer within ``mlflow_timeout_s`` in all,
+retries included, and once the server failed, calls for the next :data:`REMEMBER_DOWN_S` seconds
+fail at once with the same reason instead of each waiting out its own timeout.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import mlflow
 from mlflow.exceptions import MlflowException
@@ -23,9 +34,17 @@ NOT_FOUND = "RESOURCE_DOES_NOT_EXIST"
 # Errors that are the store's answer to a valid connection, not a sign that it is unreachable.
 REFUSED_CODES = frozenset({"RESOURCE_ALREADY_EXISTS", "INVALID_PARAMETER_VALUE", "BAD_REQUEST", "INVALID_STATE"})
 
+# How long a tracking server that just failed is taken as down: long enough that one page (or one
+# batch of requests) waits for it once, short enough that its return shows within seconds.
+REMEMBER_DOWN_S = 10.0
+
 _lock = threading.Lock()
 _configured: tuple[str, int, int] | None = None
 _clients: dict[str, MlflowClient] = {}
+_down: dict[str, tuple[float, str]] = {}  # tracking URI -> (monotonic time it is asked again, the failure)
+# The bounded reads run here so the caller can stop waiting; a call left behind ends on MLflow's own timeout.
+_readers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="loupe-mlflow-read")
+_T = TypeVar("_T")
 
 
 def _http_settings(settings: Settings) -> dict[str, str]:
@@ -64,13 +83,64 @@ def _still_configured(settings: Settings, limits: dict[str, str]) -> bool:
     )
 
 
+def is_remote(tracking_uri: str) -> bool:
+    """Whether the store is a tracking server reached over HTTP (not a local database or folder)."""
+    return tracking_uri.split(":", 1)[0].lower() in {"http", "https"}
+
+
+class _BoundedClient(MlflowClient):
+    """A client whose quick metadata reads give up after ``deadline_s`` in all, retries included.
+
+    MLflow's HTTP timeout bounds one attempt, and it retries a read that timed out: against a hung
+    server one read took twice the timeout. Writes and artifact transfers are left to MLflow's own
+    timeout (they can legitimately take long).
+    """
+
+    def __init__(self, *, tracking_uri: str, deadline_s: float) -> None:
+        super().__init__(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self._deadline_s = deadline_s
+
+    def _bounded(self, call: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        context = contextvars.copy_context()  # MLflow keeps some state in context variables
+        future = _readers.submit(context.run, call, *args, **kwargs)
+        try:
+            return future.result(timeout=self._deadline_s)
+        except FutureTimeout:
+            future.cancel()
+            # An OSError, as requests' own timeouts: mlflow_errors reports it as unreachable.
+            raise TimeoutError(f"no answer within {self._deadline_s:g} s (LOUPE_MLFLOW_TIMEOUT_S)") from None
+
+    def get_registered_model(self, *args: Any, **kwargs: Any) -> Any:
+        return self._bounded(super().get_registered_model, *args, **kwargs)
+
+    def search_registered_models(self, *args: Any, **kwargs: Any) -> Any:
+        return self._bounded(super().search_registered_models, *args, **kwargs)
+
+    def search_model_versions(self, *args: Any, **kwargs: Any) -> Any:
+        return self._bounded(super().search_model_versions, *args, **kwargs)
+
+    def get_model_version(self, *args: Any, **kwargs: Any) -> Any:
+        return self._bounded(super().get_model_version, *args, **kwargs)
+
+    def get_model_version_by_alias(self, *args: Any, **kwargs: Any) -> Any:
+        return self._bounded(super().get_model_version_by_alias, *args, **kwargs)
+
+    def get_run(self, *args: Any, **kwargs: Any) -> Any:
+        return self._bounded(super().get_run, *args, **kwargs)
+
+    def search_experiments(self, *args: Any, **kwargs: Any) -> Any:
+        return self._bounded(super().search_experiments, *args, **kwargs)
+
+
 def client(settings: Settings) -> MlflowClient:
     """The client for the configured tracking server and registry (one per store and process)."""
     configure(settings)
     found = _clients.get(settings.tracking_uri)
     if found is None:
-        found = _clients[settings.tracking_uri] = MlflowClient(
-            tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri
+        found = _clients[settings.tracking_uri] = (
+            _BoundedClient(tracking_uri=settings.tracking_uri, deadline_s=settings.mlflow_timeout_s)
+            if is_remote(settings.tracking_uri)
+            else MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
         )
     return found
 
@@ -86,7 +156,15 @@ def mlflow_errors(settings: Settings, *, not_found: LoupeError | None = None) ->
 
     ``not_found`` is the error to raise when MLflow says the thing does not exist (default: a
     :class:`VersionNotFound` with MLflow's own sentence).
+
+    A tracking server that failed less than :data:`REMEMBER_DOWN_S` ago is not asked again: the
+    same reason is raised at once.
     """
+    remote = is_remote(settings.tracking_uri)
+    if remote:
+        until, reason = _down.get(settings.tracking_uri, (0.0, ""))
+        if time.monotonic() < until:
+            raise RegistryUnavailable(reason)
     try:
         yield
     except MlflowException as error:
@@ -94,9 +172,19 @@ def mlflow_errors(settings: Settings, *, not_found: LoupeError | None = None) ->
             raise (not_found or VersionNotFound(first_line(error))) from error
         if error.error_code in REFUSED_CODES:
             raise RegistryRefused(f"{where(settings)} refused the request: {first_line(error)}") from error
-        raise RegistryUnavailable(f"{where(settings)} is unreachable or failing: {first_line(error)}") from error
+        raise _remember_down(
+            settings, remote, f"{where(settings)} is unreachable or failing: {first_line(error)}"
+        ) from error
     except OSError as error:  # requests' ConnectionError and timeouts derive from OSError
-        raise RegistryUnavailable(f"{where(settings)} is unreachable: {first_line(error)}") from error
+        raise _remember_down(settings, remote, f"{where(settings)} is unreachable: {first_line(error)}") from error
+    if remote:
+        _down.pop(settings.tracking_uri, None)
+
+
+def _remember_down(settings: Settings, remote: bool, reason: str) -> RegistryUnavailable:
+    if remote:
+        _down[settings.tracking_uri] = (time.monotonic() + REMEMBER_DOWN_S, reason)
+    return RegistryUnavailable(reason)
 
 
 def is_missing(error: MlflowException) -> bool:

@@ -107,6 +107,21 @@ def _read_pointer(settings: Settings, alias: str) -> AliasTarget | None:
         return None
 
 
+def last_served(settings: Settings, *, alias: str) -> tuple[int, str | None] | None:
+    """The version this host last served for ``alias`` and when it first did (ISO 8601), from its pointer file.
+
+    What the Home page can still say about an alias when the registry is unreachable.
+    """
+    pointer = _read_pointer(settings, alias)
+    if pointer is None:
+        return None
+    try:
+        saved_at = json.loads(_pointer(settings, alias).read_text()).get("saved_at")
+    except (OSError, ValueError):
+        saved_at = None
+    return pointer.version, saved_at if isinstance(saved_at, str) else None
+
+
 def _write_json(path: Path, payload: dict) -> None:
     # Written under a unique name and moved into place: a reader never sees half a file.
     path.parent.mkdir(parents=True, exist_ok=True)

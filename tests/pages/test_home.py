@@ -1,11 +1,13 @@
 import re
+import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import use_home
-from tests.pages.helpers import REDACTED, closed_port, failures, open_page, page_text, readable
+from tests.core.registry.tracking_server import seed_registry, tracking_server
+from tests.pages.helpers import REDACTED, ROOT, closed_port, failures, open_page, page_text, readable
 from tests.pages.test_monitoring import classifier_home, log_classified
 
 
@@ -118,3 +120,40 @@ def test_home_says_when_both_aliases_point_to_one_version(registry_home) -> None
     (note,) = [readable(box.value) for box in app.warning if "shadow scoring is idle" in box.value]
     assert note.startswith("`champion` and `challenger` both point to version 1: shadow scoring is idle")
     assert position(app, "warning", "`champion` and") < position(app, "subheader", "Champion")
+
+
+@pytest.mark.slow
+def test_home_with_the_registry_hung_then_dead_shows_the_last_known_holders(monkeypatch, tmp_path) -> None:
+    """With the tracking server hung (SIGSTOP) or dead (SIGKILL), Home says what it last knew, never "none"."""
+    with tracking_server(tmp_path / "tracking") as server:
+        seed_registry(server.url, model_name="team-model", versions=2, aliases={"champion": 1})
+        use_home(monkeypatch, tmp_path / "home", MLFLOW_TRACKING_URI=server.url, LOUPE_MODEL_NAME="team-model")
+
+        up = home().run()
+        assert not up.exception
+        assert "**Version 1**" in texts(up) and "2 versions registered" in texts(up)
+
+        server.hang()
+        started = time.monotonic()
+        hung = AppTest.from_file(str(ROOT / "Home.py"), default_timeout=30).run()
+        # A figure to report, not to assert: wall-clock time depends on the machine.
+        print(f"Home with the tracking server hung rendered in {time.monotonic() - started:.1f} s")
+        outage_shown(hung, server.url)
+
+        server.kill()
+        outage_shown(home().run(), server.url)
+
+
+def outage_shown(app: AppTest, tracking_uri: str) -> None:
+    assert not app.exception
+    (failure,) = failures(app)
+    assert failure.startswith("Registry unreachable. ") and tracking_uri in failure
+    shown = texts(app)
+    champion = re.search(
+        r"`champion` v1, as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC — the registry is unreachable\.", shown
+    )
+    assert champion is not None, shown
+    assert "No version held `challenger` as of " in shown and "whether one holds it now is unknown" in shown
+    assert re.search(r"number of versions unknown \(the registry is unreachable\); 2 versions as of ", shown)
+    assert "No version holds" not in shown and "0 versions registered" not in shown
+    assert "Traceback" not in page_text(app)

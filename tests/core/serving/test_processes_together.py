@@ -23,6 +23,7 @@ from storage.prediction_log import Prediction
 
 PROCESSES = 8
 REQUESTS = 3
+TRIALS = 5  # one start-up race passing proves little; five fresh homes in a row make a lucky pass unlikely
 
 # Each process: migrate the log, load champion and challenger, answer REQUESTS records with shadow scoring.
 WORKER = f"""
@@ -62,13 +63,21 @@ def _start_together(settings: Settings) -> list[subprocess.CompletedProcess[str]
 
 
 @pytest.mark.slow
-def test_eight_processes_on_a_fresh_home_all_answer_and_log_every_shadow(registry_home: Settings) -> None:
+@pytest.mark.parametrize("trial", range(1, TRIALS + 1))
+def test_eight_processes_on_a_fresh_home_all_answer_and_log_every_shadow(registry_home: Settings, trial: int) -> None:
     (registry_home.home_dir / "loupe.db").unlink()  # a fresh log: every process finds it unmigrated
     assert not registry_home.model_cache_dir.exists()  # and an empty model cache
 
     results = _start_together(registry_home)
 
     failures = [result.stderr[-2000:] for result in results if result.returncode != 0]
+    with migrated_sessions(registry_home.database_url) as sessions, sessions() as session:
+        shadows_logged = session.scalar(select(func.count()).where(Prediction.is_shadow.is_(True)))
+    # One line per trial (pytest -s shows it) so the counts over all trials can be quoted.
+    print(
+        f"trial {trial}/{TRIALS}: {len(failures)} of {PROCESSES} processes died, "
+        f"{shadows_logged} of {PROCESSES * REQUESTS} shadow rows"
+    )
     assert failures == []
     answered = [prediction_id for result in results for prediction_id in json.loads(result.stdout.splitlines()[-1])]
     assert len(answered) == len(set(answered)) == PROCESSES * REQUESTS
