@@ -3,14 +3,7 @@
 import streamlit as st
 
 from core.charts import class_probability_figure
-from core.serving.batch import (
-    BatchFileError,
-    answers_first,
-    rejected_with_inputs,
-    score_csv,
-    template_csv,
-    to_csv_bytes,
-)
+from core.serving.batch import BatchFileError, answers_first, score_csv, template_csv
 from core.serving.feedback import attach_feedback
 from core.serving.input_fields import FieldSpec
 from core.serving.model_cache import ServingError, serve
@@ -231,7 +224,8 @@ with action("Showing the Predict page"):
             "CSV to score (UTF-8, comma-separated, one column per input)",
             type=["csv"],
             key="batch_upload",
-            help=f"Up to {limit_mb} MB here; for larger files use "
+            help=f"Up to {limit_mb} MB here (the upload is held in memory while it is scored; a file sent again is "
+            "answered from the log, not logged twice); for larger files use "
             + command(["python", "-m", "core", "score", "--input", "IN.csv", "--output", "OUT.csv"], model=other_model)
             + ".",
         )
@@ -245,12 +239,12 @@ with action("Showing the Predict page"):
                     step = int(fraction * 50)
                     if step != last["step"]:
                         last["step"] = step
-                        bar.progress(fraction, text="Scoring…" if fraction < 0.5 else "Writing to the prediction log…")
+                        bar.progress(fraction, text="Scoring and logging…")
 
                 try:
-                    batch_input, result = score_csv(
+                    notices, result = score_csv(
                         settings,
-                        uploaded.getvalue(),
+                        uploaded,
                         sessions=sessions,
                         source="batch",
                         alias=ALIAS,
@@ -262,18 +256,29 @@ with action("Showing the Predict page"):
                     st.error(f"{plain(uploaded.name)}: {plain(error)}", icon="🚫")
                 else:
                     bar.progress(1.0, text="Done")
+                    told = [*notices, *([result.notice] if result.notice else [])]
+                    if result.already_logged:
+                        told.append(
+                            f"{plural(result.already_logged, 'row')} of this file were already in the log "
+                            "(sent before): answered from it with their prediction ids, not logged again"
+                        )
+                    if result.rejections_not_kept:
+                        told.append(
+                            f"{result.rejections_not_kept:,} more refusal(s) counted but not kept: the first "
+                            f"{settings.rejections_per_batch:,} of a batch are kept (LOUPE_REJECTIONS_PER_BATCH)"
+                        )
                     st.session_state["batch_result"] = {
                         "name": uploaded.name,
                         "rows": result.rows_in,
-                        "scored": len(result.accepted),
-                        "rejected_rows": result.rejected_row_count,
+                        "scored": result.scored,
+                        "rejected_rows": result.rejected_rows,
                         "version": result.model_version,
-                        "notices": [*batch_input.notices, *([result.notice] if result.notice else [])],
-                        "ood": int((result.accepted["ood_fields"] != "").sum()),
+                        "notices": told,
+                        "ood": result.ood_rows,
                         "preview": answers_first(result.accepted.head(PREVIEW_ROWS)),
                         "rejected_preview": result.rejected.head(PREVIEW_ROWS),
-                        "accepted_csv": to_csv_bytes(result.accepted),
-                        "rejected_csv": to_csv_bytes(rejected_with_inputs(result, batch_input.frame)),
+                        "accepted_csv": result.results_csv or b"",
+                        "rejected_csv": result.rejected_csv or b"",
                     }
 
         outcome_batch = st.session_state.get("batch_result")
