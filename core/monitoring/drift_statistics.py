@@ -13,6 +13,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from core.profile import NumericProfile
+from storage.rollups.buckets import clipped_for_sums, sum_bounds
 
 PSI_EPSILON = 1e-4  # keeps ln() finite for empty bins, as Evidently and most PSI write-ups do
 
@@ -29,8 +30,17 @@ class Histogram:
         return float(np.sum(self.counts))
 
     def means(self, edges: np.ndarray) -> np.ndarray:
-        """Mean value in each bin (the bin's midpoint where it is empty)."""
-        return np.divide(self.sums, self.counts, out=bin_midpoints(edges), where=self.counts > 0)
+        """Mean value in each bin (the bin's midpoint where it is empty), always finite.
+
+        Sums rolled up before values were clipped (see :func:`storage.rollups.buckets.sum_bounds`) may
+        hold 1e308 or inf: a mean is clipped to the same bounds, and a NaN one (inf − inf) sits at the
+        bin's midpoint, so Wasserstein and every figure built on it stay finite.
+        """
+        midpoints = bin_midpoints(edges)
+        with np.errstate(invalid="ignore", over="ignore"):
+            means = np.divide(self.sums, self.counts, out=midpoints.copy(), where=self.counts > 0)
+        means = np.where(np.isnan(means), midpoints, means)
+        return np.clip(means, *sum_bounds(edges))
 
 
 def bin_midpoints(edges: np.ndarray) -> np.ndarray:
@@ -76,14 +86,14 @@ def bin_index(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def bin_values(values: np.ndarray, edges: np.ndarray) -> Histogram:
-    """Counts and sums of ``values`` in the bins of ``edges`` (NaN ignored)."""
+    """Counts and sums of ``values`` in the bins of ``edges`` (NaN ignored; sums of clipped values, as the roll-ups)."""
     values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]
     index = bin_index(values, edges)
     size = len(edges) - 1
     return Histogram(
         counts=np.bincount(index, minlength=size).astype(float),
-        sums=np.bincount(index, weights=values, minlength=size),
+        sums=np.bincount(index, weights=clipped_for_sums(values, edges), minlength=size),
     )
 
 

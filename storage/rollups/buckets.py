@@ -42,9 +42,14 @@ def latency_bounds(bucket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
+# The largest float: an infinite value logged before inputs were checked counts in the outermost bucket.
+FLOAT_MAX = float(np.finfo(np.float64).max)
+SIGNED_LOG_TOP = float(np.log10(FLOAT_MAX))  # sign(v)·log10(1 + |v|) never exceeds it for a finite v
+
+
 def signed_log_bucket(values: np.ndarray) -> np.ndarray:
-    """Signed-log bucket of each value: ``floor(50 · sign(v) · log10(1 + |v|))``."""
-    values = np.asarray(values, dtype=float)
+    """Signed-log bucket of each value: ``floor(50 · sign(v) · log10(1 + |v|))`` (±inf: the outermost buckets)."""
+    values = np.clip(np.asarray(values, dtype=float), -FLOAT_MAX, FLOAT_MAX)
     return np.floor(np.sign(values) * np.log10(1 + np.abs(values)) * SIGNED_LOG_PER_UNIT).astype(np.int64)
 
 
@@ -52,7 +57,10 @@ def signed_log_bounds(bucket: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper value of each signed-log bucket."""
 
     def inverse(scaled: np.ndarray) -> np.ndarray:
-        return np.sign(scaled) * (10 ** np.abs(scaled) - 1)
+        # The outermost bucket ends at the largest float, not at 10^308.26 = inf.
+        with np.errstate(over="ignore"):
+            size = np.minimum(10 ** np.minimum(np.abs(scaled), SIGNED_LOG_TOP) - 1, FLOAT_MAX)
+        return np.sign(scaled) * size
 
     bucket = np.asarray(bucket, dtype=float)
     return inverse(bucket / SIGNED_LOG_PER_UNIT), inverse((bucket + 1) / SIGNED_LOG_PER_UNIT)
@@ -66,3 +74,25 @@ def latency_kind(source: str) -> str:
 def latency_metric(kind: str) -> str:
     """The roll-up metric holding the latency buckets of one kind of request."""
     return f"lat_{kind}"
+
+
+def sum_bounds(edges: np.ndarray) -> tuple[float, float]:
+    """The values a feature's bin sums and means take: its finite edges' range widened by one span each side.
+
+    Values beyond (1e308 or inf, logged before inputs were checked, or ingested from elsewhere) still
+    count in the open outer bins, but a bin's mean is clipped to these bounds (and raw values are clipped
+    before they are summed where Loupe sums them itself): one absurd value can neither make a figure
+    infinite nor drag a drift distance to 1e30. A reference's drift edges already reach one training
+    range beyond it, so a clipped value is still far out.
+    """
+    finite = np.asarray(edges, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    low, high = float(finite.min()), float(finite.max())
+    span = (high - low) or max(abs(low), 1.0)
+    return low - span, high + span
+
+
+def clipped_for_sums(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``values`` clipped to :func:`sum_bounds` (NaN stays NaN)."""
+    low, high = sum_bounds(edges)
+    return np.clip(np.asarray(values, dtype=float), low, high)
