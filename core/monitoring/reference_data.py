@@ -142,8 +142,27 @@ def attach_reference(
         if scores is not None:
             profile = replace(profile, prediction_profile=scores)
     notes += _target_notes(profile, served)
-    return _attach(
+    result = _attach(
         settings, version=version, profile=profile, rows=len(data), source=source, skipped=skipped, notes=notes
+    )
+    return replace(
+        result,
+        notes=[*result.notes, _estimator_note(settings, version=version, served=served, data=data, target=target)],
+    )
+
+
+def _estimator_note(
+    settings: Settings, *, version: int, served: ServedModel | None, data: pd.DataFrame, target: str | None
+) -> str:
+    """Fit and keep the version's performance estimator on the reference rows with true values (DLE / CBPE)."""
+    from core.monitoring.estimators import NO_ESTIMATOR, fit_and_store_note, fit_for_reference
+
+    if target is None:
+        return f"no target column given: {NO_ESTIMATOR}"
+    if served is None:
+        return "estimated performance not fitted: the model could not be loaded"
+    return fit_and_store_note(
+        settings, version=version, fit=lambda: fit_for_reference(served, data=data, target=target)
     )
 
 

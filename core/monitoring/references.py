@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from core import mlflow_io
 from core.errors import LoupeError
 from core.monitoring.drift_statistics import numeric_edges
+from core.monitoring.estimators import estimate_source
 from core.profile import NumericProfile, TrainingProfile
 from core.registry.holdout import holdout_metrics
 from core.settings import Settings
@@ -138,7 +139,9 @@ def refresh(
             owner = settings.model_copy(update={"model_name": model_name})
             return input_plan(owner, reference_profile(owner, session=session, model_version=version))
 
-        return rollups.refresh_rollups(session, binning=binning, progress=progress, wait=wait, plan=plan)
+        return rollups.refresh_rollups(
+            session, binning=binning, progress=progress, wait=wait, plan=plan, estimates=estimate_source(session)
+        )
 
 
 def _holdout_mae(metrics: dict[str, float]) -> float | None:

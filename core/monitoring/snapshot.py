@@ -17,6 +17,7 @@ from core import mlflow_io
 from core.errors import LoupeError
 from core.monitoring.classification_view import ClassificationView, classification_view, is_classifier
 from core.monitoring.drift import DriftReport
+from core.monitoring.estimated_view import EstimatedPerformance, window_estimates
 from core.monitoring.multivariate import MultivariateDrift
 from core.monitoring.percentiles import PERCENTILES, latency_percentiles
 from core.monitoring.references import holdout_mae, reference_profile, refresh
@@ -110,6 +111,7 @@ class Snapshot:
     unit: str | None = None  # the drift version's loupe.unit: answers and their errors are shown in it
     # kind (one | batch | sim | other), model_version, is_shadow, bucket, count (current window, selected rows)
     latency_by_kind: pd.DataFrame = field(default_factory=pd.DataFrame)
+    estimated: EstimatedPerformance | None = None  # estimated performance (DLE / CBPE) and its series
     # Multivariate drift of the drift version's inputs (None: its reference has no PCA) and its hourly sums.
     multivariate: MultivariateDrift | None = None
     multivariate_by_hour: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -255,6 +257,16 @@ def snapshot(
                 include_shadow=include_shadow,
                 drift_version=drift_version,
             )
+        estimated = window_estimates(
+            session,
+            model_name=name,
+            window=window,
+            version=version,
+            include_shadow=include_shadow,
+            drift_version=drift_version,
+            totals=totals,
+            classification=classified,
+        )
     latency = select_rows(latency_all, version=version, include_shadow=include_shadow)
     answered = select_rows(totals_all, version=None, include_shadow=False)
     current = _stats(
@@ -301,6 +313,7 @@ def snapshot(
         holdout_mae=training_mae,
         refreshed=refreshed,
         classification=classified,
+        estimated=estimated,
         latency_by_kind=select_rows(
             pd.concat(by_kind, ignore_index=True), version=version, include_shadow=include_shadow
         ),

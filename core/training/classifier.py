@@ -25,6 +25,7 @@ from core import mlflow_io
 from core.charts import TEMPLATE
 from core.errors import InvalidInput
 from core.mlflow_io import HOLDOUT_ARTIFACT
+from core.monitoring.estimators import fit_and_store_note, fit_on_holdout
 from core.profile import PROFILE_ARTIFACT, build_profile, profile_predictions
 from core.serving.answers import classification_score
 from core.settings import Settings
@@ -193,6 +194,16 @@ def train_classifier(
             settings,
             model_uri=logged.model_uri,
             tags={mlflow_io.ESTIMATOR_TAG: estimator, TASK_TAG: "classification"},
+        )
+        # Estimated performance (CBPE) from the holdout's probabilities, kept with the version.
+        progress(
+            fit_and_store_note(
+                settings,
+                version=version,
+                fit=lambda: fit_on_holdout(
+                    features=X_test, actual=y_test, probabilities=probabilities, classes=classes
+                ),
+            )
         )
     return TrainingResult(
         run_id=logged.run_id,

@@ -21,6 +21,7 @@ from core.charts import predicted_vs_actual_figure
 from core.dataset import CATEGORICAL_FEATURES, CATEGORY_ORDER, NUMERIC_FEATURES, TARGET, load_diamonds, split_diamonds
 from core.errors import InvalidInput
 from core.mlflow_io import HOLDOUT_ARTIFACT
+from core.monitoring.estimators import fit_and_store_note, fit_on_holdout
 from core.profile import PROFILE_ARTIFACT, build_profile
 from core.settings import Settings
 from core.task import Task
@@ -188,6 +189,14 @@ def train(
             settings,
             model_uri=logged.model_uri,
             tags={mlflow_io.ESTIMATOR_TAG: estimator, mlflow_io.UNIT_TAG: DEMO_UNIT},
+        )
+        # Estimated performance (DLE) from the holdout's errors, kept with the version.
+        progress(
+            fit_and_store_note(
+                settings,
+                version=version,
+                fit=lambda: fit_on_holdout(features=X_test, actual=split.y_test, predictions=predictions),
+            )
         )
     return TrainingResult(
         run_id=logged.run_id,

@@ -27,6 +27,7 @@ from storage.rollups.buckets import (
     signed_log_bucket,
 )
 from storage.rollups.classification import add_labels, add_predicted
+from storage.rollups.estimates import EstimateSource, add_estimates, clear_estimates
 from storage.rollups.lock import lock_rollups
 from storage.rollups.realised_error import (
     add_errors,
@@ -96,6 +97,7 @@ def refresh_rollups(
     progress: Callable[[str], None] | None = None,
     wait: bool = True,
     plan: InputPlanSource | None = None,
+    estimates: EstimateSource | None = None,
 ) -> RefreshResult:
     """Add everything logged since the last refresh to the roll-ups (idempotent; flushed, not committed).
 
@@ -128,7 +130,10 @@ def refresh_rollups(
         return plans[key]
 
     def add_predictions(low: int, high: int) -> np.ndarray:
-        return _add_predictions(session, low, high, binning_for, feedback_seen, plan_for)
+        found = _add_predictions(session, low, high, binning_for, feedback_seen, plan_for)
+        if estimates is not None and len(found):  # estimated performance: see storage.rollups.estimates
+            _add_chunk_estimates(session, low, high, estimates)
+        return found
 
     def add_rejections(low: int, high: int) -> np.ndarray:
         return _add_rejections(session, low, high)
@@ -373,6 +378,26 @@ def _feature_rows(
     return to_records(frame, columns)
 
 
+def _add_chunk_estimates(session: Session, low: int, high: int, estimates: EstimateSource) -> None:
+    query = select(
+        Prediction.id,
+        hour_of(session, Prediction.created_at),
+        Prediction.model_name,
+        Prediction.model_version,
+        Prediction.is_shadow,
+        Prediction.prediction,
+        Prediction.label,
+    ).where(Prediction.id > low, Prediction.id <= high)
+    rows = read_frame(session, query, ["id", "hour", "model_name", "model_version", "is_shadow", "prediction", "label"])
+    rows["hour"] = as_hours(rows["hour"])
+    rows["is_shadow"] = rows["is_shadow"].astype(bool)
+    rows["prediction"] = rows["prediction"].astype(float)
+    keys = ["model_name", "hour", "model_version", "is_shadow"]
+    rows["group"] = rows.groupby(keys, sort=False).ngroup()
+    groups = rows.drop_duplicates("group").set_index("group")[keys].sort_index()
+    add_estimates(session, rows, groups, low, high, estimates)
+
+
 def _add_rejections(session: Session, low: int, high: int) -> np.ndarray:
     """Roll up the rejections with ids in (``low``, ``high``]; returns the ids found."""
     query = select(
@@ -404,11 +429,18 @@ def _add_rejections(session: Session, low: int, high: int) -> np.ndarray:
     return rows["id"].to_numpy(dtype=np.int64)
 
 
-def rebuild_rollups(session: Session, *, binning: BinningSource, plan: InputPlanSource | None = None) -> RefreshResult:
+def rebuild_rollups(
+    session: Session,
+    *,
+    binning: BinningSource,
+    estimates: EstimateSource | None = None,
+    plan: InputPlanSource | None = None,
+) -> RefreshResult:
     """Drop every roll-up and read the whole log again (after changing bins, or to repair)."""
     lock_rollups(session)
     for table in (RollupHour, RollupBucket, RollupLabel, RollupScore, RollupFeature, RollupRejection, RollupState):
         session.execute(delete(table))
     session.execute(delete(RollupGap))
+    clear_estimates(session)
     clear_input_rollups(session)
-    return refresh_rollups(session, binning=binning, plan=plan)
+    return refresh_rollups(session, binning=binning, estimates=estimates, plan=plan)

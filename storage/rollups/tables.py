@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, Integer, String, Text
+from sqlalchemy import Boolean, Float, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.base import Base, BigId, UTCDateTime, utcnow
@@ -147,6 +147,76 @@ class RollupGap(Base):
     first_id: Mapped[int] = mapped_column(BigId, primary_key=True)
     last_id: Mapped[int] = mapped_column(BigId)
     found_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ModelEstimator(Base):
+    """A version's performance estimator, fitted on its reference holdout (DLE for a regressor, CBPE for a classifier).
+
+    ``payload_json``: plain JSON (feature encoding, isotonic calibration steps, sampling-error constants);
+    ``model_bytes``: a regressor's error models as skops bytes, loaded with an explicit list of trusted types.
+    """
+
+    __tablename__ = "model_estimators"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    method: Mapped[str] = mapped_column(String(8))  # dle | cbpe
+    payload_json: Mapped[str] = mapped_column(Text)
+    model_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
+    rows: Mapped[int] = mapped_column(Integer)  # holdout rows it was fitted on
+    fitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RollupEstimate(Base):
+    """Estimated performance sums per hour and version: a regressor's estimated errors, a classifier's expected correctness.
+
+    ``abs_error_sq_sum`` and ``correct_var_sum`` give the per-row spread the sampling-error band is taken from.
+    """
+
+    __tablename__ = "rollup_estimates"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    is_shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    count: Mapped[int] = mapped_column(BigId, default=0)
+    abs_error_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    abs_error_sq_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    sq_error_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    correct_sum: Mapped[float] = mapped_column(Float, default=0.0)  # Σ calibrated P(predicted class)
+    correct_var_sum: Mapped[float] = mapped_column(Float, default=0.0)  # Σ p(1 − p): Bernoulli variance
+
+
+class RollupEstimateClass(Base):
+    """A classifier's expected true positives, false positives and false negatives of one class, per hour."""
+
+    __tablename__ = "rollup_estimate_classes"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    is_shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    class_name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    tp: Mapped[float] = mapped_column(Float, default=0.0)
+    fp: Mapped[float] = mapped_column(Float, default=0.0)
+    fn: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class RollupEstimateBin(Base):
+    """Calibrated P(class) of a classifier's rows on fixed bins of [0, 1] (count and probability sum), per hour.
+
+    Binary: the positive class only; multiclass: each class (one-vs-rest ROC AUC)."""
+
+    __tablename__ = "rollup_estimate_bins"
+
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    model_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    is_shadow: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    class_name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(BigId, default=0)
+    probability_sum: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class RollupMultivariate(Base):
