@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.charts import class_probability_figure
 from core.serving.batch import BatchFileError, answers_first, score_csv, template_csv
-from core.serving.feedback import attach_feedback
+from core.serving.feedback import attach_feedback, registry_profiles
 from core.serving.input_fields import FieldSpec
 from core.serving.model_cache import ServingError, serve
 from core.serving.scoring import predict_one, score_shadow_for
@@ -350,7 +350,9 @@ with action("Showing the Predict page"):
         if st.button("Attach actuals", key="feedback_attach", disabled=feedback_file is None):
             with action(f"Attaching the actuals in {feedback_file.name}"):
                 try:
-                    attached = attach_feedback(feedback_file.getvalue(), sessions=sessions)
+                    attached = attach_feedback(
+                        feedback_file.getvalue(), sessions=sessions, profiles=registry_profiles(settings)
+                    )
                 except BatchFileError as error:
                     st.error(f"{plain(feedback_file.name)}: {plain(error)}", icon="🚫")
                 else:

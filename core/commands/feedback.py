@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
 
     from core.commands._console import fail, progress
     from core.serving.batch import BatchFileError
-    from core.serving.feedback import attach_feedback
+    from core.serving.feedback import attach_feedback, registry_profiles
     from core.settings import get_settings
     from storage.db import migrated_sessions
 
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"cannot read {args.input}: {error.strerror or error}")
     try:
         with migrated_sessions(settings.database_url) as sessions:
-            result = attach_feedback(data, sessions=sessions)
+            result = attach_feedback(data, sessions=sessions, profiles=registry_profiles(settings))
     except BatchFileError as error:
         return fail(str(error))
     progress(f"{plural(result.stored, 'actual value')} stored")

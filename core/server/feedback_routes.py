@@ -19,7 +19,7 @@ from starlette.responses import Response
 from core.server.auth import require_write_token
 from core.server.protocol import CONTENT_JSON, ProtocolError, dumps, error_body
 from core.server.state import ServerState
-from core.serving.feedback import store_truths
+from core.serving.feedback import registry_profiles, store_truths
 
 # One body carries at most this many values: a bigger upload goes through ``python -m core feedback``.
 MAX_ITEMS = 10_000
@@ -81,7 +81,7 @@ def parse_feedback_body(body: bytes) -> list[tuple[int, int, str]]:
 
 def store_feedback(state: ServerState, items: list[tuple[int, int, str]]) -> dict[str, Any]:
     """Check and store in one transaction (the rules of :func:`core.serving.feedback.store_truths`)."""
-    result = store_truths(items, sessions=state.sessions)
+    result = store_truths(items, sessions=state.sessions, profiles=registry_profiles(state.settings))
     ids = {number: prediction_id for number, prediction_id, _ in items}
     refused = [
         {"item": int(number), "prediction_id": ids[int(number)], "field": field, "reason": message}

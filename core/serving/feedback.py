@@ -9,19 +9,27 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.profile import TrainingProfile
 from core.serving.batch import BatchFileError, decode_text
+from core.serving.input_fields import TRUTH_FIELD, FieldSpec, truth_field
+from core.serving.input_schema import InputSchema, range_factor_for
+from core.settings import Settings
 from core.task import class_text
+from storage.answer_versions import answer_versions
 from storage.prediction_log import add_feedback, answer_classes, shadowed_answers
+from storage.rollups import load_reference
 
 FEEDBACK_COLUMNS = ("prediction_id", "actual")
 SHOWN_CLASSES = 8  # a rejection lists at most this many of the model's classes
+ID_MIN, ID_MAX = -(2**63), 2**63 - 1  # a BIGINT: larger ids overflow SQLite's driver and PostgreSQL alike
+PLAIN_TRUTH = truth_field(None, range_factor=None)  # a regressor's truth without a profiled target
 
 
 @dataclass(frozen=True)
@@ -71,14 +79,14 @@ def parse_feedback(data: bytes) -> FeedbackRows:
     return FeedbackRows(values=values, rejected=pd.DataFrame(problems, columns=["row", "field", "message"]))
 
 
-def _as_number(raw: str) -> tuple[float | None, str | None]:
-    try:
-        actual = float(raw)
-    except ValueError:
-        return None, f"actual: {raw!r} is not a number (rule: type)"
-    if not math.isfinite(actual):
-        return None, f"actual: {raw!r} is not a finite number (rule: finite)"
-    return actual, None
+def _as_number(raw: str, truth: FieldSpec) -> tuple[float | None, str | None]:
+    # The rules of an input (input_schema): finite, within a 64-bit float, and — with a profiled target —
+    # of the sign it always had and within its plausible range.
+    check = InputSchema(fields=(truth,)).validate_record({TRUTH_FIELD: raw})
+    if check.problems:
+        return None, check.problems[0].message
+    assert check.values is not None
+    return float(check.values[TRUTH_FIELD]), None
 
 
 def _as_class(raw: str, classes: tuple[str, ...]) -> tuple[str | None, str | None]:
@@ -93,20 +101,66 @@ def _as_class(raw: str, classes: tuple[str, ...]) -> tuple[str | None, str | Non
     return None, f"actual: {raw!r} is not one of the model's classes ({shown}{more}) (rule: class)"
 
 
-def check_actual(raw: str, classes: tuple[str, ...] | None) -> tuple[float | str | None, str | None]:
+def check_actual(
+    raw: str, classes: tuple[str, ...] | None, truth: FieldSpec | None = None
+) -> tuple[float | str | None, str | None]:
     """One true value as written, checked against what its prediction needs (``classes``: a classifier's,
-    ``None``: a regressor's): the value to store, or the sentence that refuses it."""
+    ``None``: a regressor's, whose ``truth`` field holds the target's rules): the value to store, or the
+    sentence that refuses it."""
     if not raw:
         return None, "actual: missing (rule: required)"
     if classes is not None:
         return _as_class(raw, classes)
-    return _as_number(raw)
+    return _as_number(raw, truth or PLAIN_TRUTH)
 
 
-def attach_feedback(data: bytes, *, sessions: sessionmaker[Session]) -> FeedbackResult:
+def id_problem(prediction_id: int) -> str | None:
+    """Why an id cannot be a logged one: outside the 64-bit range every database stores ids in."""
+    if ID_MIN <= prediction_id <= ID_MAX:
+        return None
+    return f"prediction_id: {prediction_id} is out of range (rule: range; ids are 64-bit, {ID_MIN} … {ID_MAX})"
+
+
+ProfileLookup = Callable[[Session, str, int], TrainingProfile | None]
+
+
+def stored_profile(session: Session, model_name: str, version: int) -> TrainingProfile | None:
+    """The profile Monitoring keeps for a version (no registry call): the default for :func:`store_truths`."""
+    stored = load_reference(session, model_name=model_name, model_version=version)
+    return None if stored is None else TrainingProfile.from_json(stored.profile_json)
+
+
+def registry_profiles(settings: Settings) -> ProfileLookup:
+    """Profiles as Monitoring reads them: kept with the roll-ups, else from the registry (then kept)."""
+    from core.monitoring.references import reference_profile
+
+    def lookup(session: Session, model_name: str, version: int) -> TrainingProfile | None:
+        owner = (
+            settings if model_name == settings.model_name else settings.model_copy(update={"model_name": model_name})
+        )
+        return reference_profile(owner, session=session, model_version=version)
+
+    return lookup
+
+
+def _truth_fields(
+    session: Session, needs: dict[int, tuple[str, ...] | None], profiles: ProfileLookup
+) -> dict[int, FieldSpec]:
+    """The truth field of each regressor's answer, one profile read per version."""
+    versions = answer_versions(session, prediction_ids=[key for key, classes in needs.items() if classes is None])
+    fields: dict[tuple[str, int], FieldSpec] = {}
+    for key in set(versions.values()):
+        profile = profiles(session, *key)
+        fields[key] = truth_field(profile, range_factor=range_factor_for(profile))
+    return {prediction_id: fields[key] for prediction_id, key in versions.items()}
+
+
+def attach_feedback(
+    data: bytes, *, sessions: sessionmaker[Session], profiles: ProfileLookup | None = None
+) -> FeedbackResult:
     """Store the true values of a feedback CSV in one transaction (see :func:`store_truths`)."""
     parsed = parse_feedback(data)
-    stored = store_truths(parsed.values, sessions=sessions)
+    stored = store_truths(parsed.values, sessions=sessions, profiles=profiles)
     problems = [
         *parsed.rejected.itertuples(index=False, name=None),
         *stored.rejected.itertuples(index=False, name=None),
@@ -115,22 +169,32 @@ def attach_feedback(data: bytes, *, sessions: sessionmaker[Session]) -> Feedback
     return FeedbackResult(stored=stored.stored, unknown_ids=stored.unknown_ids, rejected=rejected)
 
 
-def store_truths(values: list[tuple[int, int, str]], *, sessions: sessionmaker[Session]) -> FeedbackResult:
+def store_truths(
+    values: list[tuple[int, int, str]], *, sessions: sessionmaker[Session], profiles: ProfileLookup | None = None
+) -> FeedbackResult:
     """Check ``(row, prediction id, true value as written)`` items and store the good ones in one transaction.
 
     The rules every way in shares (a file on the page or the CLI, the server's ``POST /feedback``):
-    an id the log does not hold is reported once, whatever its value; an id given more than once is
-    refused every time (storing one of them would be a guess); a shadow prediction's id is refused
-    (its truth is its answer's); a regressor's value is a finite number, a classifier's one of its
-    model's classes.
+    an id outside the 64-bit range is refused; an id the log does not hold is reported once, whatever
+    its value; an id given more than once is refused every time (storing one of them would be a
+    guess); a shadow prediction's id is refused (its truth is its answer's); a classifier's value is
+    one of its model's classes, a regressor's a finite number — and, when its version's reference
+    profiled the target (``profiles``: default, the profile Monitoring keeps), within the target's
+    plausible range and of the sign it always had (:func:`core.serving.input_fields.truth_field`).
     """
-    times = Counter(prediction_id for _, prediction_id, _ in values)
     problems: list[tuple[int, str, str]] = []
+    for row, prediction_id, _ in values:
+        beyond = id_problem(prediction_id)
+        if beyond is not None:
+            problems.append((row, "prediction_id", beyond))
+    values = [item for item in values if id_problem(item[1]) is None]
+    times = Counter(prediction_id for _, prediction_id, _ in values)
     actuals: dict[int, float] = {}
     labels: dict[int, str] = {}
     with sessions.begin() as session:
         needs = answer_classes(session, prediction_ids=list(times))
         shadowed = shadowed_answers(session, prediction_ids=list(needs))
+        truths = _truth_fields(session, needs, profiles or stored_profile)
         for row, prediction_id, raw in values:
             if prediction_id not in needs:
                 continue
@@ -145,7 +209,7 @@ def store_truths(values: list[tuple[int, int, str]], *, sessions: sessionmaker[S
                     f"({shadowed[prediction_id]}) (rule: not shadow)"
                 )
             else:
-                value, problem = check_actual(raw, needs[prediction_id])
+                value, problem = check_actual(raw, needs[prediction_id], truths.get(prediction_id))
                 if isinstance(value, str):
                     labels[prediction_id] = value
                 elif value is not None:

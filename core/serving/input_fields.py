@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from core.profile import CategoricalProfile, NumericProfile, Rule
+from core.profile import CategoricalProfile, NumericProfile, Rule, TrainingProfile
 
 NUMERIC_TYPES = {"double": "float", "float": "float", "long": "integer", "integer": "integer"}
 # What a model's numeric input can hold, by MLflow signature type: the largest magnitude, and the smallest
@@ -228,3 +228,15 @@ def field_from(
         )
     levels = ("False", "True") if dtype == "boolean" else None
     return FieldSpec(name=name, kind="categorical", dtype=dtype, required=required, levels=levels)  # type: ignore[arg-type]
+
+
+TRUTH_FIELD = "actual"  # what a regressor's true value is called in feedback files, requests and ingest
+
+
+def truth_field(profile: TrainingProfile | None, *, range_factor: float | None) -> FieldSpec:
+    """The field a regressor's true value fills: a finite 64-bit number; when the reference profiled a numeric
+    target (and ``range_factor`` is not ``None``), also within its plausible range and of the sign it always had."""
+    target = profile.target_profile if profile is not None else None
+    if not isinstance(target, NumericProfile):
+        return field_from(TRUTH_FIELD, None, "float", True)
+    return field_from(TRUTH_FIELD, target, "float", True, range_factor=range_factor)

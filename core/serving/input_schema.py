@@ -325,6 +325,14 @@ class InputSchema:
         return result
 
 
+def range_factor_for(profile: TrainingProfile | None, range_factor: float | None = None) -> float | None:
+    """The factor plausible ranges are widened by (default: the setting), or ``None`` without a profile or
+    with one of fewer than :data:`RANGE_MIN_ROWS` rows (an input example, say: too little to tell)."""
+    if profile is None or profile.row_count < RANGE_MIN_ROWS:
+        return None
+    return get_settings().input_range_factor if range_factor is None else range_factor
+
+
 def build_schema(
     signature_inputs: Sequence[Mapping[str, Any]] | None,
     profile: TrainingProfile | None,
@@ -340,9 +348,7 @@ def build_schema(
     example, say) sets no range nor inferred sign rule: it says too little about what is plausible.
     """
     features = profile.features if profile is not None else {}
-    if range_factor is None:
-        range_factor = get_settings().input_range_factor
-    factor = range_factor if profile is not None and profile.row_count >= RANGE_MIN_ROWS else None
+    factor = range_factor_for(profile, range_factor)
     specs: list[FieldSpec] = []
     if signature_inputs:
         for column in signature_inputs:
