@@ -90,7 +90,7 @@ with action("Showing the Experiments page"):
         key="experiment",
     )
     if settings.experiment_name not in names.values():
-        st.caption(f"The configured experiment `{settings.experiment_name}` does not exist yet.")
+        st.caption(f"The configured experiment {code(settings.experiment_name)} does not exist yet.")
     experiment_link = experiment_url(settings, experiment_id=experiment_id)
     if experiment_link:
         st.markdown(f"[Open experiment {plain(names[experiment_id])} in the MLflow UI]({experiment_link})")
@@ -143,7 +143,7 @@ with action("Showing the Experiments page"):
     threshold = None
     if threshold_metric != NO_METRIC:
         bound = "at most" if lower_is_better(threshold_metric) else "at least"
-        threshold = threshold_column.number_input(f"{threshold_metric} {bound}", value=None, key="threshold")
+        threshold = threshold_column.number_input(f"{plain(threshold_metric)} {bound}", value=None, key="threshold")
     runs = narrow(runs, estimators=chosen_estimators, metric=threshold_metric, threshold=threshold)
     # The table, charts and leaderboard start on the holdout figure the most runs logged (a team's runs rarely
     # say "rmse"; a classifier's say accuracy_score or roc_auc), sorted the way that metric points.
@@ -182,7 +182,7 @@ with action("Showing the Experiments page"):
         page_number = page_column.number_input("Page", min_value=1, value=1, step=1, key="page")
         ordered = sort_table(table, sort_by=sort_by, descending=descending)
         page = runs_page(ordered, page=page_number, page_size=page_size)
-        st.caption(f"{page.total:,} runs · page {page.page} of {page.pages} · sorted by {sort_by}")
+        st.caption(f"{page.total:,} runs · page {page.page} of {page.pages} · sorted by {plain(sort_by)}")
         column_config = {
             "started": st.column_config.DatetimeColumn("started", format=TIMESTAMP_COLUMN_FORMAT),
             "model": st.column_config.CheckboxColumn("model", help="The run logged a model that can be registered"),
@@ -302,7 +302,7 @@ with action("Showing the Experiments page"):
                 key="leaderboard_metric",
             )
             winner = "lowest" if lower_is_better(board_metric) else "highest"
-            st.caption(f"The best run of each estimator: {winner} {board_metric} wins.")
+            st.caption(f"The best run of each estimator: {winner} {plain(board_metric)} wins.")
             board = leaderboard(runs, metric=board_metric)
             st.dataframe(
                 board,
@@ -332,7 +332,7 @@ with action("Showing the Experiments page"):
             st.markdown(f"[Open this run in the MLflow UI]({url})")
         why_not = registrable(runs, run_id=register_id)
         if why_not:
-            st.warning(why_not, icon="🚫")
+            st.warning(plain(why_not), icon="🚫")
         registered_elsewhere = elsewhere(settings, run_id=register_id)
         if registered_elsewhere:
             st.info(plain(registered_elsewhere), icon="ℹ️")
@@ -365,8 +365,9 @@ with action("Showing the Experiments page"):
             f"Register as a new version of {plain(settings.model_name)}",
             key="register",
             disabled=why_not is not None or (bool(registered_here) and not again),
-            help=why_not
-            or ("Already registered: tick the box above to make another version." if registered_here else None),
+            help=plain(why_not)
+            if why_not
+            else ("Already registered: tick the box above to make another version." if registered_here else None),
             type="primary",
         ):
             with action(f"Registering run {labels[register_id]} as a new version of {settings.model_name}"):

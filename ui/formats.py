@@ -93,7 +93,11 @@ def input_step(low: float | None, high: float | None, typical: float | None = No
 
 
 def code(text: str) -> str:
-    """``text`` as inline code in Markdown, whatever backticks it holds (a longer fence around it)."""
+    """``text`` as inline code in Markdown, whatever backticks it holds (a longer fence around it).
+
+    Line breaks become spaces: a blank line would end the code span and let the rest be read as Markdown.
+    """
+    text = " ".join(str(text).splitlines())
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     padded = f" {text} " if longest or text.startswith(" ") or text.endswith(" ") else text
@@ -114,6 +118,9 @@ _BLOCK_START = re.compile(r"^([#>+=-]|\d+[.)])")
 # Emoji and icon shortcodes (``:smile:``, ``:material/home:``) are replaced after Markdown's escapes are
 # resolved, so escaping cannot stop them; a word joiner (invisible) after the colon does. Times (12:30:00) stay.
 _SHORTCODE = re.compile(r":(?=(?:[A-Za-z][\w/+-]*|[+-]1):)")
+# GitHub-flavoured Markdown turns a bare web address into a link after escapes are resolved; a word joiner
+# after the scheme (or ``www``) keeps it text.
+_AUTOLINK = re.compile(r"(?i)\b(?:(?:https?|ftp)(?=://)|www(?=\.))")
 
 
 def plain(text: object) -> str:
@@ -125,7 +132,8 @@ def plain(text: object) -> str:
     for line in str(text).splitlines() or [""]:
         body = line.lstrip(" \t")
         indent = "\u00a0" * (len(line) - len(body))
-        body = _INLINE_MARKUP.sub(r"\\\1", _SHORTCODE.sub(":\u2060", body))
+        body = _AUTOLINK.sub(lambda match: match.group(0) + "\u2060", _SHORTCODE.sub(":\u2060", body))
+        body = _INLINE_MARKUP.sub(r"\\\1", body)
         lines.append(indent + _BLOCK_START.sub(lambda match: _escape_last(match.group(1)), body))
     return "  \n".join(lines)
 

@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.charts import TEMPLATE
+from core.charts import TEMPLATE, chart_text
 from core.experiments.comparison import Holdout, selected
 from core.experiments.runs import MISSING, RunSet, lower_is_better
 from core.formats import measured
@@ -42,7 +42,7 @@ def metric_bar_figures(runs: RunSet, *, run_ids: list[str], metrics: list[str] |
         colors = [BEST_COLOR if run_id == best else OTHER_COLOR for run_id in run_ids]
         figure = go.Figure(
             go.Bar(
-                x=[labels[run_id] for run_id in run_ids],
+                x=[chart_text(labels[run_id]) for run_id in run_ids],  # run names from data: Plotly reads tags
                 y=values.to_list(),
                 marker={"color": colors},
                 text=[
@@ -131,7 +131,7 @@ def _dimension(values: pd.Series, *, label: str) -> dict:
         "label": label,
         "values": [codes[text] for text in texts],
         "tickvals": list(range(len(levels))),
-        "ticktext": levels,
+        "ticktext": [chart_text(level) for level in levels],
     }
 
 
@@ -156,7 +156,8 @@ def param_metric_scatter(runs: RunSet, frame: pd.DataFrame, *, param: str, metri
     labels = runs.labels()
     rows = frame[frame[f"params.{param}"].notna() & frame[f"metrics.{metric}"].notna()]
     numeric = pd.api.types.is_numeric_dtype(rows[f"params.{param}"])
-    x_values = rows[f"params.{param}"].astype(float) if numeric else rows[f"params.{param}"].map(_text)
+    # Param values, run names and estimators are text from data: Plotly reads a few HTML tags in labels.
+    x_values = rows[f"params.{param}"].astype(float) if numeric else rows[f"params.{param}"].map(_text).map(chart_text)
     figure = go.Figure()
     for index, (estimator, group) in enumerate(rows.groupby("estimator", sort=True)):
         figure.add_trace(
@@ -164,9 +165,9 @@ def param_metric_scatter(runs: RunSet, frame: pd.DataFrame, *, param: str, metri
                 x=x_values[group.index].to_list(),
                 y=group[f"metrics.{metric}"].astype(float).to_list(),
                 mode="markers",
-                name=str(estimator),
-                text=[labels[run_id] for run_id in group.index],
-                hovertemplate=f"%{{text}}<br>{param}=%{{x}}<br>{metric}=%{{y:.4g}}<extra>{estimator}</extra>",
+                name=chart_text(estimator),
+                text=[chart_text(labels[run_id]) for run_id in group.index],
+                hovertemplate=f"%{{text}}<br>{param}=%{{x}}<br>{metric}=%{{y:.4g}}<extra>{chart_text(estimator)}</extra>",
                 marker={"size": 9, "color": ESTIMATOR_COLORS[index % len(ESTIMATOR_COLORS)], "opacity": 0.8},
             )
         )
@@ -208,7 +209,7 @@ def predicted_vs_actual_grid(holdouts: list[Holdout]) -> go.Figure:
     figure = make_subplots(
         rows=rows,
         cols=columns,
-        subplot_titles=[holdout.label for holdout in shown] or ["no holdout predictions"],
+        subplot_titles=[chart_text(holdout.label) for holdout in shown] or ["no holdout predictions"],
         shared_xaxes="all",
         shared_yaxes="all",
         horizontal_spacing=0.05,
@@ -223,7 +224,7 @@ def predicted_vs_actual_grid(holdouts: list[Holdout]) -> go.Figure:
                 x=holdout.actual,
                 y=holdout.predicted,
                 mode="markers",
-                name=holdout.label,
+                name=chart_text(holdout.label),
                 marker={"size": 3, "opacity": 0.5, "color": ESTIMATOR_COLORS[index % len(ESTIMATOR_COLORS)]},
             ),
             row=row,

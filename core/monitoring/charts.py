@@ -199,10 +199,9 @@ def drift_overlay_figure(drift: FeatureDrift, *, short_title: bool = False) -> g
         figure.update_layout(yaxis={"range": [0, 1.02], "tickformat": ".0%"})
         y_title = f"share of rows with {chart_text(drift.feature)} at or below"
     else:
-        figure.add_trace(
-            go.Bar(x=distribution.labels, y=distribution.reference, name="reference", marker_color=PALETTE[0])
-        )
-        figure.add_trace(go.Bar(x=distribution.labels, y=distribution.current, name="current", marker_color=PALETTE[2]))
+        levels = [chart_text(label) for label in distribution.labels]  # levels from data: Plotly reads tags in them
+        figure.add_trace(go.Bar(x=levels, y=distribution.reference, name="reference", marker_color=PALETTE[0]))
+        figure.add_trace(go.Bar(x=levels, y=distribution.current, name="current", marker_color=PALETTE[2]))
         figure.update_layout(barmode="group")
     verdict = drift.verdict
     feature = chart_text(drift.feature)  # a column name from data: Plotly would read tags in it

@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from sqlalchemy.orm import Session
 
+from core.charts import chart_text
 from core.monitoring.charts import _layout
 from core.monitoring.drift import DriftThresholds, feature_drift
 from core.monitoring.references import reference_profile
@@ -91,7 +92,9 @@ def drift_trend_figure(trend: pd.DataFrame, feature: str) -> go.Figure:
     """The daily statistic as a line, each day coloured by its verdict, with the threshold as a dashed line."""
     figure = go.Figure()
     if trend.empty:
-        return _layout(figure, title=f"{feature}: no inputs by day in this window", y_title="statistic", x_title="day")
+        return _layout(
+            figure, title=f"{chart_text(feature)}: no inputs by day in this window", y_title="statistic", x_title="day"
+        )
     method, threshold, rule = trend["method"].iloc[-1], float(trend["threshold"].iloc[-1]), trend["rule"].iloc[-1]
     p_value = str(rule).startswith("p")
     figure.add_trace(
@@ -121,7 +124,7 @@ def drift_trend_figure(trend: pd.DataFrame, feature: str) -> go.Figure:
     verdicts = ", ".join(f"{count} {verdict}" for verdict, count in trend["verdict"].value_counts().items())
     return _layout(
         figure,
-        title=f"{feature} by day: {method} ({verdicts})",
+        title=f"{chart_text(feature)} by day: {method} ({verdicts})",  # a column name from data: Plotly reads tags
         y_title="p-value (log)" if p_value else f"{method} statistic",
         x_title="day (UTC)",
     )

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from pandas.io.formats.style import Styler
 
-from core.charts import TEMPLATE
+from core.charts import TEMPLATE, chart_text
 from core.formats import IN_ANSWER_UNITS, holdout_value, number, utc_naive
 from core.mlflow_io import ESTIMATOR_TAG, VersionInfo
 from core.registry.holdout import KNOWN_NAMES, LABELS, PREFERENCE, HoldoutMetric, holdout_metrics
@@ -197,7 +197,8 @@ def timeline_figure(
             mode="markers+text",
             text=[f"v{version.version}" for version in ordered],
             textposition="top center",
-            customdata=[[version.version, version.estimator] for version in ordered],
+            # The estimator is a tag from data: Plotly reads a few HTML tags in hover text.
+            customdata=[[version.version, chart_text(version.estimator)] for version in ordered],
             hovertemplate=f"version %{{customdata[0]}} · %{{customdata[1]}}<br>{label} %{{y:,.4g}}<extra></extra>",
             name="versions",
             marker={"size": 11, "color": "#e5e7eb", "line": {"width": 1, "color": "#111"}},
