@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from core import mlflow_io
 from core.mlflow_io import VersionInfo
+from core.registry.last_known import remember
 from core.settings import Settings
 from storage.db import Sessions, reading
 from storage.ledger import (
@@ -24,6 +25,18 @@ from storage.ledger import (
 )
 
 EXTERNAL_ACTOR = "outside Loupe"
+READ_REASON = (
+    "the registry's alias differed from the ledger's last entry when Loupe read it "
+    "(changed by another client or the MLflow UI; the exact time is unknown)"
+)
+
+
+def event_reason(event: str, delivered_at: str) -> str:
+    """Why an entry was recorded when the registry's webhook reported the change (so its time is known)."""
+    return (
+        f"the registry reported {event} at {delivered_at} (its webhook, signature checked): changed by another "
+        "client or the MLflow UI"
+    )
 
 
 @dataclass(frozen=True)
@@ -62,11 +75,18 @@ def settle_pending_moves(session: Session, settings: Settings, holders: dict[str
 
 
 def record_external_changes(
-    session: Session, settings: Settings, holders: dict[str, int], *, moving: frozenset[str] = frozenset()
+    session: Session,
+    settings: Settings,
+    holders: dict[str, int],
+    *,
+    moving: frozenset[str] = frozenset(),
+    reported: tuple[str, str] | None = None,
 ) -> list[AliasChange]:
     """Ledger entries (origin ``external``) for every alias whose holder differs from the last entry; call under the lock.
 
     Aliases in ``moving`` are being moved by Loupe right now (their pending entry says so): not outside changes.
+    ``reported`` is ``(alias, reason)`` when the registry's webhook reported that alias's change: its entry
+    gives that reason (the time is known); any other difference found gives the read's reason.
     """
     last = last_alias_changes(session, model_name=settings.model_name)
     return [
@@ -77,8 +97,7 @@ def record_external_changes(
             from_version=recorded,
             to_version=current,
             actor=EXTERNAL_ACTOR,
-            reason="the registry's alias differed from the ledger's last entry when Loupe read it "
-            "(changed by another client or the MLflow UI; the exact time is unknown)",
+            reason=reported[1] if reported is not None and reported[0] == alias else READ_REASON,
             origin="external",
         )
         for alias, (recorded, current) in _differences(holders, last).items()
@@ -86,9 +105,17 @@ def record_external_changes(
     ]
 
 
-def sync_external_changes(settings: Settings, *, sessions: Sessions) -> list[AliasChange]:
-    """Settle moves a crash cut short, then record as ``external`` every alias whose holder differs from the ledger."""
+def sync_external_changes(
+    settings: Settings, *, sessions: Sessions, reported: tuple[str, str] | None = None
+) -> list[AliasChange]:
+    """Settle moves a crash cut short, then record as ``external`` every alias whose holder differs from the ledger.
+
+    Called on every read of the ledger and when the registry's webhook reports a change
+    (:mod:`core.server.registry_events`, ``reported`` = the event's alias and reason): both compare the registry with the
+    ledger's last entries, so a change reported by the webhook is not recorded again at the next read.
+    """
     holders = mlflow_io.alias_map(settings)
+    remember(settings, holders=holders)
     with reading(sessions) as session:
         last = last_alias_changes(session, model_name=settings.model_name)
         pending = pending_alias_changes(session, model_name=settings.model_name)
@@ -103,9 +130,9 @@ def sync_external_changes(settings: Settings, *, sessions: Sessions) -> list[Ali
         holders = mlflow_io.alias_map(settings)
         if no_move_in_flight:
             settle_pending_moves(session, settings, holders)
-            return record_external_changes(session, settings, holders)
+            return record_external_changes(session, settings, holders, reported=reported)
         moving = frozenset(entry.alias for entry in pending_alias_changes(session, model_name=settings.model_name))
-        return record_external_changes(session, settings, holders, moving=moving)
+        return record_external_changes(session, settings, holders, moving=moving, reported=reported)
 
 
 def ledger(settings: Settings, *, sessions: Sessions, alias: str | None = None) -> list[AliasChange]:

@@ -8,8 +8,9 @@ alert fires or clears, :mod:`core.monitoring.incidents`).
 
 Routes: ``POST /invocations`` (MLflow's protocol, :mod:`core.server.invocations`), ``GET /ping``,
 ``/health``, ``/version`` (as MLflow's server answers them), ``POST /feedback``
-(:mod:`core.server.feedback_routes`) and ``POST /predictions`` (predictions made elsewhere,
-:mod:`core.server.ingest_routes`).
+(:mod:`core.server.feedback_routes`), ``POST /predictions`` (predictions made elsewhere,
+:mod:`core.server.ingest_routes`) and ``POST /registry-events`` (the tracking server's signed webhook,
+:mod:`core.server.registry_events`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from starlette.responses import Response
 from core.server.feedback_routes import router as feedback_router
 from core.server.invocations import invocations
 from core.server.log_writer import LogWriter
+from core.server.registry_events import registry_events
 from core.server.shadowing import ShadowScorer
 from core.server.state import ServerState
 from core.serving.shadow import SHADOW_ALIAS
@@ -65,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_route("/ping", _ping, methods=["GET"])
     app.add_route("/health", _ping, methods=["GET"])
     app.add_route("/version", _version, methods=["GET"])
+    app.add_route("/registry-events", registry_events, methods=["POST"])
     app.include_router(feedback_router)
     if importlib.util.find_spec("core.server.ingest_routes") is not None:
         from core.server.ingest_routes import router as ingest_router
