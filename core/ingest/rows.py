@@ -29,12 +29,13 @@ from core.ingest.columns import (
     is_probability,
 )
 from core.ingest.version_spec import SpecLookup, UnknownVersion, VersionSpec
-from core.serving.input_fields import field_from
+from core.serving.input_fields import TRUTH_FIELD, FieldSpec, field_from, truth_field
 from core.serving.input_schema import InputSchema
 from core.task import Task
 from storage.ingest_log import IngestChunk
 
 # A row stamped further ahead than this is refused: clocks drift, but not by days.
+PLAIN_TRUTH = truth_field(None, range_factor=None)  # a regressor's truth when the schema knows no target
 FUTURE_SLACK = timedelta(hours=1)
 
 
@@ -126,6 +127,19 @@ def check_chunk(
     return chunk
 
 
+def _check_truths(values: list[float | None], where: np.ndarray, truth: FieldSpec, refusals: Refusals) -> None:
+    """Refuse the finite true values a regressor's target rules refuse (sign, plausible range; see
+    :func:`core.serving.input_fields.truth_field`): a feedback file and ``POST /feedback`` refuse the same."""
+    given = [local for local, value in enumerate(values) if value is not None]
+    if not given:
+        return
+    check = InputSchema(fields=(truth,)).validate_frame(pd.DataFrame({TRUTH_FIELD: [values[i] for i in given]}))
+    for row, rule, message in check.problems[["row", "rule", "message"]].itertuples(index=False):
+        local = given[int(row) - 1]
+        refusals.add_at(int(where[local]), TRUTH_FIELD, str(rule), str(message))
+        values[local] = None
+
+
 def _open_schema(frame: pd.DataFrame) -> InputSchema:
     """Inputs when nothing tells them: every non-canonical column, a number when all its values are."""
     specs = []
@@ -170,6 +184,8 @@ def _check_version(
     else:
         answers = classification(rows, where, spec, probability_columns, refusals)
     true_values, true_labels = actual_values(rows, where, task, answers.get("classes", ()), refusals)
+    if task == "regression":
+        _check_truths(true_values, where, schema.truth or PLAIN_TRUTH, refusals)
     accepted_local = np.flatnonzero(check.accepted_mask)
     # Accepted by the inputs' checks and by every other column's: whole columns taken at once, no per-row indexing.
     kept = ~refusals.bad[where[accepted_local]]

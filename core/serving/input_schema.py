@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from core.profile import NumericProfile, TrainingProfile
-from core.serving.input_fields import NUMERIC_TYPES, FieldSpec, Problem, field_from, parse_datetime
+from core.serving.input_fields import NUMERIC_TYPES, FieldSpec, Problem, field_from, parse_datetime, truth_field
 from core.settings import get_settings
 
 NAN_WORDS = frozenset({"nan", "+nan", "-nan"})
@@ -67,6 +67,8 @@ class InputSchema:
     fields: tuple[FieldSpec, ...]
     has_profile: bool = True
     target: str | None = None  # what the model predicts, when its profile says
+    # What a regressor's true value must be (core.serving.input_fields.truth_field): ingest checks it.
+    truth: FieldSpec | None = None
 
     @property
     def names(self) -> list[str]:
@@ -373,5 +375,8 @@ def build_schema(
     else:
         raise ValueError("the model has neither a signature nor reference data, so Loupe cannot tell its inputs")
     return InputSchema(
-        fields=tuple(specs), has_profile=profile is not None, target=profile.target if profile is not None else None
+        fields=tuple(specs),
+        has_profile=profile is not None,
+        target=profile.target if profile is not None else None,
+        truth=truth_field(profile, range_factor=factor),
     )

@@ -36,7 +36,7 @@ def rows(**columns) -> pd.DataFrame:
         "id": ["a", "b"],
         "timestamp": ["2026-11-30T10:00:00", "2026-11-30T11:30:00+02:00"],
         "model_version": ["1", "1"],
-        "size": ["2.5", "20"],
+        "size": ["2.5", "15"],
         "colour": ["red", "blue"],
         "prediction": ["3.5", "4"],
     }
@@ -62,7 +62,7 @@ def test_rows_become_log_records_naive_times_in_utc_inputs_typed_out_of_range_fl
     assert first.features == {"size": 2.5, "colour": "red"}
     assert (first.record["prediction"], first.record["source"], first.record["client_id"]) == (3.5, "ingest", "a")
     assert first.record["latency_ms"] == 0.0 and first.record["is_ood"] is False
-    assert second.record["ood_fields"] == "size"  # 20 is outside the reference's 1–10
+    assert second.record["ood_fields"] == "size"  # 15 is outside the reference's 1–10 (within its plausible 0–19)
     assert (first.actual, second.actual) == (3.0, None)
 
 
@@ -75,6 +75,10 @@ def test_rows_become_log_records_naive_times_in_utc_inputs_typed_out_of_range_fl
         ("model_version", "0", "model_version", "version"),
         ("model_version", "2", "model_version", "version"),
         ("size", "-1", "size", "gt"),
+        ("size", "1e308", "size", "range"),
+        ("size", "19.5", "size", "range"),
+        ("size", "1e-320", "size", "subnormal"),
+        ("actual", "1e-320", "actual", "subnormal"),
         ("colour", "green", "colour", "category"),
         ("prediction", "nan", "prediction", "type"),
         ("prediction", "-inf", "prediction", "finite"),
@@ -125,3 +129,27 @@ def test_a_version_with_no_known_task_is_read_from_its_rows() -> None:
     checked = check(frame, task=None)
 
     assert [(row.record["label"], row.actual_label) for row in stored(checked)] == [("1", "1"), ("0", "0")]
+
+
+def test_true_values_keep_to_the_targets_sign_and_plausible_range() -> None:
+    reference = REFERENCE.assign(price=np.linspace(300.0, 1_200.0, 50))
+    profile = build_profile(
+        reference[["size", "colour"]], target="price", target_values=reference["price"], categorical_target=False
+    )
+    schema = build_schema([{"name": "size", "type": "double"}, {"name": "colour", "type": "string"}], profile)
+    specs = {1: VersionSpec(version=1, task="regression", schema=schema)}
+    frame = pd.concat([rows()] * 3, ignore_index=True).assign(id=list("abcdef"))
+    frame["actual"] = ["-5", "500", "1e9", "", "2000", "0"]
+
+    checked = check_chunk(frame, first_row=1, model_name="m", specs=specs.__getitem__, request_id="r", now=NOW)
+
+    assert [(row.id, row.rule) for row in checked.rejected] == [("a", "gt"), ("c", "range"), ("f", "gt")]
+    assert checked.rejected[0].message == (
+        "actual: must be > 0, got -5 (rule: gt 0; price is never ≤ 0 in the reference data)"
+    )
+    assert "beyond the plausible range 0 … 2100" in checked.rejected[1].message
+    assert [(row.record["client_id"], row.actual) for row in stored(checked)] == [
+        ("b", 500.0),
+        ("d", None),
+        ("e", 2000.0),  # beyond training, within the plausible range
+    ]
