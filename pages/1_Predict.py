@@ -127,7 +127,9 @@ with action("Showing the Predict page"):
         shadow_note = " · shadow scoring on (challenger logged, never shown)"
     else:
         shadow_note = " · shadow scoring on (no version holds `challenger`)"
-    st.markdown(f"Answering: **{plain(served.name)} v{served.version}** (`{ALIAS}`, {served.flavor}){shadow_note}")
+    st.markdown(
+        f"Answering: **{plain(served.name)} v{served.version}** (`{ALIAS}`, {plain(served.flavor)}){shadow_note}"
+    )
     unit = f" · answers in {plain(resolution.unit)}" if resolution.unit else ""
     if served.task == "classification":
         classes = ", ".join(plain(class_text(value)) for value in served.classes[:12])
