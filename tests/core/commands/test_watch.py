@@ -83,3 +83,20 @@ def test_bad_options_exit_1_naming_the_option(cli, settings, monkeypatch) -> Non
     assert bad_every.code == 1 and "--every must be a whole number and a unit such as 30s" in bad_every.err
     assert lonely_cycles.code == 1 and "--cycles must be at least 1 and goes with --every" in lonely_cycles.err
     assert bad_url.code == 1 and "LOUPE_ALERT_WEBHOOK_URL must be an http:// or https:// URL" in bad_url.err
+
+
+def test_the_scheduled_workflow_runs_watch_hourly_with_the_alert_settings() -> None:
+    import yaml
+
+    from core.settings import PROJECT_ROOT
+
+    workflow = yaml.safe_load((PROJECT_ROOT / ".github" / "workflows" / "watch.yml").read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key "on" as True
+    (job,) = workflow["jobs"].values()
+
+    assert triggers["schedule"][0]["cron"].split()[1:] == ["*", "*", "*", "*"] and "workflow_dispatch" in triggers
+    assert {"MLFLOW_TRACKING_URI", "LOUPE_DATABASE_URL", "LOUPE_ALERT_WEBHOOK_URL", "LOUPE_ALERT_SLACK_URL"} <= set(
+        job["env"]
+    )
+    assert "LOUPE_ALERT_WEBHOOK_SECRET" in job["env"]
+    assert any(step.get("run") == "python -m core watch" for step in job["steps"])
