@@ -213,3 +213,20 @@ def test_the_servers_hourly_maintenance_runs_the_alert_cycle(registry_home, inbo
 
     (firing,) = inbox.bodies()
     assert (firing["event"], firing["rule"], firing["model_version"]) == ("firing", "p95_latency", 1)
+
+
+def test_the_readmes_verification_snippet_accepts_a_real_request_and_refuses_a_forged_one(
+    settings, sessions, inbox
+) -> None:
+    from core.settings import PROJECT_ROOT
+
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    snippet = readme.split("To verify on the receiving side:", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(snippet, namespace)  # the README's own code, as a receiver would paste it
+    watch_cycle(configured(settings, inbox), sessions=sessions, fired=[latency_alert()])
+    (request,) = inbox.requests
+
+    assert namespace["verified"](SECRET, request.headers, request.body) is True
+    assert namespace["verified"](SECRET, request.headers, request.body.replace(b"900", b"100")) is False
+    assert namespace["verified"]("not the secret", request.headers, request.body) is False
