@@ -31,7 +31,7 @@ from core.monitoring.window_drift import alert_window_status
 from core.monitoring.windows import PRESETS, Window, recent_days
 from core.registry.status import shared_alias_note
 from core.serving.model_cache import ServingError, model_loads, serve
-from ui import monitoring_classifier
+from ui import monitoring_classifier, monitoring_estimated
 from ui.errors import action
 from ui.formats import (
     COUNT_COLUMN_FORMAT,
@@ -42,7 +42,6 @@ from ui.formats import (
     plural,
     seconds,
 )
-from ui.monitoring_alert_history import alert_history_section
 from ui.monitoring_lookup import lookup_section
 from ui.monitoring_view import drift_sentence, loads_text, refreshed_text, rejections_text, rolled_up_text
 from ui.page import page_setup
@@ -201,6 +200,7 @@ with action("Showing the Monitoring page"):
                     charts.residual_figure(residual_histogram(view.residuals), unit=view.unit),
                     key="monitoring_residual_chart",
                 )
+            monitoring_estimated.estimated_section(view.estimated, hours=window.hours, unit=view.unit)
         with versions_tab:
             if view.classification is not None:
                 monitoring_classifier.versions_section(view.classification, other_model=other_model)
@@ -428,4 +428,3 @@ with action("Showing the Monitoring page"):
 
     dashboard()
     lookup_section(settings, sessions)
-    alert_history_section(settings, sessions)
