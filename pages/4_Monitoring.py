@@ -42,6 +42,7 @@ from ui.formats import (
     plural,
     seconds,
 )
+from ui.monitoring_alert_history import alert_history_section
 from ui.monitoring_lookup import lookup_section
 from ui.monitoring_view import drift_sentence, loads_text, refreshed_text, rejections_text, rolled_up_text
 from ui.page import page_setup
@@ -428,3 +429,4 @@ with action("Showing the Monitoring page"):
 
     dashboard()
     lookup_section(settings, sessions)
+    alert_history_section(settings, sessions)
