@@ -80,6 +80,8 @@ class TrainingProfile:
     prediction_profile: NumericProfile | None = None
     # A PCA fitted on the reference rows for multivariate drift (core.monitoring.multivariate): plain JSON.
     multivariate: dict[str, Any] | None = None
+    # Each segment's own counts on these bins (core.monitoring.segment_reference): segment drift compares with them.
+    segments: dict[str, Any] | None = None
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -96,6 +98,7 @@ class TrainingProfile:
             "target_profile": vars(self.target_profile) if self.target_profile is not None else None,
             "prediction_profile": vars(self.prediction_profile) if self.prediction_profile is not None else None,
             "multivariate": self.multivariate,
+            "segments": self.segments,
         }
         return json.dumps(payload, indent=2)
 
@@ -115,6 +118,7 @@ class TrainingProfile:
             target_profile=_feature_from_json(target_item) if target_item else None,
             prediction_profile=NumericProfile(**prediction_item) if prediction_item else None,
             multivariate=payload.get("multivariate"),
+            segments=payload.get("segments"),
         )
 
     @classmethod
@@ -216,7 +220,9 @@ def build_profile(
             if categorical_target
             else _numeric_profile(name, target_values, n_bins=n_bins, rules=[])
         )
-    from core.monitoring.multivariate import fit_reference_pca  # the PCA needs the rows, which only this sees
+    # The PCA and the segments' own references need the rows, which only this sees.
+    from core.monitoring.multivariate import fit_reference_pca
+    from core.monitoring.segment_reference import segment_references
 
     return TrainingProfile(
         row_count=len(features),
@@ -224,6 +230,7 @@ def build_profile(
         target=target,
         target_profile=target_profile,
         multivariate=fit_reference_pca(features, profiled, variance=pca_variance),
+        segments=segment_references(features, profiled),
     )
 
 

@@ -31,7 +31,7 @@ from core.monitoring.window_drift import alert_window_status
 from core.monitoring.windows import PRESETS, Window, recent_days
 from core.registry.status import shared_alias_note
 from core.serving.model_cache import ServingError, model_loads, serve
-from ui import monitoring_classifier, monitoring_estimated
+from ui import monitoring_classifier, monitoring_estimated, monitoring_multivariate, monitoring_segments
 from ui.errors import action
 from ui.formats import (
     COUNT_COLUMN_FORMAT,
@@ -119,6 +119,7 @@ with action("Showing the Monitoring page"):
                 version=version_choice,
                 include_shadow=include_shadow,
                 refresh_first=refreshed is None,
+                split_by=monitoring_segments.chosen_split(),
             )
             window_view(view if refreshed is None else replace(view, refreshed=refreshed))
 
@@ -156,9 +157,13 @@ with action("Showing the Monitoring page"):
             value, delta, colour = charts.kpi_display(kpi)
             kpi_columns[index % 4].metric(kpi.name, value, delta, delta_color=colour, border=True)
 
-        traffic, drift, performance, versions_tab = st.tabs(
-            ["Traffic & latency", "Drift", "Realised performance", "Champion vs challenger"], key="monitoring_tabs"
+        monitoring_segments.split_select(view)
+        traffic, drift, performance, versions_tab, segments_tab = st.tabs(
+            ["Traffic & latency", "Drift", "Realised performance", "Champion vs challenger", "Segments"],
+            key="monitoring_tabs",
         )
+        with segments_tab:
+            monitoring_segments.segments_section(view)
         with traffic:
             left, right = st.columns(2)
             left.plotly_chart(
@@ -180,6 +185,8 @@ with action("Showing the Monitoring page"):
             st.caption(rejections_text(view.current.unattributed_rejections, view.version))
         with drift:
             drift_section(view)
+            if view.drift_version is not None:
+                monitoring_multivariate.multivariate_section(view)
             if view.classification is not None:
                 monitoring_classifier.output_drift_section(view.classification, view.drift_version)
             else:

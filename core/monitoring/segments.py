@@ -9,7 +9,8 @@ segments (nothing bounds its values, and drift has nothing to compare with): the
 Per segment, from :mod:`storage.rollups.segments`: volume (predictions and share), realised error (MAE,
 RMSE over the true values received), the mean multivariate reconstruction error, the estimated error
 when an estimator fills it, and input drift measured on the segment's own feature bins against the
-reference (per UTC day: a window's segment drift covers the whole days it touches).
+segment's own reference (:mod:`core.monitoring.segment_reference`; per UTC day: a window's segment drift
+covers the whole days it touches).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from core.monitoring.drift import DriftReport, DriftThresholds, drift_report
 from core.monitoring.drift_statistics import numeric_edges
 from core.monitoring.multivariate import reconstruction_errors
 from core.monitoring.rollup_frames import select_rows
+from core.monitoring.segment_reference import segment_profile, split_candidates
 from core.monitoring.window_drift import current_from_rollups
 from core.monitoring.windows import Window
 from core.profile import CategoricalProfile, NumericProfile, TrainingProfile
@@ -36,13 +38,7 @@ from storage.rollups.segments import InputPlan
 
 def split_features(profile: TrainingProfile | None, *, max_values: int) -> list[str]:
     """The reference's categorical features with at most ``max_values`` levels (and at least two)."""
-    if profile is None:
-        return []
-    return [
-        name
-        for name, feature in profile.features.items()
-        if isinstance(feature, CategoricalProfile) and 2 <= len(feature.levels) <= max_values
-    ]
+    return [] if profile is None else split_candidates(profile.features, max_values=max_values)
 
 
 def input_plan(settings: Settings, profile: TrainingProfile | None) -> InputPlan | None:
@@ -135,11 +131,12 @@ def segment_view(
         )
         thresholds = DriftThresholds.from_settings(settings)
         for segment, rows in counts.groupby("split_value"):
-            drift[str(segment)] = drift_report(
-                profile,
-                current_from_rollups(profile, rows[["feature", "bucket", "count", "value_sum"]]),
-                thresholds=thresholds,
-            )
+            # Against the segment's own reference: a segment differs from the whole reference by nature.
+            own = segment_profile(profile, feature, str(segment))
+            if own is None:  # (other), (missing), or a profile built before segments were kept
+                continue
+            current = current_from_rollups(own, rows[["feature", "bucket", "count", "value_sum"]])
+            drift[str(segment)] = drift_report(own, current, thresholds=thresholds)
     table = _table(summed, drift)
     return SegmentView(feature=feature, drift_version=drift_version, table=table, drift=drift)
 
