@@ -98,3 +98,75 @@ def test_a_classifier_answers_its_labels_and_probabilities_and_feedback_needs_th
     labels = np.asarray(answer.body["predictions"])
     assert view.classification is not None
     assert view.classification.current.accuracy == pytest.approx(float(np.mean(labels == truth.to_numpy())))
+
+
+def test_absurd_inputs_huge_ids_and_implausible_truths_are_refused_by_name_never_a_traceback(
+    registry_home: Settings, tmp_path
+) -> None:
+    from core.dataset import load_diamonds
+    from core.profile import build_profile
+    from core.training.train import DIAMOND_RULES
+    from storage.rollups import save_reference
+
+    data = load_diamonds()
+    # The version's reference with its target (price, never ≤ 0 in training), as Monitoring keeps it.
+    profile = build_profile(
+        data.drop(columns="price"),
+        target="price",
+        rules=DIAMOND_RULES,
+        target_values=data["price"],
+        categorical_target=False,
+    )
+    rows = diamonds(2, skip=300)
+    absurd = diamonds(3, skip=300)
+    absurd.loc[0, "carat"] = 1e308
+    absurd.loc[1, "depth"] = 1e-320
+    with prediction_log(registry_home) as log:
+        with log.begin() as session:
+            save_reference(
+                session,
+                model_name=registry_home.model_name,
+                model_version=1,
+                run_id=None,
+                profile_json=profile.to_json(),
+            )
+        with scoring_server(tmp_path) as server:
+            refused_inputs = server.post("/invocations", {"dataframe_records": absurd.to_dict("records")})
+            answer = server.post("/invocations", {"dataframe_records": rows.to_dict("records")})
+            first, second = answer.body["prediction_ids"]
+            feedback = server.post(
+                "/feedback",
+                {
+                    "feedback": [
+                        {"prediction_id": first, "actual": 410.5},
+                        {"prediction_id": second, "actual": -5},
+                        {"prediction_id": 2**63, "actual": 1.0},
+                        {"prediction_id": str(10**40), "actual": 1.0},
+                        {"prediction_id": second, "actual": "1e400"},
+                    ]
+                },
+            )
+            single = server.post("/feedback", {"prediction_id": 2**63, "actual": 3.0})
+            negative = server.post("/feedback", {"prediction_id": second, "actual": -5})
+            logged = predictions(log, shadow=False)
+
+    assert refused_inputs.status == 400
+    problems = {(item["row"], item["field"], item["rule"]) for item in refused_inputs.body["problems"]}
+    assert problems == {(1, "carat", "range"), (2, "depth", "subnormal")}
+    assert "carat: 1e+308 is beyond the plausible range" in refused_inputs.body["problems"][0]["message"]
+    assert [row.id for row in logged] == [first, second]  # the absurd rows were never answered nor logged
+
+    assert feedback.status == 200
+    assert (feedback.body["stored"], feedback.body["unknown"], feedback.body["refused"]) == (1, 0, 4)
+    reasons = sorted((item["item"], item["field"], item["reason"]) for item in feedback.body["refusals"])
+    assert reasons[0] == (
+        2,
+        "prediction_id",
+        f"prediction_id: {second} is given 2 times; give it once (rule: unique)",
+    )
+    assert reasons[1][:2] == (3, "prediction_id") and f"{2**63} is out of range (rule: range;" in reasons[1][2]
+    assert reasons[2][:2] == (4, "prediction_id") and f"{10**40} is out of range" in reasons[2][2]
+    assert single.status == 200 and single.body["refused"] == 1 and single.body["stored"] == 0
+    assert negative.body["stored"] == 0 and negative.body["refusals"][0]["reason"] == (
+        "actual: must be > 0, got -5 (rule: gt 0; price is never ≤ 0 in the reference data)"
+    )

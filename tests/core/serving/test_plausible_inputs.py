@@ -167,3 +167,47 @@ def test_a_profile_without_a_signature_gets_the_same_rules() -> None:
     schema = build_schema(None, build_profile(reference()), range_factor=1.0)
     assert [problem.rule for problem in schema.validate_record(GOOD | {"carat": 1e308}).problems] == ["range"]
     assert [problem.rule for problem in schema.validate_record(GOOD | {"count": 1e19}).problems] == ["magnitude"]
+
+
+@pytest.mark.slow
+def test_the_demo_model_refuses_absurd_numbers_from_the_form_and_a_file_without_a_numpy_warning(
+    registry_home,
+) -> None:
+    import warnings
+
+    from sqlalchemy import select
+
+    from core.serving.batch import score_csv
+    from core.serving.model_cache import clear_memory_caches
+    from core.serving.scoring import predict_one
+    from storage.db import make_engine, make_sessionmaker, migrate
+    from storage.prediction_log import Prediction, Rejection
+
+    clear_memory_caches()
+    engine = make_engine(registry_home.database_url)
+    migrate(engine)
+    log = make_sessionmaker(engine)
+    diamond = {"carat": 0.7, "cut": "Ideal", "color": "G", "clarity": "VS2", "depth": 61.8, "table": 57.0}
+    diamond |= {"x": 5.7, "y": 5.72, "z": 3.53}
+    header = ",".join(diamond)
+    good = ",".join(str(value) for value in diamond.values())
+    lines = [header, good.replace("0.7,", "1e308,", 1), good.replace("61.8", "1e-320"), good]
+    lines.append(good.replace("5.7,5.72", "1e308,1e308"))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # no "overflow encountered in cast" on the way
+            form = predict_one(registry_home, diamond | {"carat": 1e308}, sessions=log)
+            _, batch = score_csv(registry_home, "\n".join(lines).encode(), sessions=log, source="batch")
+        with log.begin() as session:
+            rules = sorted(session.scalars(select(Rejection.rule)))
+            answered = session.scalar(select(Prediction.id).limit(1))
+    finally:
+        engine.dispose()
+
+    assert not form.accepted and [problem.rule for problem in form.errors] == ["range"]
+    assert form.errors[0].message.startswith("carat: 1e+308 is beyond the plausible range 0 … ")
+    assert "(rule: range; training range 0.2 … " in form.errors[0].message
+    assert len(batch.accepted) == 1
+    refused = batch.rejected.sort_values(["row", "field"])[["row", "field", "rule"]].values.tolist()
+    assert refused == [[1, "carat", "range"], [2, "depth", "subnormal"], [4, "x", "range"], [4, "y", "range"]]
+    assert rules == ["range", "range", "range", "range", "subnormal"] and answered is not None
