@@ -131,8 +131,7 @@ def _realised(view: Snapshot) -> dict[str, Any]:
 
 
 def _estimated(view: Snapshot) -> dict[str, Any] | None:
-    # Estimated performance joins the snapshot when its module is in (``estimated``); until then: null.
-    found = getattr(view, "estimated", None)
+    found = view.estimated
     if found is None:
         return None
     return {

@@ -59,7 +59,12 @@ def test_monitor_json_holds_every_section_with_the_logs_figures(cli, registry_ho
     realised = report["performance"]["realised"]
     assert realised["labelled"] == len(labelled)
     assert realised["mae"] == pytest.approx((labelled["prediction"] - labelled["actual"]).abs().mean(), rel=1e-6)
-    assert "estimated" in report["performance"]
+    estimated = report["performance"]["estimated"]  # the version's DLE, fitted at training
+    assert estimated["method"] == "dle" and estimated["rows"] == 2_000
+    assert {item["metric"] for item in estimated["metrics"]} == {"mae", "rmse"}
+    assert all(item["low"] <= item["value"] <= item["high"] for item in estimated["metrics"])
+    multivariate = report["multivariate_drift"]
+    assert multivariate["rows"] == 2_000 and multivariate["drifted"] is True  # carat × 1.2 breaks its relations
     assert {"cut", "color", "clarity"} <= set(report["segments"]["split_features"])
     assert report["segments"]["rows"] == []
     rules = {alert["rule"]: alert for alert in report["alerts"]}
