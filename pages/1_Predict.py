@@ -50,6 +50,8 @@ def field_input(spec: FieldSpec) -> object:
     help_text = (
         f"Reference range {number(spec.train_min)} – {number(spec.train_max)}" if known else "No reference range known"
     )
+    if spec.plausible_min is not None and spec.plausible_max is not None:
+        help_text += f"; accepted {number(spec.plausible_min)} – {number(spec.plausible_max)}"
     default = spec.default if spec.required else None
     placeholder = (
         f"optional · reference median {number(spec.default)}" if optional and spec.default is not None else optional
