@@ -75,6 +75,7 @@ def score_csv(
     max_bytes: int | None = None,
     progress: Callable[[float], None] | None = None,
     key: str | None = None,
+    shadow: bool | None = None,
 ) -> tuple[list[str], BatchOutcome]:
     """Score an upload with ``alias``'s version (the page's path): the file's notices and the outcome, which
     carries the results and the kept refusals as CSV bytes for download (the upload limit bounds them).
@@ -91,6 +92,7 @@ def score_csv(
             key=key,
             max_bytes=max_bytes,
             progress=progress,
+            shadow=shadow,
         )
         results = output.read_bytes()
         rejected = outcome.rejected_path.read_bytes() if outcome.rejected_path is not None else b""

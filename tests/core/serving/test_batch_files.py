@@ -5,11 +5,15 @@ Scored with :func:`core.serving.batch_scoring.score_file` on the real registry c
 
 from __future__ import annotations
 
+import io
+import threading
+
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
 from core.dataset import load_diamonds
+from core.serving.batch import score_csv
 from core.serving.batch_reader import MAX_LINE_BYTES, BatchFileError
 from core.serving.batch_scoring import score_file
 from core.serving.model_cache import clear_memory_caches
@@ -162,3 +166,25 @@ def test_the_same_file_twice_is_logged_once_and_answered_with_the_same_ids(regis
         score_file(
             settings, tmp_path / "other.csv", sessions=log, output=tmp_path / "e.csv", source_name="cli", key="mine"
         )
+
+
+def test_an_upload_sent_twice_or_by_two_at_once_is_logged_once(registry_home, log, tmp_path) -> None:
+    settings = get_settings()
+    data = ("\n".join([HEADER, *good_lines(3_000)]) + "\n").encode()
+    outcomes = []
+
+    def send() -> None:
+        outcomes.append(score_csv(settings, io.BytesIO(data), sessions=log, source="batch", shadow=False)[1])
+
+    workers = [threading.Thread(target=send) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    send()  # and once more, after both
+
+    assert len(outcomes) == 3 and all(outcome.scored == 3_000 for outcome in outcomes)
+    assert outcomes[2].already_logged == 3_000
+    ids = [pd.read_csv(io.BytesIO(outcome.results_csv or b""))["prediction_id"].tolist() for outcome in outcomes]
+    assert ids[0] == ids[1] == ids[2] and len(set(ids[0])) == 3_000
+    assert counts(log) == {"answers": 3_000, "shadows": 0, "rejections": 0, "batches": 1}
