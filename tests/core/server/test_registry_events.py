@@ -138,8 +138,8 @@ def test_an_alias_moved_with_plain_mlflow_enters_the_ledger_as_it_happens(monkey
             assert entries(settings, "champion") == []
 
             settings = use_home(monkeypatch, tmp_path / "home", LOUPE_SERVER_PUBLIC_URL=loupe.url)
-            assert main(["registry-webhook"]) == 0
-            assert main(["registry-webhook"]) == 0  # once: the second run finds it by its URL
+            assert main(["subscribe"]) == 0
+            assert main(["subscribe"]) == 0  # once: the second run finds it by its URL
             assert [hook.url for hook in registry_webhooks(settings)] == [f"{loupe.url}/registry-events"]
 
             plain_mlflow = MlflowClient(tracking_uri=tracking.url, registry_uri=tracking.url)

@@ -1,4 +1,4 @@
-"""``python -m core registry-webhook``."""
+"""``python -m core subscribe``: the registry's events to this scoring server."""
 
 from __future__ import annotations
 
