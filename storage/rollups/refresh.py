@@ -21,6 +21,7 @@ from storage.base import table_of, utcnow
 from storage.prediction_log import Feedback, Prediction, Rejection
 from storage.rollups.buckets import (
     UNTIMED_SOURCES,
+    clipped_for_sums,
     latency_bucket,
     latency_kind,
     latency_metric,
@@ -366,7 +367,9 @@ def _feature_rows(
                     continue
                 number = values[numbers_at].astype(float)
                 bucket = np.clip(np.searchsorted(edges, number, side="right") - 1, 0, len(edges) - 2)
-                keyed = pd.DataFrame({"group": group_of[chosen][numbers_at], "bucket": bucket, "value": number})
+                # Summed clipped (buckets.sum_bounds): a logged 1e308 or inf cannot overflow the bin's sum.
+                value = clipped_for_sums(number, edges)
+                keyed = pd.DataFrame({"group": group_of[chosen][numbers_at], "bucket": bucket, "value": value})
                 counted = keyed.groupby(["group", "bucket"]).agg(count=("value", "size"), value_sum=("value", "sum"))
                 counted = counted.reset_index()
                 counted["bucket"] = counted["bucket"].astype(str)
