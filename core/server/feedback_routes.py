@@ -3,7 +3,8 @@
 Body: ``{"prediction_id": 12, "actual": 410.5}`` or ``{"feedback": [{"prediction_id": …, "actual": …}, …]}``
 (a classifier's true class as ``actual``). Each value is checked by the same rules as a feedback file
 (:func:`core.serving.feedback.store_truths`); shadow rows are refused (their truth is their answer's),
-and an id given twice in one body is refused every time it appears, so nothing ambiguous is stored.
+and an id given twice in one body is refused every time it appears, so nothing ambiguous is stored; an id
+beyond 64 bits, or a value outside the target's plausible range or sign, is refused with its reason.
 The answer counts what was stored, unknown and refused, with a reason per refusal.
 """
 
