@@ -21,7 +21,14 @@ from core.serving.served_model import ServedModel
 from core.settings import Settings
 from core.task import class_text
 from storage.db import migrated_sessions
-from storage.rollups.estimates import EstimateSource, RowEstimates, RowEstimator, load_estimator, save_estimator
+from storage.rollups.estimates import (
+    EstimateSource,
+    RowEstimates,
+    RowEstimator,
+    estimator_fitted_at,
+    load_estimator,
+    save_estimator,
+)
 
 ANSWER_CHUNK = 50_000
 NO_ESTIMATOR = "estimated performance needs a reference with true values"
@@ -102,14 +109,17 @@ def fit_and_store_note(settings: Settings, *, version: int, fit: Any) -> str:
 
 
 def estimator_of(session: Session, *, model_name: str, model_version: int) -> Estimator | None:
-    """The version's stored estimator (loaded once per fit), or ``None``."""
-    record = load_estimator(session, model_name=model_name, model_version=model_version)
-    if record is None:
+    """The version's stored estimator (loaded once per fit: a window read asks only when it was fitted), or ``None``."""
+    fitted_at = estimator_fitted_at(session, model_name=model_name, model_version=model_version)
+    if fitted_at is None:
         return None
-    key = (model_name, int(model_version), record.fitted_at)
+    key = (model_name, int(model_version), fitted_at)
     with _LOADED_LOCK:
         if key in _LOADED:
             return _LOADED[key]
+    record = load_estimator(session, model_name=model_name, model_version=model_version)
+    if record is None:  # replaced or removed in between
+        return None
     estimator = Estimator.from_record(record.method, record.payload_json, record.model_bytes)
     with _LOADED_LOCK:
         if len(_LOADED) >= _LOADED_MAX:

@@ -83,6 +83,15 @@ def load_estimator(session: Session, *, model_name: str, model_version: int) -> 
     return session.get(ModelEstimator, (model_name, model_version))
 
 
+def estimator_fitted_at(session: Session, *, model_name: str, model_version: int) -> datetime | None:
+    """When the version's estimator was fitted (``None``: it has none) — without reading its models' bytes."""
+    return session.scalar(
+        select(ModelEstimator.fitted_at).where(
+            ModelEstimator.model_name == model_name, ModelEstimator.model_version == model_version
+        )
+    )
+
+
 def add_estimates(
     session: Session, rows: pd.DataFrame, groups: pd.DataFrame, low: int, high: int, estimator_for: EstimateSource
 ) -> None:
@@ -251,6 +260,7 @@ __all__ = [
     "estimate_bins",
     "estimate_classes",
     "estimate_totals",
+    "estimator_fitted_at",
     "load_estimator",
     "save_estimator",
 ]
