@@ -35,6 +35,7 @@ from core.task import Task
 from storage.ingest_log import IngestChunk
 
 # A row stamped further ahead than this is refused: clocks drift, but not by days.
+VERSION_MAX = 2**31 - 1
 PLAIN_TRUTH = truth_field(None, range_factor=None)  # a regressor's truth when the schema knows no target
 FUTURE_SLACK = timedelta(hours=1)
 
@@ -102,6 +103,14 @@ def check_chunk(
         VERSION,
         "version",
         lambda value: f"model_version: {str(value)!r} is not a positive whole number (rule: version)",
+        frame[VERSION],
+    )
+    # The log keeps versions as 32-bit integers: a larger one would wrap around, not be refused.
+    refusals.add(
+        (whole & (versions > VERSION_MAX)).to_numpy(dtype=bool),
+        VERSION,
+        "range",
+        lambda value: f"model_version: {str(value).strip()} is out of range (rule: range; at most {VERSION_MAX})",
         frame[VERSION],
     )
     chunk = CheckedChunk()

@@ -74,6 +74,8 @@ def test_rows_become_log_records_naive_times_in_utc_inputs_typed_out_of_range_fl
         ("timestamp", "2026-12-31T00:00:00", "timestamp", "future"),
         ("model_version", "0", "model_version", "version"),
         ("model_version", "2", "model_version", "version"),
+        ("model_version", "9223372036854775808", "model_version", "range"),
+        ("model_version", "1e30", "model_version", "range"),
         ("size", "-1", "size", "gt"),
         ("size", "1e308", "size", "range"),
         ("size", "19.5", "size", "range"),
