@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     alert_mae_ratio: float | None = Field(default=1.5, gt=0, validation_alias=_env("LOUPE_ALERT_MAE_RATIO"))
     # Classifiers: alert when a realised metric is this much worse than the version's holdout value.
     alert_metric_margin: float | None = Field(default=0.05, ge=0, validation_alias=_env("LOUPE_ALERT_METRIC_MARGIN"))
+    # Alert when the inputs leave the reference's multivariate band (features no longer vary together). Off by
+    # default: the band is drawn for chunks of a tenth of the reference, and a smaller window strays by chance.
+    alert_multivariate_drift: bool = Field(default=False, validation_alias=_env("LOUPE_ALERT_MULTIVARIATE_DRIFT"))
     alert_window_hours: int = Field(default=24, ge=1, validation_alias=_env("LOUPE_ALERT_WINDOW_HOURS"))
     # Scoring server (python -m core serve): where it listens and how many worker processes answer.
     server_host: str = Field(default="127.0.0.1", validation_alias=_env("LOUPE_SERVER_HOST"))

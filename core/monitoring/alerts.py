@@ -7,6 +7,10 @@ is ``alert_mae_ratio`` times the error the model was promoted on. A classifier's
 realised metric its run logged a holdout value for (accuracy, precision, recall, F1, ROC AUC, log loss)
 with that value: it fires when the live figure is ``alert_metric_margin`` worse (lower, or for log loss
 higher), on at least :data:`MIN_LABELLED` labelled answers (fewer are too noisy to judge).
+
+Two warnings need no true values (:func:`early_alerts`): multivariate drift (the inputs leave the
+reference's reconstruction-error band; opt-in, ``alert_multivariate_drift``), and estimated performance (DLE /
+CBPE) as far from the holdout as the realised rules allow.
 """
 
 from __future__ import annotations
@@ -68,8 +72,10 @@ def evaluate(
     if classifier is not None:
         alerts += classifier_alerts(classifier, classifier_holdout or {}, settings, version=version)
     alerts = [replace(alert, version=version) for alert in alerts]
-    if window is None:
-        return alerts
+    return alerts if window is None else _naming_the_window(alerts, window)
+
+
+def _naming_the_window(alerts: list[Alert], window: Window) -> list[Alert]:
     span = f"last {window.hours} h" if window.end >= floor_hour(utcnow()) else window.label()
     return [replace(alert, message=f"{alert.message.rstrip('.')} — {span}.") for alert in alerts]
 
@@ -177,7 +183,81 @@ def snapshot_alerts(settings: Settings, view: Snapshot) -> list[Alert]:
         classifier=None if classified is None else classified.serving,
         classifier_holdout=None if classified is None else classified.holdout,
         unit=view.unit,
+    ) + _naming_the_window(early_alerts(settings, view), view.window)
+
+
+def early_alerts(settings: Settings, view: Snapshot) -> list[Alert]:
+    """Warnings that need no true values: multivariate drift of the inputs, and estimated performance
+    (DLE / CBPE) as far from the holdout as the realised rules allow (``alert_mae_ratio``, ``alert_metric_margin``).
+
+    Judged on at least ``drift_min_rows`` rows, as per-feature drift is: fewer are too noisy to alert on.
+    """
+    version, subject = (
+        view.drift_version,
+        "the model" if view.drift_version is None else f"version {view.drift_version}",
     )
+    alerts: list[Alert] = []
+    moved = view.multivariate
+    if (
+        settings.alert_multivariate_drift
+        and moved is not None
+        and moved.drifted
+        and moved.mean_error is not None
+        and moved.rows >= settings.drift_min_rows
+    ):
+        edge = moved.upper if moved.mean_error > moved.upper else moved.lower
+        alerts.append(
+            Alert(
+                "multivariate_drift",
+                "warning",
+                f"Multivariate drift: {subject}'s inputs reconstruct with mean error {moved.mean_error:.3f}, outside "
+                f"the reference's band {moved.lower:.3f}–{moved.upper:.3f} (its features no longer vary together "
+                "as in training).",
+                moved.mean_error,
+                edge,
+                version=version,
+            )
+        )
+    estimated = view.estimated
+    if estimated is None or estimated.method is None or estimated.rows < settings.drift_min_rows:
+        return alerts
+    method = estimated.method.upper()
+    mae = estimated.figure("mae")
+    if settings.alert_mae_ratio is not None and view.holdout_mae and mae is not None and mae.value is not None:
+        limit = view.holdout_mae * settings.alert_mae_ratio
+        if mae.value >= limit:
+            alerts.append(
+                Alert(
+                    "estimated_mae",
+                    "warning",
+                    f"Estimated error ({method}, before true values): MAE {amount(mae.value, view.unit)} on "
+                    f"{plural(estimated.rows, 'prediction')} is {mae.value / view.holdout_mae:.1f}× {subject}'s "
+                    f"holdout MAE {amount(view.holdout_mae, view.unit)} (alert at ≥ {settings.alert_mae_ratio:g}×).",
+                    mae.value,
+                    limit,
+                    version=version,
+                )
+            )
+    holdout = {} if view.classification is None else view.classification.holdout
+    margin = settings.alert_metric_margin
+    for metric in ("accuracy", "f1", "roc_auc"):
+        figure, expected = estimated.figure(metric), holdout.get(metric)
+        if margin is None or figure is None or figure.value is None or expected is None:
+            continue
+        if figure.value <= expected - margin:
+            alerts.append(
+                Alert(
+                    f"estimated_{metric}",
+                    "warning",
+                    f"Estimated {label_of(metric)} ({method}, before true values): {metric_text(metric, figure.value)} "
+                    f"on {plural(estimated.rows, 'prediction')} is below {subject}'s holdout "
+                    f"{metric_text(metric, expected)} by {difference_text(metric, expected - figure.value)}.",
+                    figure.value,
+                    expected - margin,
+                    version=version,
+                )
+            )
+    return alerts
 
 
 def active_alerts(settings: Settings, *, sessions: Sessions) -> list[Alert]:
