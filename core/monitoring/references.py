@@ -134,10 +134,13 @@ def refresh(
 
         def plan(model_name: str, version: int) -> rollups.InputPlan | None:
             # Multivariate errors and segments of the same rows (core.monitoring.segments imports this module).
+            from core.monitoring.estimators import estimator_of
             from core.monitoring.segments import input_plan
 
             owner = settings.model_copy(update={"model_name": model_name})
-            return input_plan(owner, reference_profile(owner, session=session, model_version=version))
+            profile = reference_profile(owner, session=session, model_version=version)
+            estimator = estimator_of(session, model_name=model_name, model_version=version)
+            return input_plan(owner, profile, estimator=estimator)
 
         return rollups.refresh_rollups(
             session, binning=binning, progress=progress, wait=wait, plan=plan, estimates=estimate_source(session)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from core.monitoring.drift import DriftReport, DriftThresholds, drift_report
 from core.monitoring.drift_statistics import numeric_edges
+from core.monitoring.estimation import DLE, Estimator, per_row_estimates
 from core.monitoring.multivariate import reconstruction_errors
 from core.monitoring.rollup_frames import select_rows
 from core.monitoring.segment_reference import segment_profile, split_candidates
@@ -41,8 +42,15 @@ def split_features(profile: TrainingProfile | None, *, max_values: int) -> list[
     return [] if profile is None else split_candidates(profile.features, max_values=max_values)
 
 
-def input_plan(settings: Settings, profile: TrainingProfile | None) -> InputPlan | None:
-    """What the refresh rolls up from a version's inputs beyond feature bins (``None``: no reference)."""
+def input_plan(
+    settings: Settings, profile: TrainingProfile | None, *, estimator: Estimator | None = None
+) -> InputPlan | None:
+    """What the refresh rolls up from a version's inputs beyond feature bins (``None``: no reference).
+
+    ``estimator``: the version's performance estimator; a regressor's (DLE) estimated absolute error is summed
+    per segment too. (A classifier's expected correctness needs its probabilities, which this pass does not
+    read: its segments show no estimate.)
+    """
     if profile is None:
         return None
     binning = {
@@ -62,7 +70,17 @@ def input_plan(settings: Settings, profile: TrainingProfile | None) -> InputPlan
         def errors(frame: pd.DataFrame) -> np.ndarray:
             return reconstruction_errors(fit, frame)
 
-    return InputPlan(binning=binning, segments=segments, errors=errors)
+    estimates: Callable[[pd.DataFrame, pd.DataFrame], np.ndarray] | None = None
+    if estimator is not None and estimator.method == DLE:
+
+        def estimates(rows: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
+            # The estimator reads inputs as the log keeps them (JSON text): written back in one vectorised call.
+            texts = frame.to_json(orient="records", lines=True).splitlines() if len(frame) else []
+            logged = pd.DataFrame({"prediction": rows["prediction"].to_numpy(float), "inputs": texts})
+            found = per_row_estimates(estimator, logged).abs_error
+            return np.full(len(rows), np.nan) if found is None else found
+
+    return InputPlan(binning=binning, segments=segments, errors=errors, estimates=estimates)
 
 
 @dataclass(frozen=True)

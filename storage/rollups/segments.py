@@ -49,7 +49,8 @@ class InputPlan:
     # Split feature -> the values it splits into (its reference levels).
     segments: Mapping[str, frozenset[str]] = field(default_factory=dict)
     errors: Callable[[pd.DataFrame], np.ndarray] | None = None  # each row's PCA reconstruction error
-    estimates: Callable[[pd.DataFrame], np.ndarray] | None = None  # each row's estimated error / correctness
+    # Each row's estimated error, from its logged row (prediction, …) and its inputs (one row each).
+    estimates: Callable[[pd.DataFrame, pd.DataFrame], np.ndarray] | None = None
 
 
 InputPlanSource = Callable[[str, int], "InputPlan | None"]
@@ -85,13 +86,14 @@ def add_input_rollups(
             continue
         mine, inputs = chunk.iloc[at].reset_index(drop=True), wide.iloc[at].reset_index(drop=True)
         mine["mv"] = plan.errors(inputs) if plan.errors is not None else np.nan
-        mine["estimate"] = plan.estimates(inputs) if plan.estimates is not None else np.nan
+        mine["estimate"] = plan.estimates(mine, inputs) if plan.estimates is not None else np.nan
         if plan.errors is not None:
             _add_multivariate(session, mine)
+        binned = _binned(inputs, plan.binning) if plan.segments else {}
         for split, known in plan.segments.items():
             mine["segment"] = segment_values(inputs[split], known) if split in inputs else MISSING
             _add_segments(session, mine, split)
-            _add_segment_bins(session, mine, inputs, plan.binning, split)
+            _add_segment_bins(session, mine, binned, split)
 
 
 def _shadow_actuals(session: Session, chunk: pd.DataFrame, feedback_seen: datetime) -> np.ndarray:
@@ -146,19 +148,15 @@ def _add_segments(session: Session, mine: pd.DataFrame, split: str) -> None:
     upsert(session, RollupSegment, _records(summed), added=SEGMENT_SUMS)
 
 
-def _add_segment_bins(
-    session: Session,
-    mine: pd.DataFrame,
-    inputs: pd.DataFrame,
-    binning: Mapping[str, np.ndarray | None],
-    split: str,
-) -> None:
-    # The bins of storage.rollups.refresh._feature_rows, typed as logged: a level counts only where text
-    # was logged, a number only where a number was.
-    parts = []
-    keys = ["model_name", "model_version", "day", "is_shadow"]
+Binned = dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # feature -> (rows with a value, bucket, value)
+
+
+def _binned(inputs: pd.DataFrame, binning: Mapping[str, np.ndarray | None]) -> Binned:
+    """Each feature's bucket per row, once for every split: the bins of ``storage.rollups.refresh._feature_rows``,
+    typed as logged (a level counts only where text was logged, a number only where a number was)."""
+    out: Binned = {}
     for feature, edges in binning.items():
-        if feature == split or feature not in inputs:
+        if feature not in inputs:
             continue
         values = inputs[feature].to_numpy(dtype=object)
         kinds = list(map(type, values))
@@ -172,7 +170,16 @@ def _add_segment_bins(
             value = values[chosen].astype(float)
             index = np.clip(np.searchsorted(edges, value, side="right") - 1, 0, len(edges) - 2)
             bucket = index.astype(str)
-        if not chosen.any():
+        if chosen.any():
+            out[feature] = (chosen, bucket, value)
+    return out
+
+
+def _add_segment_bins(session: Session, mine: pd.DataFrame, binned: Binned, split: str) -> None:
+    parts = []
+    keys = ["model_name", "model_version", "day", "is_shadow"]
+    for feature, (chosen, bucket, value) in binned.items():
+        if feature == split:
             continue
         keyed = mine.loc[chosen, [*keys, "segment"]].assign(bucket=bucket, value=value, feature=feature)
         parts.append(
