@@ -115,7 +115,13 @@ def profile_for(
         if task == "classification":  # classes as the log writes them: 1.0 read from a CSV is class "1"
             target_values = target_values.dropna().map(class_text)
     categorical = None if task is None else task == "classification"
-    profile = build_profile(data[profiled], target=target, target_values=target_values, categorical_target=categorical)
+    profile = build_profile(
+        data[profiled],
+        target=target,
+        target_values=target_values,
+        categorical_target=categorical,
+        pca_variance=settings.drift_pca_variance,
+    )
     return profile, skipped
 
 

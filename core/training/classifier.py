@@ -155,6 +155,7 @@ def train_classifier(
         rules={name: [{"rule": "ge", "value": 0.0}] for name in X_train.columns},
         target_values=y_train,
         categorical_target=True,
+        pca_variance=settings.drift_pca_variance,
     )
     train_scores = classification_score(pipeline.predict_proba(X_train))
     profile = replace(profile, prediction_profile=profile_predictions(train_scores, name="score"))

@@ -156,7 +156,7 @@ def train(
     metrics = evaluate(split.y_test, predictions)
     progress("holdout " + ", ".join(f"{name}={value:,.3f}" for name, value in metrics.items()))
 
-    profile = build_profile(split.X_train, target=TARGET, rules=DIAMOND_RULES)
+    profile = build_profile(split.X_train, target=TARGET, rules=DIAMOND_RULES, pca_variance=settings.drift_pca_variance)
     sample = np.random.default_rng(seed).choice(
         len(predictions), size=min(HOLDOUT_SAMPLE, len(predictions)), replace=False
     )
