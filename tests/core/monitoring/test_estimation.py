@@ -61,7 +61,7 @@ def _store(session, model_name: str, version: int, estimator: Estimator) -> None
 
 def _refresh(sessions) -> None:
     with sessions.begin() as session:
-        refresh_rollups(session, binning=lambda name, version: None, chunk_rows=700, estimates=estimate_source(session))
+        refresh_rollups(session, binning=lambda name, version: None, chunk_rows=300, estimates=estimate_source(session))
 
 
 def _raw(session, model_name: str) -> pd.DataFrame:
@@ -75,10 +75,10 @@ def _raw(session, model_name: str) -> pd.DataFrame:
 
 def test_dle_rollups_equal_the_per_row_estimates_of_the_raw_rows(sessions) -> None:
     rng = np.random.default_rng(3)
-    holdout = _features(rng, 3_000)
+    holdout = _features(rng, 1_500)
     predictions, actual = _regression_truth(rng, holdout)
     estimator = fit_dle(holdout, predictions, actual)
-    logged = _features(rng, 2_500)
+    logged = _features(rng, 1_000)
     logged_predictions, _ = _regression_truth(rng, logged)
     with sessions.begin() as session:
         _store(session, "m", 1, estimator)
@@ -149,11 +149,11 @@ def test_dle_learns_where_the_model_is_worse() -> None:
 def test_cbpe_rollups_equal_the_expected_confusion_of_the_raw_rows(sessions) -> None:
     classes = ["no", "yes"]
     rng = np.random.default_rng(5)
-    truths = rng.choice(classes, 3_000)
+    truths = rng.choice(classes, 1_000)
     estimator = fit_cbpe(probabilities_for(rng, truths, classes, 0.5), classes, list(truths))
     with sessions.begin() as session:
         _store(session, "clf", 1, estimator)
-        log_classifier(session, classes=classes, rows=2_000, seed=6, hours=30)
+        log_classifier(session, classes=classes, rows=800, seed=6, hours=30)
     _refresh(sessions)
 
     with sessions.begin() as session:
