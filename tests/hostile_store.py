@@ -42,7 +42,7 @@ class Hostile:
         """A CSV for Predict: a column header and values holding the texts (one row's carat is refused)."""
         frame = pd.DataFrame(
             {
-                "carat": [0.5 + index / 10 for index in range(rows)],
+                "carat": [f"{0.5 + index / 10:g}" for index in range(rows)],
                 "cut": [self.image if index % 2 else self.link for index in range(rows)],
                 self.image: [self.link] * rows,
             }
