@@ -39,6 +39,7 @@ class Receiver:
     url: str = ""
     requests: list[Received] = field(default_factory=list)
     failures: int = 0  # answer this many requests with 503 before accepting
+    status: int = 200  # the answer when not failing
     delay_s: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -59,8 +60,10 @@ def receiver() -> Iterator[Receiver]:
                 state.requests.append(Received(self.path, dict(self.headers.items()), body))
                 failing = state.failures > 0
                 state.failures -= 1 if failing else 0
-            self.send_response(503 if failing else 200)
+            self.send_response(503 if failing else state.status)
             answer = b"busy" if failing else b"ok"
+            if state.status in (301, 302, 307, 308):
+                self.send_header("Location", f"{state.url}/elsewhere")
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
             self.wfile.write(answer)

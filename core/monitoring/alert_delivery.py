@@ -31,8 +31,9 @@ TIMEOUT_S = 5.0  # per request: a receiver that does not answer in this time is 
 BACKOFF_S = 1.0  # the first wait between tries; doubled each time
 MAX_BACKOFF_S = 30.0
 SLACK_TEXT_LIMIT = 2_900  # Slack refuses a section text over 3,000 characters
-# Client errors no retry can mend (a wrong URL, a refused body); 408 and 429 are worth another try.
-FINAL_STATUSES = frozenset(range(400, 500)) - {408, 429}
+# Answers no retry can mend: a redirect (a POST is not followed: urllib would resend it as a bodiless GET),
+# a client error (a wrong URL, a refused body). 408 and 429 are worth another try.
+FINAL_STATUSES = frozenset(range(300, 500)) - {408, 429}
 
 
 @dataclass(frozen=True)
@@ -189,11 +190,19 @@ def deliver(
     return Outcome(attempts=attempts, error=error)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # urllib then raises the 3xx as an HTTPError
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def _post(url: str, body: bytes, headers: dict[str, str], *, timeout_s: float) -> tuple[str | None, bool]:
     """(error or ``None``, whether retrying is pointless). The URL is never quoted: a Slack URL is a secret."""
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as answer:
+        with _OPENER.open(request, timeout=timeout_s) as answer:
             answer.read(1_024)
             return None, False
     except urllib.error.HTTPError as failure:

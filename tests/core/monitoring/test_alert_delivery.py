@@ -230,3 +230,15 @@ def test_the_readmes_verification_snippet_accepts_a_real_request_and_refuses_a_f
     assert namespace["verified"](SECRET, request.headers, request.body) is True
     assert namespace["verified"](SECRET, request.headers, request.body.replace(b"900", b"100")) is False
     assert namespace["verified"]("not the secret", request.headers, request.body) is False
+
+
+@pytest.mark.parametrize(("status", "said"), [(302, "HTTP 302"), (404, "HTTP 404")])
+def test_a_redirect_or_a_client_error_is_not_retried_nor_followed(settings, sessions, inbox, status, said) -> None:
+    inbox.status = status
+    settings = configured(settings, inbox, alert_delivery_retries=3)
+
+    result = watch_cycle(settings, sessions=sessions, fired=[latency_alert()], backoff_s=0.01)
+
+    assert result.sent == 0 and said in result.failed[0]
+    assert [request.path for request in inbox.requests] == ["/hook"]  # one try, no follow to /elsewhere
+    assert alert_history(settings, sessions=sessions).iloc[0]["Status"] == "failed"
