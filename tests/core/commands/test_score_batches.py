@@ -163,3 +163,31 @@ def test_malformed_lines_are_refused_by_line_and_the_rest_scored(cli, registry_h
         [15, "(line)", "fields", "line 16: 11 fields where the header has 9 (rule: fields)"]
     ]
     assert len(pd.read_csv(tmp_path / "out.csv")) == 19
+
+
+@pytest.mark.slow
+def test_a_twenty_megabyte_junk_file_leaves_the_cap_of_refusals_and_a_count(cli, registry_home, tmp_path) -> None:
+    good = load_diamonds().drop(columns="price").head(2_000).to_csv(index=False, header=False).splitlines()
+    junk = [f"junk {n} ;; {'#' * 40}" for n in range(400)]
+    source = tmp_path / "junk.csv"
+    with source.open("w") as handle:
+        handle.write(HEADER + "\n")
+        for block in range(1_000):
+            handle.write("\n".join([*junk, good[block % len(good)]]) + "\n")
+    assert source.stat().st_size > 20_000_000
+
+    ran = cli("score", "--input", str(source), "--output", str(tmp_path / "out.csv"))
+
+    assert ran.code == 0, ran.err
+    assert "1,000 rows scored" in ran.out and "400,000 rows rejected" in ran.out
+    engine = make_engine(registry_home.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            run = session.scalar(select(BatchRun))
+            rejections = session.scalar(select(func.count()).select_from(Rejection))
+    finally:
+        engine.dispose()
+    assert rejections == 1_000 and run is not None and run.rejections_logged == 1_000
+    assert run.rejections_not_logged == 400_000 * 9 - 1_000  # every junk line refuses its 9 fields
+    assert len(pd.read_csv(tmp_path / "out.rejected.csv")) == 1_000
+    assert f"{400_000 * 9 - 1_000:,} more refusal(s) counted but not kept" in ran.out
