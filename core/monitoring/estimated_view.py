@@ -30,6 +30,7 @@ BAND_SE = 3.0
 REGRESSION_METRICS = ("mae", "rmse")
 CLASSIFICATION_METRICS = ("accuracy", "f1", "roc_auc")
 DAILY_AFTER_HOURS = 72  # longer windows are shown per day, shorter ones per hour
+SUM_COLUMNS = ["count", "abs_error_sum", "abs_error_sq_sum", "sq_error_sum", "correct_sum", "correct_var_sum"]
 
 
 @dataclass(frozen=True)
@@ -158,25 +159,24 @@ def estimated_performance(
         hours = pd.to_datetime(frame["hour"], utc=True)
         return hours.dt.floor("D") if daily else hours
 
-    def figures(part: pd.DataFrame, part_classes: pd.DataFrame, part_bins: pd.DataFrame) -> dict:
-        sums = part.drop(columns=["hour", "model_version", "is_shadow"]).sum()
+    def figures(sums: pd.Series, part_classes: pd.DataFrame, part_bins: pd.DataFrame) -> dict:
         if regressor:
             return regression_estimates(sums, estimator)
         return classification_estimates(sums, part_classes, part_bins, estimator)
 
     found = realised or {}
     window_figures = []
-    for metric, value in figures(totals, classes, bins).items():
+    for metric, value in figures(totals[SUM_COLUMNS].sum(), classes, bins).items():
         estimate, low, high = value if value is not None else (None, None, None)
         window_figures.append(Estimate(metric, estimate, low, high, realised=found.get(metric)))
     series = []
-    totals = totals.assign(period=period(totals))
-    classes = classes.assign(period=period(classes)) if not classes.empty else classes
-    bins = bins.assign(period=period(bins)) if not bins.empty else bins
-    for moment, part in totals.groupby("period"):
-        its_classes = classes[classes["period"] == moment] if not classes.empty else classes
-        its_bins = bins[bins["period"] == moment] if not bins.empty else bins
-        for metric, value in figures(part.drop(columns=["period"]), its_classes, its_bins).items():
+    # Grouped once: each period then reads its own few rows, not a mask over the whole window.
+    by_period = totals.assign(period=period(totals)).groupby("period")[SUM_COLUMNS].sum()
+    classes_of = dict(tuple(classes.groupby(period(classes)))) if not classes.empty else {}
+    bins_of = dict(tuple(bins.groupby(period(bins)))) if not bins.empty else {}
+    for moment, sums in by_period.iterrows():
+        its = figures(sums, classes_of.get(moment, classes.iloc[0:0]), bins_of.get(moment, bins.iloc[0:0]))
+        for metric, value in its.items():
             if value is not None:
                 series.append(
                     {"period": moment, "metric": metric, "value": value[0], "low": value[1], "high": value[2]}
