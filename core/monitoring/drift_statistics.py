@@ -32,9 +32,10 @@ class Histogram:
     def means(self, edges: np.ndarray) -> np.ndarray:
         """Mean value in each bin (the bin's midpoint where it is empty), always finite.
 
-        Sums rolled up before values were clipped (see :func:`storage.rollups.buckets.sum_bounds`) may
-        hold 1e308 or inf: a mean is clipped to the same bounds, and a NaN one (inf − inf) sits at the
-        bin's midpoint, so Wasserstein and every figure built on it stay finite.
+        A bin beyond the reference may hold 1e308s (or inf, rolled up before sums were clipped): its mean
+        is clipped to :func:`storage.rollups.buckets.sum_bounds` (the reference's drift range widened by a
+        span), and a NaN one (inf − inf) sits at the bin's midpoint, so Wasserstein and every figure built
+        on it stay finite.
         """
         midpoints = bin_midpoints(edges)
         with np.errstate(invalid="ignore", over="ignore"):
@@ -93,7 +94,7 @@ def bin_values(values: np.ndarray, edges: np.ndarray) -> Histogram:
     size = len(edges) - 1
     return Histogram(
         counts=np.bincount(index, minlength=size).astype(float),
-        sums=np.bincount(index, weights=clipped_for_sums(values, edges), minlength=size),
+        sums=np.bincount(index, weights=clipped_for_sums(values), minlength=size),
     )
 
 

@@ -77,13 +77,13 @@ def latency_metric(kind: str) -> str:
 
 
 def sum_bounds(edges: np.ndarray) -> tuple[float, float]:
-    """The values a feature's bin sums and means take: its finite edges' range widened by one span each side.
+    """The values a feature's bin means may take: its finite edges' range widened by one span each side.
 
-    Values beyond (1e308 or inf, logged before inputs were checked, or ingested from elsewhere) still
-    count in the open outer bins, but a bin's mean is clipped to these bounds (and raw values are clipped
-    before they are summed where Loupe sums them itself): one absurd value can neither make a figure
-    infinite nor drag a drift distance to 1e30. A reference's drift edges already reach one training
-    range beyond it, so a clipped value is still far out.
+    Values beyond the edges (1e308 or inf, logged before inputs were checked, or ingested from elsewhere)
+    still count in the open outer bins; a bin's mean, read back for Wasserstein, is clipped to these bounds
+    (see :meth:`core.monitoring.drift_statistics.Histogram.means`), so one absurd value can neither make a
+    drift figure infinite nor drag it to 1e30. A reference's drift edges already reach one training range
+    beyond it, so a clipped mean is still far out.
     """
     finite = np.asarray(edges, dtype=float)
     finite = finite[np.isfinite(finite)]
@@ -92,7 +92,12 @@ def sum_bounds(edges: np.ndarray) -> tuple[float, float]:
     return low - span, high + span
 
 
-def clipped_for_sums(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """``values`` clipped to :func:`sum_bounds` (NaN stays NaN)."""
-    low, high = sum_bounds(edges)
-    return np.clip(np.asarray(values, dtype=float), low, high)
+# Each value is clipped to ±this before it is added to a bin's sum: a billion of them still sum to a finite
+# float, so neither pandas (inf) nor PostgreSQL's upsert ("value out of range: overflow") meets an overflow.
+# Real inputs are nowhere near it, so roll-up sums stay the exact sums of what was logged.
+SUM_LIMIT = 1e250
+
+
+def clipped_for_sums(values: np.ndarray) -> np.ndarray:
+    """``values`` clipped to ±:data:`SUM_LIMIT` (NaN stays NaN)."""
+    return np.clip(np.asarray(values, dtype=float), -SUM_LIMIT, SUM_LIMIT)

@@ -367,8 +367,8 @@ def _feature_rows(
                     continue
                 number = values[numbers_at].astype(float)
                 bucket = np.clip(np.searchsorted(edges, number, side="right") - 1, 0, len(edges) - 2)
-                # Summed clipped (buckets.sum_bounds): a logged 1e308 or inf cannot overflow the bin's sum.
-                value = clipped_for_sums(number, edges)
+                # Summed clipped (buckets.SUM_LIMIT): a logged 1e308 or inf cannot overflow the bin's sum.
+                value = clipped_for_sums(number)
                 keyed = pd.DataFrame({"group": group_of[chosen][numbers_at], "bucket": bucket, "value": value})
                 counted = keyed.groupby(["group", "bucket"]).agg(count=("value", "size"), value_sum=("value", "sum"))
                 counted = counted.reset_index()
