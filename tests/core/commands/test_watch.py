@@ -100,3 +100,28 @@ def test_the_scheduled_workflow_runs_watch_hourly_with_the_alert_settings() -> N
     )
     assert "LOUPE_ALERT_WEBHOOK_SECRET" in job["env"]
     assert any(step.get("run") == "python -m core watch" for step in job["steps"])
+
+
+@pytest.mark.slow  # two real processes, PostgreSQL
+def test_two_watch_processes_at_once_send_one_message(registry_home, pg_url, monkeypatch) -> None:
+    import os
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("LOUPE_DATABASE_URL", pg_url)
+    get_settings.cache_clear()
+    slow_traffic(get_settings())
+    with receiver() as inbox:
+        inbox.delay_s = 3.0  # whoever sends first is still sending when the other is ready
+        env = {**os.environ, "LOUPE_ALERT_WEBHOOK_URL": inbox.url}
+        watchers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "core", "watch"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+            for _ in range(2)
+        ]
+        outputs = [watcher.communicate(timeout=300)[0].decode() for watcher in watchers]
+
+    assert [watcher.returncode for watcher in watchers] == [0, 0], outputs
+    assert len(inbox.requests) == 1, outputs
+    assert sum("opened: p95_latency v1" in output for output in outputs) == 1
