@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 from sqlalchemy import select
 
@@ -185,7 +187,7 @@ def test_true_values_keep_to_the_targets_sign_and_plausible_range(sessions) -> N
 
 def test_a_version_without_a_profiled_target_only_needs_finite_numbers(sessions) -> None:
     ids = logged(sessions, 3)
-    keep_reference(sessions, price_profile().__class__(row_count=200, features=price_profile().features))
+    keep_reference(sessions, dataclasses.replace(price_profile(), target=None, target_profile=None))
     data = f"prediction_id,actual\n{ids[0]},-5\n{ids[1]},1e9\n{ids[2]},1e400\n".encode()
 
     result = attach_feedback(data, sessions=sessions)
