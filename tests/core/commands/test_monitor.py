@@ -105,3 +105,19 @@ def test_bad_options_exit_1_naming_the_option(cli, registry_home) -> None:
     assert numeric.code == 1 and "--segment must be a categorical input with at most 20 values" in numeric.err
     assert "cut" in numeric.err and "not 'carat'" in numeric.err
     assert window.code == 1 and "--window: window must look like 12h, 7d or 2w" in window.err
+
+
+def test_monitor_speaks_of_a_classifiers_realised_metrics(cli, classifier_registry) -> None:
+    simulated = cli("simulate", "--rows", "400", "--days", "1", "--label-share", "0.5", "--bulk")
+    assert simulated.code == 0, simulated.err
+
+    ran = cli("monitor", "--window", "2d", "--format", "json")
+
+    assert ran.code == 0, ran.err
+    report = json.loads(ran.out)
+    assert (report["model_name"], report["task"]) == ("tumour-triage", "classification")
+    assert report["volume"]["predictions"] == 400
+    realised = report["performance"]["realised"]
+    assert 150 <= realised["labelled"] <= 250 and 0.0 <= realised["accuracy"] <= 1.0
+    assert realised["coverage"] == pytest.approx(realised["labelled"] / 400)
+    assert {"accuracy", "f1", "roc_auc"} <= set(realised["holdout"])
