@@ -1,8 +1,8 @@
 """A registry whose every free-text field holds Markdown and HTML pointing at a loopback address (issue #15, point 6).
 
 A team registers a model with plain MLflow code; its experiment name, run names, run tags, params, the
-model's and its versions' descriptions and version tags (``loupe.estimator``, ``validation_status``, any
-other) all hold ``![x](http://127.0.0.1:PORT/img.png)``, ``[link](http://127.0.0.1:PORT/l)`` or an
+model's and its versions' descriptions and version tags (``loupe.estimator``, ``validation_status``,
+``loupe.unit``, any other) all hold ``![x](http://127.0.0.1:PORT/img.png)``, ``[link](http://127.0.0.1:PORT/l)`` or an
 ``<img>`` tag. A page that rendered any of them would make the browser fetch from PORT.
 """
 
@@ -96,6 +96,7 @@ def register_hostile_model(tracking_uri: str, *, artifacts: Path, hostile: Hosti
                 ("loupe.estimator", hostile.image),
                 ("validation_status", hostile.link),
                 ("team.note", hostile.html),
+                ("loupe.unit", hostile.link),
             ):
                 client.set_model_version_tag(MODEL, str(version), key, value)
         client.set_registered_model_alias(MODEL, "champion", "1")

@@ -11,7 +11,7 @@ import streamlit as st
 from core.monitoring.estimated_view import DAILY_AFTER_HOURS, Estimate, EstimatedPerformance
 from core.monitoring.estimation import DLE
 from core.monitoring.estimation_charts import LABELS, estimated_figure
-from ui.formats import amount, classifier_metric, count, number
+from ui.formats import amount, classifier_metric, count, number, plain
 
 METHODS = {
     DLE: "direct loss estimation (a model of the absolute and squared error fitted on the reference holdout)",
@@ -21,7 +21,7 @@ METHODS = {
 
 def _shown(item: Estimate, value: float | None, unit: str | None) -> str:
     if item.metric in ("mae", "rmse"):
-        return amount(value, unit) if unit else number(value)
+        return plain(amount(value, unit)) if unit else number(value)  # the unit is a version tag: text, not Markdown
     return classifier_metric(item.metric, value)
 
 
