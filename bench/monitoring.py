@@ -143,6 +143,7 @@ def _grow_log(sessions, *, copies: int) -> None:
 
 
 def run(workdir: Path) -> dict[str, float | int | str]:
+    from core import mlflow_io
     from core.dataset import CATEGORICAL_FEATURES, NUMERIC_FEATURES, load_diamonds, split_diamonds
     from core.monitoring.simulator import simulate_bulk
     from core.monitoring.traffic import Shift
@@ -155,7 +156,8 @@ def run(workdir: Path) -> dict[str, float | int | str]:
         settings = get_settings()
         settings.ensure_home()
         _say("training a champion (ridge: quick to fit; any real model will do for monitoring)")
-        train(settings, estimator="ridge", alias="champion")
+        trained = train(settings, estimator="ridge")
+        mlflow_io.set_alias(settings, alias="champion", version=trained.version)  # train() no longer moves aliases
         engine = make_engine(settings.database_url)
         migrate(engine)
         sessions = make_sessionmaker(engine)
