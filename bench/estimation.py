@@ -18,7 +18,8 @@ Figures (seconds unless named otherwise):
   MAE against the daily realised MAE; ``nannyml_dle_s``: NannyML's DLE fit + estimate on the same reference
   and the same logged rows (``bench/.venv-nannyml``, created with pip if missing);
 - ``*_10m*``: after copying the 1M rows 9 times in SQL; ``scaling_10m_vs_1m`` the ratio of the snapshot reads
-  (target ≤ 2×);
+  (target ≤ 2×). Rolling up the 9M copies costs what the first 1M did, nine times (per-row error models:
+  ~100 s per 1M rows on a busy 2-core machine); ``BENCH_ESTIMATION_SCALE_ROWS=0`` skips this stage;
 - ``cbpe_*``: estimated, realised and NannyML's accuracy / F1 / ROC AUC of the classifier's window.
 """
 
@@ -279,6 +280,8 @@ def _regressor(workdir: Path, figures: dict, nannyml: Path | None) -> None:
         )
         del analysis
 
+    if SCALE_ROWS <= ROWS:  # BENCH_ESTIMATION_SCALE_ROWS=0: no growth stage (it takes the longest by far)
+        return
     _say(f"growing the log to {SCALE_ROWS:,} rows")
     from bench.monitoring import _grow_log
 
@@ -349,6 +352,7 @@ def _classifier(workdir: Path, figures: dict, nannyml: Path | None) -> None:
         figures[f"cbpe_{metric}_realised"] = round(item.realised or float("nan"), 4)
     _say(
         f"CBPE accuracy {figures['cbpe_accuracy_estimated']} vs realised {figures['cbpe_accuracy_realised']}, "
+        f"F1 {figures['cbpe_f1_estimated']} vs {figures['cbpe_f1_realised']}, "
         f"ROC AUC {figures['cbpe_roc_auc_estimated']} vs {figures['cbpe_roc_auc_realised']}"
     )
     if nannyml is not None:
@@ -365,12 +369,15 @@ def _classifier(workdir: Path, figures: dict, nannyml: Path | None) -> None:
         found = _nannyml(nannyml, "cbpe", reference, analysis, list(x_test.columns), workdir)
         figures["nannyml_cbpe_s"] = round(found["seconds"], 1)
         weights = rows.assign(day=pd.to_datetime(rows["timestamp"]).dt.strftime("%Y-%m-%d")).groupby("day").size()
-        for metric in ("accuracy", "roc_auc"):
+        for metric in ("accuracy", "f1", "roc_auc"):
             daily = {chunk["start"][:10]: chunk[metric] for chunk in found["chunks"]}
             figures[f"cbpe_{metric}_nannyml"] = round(
                 float(np.average([daily.get(day, np.nan) for day in weights.index], weights=weights)), 4
             )
-        _say(f"NannyML CBPE {figures['nannyml_cbpe_s']} s, accuracy {figures['cbpe_accuracy_nannyml']}")
+        _say(
+            f"NannyML CBPE {figures['nannyml_cbpe_s']} s, accuracy {figures['cbpe_accuracy_nannyml']}, F1 "
+            f"{figures['cbpe_f1_nannyml']}, ROC AUC {figures['cbpe_roc_auc_nannyml']}"
+        )
 
 
 def run(workdir: Path) -> dict[str, float | int | str]:
