@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import mlflow
-from mlflow.exceptions import MlflowException
+from mlflow.exceptions import MlflowException, RestException
 from mlflow.tracking import MlflowClient
 
 from core.errors import LoupeError, RegistryRefused, RegistryUnavailable, VersionNotFound, first_line
@@ -157,8 +157,9 @@ def mlflow_errors(settings: Settings, *, not_found: LoupeError | None = None) ->
     ``not_found`` is the error to raise when MLflow says the thing does not exist (default: a
     :class:`VersionNotFound` with MLflow's own sentence).
 
-    A tracking server that failed less than :data:`REMEMBER_DOWN_S` ago is not asked again: the
-    same reason is raised at once.
+    A tracking server that could not be reached (no answer, a refused connection, a timeout, a
+    gateway's 5xx after retries) less than :data:`REMEMBER_DOWN_S` ago is not asked again: the same
+    reason is raised at once. An error the server itself answered is never remembered.
     """
     remote = is_remote(settings.tracking_uri)
     if remote:
@@ -172,8 +173,11 @@ def mlflow_errors(settings: Settings, *, not_found: LoupeError | None = None) ->
             raise (not_found or VersionNotFound(first_line(error))) from error
         if error.error_code in REFUSED_CODES:
             raise RegistryRefused(f"{where(settings)} refused the request: {first_line(error)}") from error
+        # A RestException is the server's own answer (it is up): only a failure to get one is remembered.
         raise _remember_down(
-            settings, remote, f"{where(settings)} is unreachable or failing: {first_line(error)}"
+            settings,
+            remote and not isinstance(error, RestException),
+            f"{where(settings)} is unreachable or failing: {first_line(error)}",
         ) from error
     except OSError as error:  # requests' ConnectionError and timeouts derive from OSError
         raise _remember_down(settings, remote, f"{where(settings)} is unreachable: {first_line(error)}") from error
@@ -181,8 +185,8 @@ def mlflow_errors(settings: Settings, *, not_found: LoupeError | None = None) ->
         _down.pop(settings.tracking_uri, None)
 
 
-def _remember_down(settings: Settings, remote: bool, reason: str) -> RegistryUnavailable:
-    if remote:
+def _remember_down(settings: Settings, remember: bool, reason: str) -> RegistryUnavailable:
+    if remember:
         _down[settings.tracking_uri] = (time.monotonic() + REMEMBER_DOWN_S, reason)
     return RegistryUnavailable(reason)
 
