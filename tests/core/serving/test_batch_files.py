@@ -16,6 +16,7 @@ from core.dataset import load_diamonds
 from core.serving.batch import score_csv
 from core.serving.batch_reader import MAX_LINE_BYTES, BatchFileError
 from core.serving.batch_scoring import score_file
+from core.serving.feedback import attach_feedback
 from core.serving.model_cache import clear_memory_caches
 from core.settings import get_settings
 from storage.batch_log import BatchRun
@@ -188,3 +189,15 @@ def test_an_upload_sent_twice_or_by_two_at_once_is_logged_once(registry_home, lo
     ids = [pd.read_csv(io.BytesIO(outcome.results_csv or b""))["prediction_id"].tolist() for outcome in outcomes]
     assert ids[0] == ids[1] == ids[2] and len(set(ids[0])) == 3_000
     assert counts(log) == {"answers": 3_000, "shadows": 0, "rejections": 0, "batches": 1}
+
+
+def test_feedback_ids_out_of_range_are_refused_rows_not_a_crash(registry_home, log) -> None:
+    data = f"prediction_id,actual\n{'9' * 30},500\n-4,500\n{'x' * 5_000},500\n".encode()
+
+    result = attach_feedback(data, sessions=log)
+
+    assert result.rejected["message"].tolist() == [
+        f"prediction_id: {'9' * 30} is not a logged id (rule: range)",
+        "prediction_id: -4 is not a logged id (rule: range)",
+        f"prediction_id: {'x' * 80!r} is not a whole number (rule: type)",
+    ]
