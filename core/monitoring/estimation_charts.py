@@ -3,6 +3,8 @@ metric where true values came back."""
 
 from __future__ import annotations
 
+import html
+
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -58,7 +60,8 @@ def estimated_figure(
                 marker={"color": realised_colour, "symbol": "diamond", "size": 9},
             )
         )
-    y_title = f"{label} (%)" if metric in SHARES else (f"{label} ({unit})" if unit else label)
+    # The unit is a version tag (text from MLflow): escaped, since Plotly reads tags such as <b> in titles.
+    y_title = f"{label} (%)" if metric in SHARES else (f"{label} ({html.escape(unit)})" if unit else label)
     return _layout(
         figure,
         title=f"Estimated {label} {'per day' if daily else 'per hour'}",

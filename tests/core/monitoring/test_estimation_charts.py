@@ -34,3 +34,9 @@ def test_shares_are_drawn_in_percent_and_no_realised_trace_without_true_values()
 
     assert len(figure.data) == 2  # band and estimate: nothing realised yet
     assert list(figure.data[1].y) == [90.0] * 4 and figure.layout.yaxis.title.text == "accuracy (%)"
+
+
+def test_a_unit_tag_is_text_in_the_axis_title() -> None:
+    figure = estimated_figure(_over_time(), "mae", unit="<b>USD</b>")
+
+    assert figure.layout.yaxis.title.text == "MAE (&lt;b&gt;USD&lt;/b&gt;)"
