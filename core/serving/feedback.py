@@ -120,7 +120,9 @@ def id_problem(prediction_id: int) -> str | None:
     """Why an id cannot be a logged one: outside the 64-bit range every database stores ids in."""
     if ID_MIN <= prediction_id <= ID_MAX:
         return None
-    return f"prediction_id: {prediction_id} is out of range (rule: range; ids are 64-bit, {ID_MIN} … {ID_MAX})"
+    shown = str(prediction_id)
+    shown = shown if len(shown) <= 40 else f"{shown[:40]}… ({len(shown):,} digits)"  # a line, not a page
+    return f"prediction_id: {shown} is out of range (rule: range; ids are 64-bit, {ID_MIN} … {ID_MAX})"
 
 
 ProfileLookup = Callable[[Session, str, int], TrainingProfile | None]

@@ -148,6 +148,12 @@ def test_ids_beyond_64_bits_are_refused_rows_on_sqlite_and_postgresql(any_log) -
     result = attach_feedback(data, sessions=any_log)
 
     assert result.stored == 1 and result.unknown_ids == []
+    assert attach_feedback(f"prediction_id,actual\n{'9' * 4000},1\n".encode(), sessions=any_log).rejected[
+        "message"
+    ].tolist() == [
+        f"prediction_id: {'9' * 40}… (4,000 digits) is out of range (rule: range; ids are 64-bit, "
+        "-9223372036854775808 … 9223372036854775807)"
+    ]
     assert result.rejected.values.tolist() == [
         [
             row,
