@@ -70,7 +70,7 @@ def parse_feedback_body(body: bytes) -> list[tuple[int, int, str]]:
         try:
             prediction_id = int(identifier)
         except ValueError:
-            raise ProtocolError(f"{prefix}prediction_id must be a whole number; got {identifier!r}") from None
+            raise ProtocolError(f"{prefix}prediction_id must be a whole number; got {str(identifier)[:80]!r}") from None
         if "actual" not in item:
             raise ProtocolError(f"{prefix}actual is missing")
         actual = item["actual"]
