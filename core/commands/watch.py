@@ -74,11 +74,11 @@ def run(args: argparse.Namespace) -> int:
 def _report(model_name: str, result: CycleResult) -> int:
     from core.commands._console import fail, progress
 
+    if result.skipped:
+        progress(f"{model_name}: another watcher is evaluating and delivering right now; it covers this cycle")
+        return 0
     firing = ", ".join(f"{alert.rule}" + (f" v{alert.version}" if alert.version else "") for alert in result.alerts)
     progress(f"{model_name}: {len(result.alerts)} alert(s) firing" + (f" ({firing})" if firing else ""))
-    if result.skipped:
-        progress("another watcher is delivering right now; it covers this cycle")
-        return 0
     for label in result.opened:
         progress(f"opened: {label}")
     for label in result.resolved:

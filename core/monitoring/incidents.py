@@ -64,13 +64,17 @@ def watch_cycle(
     timeout_s: float = TIMEOUT_S,
     fired: list[Alert] | None = None,
 ) -> CycleResult:
-    """Evaluate (unless ``fired`` is given), then open/resolve incidents and deliver what is due."""
+    """Evaluate (unless ``fired`` is given), then open/resolve incidents and deliver what is due.
+
+    The rules are evaluated under the lock too: an evaluation made before another watcher's cycle would
+    undo what that cycle saw (reopen what it resolved).
+    """
     routes = channels(settings)
-    fired = current_alerts(settings, sessions=sessions) if fired is None else fired
     names = [channel.name for channel in routes]
     with sessions.begin() as holder:
         if not store.try_alert_lock(holder):
-            return CycleResult(alerts=fired, channels=names, skipped=True)
+            return CycleResult(alerts=fired or [], channels=names, skipped=True)
+        fired = current_alerts(settings, sessions=sessions) if fired is None else fired
         with sessions.begin() as session:
             opened, resolved = _sync(session, model_name=settings.model_name, fired=fired, names=names)
         sent, failed = _deliver_due(
