@@ -34,15 +34,16 @@ from sqlalchemy.exc import IntegrityError
 from core.serving.answers import Answers
 from core.serving.batch_reader import MEGABYTE, BatchFileError, BatchReader, RawChunk, file_facts
 from core.serving.batch_rejections import Rejections
+from core.serving.batch_shadow import shadow_batch
 from core.serving.input_schema import FrameCheck
-from core.serving.model_cache import ServingError, serve
+from core.serving.model_cache import serve
 from core.serving.scoring import _numbers_or_none
 from core.serving.served_model import ServedModel
-from core.serving.shadow import SHADOW_ALIAS, ShadowResult, score_shadow
+from core.serving.shadow import ShadowResult
 from core.settings import Settings
 from core.task import PROBABILITY_PREFIX, Task, class_text
 from storage.base import utcnow
-from storage.batch_log import LoggedAnswer, batch_run, finish_batch, logged_answers, row_key, shadowed
+from storage.batch_log import LoggedAnswer, batch_run, finish_batch, logged_answers, row_key
 from storage.db import Sessions, reading
 from storage.prediction_log import log_prediction_frame
 
@@ -211,7 +212,16 @@ def score_file(
     if (settings.shadow if shadow is None else shadow) and chunks.scored:
         with opened(source) as stream:
             reader = BatchReader(stream, schema=served.schema, first_bad=facts.first_bad)
-            outcome = replace(outcome, shadow=chunks.shadow(reader))
+            shadows = shadow_batch(
+                settings,
+                served,
+                reader,
+                sessions=sessions,
+                batch_key=batch_key,
+                request_id=request_id,
+                source_name=source_name,
+            )
+            outcome = replace(outcome, shadow=shadows)
     return outcome
 
 
@@ -353,55 +363,3 @@ class _ChunkScorer:
         if not self.preview:
             return pd.DataFrame(columns=self.columns or [])
         return pd.concat(self.preview).reset_index(drop=True)
-
-    def shadow(self, reader: BatchReader) -> ShadowResult | None:
-        """The challenger shadow-scores every logged answer of the batch it has not shadow-scored yet."""
-        try:
-            challenger, _ = serve(self.settings, alias=SHADOW_ALIAS)
-        except ServingError:
-            return None
-        if challenger.version == self.served.version:
-            return None
-        total = ShadowResult(version=challenger.version)
-        for chunk in reader.chunks():
-            check = self.served.schema.validate_frame(chunk.frame)
-            if check.clean.empty:
-                continue
-            keys = [row_key(self.batch_key, int(row)) for row in check.clean.index]
-            with reading(self.sessions) as session:
-                logged = logged_answers(session, model_name=self.settings.model_name, client_ids=keys)
-                done = shadowed(
-                    session,
-                    prediction_ids=[answer.prediction_id for answer in logged.values()],
-                    version=challenger.version,
-                )
-            by_version: dict[int, list[int]] = {}
-            for position, key in enumerate(keys):
-                answer = logged.get(key)
-                if (
-                    answer is not None
-                    and answer.prediction_id not in done
-                    and answer.model_version != challenger.version
-                ):
-                    by_version.setdefault(answer.model_version, []).append(position)
-            for version, positions in by_version.items():
-                result = score_shadow(
-                    self.settings,
-                    check.clean.iloc[positions],
-                    sessions=self.sessions,
-                    source=self.source_name,
-                    request_id=self.request_id,
-                    shadow_of=[logged[keys[p]].prediction_id for p in positions],
-                    answer_version=version,
-                )
-                if result is None:
-                    continue
-                if result.error:
-                    return ShadowResult(scored=total.scored, error=result.error)
-                total = ShadowResult(
-                    version=challenger.version,
-                    scored=total.scored + result.scored,
-                    skipped=total.skipped + result.skipped,
-                    seconds=total.seconds + result.seconds,
-                )
-        return total
