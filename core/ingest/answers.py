@@ -1,9 +1,10 @@
 """The answer columns of ingested rows, read as the version's task wants them.
 
-A regressor's ``prediction`` is a finite number. A classifier's is one of its classes (``1.0`` names class
+A regressor's ``prediction`` is a finite number within ±1e250 (the roll-ups' clip: beyond it no sum or
+RMSE of the log stays finite). A classifier's is one of its classes (``1.0`` names class
 ``1``), with optional ``proba_<class>`` columns that must be numbers in [0, 1] summing to 1 and cover every
 class the model knows; the log then keeps the probabilities and one score, as serving does (binary: the
-second class's probability; multiclass: the predicted class's). ``actual`` is a finite number or a class.
+second class's probability; multiclass: the predicted class's). ``actual`` is a number as ``prediction``, or a class.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from core.ingest.columns import ACTUAL, PREDICTION, class_of
 from core.ingest.version_spec import VersionSpec
 from core.serving.answers import PROBABILITY_TOLERANCE, classification_score
 from core.task import Task, class_text
+from storage.rollups.buckets import SUM_LIMIT
 
 
 def regression(rows: pd.DataFrame, where: np.ndarray, refusals: Refusals) -> dict:
@@ -52,6 +54,16 @@ def regression(rows: pd.DataFrame, where: np.ndarray, refusals: Refusals) -> dic
         PREDICTION,
         "finite",
         lambda v: f"prediction: {str(v)!r} is not a finite number (rule: finite)",
+        raw,
+    )
+    absurd = np.abs(numbers.fillna(0).to_numpy(dtype=float)) > SUM_LIMIT
+    _refuse_local(
+        refusals,
+        where,
+        absurd & ~infinite,
+        PREDICTION,
+        "range",
+        lambda v: f"prediction: {str(v)!r} is beyond ±{SUM_LIMIT:g}, no model's answer (rule: range)",
         raw,
     )
     values = numbers.fillna(0).to_numpy(dtype=float).tolist()
@@ -169,6 +181,7 @@ def actual_values(
     if task == "regression":
         numbers = as_numbers(raw).to_numpy(dtype=float)
         usable = np.isfinite(numbers)
+        absurd = usable & (np.abs(np.where(usable, numbers, 0.0)) > SUM_LIMIT)
         # Only the refused rows are visited one by one: a clean file pays no per-row Python here.
         for local in np.flatnonzero(~usable & ~missing).tolist():
             rule = "type" if np.isnan(numbers[local]) else "finite"
@@ -176,6 +189,12 @@ def actual_values(
             refusals.add_at(
                 int(where[local]), ACTUAL, rule, f"actual: {str(raw.iloc[local])!r} is not {what} (rule: {rule})"
             )
+        for local in np.flatnonzero(absurd).tolist():
+            text = str(raw.iloc[local])
+            refusals.add_at(
+                int(where[local]), ACTUAL, "range", f"actual: {text!r} is beyond ±{SUM_LIMIT:g} (rule: range)"
+            )
+        usable &= ~absurd
         found = numbers.astype(object)
         found[~usable | missing] = None
         return found.tolist(), [None] * count

@@ -15,6 +15,7 @@ the counts (stored, already stored, rejected) and the first refusals with row, f
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pandas as pd
@@ -87,7 +88,7 @@ def _row(item: Any, number: int) -> dict[str, Any]:
         value = item.get(name)
         if value is not None and not isinstance(value, SCALARS):
             raise ProtocolError(f"{where}.{name} must be a single value, not {type(value).__name__}")
-        row[name] = value
+        row[name] = _kept_visible(value) if name in (PREDICTION, ACTUAL) else value
     features = item.get("features", {})
     if not isinstance(features, dict):
         raise ProtocolError(f"{where}.features must be an object {{feature: value}}")
@@ -104,5 +105,13 @@ def _row(item: Any, number: int) -> dict[str, Any]:
         for name, value in probabilities.items():
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float | str)):
                 raise ProtocolError(f"{where}.probabilities.{name} must be a number")
-            row[f"{PROBABILITY_PREFIX}{name}"] = value
+            row[f"{PROBABILITY_PREFIX}{name}"] = _kept_visible(value)
     return row
+
+
+def _kept_visible(value: Any) -> Any:
+    """A JSON ``NaN``/``Infinity`` (Python's parser reads them, and ``1e999`` as infinity) as its text: a float
+    NaN in a frame reads as a missing cell, so the row would be refused as "missing", not as not a number."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
