@@ -193,12 +193,14 @@ def build_profile(
     target_values: pd.Series | None = None,
     categorical_target: bool | None = None,
     pca_variance: float = 0.65,
+    segment_max_values: int = 20,
 ) -> TrainingProfile:
     """Profile every column of ``features``: numerics get quantile bins, the rest level counts.
 
     ``target_values`` (optional) profiles the target too: as levels when ``categorical_target`` (default:
     when its values are not numbers, or are integers/booleans with few distinct values), else as bins.
-    The rows also fit the PCA multivariate drift compares with (``pca_variance`` of the variance kept).
+    The rows also fit the PCA multivariate drift compares with (``pca_variance`` of the variance kept), and give
+    each segment (a level of a categorical with at most ``segment_max_values`` levels) its own reference.
     """
     rules = rules or {}
     profiled: dict[str, FeatureProfile] = {}
@@ -230,7 +232,7 @@ def build_profile(
         target=target,
         target_profile=target_profile,
         multivariate=fit_reference_pca(features, profiled, variance=pca_variance),
-        segments=segment_references(features, profiled),
+        segments=segment_references(features, profiled, max_values=segment_max_values),
     )
 
 

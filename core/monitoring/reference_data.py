@@ -121,6 +121,7 @@ def profile_for(
         target_values=target_values,
         categorical_target=categorical,
         pca_variance=settings.drift_pca_variance,
+        segment_max_values=settings.segment_max_values,
     )
     return profile, skipped
 

@@ -32,9 +32,11 @@ def split_candidates(features: Mapping[str, FeatureProfile], *, max_values: int 
     ]
 
 
-def segment_references(frame: pd.DataFrame, features: Mapping[str, FeatureProfile]) -> dict[str, Any] | None:
+def segment_references(
+    frame: pd.DataFrame, features: Mapping[str, FeatureProfile], *, max_values: int = MAX_VALUES
+) -> dict[str, Any] | None:
     """Per split feature and level: its rows, and per other feature its counts on the profile's bins."""
-    splits = split_candidates(features)
+    splits = split_candidates(features, max_values=max_values)
     if frame.empty or not splits:
         return None
     out: dict[str, Any] = {}

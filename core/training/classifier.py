@@ -156,6 +156,7 @@ def train_classifier(
         target_values=y_train,
         categorical_target=True,
         pca_variance=settings.drift_pca_variance,
+        segment_max_values=settings.segment_max_values,
     )
     train_scores = classification_score(pipeline.predict_proba(X_train))
     profile = replace(profile, prediction_profile=profile_predictions(train_scores, name="score"))
