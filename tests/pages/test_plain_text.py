@@ -13,6 +13,7 @@ import html
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from google.protobuf.message import Message
@@ -20,9 +21,9 @@ from mlflow.tracking import MlflowClient
 from streamlit.testing.v1 import AppTest
 
 from core.settings import Settings
+from tests.conftest import private_copy, settings_at
 from tests.hostile_store import MODEL, Hostile, register_hostile_model
 from tests.pages.helpers import closed_port, open_page, readable
-from tests.team_store import team_home
 from ui.formats import code, plain
 
 # Fields Streamlit renders as Markdown, in whatever element or block carries them.
@@ -30,11 +31,24 @@ MARKDOWN_FIELDS = {"body", "label", "help", "title", "caption"}
 PLAIN_ELEMENTS = {"Text", "Code", "Exception"}  # shown character for character
 
 
-@pytest.fixture
-def hostile_registry(tmp_path, monkeypatch) -> tuple[Settings, Hostile]:
-    settings = team_home(tmp_path, monkeypatch, model=MODEL)
+@pytest.fixture(scope="module")
+def hostile_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Hostile]:
+    """The hostile registry, built once for the module (read only: tests work on private copies)."""
+    home = tmp_path_factory.mktemp("hostile") / "home"
     hostile = Hostile(closed_port())
-    register_hostile_model(settings.tracking_uri, artifacts=settings.home / "artifacts", hostile=hostile)
+    with settings_at(home, LOUPE_MODEL_NAME=MODEL) as settings:
+        settings.ensure_home()
+        register_hostile_model(settings.tracking_uri, artifacts=home / "artifacts", hostile=hostile)
+    return home, hostile
+
+
+@pytest.fixture
+def hostile_registry(hostile_home, tmp_path, monkeypatch) -> tuple[Settings, Hostile]:
+    """A private copy of the hostile registry (artifacts shared) and an empty prediction log."""
+    home, hostile = hostile_home
+    settings = private_copy(
+        home, tmp_path, monkeypatch, stores=("mlflow.db",), LOUPE_MODEL_NAME=MODEL, LOUPE_SHADOW="false"
+    )
     return settings, hostile
 
 
