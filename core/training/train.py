@@ -156,7 +156,16 @@ def train(
     metrics = evaluate(split.y_test, predictions)
     progress("holdout " + ", ".join(f"{name}={value:,.3f}" for name, value in metrics.items()))
 
-    profile = build_profile(split.X_train, target=TARGET, rules=DIAMOND_RULES, pca_variance=settings.drift_pca_variance)
+    # The price's own bins: true values (feedback, ingest) keep to its sign and plausible range, and the
+    # predictions' drift is measured against them.
+    profile = build_profile(
+        split.X_train,
+        target=TARGET,
+        rules=DIAMOND_RULES,
+        target_values=split.y_train,
+        categorical_target=False,
+        pca_variance=settings.drift_pca_variance,
+    )
     sample = np.random.default_rng(seed).choice(
         len(predictions), size=min(HOLDOUT_SAMPLE, len(predictions)), replace=False
     )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.dataset import load_diamonds
 from core.mlflow_io import attach_reference_profile
+from core.monitoring.simulator import bulk_log, simulated_latencies
 from core.profile import build_profile
 from core.serving.model_cache import clear_memory_caches
 from core.serving.scoring import predict_one
@@ -91,8 +95,26 @@ def test_a_regressors_predictions_are_compared_with_its_references_next_to_its_i
 
 
 @pytest.mark.slow
-def test_without_reference_outputs_the_page_says_why_predictions_are_not_compared(registry_home) -> None:
-    seed(registry_home, rows=300, shift=1.0, hours_back=20)
+def test_without_reference_outputs_the_page_says_why_predictions_are_not_compared(team_home, team_registry) -> None:
+    # A team's model (plain MLflow) whose reference data was attached without its target: inputs only.
+    inputs = team_home.diabetes_data.drop(columns=["progression"])
+    attach_reference_profile(team_registry, version=1, profile=build_profile(inputs), note="inputs, no target")
+    clear_memory_caches()
+    logged = inputs.sample(300, replace=True, random_state=0).reset_index(drop=True)
+    now = datetime.now(UTC)
+    engine = make_engine(team_registry.database_url)
+    migrate(engine)
+    with make_sessionmaker(engine).begin() as session:
+        bulk_log(
+            session,
+            features=logged,
+            predictions=team_home.diabetes.predict(logged),
+            timestamps=[now - timedelta(minutes=3 * number) for number in range(len(logged))],
+            model_name=team_registry.model_name,
+            model_version=1,
+            latency_ms=simulated_latencies(len(logged), rng=np.random.default_rng(0)),
+        )
+    engine.dispose()
 
     app = page().run()
 
