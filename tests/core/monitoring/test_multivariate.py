@@ -39,6 +39,7 @@ def broken_relation(rows: pd.DataFrame, seed: int) -> pd.DataFrame:
     return shifted
 
 
+@pytest.mark.slow  # a 40,000-row reference profiled and 12,000 rows logged and rolled up
 def test_a_broken_correlation_is_flagged_while_each_feature_stays_clean(diamonds, settings, tmp_path) -> None:
     reference, unseen = diamonds
     profile = build_profile(reference, pca_variance=settings.drift_pca_variance)

@@ -29,6 +29,7 @@ def diamonds() -> pd.DataFrame:
     return data.astype({"cut": str, "color": str, "clarity": str})
 
 
+@pytest.mark.slow  # a 40,000-row reference profiled and 12,000 rows logged and rolled up
 def test_each_segment_is_judged_against_its_own_reference_and_estimated(diamonds, settings, tmp_path) -> None:
     reference, holdout, live = diamonds.iloc[:30_000], diamonds.iloc[30_000:40_000], diamonds.iloc[40_000:52_000]
     features = reference.drop(columns=["price"])
