@@ -27,11 +27,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from storage.rollups.buckets import sum_bounds
+
 REFERENCE_CHUNKS = 10  # NannyML's default chunker cuts the reference in ten
 THRESHOLD_STDS = 3.0
 MIN_ROWS = 50  # fewer reference rows give no usable band
 FIT_ROWS = 200_000  # the PCA is fitted on at most this many reference rows (a seeded sample)
 SCALE_FLOOR = 1e-9
+FALLBACK_REACH = 1e6  # standard deviations: squared and summed over the columns, far from float overflow
 
 
 def fit_reference_pca(
@@ -52,6 +55,7 @@ def fit_reference_pca(
     fit: dict[str, Any] = {
         "numeric": numeric,
         "numeric_means": [0.0 if math.isnan(mean) else mean for mean in means],
+        "numeric_bounds": [_widened_range(pd.to_numeric(frame[name], errors="coerce")) for name in numeric],
         "frequency": {name: {str(k): float(v) for k, v in shares.items()} for name, shares in frequency.items()},
     }
     raw = _encode(fit, frame)
@@ -98,9 +102,21 @@ def _encode(fit: Mapping[str, Any], frame: pd.DataFrame) -> np.ndarray:
         values = pd.to_numeric(frame[name], errors="coerce") if name in frame else pd.Series(np.nan, index=frame.index)
         columns.append(values.to_numpy(dtype=float, na_value=np.nan))
         columns[-1] = np.where(np.isnan(columns[-1]), mean, columns[-1])
+    # Clipped to the reference's widened range (as the drift bins clip a bin's mean): a logged 1e308 or inf
+    # is far out either way, and its error stays finite instead of overflowing to inf/nan with warnings.
+    for position, bounds in enumerate(fit.get("numeric_bounds") or []):
+        if bounds is not None:
+            columns[position] = np.clip(columns[position], bounds[0], bounds[1])
     for name, shares in fit["frequency"].items():
         columns.append(_as_text(frame, name).map(shares).fillna(0.0).to_numpy(dtype=float))
     return np.column_stack(columns) if columns else np.empty((rows, 0))
+
+
+def _widened_range(values: pd.Series) -> list[float] | None:
+    """The finite values' range widened by one span each side (:func:`storage.rollups.buckets.sum_bounds`)."""
+    finite = values.to_numpy(dtype=float, na_value=np.nan)
+    finite = finite[np.isfinite(finite)]
+    return list(sum_bounds(finite.tolist())) if len(finite) else None
 
 
 def _as_text(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -119,8 +135,10 @@ def _errors_of_standard(fit: Mapping[str, Any], standard: np.ndarray) -> np.ndar
 def reconstruction_errors(fit: Mapping[str, Any], frame: pd.DataFrame) -> np.ndarray:
     """Each row's reconstruction error (Euclidean, in standardised units) under the reference's PCA."""
     raw = _encode(fit, frame)
-    standard = (raw - np.asarray(fit["center"], dtype=float)) / np.asarray(fit["scale"], dtype=float)
-    return _errors_of_standard(fit, standard)
+    center, scale = np.asarray(fit["center"], dtype=float), np.asarray(fit["scale"], dtype=float)
+    # A fit stored before it recorded its bounds: clipped this many standard deviations out, still finite.
+    raw = np.clip(raw, center - FALLBACK_REACH * scale, center + FALLBACK_REACH * scale)
+    return _errors_of_standard(fit, (raw - center) / scale)
 
 
 @dataclass(frozen=True)
