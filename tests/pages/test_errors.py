@@ -53,7 +53,8 @@ def test_text_from_the_error_is_never_markup() -> None:
     app = run(a_bug_in_an_action)
 
     (error,) = app.error
-    assert "\\<b>bold\\</b> \\*\\*not bold\\*\\* \\[link\\](http://x) :\u2060smile: \\$x\\$" in error.value
+    # A web address is not auto-linked either: a word joiner after its scheme (ui.formats.plain).
+    assert "\\<b>bold\\</b> \\*\\*not bold\\*\\* \\[link\\](http\u2060://x) :\u2060smile: \\$x\\$" in error.value
     assert error.proto.title.startswith(r"Reading \*the\* \`file\` failed")
 
 
