@@ -98,3 +98,13 @@ def test_a_team_regressor_gets_dle_and_a_reference_without_target_gets_none(tmp_
     assert estimator.payload["reference_mae"] == pytest.approx(
         float(np.mean(np.abs(target - model.predict(features)))), rel=1e-9
     )
+
+
+def test_versions_loupe_trains_carry_their_estimator(classifier_registry) -> None:
+    # The classifier's home holds the bootstrapped diamond-price versions and the tumour classifier, all trained by Loupe.
+    with prediction_log(classifier_registry) as sessions, sessions() as session:
+        classifier = estimator_of(session, model_name=classifier_registry.model_name, model_version=1)
+        regressor = estimator_of(session, model_name="diamond-price", model_version=1)
+    assert classifier is not None and classifier.method == "cbpe" and classifier.classes == ["benign", "malignant"]
+    assert regressor is not None and regressor.method == "dle"
+    assert regressor.payload["rows"] == 10_788  # the whole holdout of the diamonds split
