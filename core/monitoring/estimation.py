@@ -221,17 +221,37 @@ def _auc(positive: np.ndarray, scores: np.ndarray) -> float | None:
 # ---- per row ----
 
 
+def _same_encoding(encoding: list[dict[str, Any]], parsed: pd.DataFrame) -> bool:
+    """Whether inputs parsed with numbers as floats encode as the logged text does: numbers read as numbers
+    either way, but a level logged as a number (``3``) would read as ``"3.0"``; only text levels are safe."""
+    for spec in encoding:
+        if spec["levels"] is None or spec["name"] not in parsed.columns:
+            continue
+        column = parsed[spec["name"]]
+        if column.notna().any() and pd.api.types.infer_dtype(column, skipna=True) != "string":
+            return False
+    return True
+
+
 def _parsed(texts: pd.Series) -> pd.DataFrame:
     # One json.loads for the chunk (a JSON array of the objects) instead of one per row.
-    return pd.DataFrame.from_records(json.loads("[" + ",".join(t if isinstance(t, str) else "{}" for t in texts) + "]"))
+    records = json.loads("[" + ",".join(t if isinstance(t, str) else "{}" for t in texts) + "]")
+    # Rows logged without inputs parse to {}: keep one (empty) row each, or a chunk of only those has no rows.
+    return pd.DataFrame.from_records(records).reindex(range(len(records)))
 
 
-def per_row_estimates(estimator: Estimator, rows: pd.DataFrame) -> RowEstimates:
+def per_row_estimates(estimator: Estimator, rows: pd.DataFrame, *, inputs: pd.DataFrame | None = None) -> RowEstimates:
     """Each row's estimate: ``rows`` holds ``prediction`` and ``inputs`` (JSON text) for a regressor,
-    ``label`` and ``probabilities`` (JSON text ``{class: p}``) for a classifier — as the log stores them."""
+    ``label`` and ``probabilities`` (JSON text ``{class: p}``) for a classifier — as the log stores them.
+
+    ``inputs``: the same inputs already parsed (numbers as floats, one row each), used instead of parsing the
+    text again where that gives the same encoding (see :func:`_same_encoding`).
+    """
     if estimator.method == DLE:
         assert estimator.error_models is not None
-        matrix = _encode(estimator.payload["features"], _parsed(rows["inputs"]), rows["prediction"].to_numpy(float))
+        specs = estimator.payload["features"]
+        features = inputs if inputs is not None and _same_encoding(specs, inputs) else _parsed(rows["inputs"])
+        matrix = _encode(specs, features, rows["prediction"].to_numpy(float))
         with threadpool_limits(limits=1, user_api="openmp"):
             absolute, squared = (np.maximum(model.predict(matrix), 0.0) for model in estimator.error_models)
         known = np.isfinite(rows["prediction"].to_numpy(float))

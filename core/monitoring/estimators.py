@@ -129,8 +129,8 @@ def estimator_of(session: Session, *, model_name: str, model_version: int) -> Es
 
 
 def _per_row_of(estimator: Estimator) -> RowEstimator:
-    def estimate(rows: pd.DataFrame) -> RowEstimates:
-        return per_row_estimates(estimator, rows)
+    def estimate(rows: pd.DataFrame, *, inputs: pd.DataFrame | None = None) -> RowEstimates:
+        return per_row_estimates(estimator, rows, inputs=inputs)
 
     return estimate
 

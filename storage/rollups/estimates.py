@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from storage.base import table_of
-from storage.prediction_log import Prediction
+from storage.rollups.chunk_inputs import ChunkInputs
 from storage.rollups.sql import as_hours, read_frame, to_records, upsert
 from storage.rollups.tables import ModelEstimator, RollupEstimate, RollupEstimateBin, RollupEstimateClass
 
@@ -46,7 +47,12 @@ class RowEstimates:
 
 # (model_name, version) -> a function of one version's rows (id, prediction, label, and the logged ``inputs`` and
 # ``probabilities`` as JSON text) giving their estimates; None when the version has no estimator.
-RowEstimator = Callable[[pd.DataFrame], RowEstimates]
+class RowEstimator(Protocol):
+    """``inputs``: the rows' inputs already parsed (one row each, numbers as floats), to spare a second parse."""
+
+    def __call__(self, rows: pd.DataFrame, *, inputs: pd.DataFrame | None = None) -> RowEstimates: ...
+
+
 EstimateSource = Callable[[str, int], "RowEstimator | None"]
 
 
@@ -93,39 +99,32 @@ def estimator_fitted_at(session: Session, *, model_name: str, model_version: int
 
 
 def add_estimates(
-    session: Session, rows: pd.DataFrame, groups: pd.DataFrame, low: int, high: int, estimator_for: EstimateSource
-) -> None:
-    """Add the estimates of a refresh chunk's predictions (``rows`` with ``group``, ``id``, ``prediction``, ``label``)."""
+    session: Session, rows: pd.DataFrame, groups: pd.DataFrame, inputs: ChunkInputs, estimator_for: EstimateSource
+) -> np.ndarray:
+    """Add the estimates of a refresh chunk's predictions (``rows`` with ``group``, ``id``, ``prediction``, ``label``).
+
+    Returns each row's estimated absolute error (NaN: none), which the segments of the same rows sum too:
+    each version's estimator runs once per chunk.
+    """
+    estimated = np.full(len(rows), np.nan)
     versions = groups[["model_name", "model_version"]].drop_duplicates()
-    chosen: list[tuple[np.ndarray, RowEstimator]] = []
+    group_of = rows["group"].to_numpy()
     for model_name, version in versions.itertuples(index=False):
         estimate = estimator_for(str(model_name), int(version))
-        if estimate is not None:
-            version_groups = groups.index[(groups["model_name"] == model_name) & (groups["model_version"] == version)]
-            chosen.append((rows["group"].isin(version_groups).to_numpy(), estimate))
-    if not chosen:
-        return
-    extra = _inputs_and_probabilities(session, low, high)
-    for mask, estimate in chosen:
-        part = rows[mask].merge(extra, on="id", how="left")
-        if part.empty:
+        if estimate is None:
             continue
-        found = estimate(part)
+        version_groups = groups.index[(groups["model_name"] == model_name) & (groups["model_version"] == version)]
+        at = np.flatnonzero(np.isin(group_of, version_groups))
+        if not len(at):
+            continue
+        part = rows.iloc[at].reset_index(drop=True)
+        part["inputs"] = inputs.texts[at]
+        part["probabilities"] = inputs.probabilities[at] if inputs.probabilities is not None else None
+        found = estimate(part, inputs=inputs.parsed_for(at))
         _add_rows(session, part, groups, found)
-
-
-def _inputs_and_probabilities(session: Session, low: int, high: int) -> pd.DataFrame:
-    # Shadows borrow their answer's inputs, as the feature roll-ups do.
-    answer = table_of(Prediction).alias("answer")
-    query = (
-        select(Prediction.id, Prediction.inputs, answer.c.inputs, Prediction.probabilities)
-        .select_from(Prediction)
-        .outerjoin(answer, answer.c.id == Prediction.shadow_of)
-        .where(Prediction.id > low, Prediction.id <= high)
-    )
-    frame = read_frame(session, query, ["id", "own", "borrowed", "probabilities"])
-    frame["inputs"] = frame["own"].where(frame["own"].notna(), frame["borrowed"])
-    return frame[["id", "inputs", "probabilities"]]
+        if found.abs_error is not None:
+            estimated[at] = found.abs_error
+    return estimated
 
 
 def _add_rows(session: Session, part: pd.DataFrame, groups: pd.DataFrame, found: RowEstimates) -> None:

@@ -6,11 +6,9 @@ in ``rollup_gaps``), feedback by ``received_at`` (see :mod:`storage.rollups.real
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,12 +19,12 @@ from storage.base import table_of, utcnow
 from storage.prediction_log import Feedback, Prediction, Rejection
 from storage.rollups.buckets import (
     UNTIMED_SOURCES,
-    clipped_for_sums,
     latency_bucket,
     latency_kind,
     latency_metric,
     signed_log_bucket,
 )
+from storage.rollups.chunk_inputs import FeatureBinning, feature_rows, read_chunk_inputs
 from storage.rollups.classification import add_labels, add_predicted
 from storage.rollups.estimates import EstimateSource, add_estimates, clear_estimates
 from storage.rollups.lock import lock_rollups
@@ -61,7 +59,6 @@ CHUNK_ROWS = 200_000
 # Writers commit within seconds; an id still missing after this long was rolled back, not late.
 GAP_PATIENCE = timedelta(hours=1)
 
-FeatureBinning = Mapping[str, "np.ndarray | None"]  # feature -> numeric bin edges, or None for a categorical
 BinningSource = Callable[[str, int], "FeatureBinning | None"]  # (model_name, version) -> binning or None
 
 
@@ -131,10 +128,7 @@ def refresh_rollups(
         return plans[key]
 
     def add_predictions(low: int, high: int) -> np.ndarray:
-        found = _add_predictions(session, low, high, binning_for, feedback_seen, plan_for)
-        if estimates is not None and len(found):  # estimated performance: see storage.rollups.estimates
-            _add_chunk_estimates(session, low, high, estimates)
-        return found
+        return _add_predictions(session, low, high, binning_for, feedback_seen, plan_for, estimates)
 
     def add_rejections(low: int, high: int) -> np.ndarray:
         return _add_rejections(session, low, high)
@@ -221,6 +215,7 @@ def _add_predictions(
     binning_for: Callable[[str, int], FeatureBinning | None],
     feedback_seen: datetime | None,
     plan_for: Callable[[str, int], InputPlan | None] | None = None,
+    estimates: EstimateSource | None = None,
 ) -> np.ndarray:
     """Roll up the predictions with ids in (``low``, ``high``]; returns the ids found."""
     query = select(
@@ -276,16 +271,14 @@ def _add_predictions(
         buckets.append(bucket_rows(rows[chosen], groups, latency_metric(str(kind)), latency[chosen]))
     upsert(session, RollupBucket, [row for part in buckets for row in part], added=["count"])
 
-    def inputs_seen(wide: pd.DataFrame, at: np.ndarray) -> None:
-        if plan_for is not None:
-            add_input_rollups(session, rows, wide, at, plan_for, feedback_seen)
-
-    upsert(
-        session,
-        RollupFeature,
-        _feature_rows(session, rows, groups, low, high, binning_for, inputs_seen),
-        added=["count", "value_sum"],
-    )
+    # The chunk's inputs are read and parsed once; bins, estimates, multivariate errors and segments share them.
+    inputs = read_chunk_inputs(session, rows, low, high, probabilities=estimates is not None)
+    estimated = None
+    if estimates is not None:  # estimated performance: see storage.rollups.estimates
+        estimated = add_estimates(session, rows, groups, inputs, estimates)
+    if plan_for is not None and inputs.wide is not None:
+        add_input_rollups(session, rows, inputs.wide, inputs.at, plan_for, feedback_seen, estimated=estimated)
+    upsert(session, RollupFeature, feature_rows(rows, groups, inputs, binning_for), added=["count", "value_sum"])
     if feedback_seen is not None and rows["is_shadow"].any():
         # Feedback is given for the answer; a shadow row logged after it was rolled up scores against it here.
         shadow = table_of(Prediction).alias("shadow")
@@ -304,101 +297,6 @@ def _add_predictions(
             add_labels(session, labelled[[*keys, "label", "probabilities", "actual_label"]])
     add_predicted(session, rows, groups, low, high)
     return rows["id"].to_numpy(dtype=np.int64)
-
-
-def _feature_rows(
-    session: Session,
-    rows: pd.DataFrame,
-    groups: pd.DataFrame,
-    low: int,
-    high: int,
-    binning_for: Callable[[str, int], FeatureBinning | None],
-    inputs_seen: Callable[[pd.DataFrame, np.ndarray], None] | None = None,
-) -> list[dict[str, Any]]:
-    # Inputs are one JSON object per prediction (predictions.inputs); shadows borrow their answer's.
-    answer = table_of(Prediction).alias("answer")
-    query = (
-        select(Prediction.id, func.coalesce(Prediction.inputs, answer.c.inputs))
-        .select_from(Prediction)
-        .outerjoin(answer, answer.c.id == Prediction.shadow_of)
-        .where(Prediction.id > low, Prediction.id <= high)
-        .order_by(Prediction.id)
-    )
-    found = session.execute(query).all()
-    texts = [text for _, text in found]
-    if not any(texts):
-        return []
-    # One json.loads for the chunk (a JSON array of the objects) instead of one per row.
-    parsed = json.loads("[" + ",".join(text or "{}" for text in texts) + "]", parse_int=float)
-    wide = pd.DataFrame.from_records(parsed)
-    ids = np.fromiter((prediction_id for prediction_id, _ in found), dtype=np.int64, count=len(found))
-    known_ids = rows["id"].to_numpy()
-    position = np.clip(np.searchsorted(known_ids, ids), 0, len(known_ids) - 1)
-    # A row committed by another writer since ``rows`` was read (PostgreSQL) waits for the next refresh.
-    known = known_ids[position] == ids
-    wide = wide[known].reset_index(drop=True)
-    group_of = rows["group"].to_numpy()[position[known]]
-    if inputs_seen is not None:  # the same parsed inputs feed multivariate errors and segments
-        inputs_seen(wide, position[known])
-    versions = groups[["model_name", "model_version"]].drop_duplicates()
-    out: list[pd.DataFrame] = []
-    for model_name, version in versions.itertuples(index=False):
-        binning = binning_for(model_name, int(version))
-        if binning is None:
-            continue
-        version_groups = groups.index[(groups["model_name"] == model_name) & (groups["model_version"] == version)]
-        chosen = np.isin(group_of, version_groups)
-        for feature, edges in binning.items():
-            if feature not in wide.columns or not chosen.any():
-                continue
-            values = wide[feature].to_numpy(dtype=object)[chosen]
-            kinds = list(map(type, values))
-            # Typed as logged: a level counts only where text was logged, a number only where a number was.
-            if edges is None:
-                texts_at = np.fromiter((kind is str for kind in kinds), dtype=bool, count=len(kinds))
-                if not texts_at.any():
-                    continue
-                keyed = pd.DataFrame({"group": group_of[chosen][texts_at], "bucket": values[texts_at]})
-                counted = keyed.groupby(["group", "bucket"]).size().rename("count").reset_index().assign(value_sum=0.0)
-            else:
-                numbers_at = np.fromiter((kind is float for kind in kinds), dtype=bool, count=len(kinds))
-                numbers_at[numbers_at] = ~np.isnan(values[numbers_at].astype(float))  # a key a row lacks reads as NaN
-                if not numbers_at.any():
-                    continue
-                number = values[numbers_at].astype(float)
-                bucket = np.clip(np.searchsorted(edges, number, side="right") - 1, 0, len(edges) - 2)
-                # Summed clipped (buckets.SUM_LIMIT): a logged 1e308 or inf cannot overflow the bin's sum.
-                value = clipped_for_sums(number)
-                keyed = pd.DataFrame({"group": group_of[chosen][numbers_at], "bucket": bucket, "value": value})
-                counted = keyed.groupby(["group", "bucket"]).agg(count=("value", "size"), value_sum=("value", "sum"))
-                counted = counted.reset_index()
-                counted["bucket"] = counted["bucket"].astype(str)
-            out.append(counted.assign(feature=feature))
-    if not out:
-        return []
-    frame = pd.concat(out, ignore_index=True).join(groups, on="group")
-    columns = ["model_name", "model_version", "hour", "is_shadow", "feature", "bucket", "count", "value_sum"]
-    return to_records(frame, columns)
-
-
-def _add_chunk_estimates(session: Session, low: int, high: int, estimates: EstimateSource) -> None:
-    query = select(
-        Prediction.id,
-        hour_of(session, Prediction.created_at),
-        Prediction.model_name,
-        Prediction.model_version,
-        Prediction.is_shadow,
-        Prediction.prediction,
-        Prediction.label,
-    ).where(Prediction.id > low, Prediction.id <= high)
-    rows = read_frame(session, query, ["id", "hour", "model_name", "model_version", "is_shadow", "prediction", "label"])
-    rows["hour"] = as_hours(rows["hour"])
-    rows["is_shadow"] = rows["is_shadow"].astype(bool)
-    rows["prediction"] = rows["prediction"].astype(float)
-    keys = ["model_name", "hour", "model_version", "is_shadow"]
-    rows["group"] = rows.groupby(keys, sort=False).ngroup()
-    groups = rows.drop_duplicates("group").set_index("group")[keys].sort_index()
-    add_estimates(session, rows, groups, low, high, estimates)
 
 
 def _add_rejections(session: Session, low: int, high: int) -> np.ndarray:

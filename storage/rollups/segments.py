@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from storage.base import table_of
 from storage.prediction_log import Feedback, Prediction
+from storage.rollups.chunk_inputs import logged_numbers, logged_texts
 from storage.rollups.realised_error import hour_lost_rows
 from storage.rollups.sql import as_hours, hour_of, read_frame, upsert
 from storage.rollups.tables import RollupMultivariate, RollupSegment, RollupSegmentFeature
@@ -73,9 +74,16 @@ def add_input_rollups(
     row_at: np.ndarray,
     plan_for: Callable[[str, int], InputPlan | None],
     feedback_seen: datetime | None,
+    *,
+    estimated: np.ndarray | None = None,
 ) -> None:
-    """Roll up a chunk's inputs: ``wide`` (one row per logged input) belongs to ``rows.iloc[row_at]``."""
+    """Roll up a chunk's inputs: ``wide`` (one row per logged input) belongs to ``rows.iloc[row_at]``.
+
+    ``estimated``: each of ``rows``' estimated absolute error, as the refresh's estimator gave it for the hour
+    sums (the same estimator: not run twice); without it the plan's own ``estimates`` computes them.
+    """
     chunk = rows.iloc[row_at].reset_index(drop=True)
+    chunk["estimated"] = estimated[row_at] if estimated is not None else np.nan
     chunk["day"] = chunk["hour"].dt.floor("D")
     chunk["actual"] = np.nan
     if feedback_seen is not None and chunk["is_shadow"].any():
@@ -86,7 +94,9 @@ def add_input_rollups(
             continue
         mine, inputs = chunk.iloc[at].reset_index(drop=True), wide.iloc[at].reset_index(drop=True)
         mine["mv"] = plan.errors(inputs) if plan.errors is not None else np.nan
-        mine["estimate"] = plan.estimates(mine, inputs) if plan.estimates is not None else np.nan
+        mine["estimate"] = np.nan
+        if plan.estimates is not None:
+            mine["estimate"] = mine["estimated"] if estimated is not None else plan.estimates(mine, inputs)
         if plan.errors is not None:
             _add_multivariate(session, mine)
         binned = _binned(inputs, plan.binning) if plan.segments else {}
@@ -159,14 +169,12 @@ def _binned(inputs: pd.DataFrame, binning: Mapping[str, np.ndarray | None]) -> B
         if feature not in inputs:
             continue
         values = inputs[feature].to_numpy(dtype=object)
-        kinds = list(map(type, values))
         if edges is None:
-            chosen = np.fromiter((kind is str for kind in kinds), dtype=bool, count=len(kinds))
+            chosen = logged_texts(inputs[feature])
             bucket = values[chosen]
             value = np.zeros(int(chosen.sum()))
         else:
-            chosen = np.fromiter((kind is float for kind in kinds), dtype=bool, count=len(kinds))
-            chosen[chosen] = ~np.isnan(values[chosen].astype(float))
+            chosen = logged_numbers(inputs[feature])
             value = values[chosen].astype(float)
             index = np.clip(np.searchsorted(edges, value, side="right") - 1, 0, len(edges) - 2)
             bucket = index.astype(str)
@@ -176,38 +184,71 @@ def _binned(inputs: pd.DataFrame, binning: Mapping[str, np.ndarray | None]) -> B
 
 
 def _add_segment_bins(session: Session, mine: pd.DataFrame, binned: Binned, split: str) -> None:
-    # Counted with integer codes and bincount (a pandas groupby on five text keys was most of the refresh).
+    # Counted with integer codes and bincount, records built column-wise (a pandas groupby on five text keys,
+    # then a MultiIndex lookup per record, were most of the refresh).
     keys = ["model_name", "model_version", "day", "is_shadow"]
-    group_code, groups = pd.MultiIndex.from_frame(mine[keys]).factorize()
+    group_code, groups = _group_codes(mine, keys)
     segment_code, segments = pd.factorize(mine["segment"])
-    records: list[dict[str, Any]] = []
+    segment_texts = np.asarray(segments, dtype=object)
+    parts: list[dict[str, Any]] = []
     for feature, (chosen, bucket, value) in binned.items():
         if feature == split:
             continue
         bucket_code, buckets = pd.factorize(bucket)
         combined = (group_code[chosen] * len(segments) + segment_code[chosen]) * len(buckets) + bucket_code
         found, inverse = np.unique(combined, return_inverse=True)
-        counts = np.bincount(inverse)
-        sums = np.bincount(inverse, weights=value)
         rest, at_bucket = np.divmod(found, len(buckets))
         at_group, at_segment = np.divmod(rest, len(segments))
-        for index in range(len(found)):
-            model_name, version, day, shadow = groups[at_group[index]]
-            records.append(
-                {
-                    "model_name": model_name,
-                    "model_version": int(version),
-                    "split_feature": split,
-                    "day": day.to_pydatetime(),
-                    "is_shadow": bool(shadow),
-                    "split_value": segments[at_segment[index]],
-                    "feature": feature,
-                    "bucket": str(buckets[at_bucket[index]]),
-                    "count": int(counts[index]),
-                    "value_sum": float(sums[index]),
-                }
-            )
+        parts.append(
+            {
+                "at_group": at_group,
+                "split_value": segment_texts[at_segment],
+                "feature": np.full(len(found), feature, dtype=object),
+                "bucket": np.asarray(buckets, dtype=object)[at_bucket].astype(str).astype(object),
+                "count": np.bincount(inverse),
+                "value_sum": np.bincount(inverse, weights=value),
+            }
+        )
+    if not parts:
+        return
+    at_group = np.concatenate([part["at_group"] for part in parts])
+    columns = {
+        "model_name": groups["model_name"][at_group].tolist(),
+        "model_version": groups["model_version"][at_group].tolist(),
+        "split_feature": [split] * len(at_group),
+        "day": groups["day"][at_group].tolist(),
+        "is_shadow": groups["is_shadow"][at_group].tolist(),
+    }
+    for name in ("split_value", "feature", "bucket", "count", "value_sum"):
+        columns[name] = np.concatenate([part[name] for part in parts]).tolist()
+    names = list(columns)
+    records = [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
     upsert(session, RollupSegmentFeature, records, added=["count", "value_sum"])
+
+
+def _group_codes(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Each row's group over ``keys`` as an integer code, and each group's key values as plain Python objects
+    (``day``: datetime, ``model_version``: int, ``is_shadow``: bool), indexed by code."""
+    codes = np.zeros(len(frame), dtype=np.int64)
+    uniques = []
+    for key in keys:
+        code, unique = pd.factorize(frame[key])
+        codes = codes * len(unique) + code
+        uniques.append(unique)
+    found, code = np.unique(codes, return_inverse=True)
+    groups: dict[str, np.ndarray] = {}
+    for key, unique in zip(reversed(keys), reversed(uniques), strict=True):
+        found, at = np.divmod(found, len(unique))
+        if key == "day" or key == "hour":
+            values = np.asarray(pd.DatetimeIndex(unique).to_pydatetime(), dtype=object)
+        elif key == "model_version":
+            values = np.array([int(value) for value in unique], dtype=object)
+        elif key == "is_shadow":
+            values = np.array([bool(value) for value in unique], dtype=object)
+        else:
+            values = np.asarray(unique, dtype=object)
+        groups[key] = values[at]
+    return code.reshape(-1), groups
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
