@@ -197,3 +197,38 @@ def test_a_huge_feedback_id_is_quoted_in_part(registry_home, log) -> None:
     result = attach_feedback(data, sessions=log)
 
     assert result.rejected["message"].tolist() == [f"prediction_id: {'x' * 80!r} is not a whole number (rule: type)"]
+
+
+@pytest.fixture
+def pg_log(registry_home, pg_url):
+    clear_memory_caches()
+    engine = make_engine(pg_url)
+    migrate(engine)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def test_on_postgresql_two_runs_at_once_log_each_row_and_refusal_once(registry_home, pg_log, tmp_path) -> None:
+    settings = get_settings()
+    lines = [HEADER, *good_lines(3_000)]
+    lines[10] += ",7,8"  # line 11: a malformed line among good rows
+    source = tmp_path / "in.csv"
+    source.write_text("\n".join(lines) + "\n")
+    outcomes = []
+
+    def run(name: str) -> None:
+        outcomes.append(
+            score_file(settings, source, sessions=pg_log, output=tmp_path / name, source_name="cli", shadow=False)
+        )
+
+    workers = [threading.Thread(target=run, args=(f"{n}.csv",)) for n in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert len(outcomes) == 2 and all(outcome.scored == 2_999 for outcome in outcomes)
+    assert outcomes[0].rejected["message"].tolist() == ["line 11: 11 fields where the header has 9 (rule: fields)"]
+    ids = [pd.read_csv(tmp_path / f"{n}.csv")["prediction_id"].tolist() for n in range(2)]
+    assert ids[0] == ids[1] and len(set(ids[0])) == 2_999
+    assert counts(pg_log) == {"answers": 2_999, "shadows": 0, "rejections": 1, "batches": 1}
