@@ -82,6 +82,8 @@ class TrainingProfile:
     multivariate: dict[str, Any] | None = None
     # Each segment's own counts on these bins (core.monitoring.segment_reference): segment drift compares with them.
     segments: dict[str, Any] | None = None
+    # A bounded sample of the reference rows (core.monitoring.reference_sample): simulated traffic draws whole rows.
+    sample: dict[str, Any] | None = None
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -99,6 +101,7 @@ class TrainingProfile:
             "prediction_profile": vars(self.prediction_profile) if self.prediction_profile is not None else None,
             "multivariate": self.multivariate,
             "segments": self.segments,
+            "sample": self.sample,
         }
         return json.dumps(payload, indent=2)
 
@@ -119,6 +122,7 @@ class TrainingProfile:
             prediction_profile=NumericProfile(**prediction_item) if prediction_item else None,
             multivariate=payload.get("multivariate"),
             segments=payload.get("segments"),
+            sample=payload.get("sample"),
         )
 
     @classmethod
@@ -224,15 +228,18 @@ def build_profile(
         )
     # The PCA and the segments' own references need the rows, which only this sees.
     from core.monitoring.multivariate import fit_reference_pca
+    from core.monitoring.reference_sample import sample_of
     from core.monitoring.segment_reference import segment_references
 
+    multivariate = fit_reference_pca(features, profiled, variance=pca_variance)
     return TrainingProfile(
         row_count=len(features),
         features=profiled,
         target=target,
         target_profile=target_profile,
-        multivariate=fit_reference_pca(features, profiled, variance=pca_variance),
+        multivariate=multivariate,
         segments=segment_references(features, profiled, max_values=segment_max_values),
+        sample=sample_of(features, profiled, multivariate=multivariate),
     )
 
 

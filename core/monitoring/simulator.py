@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -27,7 +27,8 @@ from threadpoolctl import threadpool_limits
 
 from core import mlflow_io
 from core.errors import InvalidInput
-from core.monitoring.traffic import Shift, Traffic, is_numeric, sample_traffic, simulated_labels, simulated_truth
+from core.monitoring.reference_sample import DRAW_CHUNK, traffic_chunks
+from core.monitoring.traffic import Shift, Traffic, is_numeric, simulated_labels, simulated_truth
 from core.registry.holdout import holdout_metrics
 from core.serving.answers import Answers
 from core.serving.model_cache import serve
@@ -185,10 +186,23 @@ def champion_traffic(
 ) -> tuple[ServedModel, Traffic, np.ndarray]:
     """Inputs drawn from the champion's reference, shifted, and a simulated truth for every row.
 
-    The truth is a float per row for a regressor; for a classifier a class (as text) per row, drawn
-    from the champion's own probabilities on the unshifted inputs (``None`` where none could be drawn).
-    :class:`InvalidInput` saying what to attach when the champion has no reference to draw from.
+    Whole reference rows (see :mod:`core.monitoring.reference_sample`), so relations between features
+    hold and only a shift shows as drift. The truth is a float per row for a regressor; for a classifier
+    a class (as text) per row, drawn from the champion's own probabilities on the unshifted inputs
+    (``None`` where none could be drawn). :class:`InvalidInput` saying what to attach when the champion
+    has no reference to draw from.
     """
+    served = _champion(settings)
+    parts = list(_chunks(settings, served, rows=rows, days=days, shifts=shifts, seed=seed))
+    traffic = Traffic(
+        drawn=pd.concat([part.drawn for part, _ in parts], ignore_index=True),
+        features=pd.concat([part.features for part, _ in parts], ignore_index=True),
+        timestamps=np.concatenate([part.timestamps for part, _ in parts]),
+    )
+    return served, traffic, np.concatenate([truth for _, truth in parts])
+
+
+def _champion(settings: Settings) -> ServedModel:
     served, _ = serve(settings, alias="champion")
     if served.profile is None:
         raise InvalidInput(
@@ -204,32 +218,62 @@ def champion_traffic(
             f"the reference of version {served.version} lacks input(s) {', '.join(unknown[:8])}: attach a reference "
             "with every input the model takes"
         )
-    traffic = sample_traffic(served.profile, rows=rows, days=days, shifts=shifts, seed=seed)
-    # Date and time inputs are never profiled: each row carries the moment it is logged at.
-    stamps = [stamp.isoformat() for stamp in pd.to_datetime(traffic.timestamps, utc=True)]
-    traffic = replace(
-        traffic,
-        drawn=traffic.drawn.assign(**dict.fromkeys(dates, stamps)),
-        features=traffic.features.assign(**dict.fromkeys(dates, stamps)),
-    )
-    # The truth follows the inputs as drawn: a shift then moves the answers away from it, as real drift does.
-    check = served.schema.validate_frame(traffic.drawn)
-    rng = np.random.default_rng(seed + 1)
-    if not check.accepted_mask.any():
-        return served, traffic, np.full(rows, None if served.task == "classification" else np.nan)
+    return served
+
+
+def _chunks(
+    settings: Settings,
+    served: ServedModel,
+    *,
+    rows: int,
+    days: float,
+    shifts: tuple[Shift, ...],
+    seed: int,
+    chunk: int = DRAW_CHUNK,
+) -> Iterator[tuple[Traffic, np.ndarray]]:
+    """The champion's traffic a chunk at a time, each with its simulated truth (memory bounded by the chunk)."""
+    assert served.profile is not None  # checked by _champion
+    dates = [spec.name for spec in served.schema.fields if spec.dtype == "datetime"]
     holdouts = holdout_metrics(mlflow_io.get_version(settings, version=served.version).metrics)
+    chunks = traffic_chunks(
+        served.profile,
+        rows=rows,
+        days=days,
+        shifts=shifts,
+        seed=seed,
+        complete=served.schema.required_names,
+        chunk=chunk,
+    )
+    for number, traffic in enumerate(chunks):
+        # Date and time inputs are never profiled: each row carries the moment it is logged at.
+        stamps = [stamp.isoformat() for stamp in pd.to_datetime(traffic.timestamps, utc=True)]
+        traffic = replace(
+            traffic,
+            drawn=traffic.drawn.assign(**dict.fromkeys(dates, stamps)),
+            features=traffic.features.assign(**dict.fromkeys(dates, stamps)),
+        )
+        rng = np.random.default_rng([seed, number, 1])
+        yield traffic, _truth(served, traffic.drawn, holdouts=holdouts, rng=rng)
+
+
+def _truth(served: ServedModel, drawn: pd.DataFrame, *, holdouts: dict, rng: np.random.Generator) -> np.ndarray:
+    # The truth follows the inputs as drawn: a shift then moves the answers away from it, as real drift does.
+    rows = len(drawn)
+    check = served.schema.validate_frame(drawn)
+    if not check.accepted_mask.any():
+        return np.full(rows, None if served.task == "classification" else np.nan)
     if served.task == "classification":
         labels = np.full(rows, None, dtype=object)
         accuracy = holdouts.get("accuracy")
         labels[check.accepted_mask] = simulated_labels(
             answer_all(served, check.clean), rng=rng, accuracy=None if accuracy is None else accuracy.value
         )
-        return served, traffic, labels
+        return labels
     truth = np.full(rows, np.nan)
     answers = served.predict(served.model_input(check.clean))
     holdout = holdouts.get("rmse")
     truth[check.accepted_mask] = simulated_truth(answers, spread=None if holdout is None else holdout.value, rng=rng)
-    return served, traffic, truth
+    return truth
 
 
 def answer_all(served: ServedModel, clean: pd.DataFrame, *, chunk: int = 100_000) -> Answers:
@@ -338,41 +382,45 @@ def simulate_bulk(
     """
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
-    served, traffic, truth = champion_traffic(settings, rows=rows, days=days, shifts=shifts, seed=seed)
+    served = _champion(settings)
     report = progress or (lambda fraction, message: None)
-    check = served.schema.validate_frame(traffic.features)
-    kept = np.flatnonzero(check.accepted_mask)
-    answers = answer_all(served, check.clean)
-    report(0.2, f"{served.name} v{served.version} scored {len(kept):,} rows")
     classifier = served.task == "classification"
-    known = pd.notna(truth[kept]) if classifier else np.isfinite(truth[kept].astype(float))
-    labelled = (rng.random(len(kept)) < label_share) & known
+    accepted = labelled_rows = done = 0
+    # One transaction: a failure half-way leaves nothing logged. Each chunk is drawn, scored and written
+    # before the next is drawn, so memory is bounded by the chunk whatever ``rows`` is.
     with sessions.begin() as session:
-        bulk_log(
-            session,
-            features=traffic.features.iloc[kept].reset_index(drop=True),
-            predictions=answers.values,
-            labels=answers.label_texts if classifier else None,
-            probabilities=answers.probability_json() if classifier else None,
-            timestamps=traffic.timestamps[kept],
-            model_name=settings.model_name,
-            model_version=served.version,
-            latency_ms=simulated_latencies(len(kept), rng=rng),
-            actuals=None if classifier else truth[kept],
-            actual_labels=list(truth[kept]) if classifier else None,
-            labelled=labelled,
-            is_ood=np.array([bool(fields) for fields in check.ood_fields]),
-            seed=seed,
-            progress=lambda written, total: report(
-                0.2 + 0.8 * written / max(total, 1), f"logged {written:,} of {total:,} predictions"
-            ),
-        )
+        for traffic, truth in _chunks(settings, served, rows=rows, days=days, shifts=shifts, seed=seed):
+            check = served.schema.validate_frame(traffic.features)
+            kept = np.flatnonzero(check.accepted_mask)
+            answers = answer_all(served, check.clean)
+            known = pd.notna(truth[kept]) if classifier else np.isfinite(truth[kept].astype(float))
+            labelled = (rng.random(len(kept)) < label_share) & known
+            bulk_log(
+                session,
+                features=traffic.features.iloc[kept].reset_index(drop=True),
+                predictions=answers.values,
+                labels=answers.label_texts if classifier else None,
+                probabilities=answers.probability_json() if classifier else None,
+                timestamps=traffic.timestamps[kept],
+                model_name=settings.model_name,
+                model_version=served.version,
+                latency_ms=simulated_latencies(len(kept), rng=rng),
+                actuals=None if classifier else truth[kept],
+                actual_labels=list(truth[kept]) if classifier else None,
+                labelled=labelled,
+                is_ood=np.array([bool(fields) for fields in check.ood_fields]),
+                seed=seed,
+            )
+            accepted += len(kept)
+            labelled_rows += int(labelled.sum())
+            done += len(traffic.features)
+            report(done / rows, f"{served.name} v{served.version}: scored and logged {done:,} of {rows:,} rows")
     return SimulationResult(
         requests=1,
-        accepted=len(kept),
-        rejected_rows=rows - len(kept),
+        accepted=accepted,
+        rejected_rows=rows - accepted,
         shadow_scored=0,
-        feedback=int(labelled.sum()),
+        feedback=labelled_rows,
         model_version=served.version,
         seconds=time.perf_counter() - started,
         via="bulk",

@@ -18,9 +18,13 @@ from sqlalchemy import func, select
 from core import mlflow_io
 from core.errors import InvalidInput
 from core.monitoring.reference_data import attach_reference
+from core.monitoring.reference_sample import SAMPLE_ROWS, sample_rows
+from core.monitoring.references import reference_profile, refresh
+from core.monitoring.segments import segment_view
 from core.monitoring.simulator import champion_traffic, simulate, simulate_bulk
-from core.monitoring.traffic import Shift, sample_traffic
-from core.monitoring.window_drift import current_drift_status
+from core.monitoring.traffic import Shift, is_numeric, sample_traffic
+from core.monitoring.window_drift import current_drift_status, window_drift, window_multivariate
+from core.monitoring.windows import Window
 from core.profile import build_profile
 from core.serving.model_cache import clear_memory_caches
 from storage.db import make_engine, make_sessionmaker, migrate
@@ -177,3 +181,86 @@ def test_any_model_is_simulated_from_its_reference_and_the_shift_shows_as_drift(
     assert status.drifted is not None and status.report is not None
     drifted = {item.feature for item in status.report.features if item.drifted}
     assert "body mass" in drifted and "größe" not in drifted
+
+
+def traffic_verdicts(settings, sessions, *, split: str | None = None) -> tuple:
+    """(multivariate drift, drifted features, segments with a drifted feature) of the last two days' answers."""
+    refresh(settings, sessions=sessions)
+    window = Window.last(timedelta(days=2))
+    with sessions.begin() as session:
+        multivariate, _ = window_multivariate(settings, session=session, window=window, model_version=1)
+        report = window_drift(settings, session=session, window=window, model_version=1, include_shadow=False)
+        profile = reference_profile(settings, session=session, model_version=1)
+        segments = (
+            segment_view(
+                settings,
+                session=session,
+                window=window,
+                feature=split,
+                version=1,
+                drift_version=1,
+                profile=profile,
+                include_shadow=False,
+            )
+            if split
+            else None
+        )
+    assert multivariate is not None and report is not None
+    drifted = {item.feature for item in report.judged if item.drifted}
+    segment_drift = {} if segments is None else {name: seg for name, seg in segments.drift.items() if seg.dataset_drift}
+    return multivariate, drifted, segments, segment_drift
+
+
+def other_log(settings, tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'other-log.db'}")
+    migrate(engine)
+    return engine, make_sessionmaker(engine)
+
+
+@pytest.mark.slow  # 8,000 rows answered by the demo model, logged and rolled up twice (~10 s)
+def test_unshifted_traffic_keeps_the_relations_between_features_and_a_shift_shows(
+    registry_home, sessions, tmp_path
+) -> None:
+    simulate_bulk(registry_home, sessions=sessions, rows=4_000, days=1, seed=11)
+    steady, steady_drifted, segments, segment_drift = traffic_verdicts(registry_home, sessions, split="cut")
+
+    # Whole reference rows: carat still matches x, y, z, so the PCA reconstructs them as well as the reference.
+    assert steady.rows == 4_000 and steady.drifted is False, steady
+    assert steady_drifted == set()
+    assert segments is not None and set(segments.drift) >= {"Ideal", "Premium"}  # judged, against their own reference
+    # A busy segment's features all stay within its own reference. A rare one (Fair: ~3%, ~120 rows) is as
+    # noisy as real unseen diamonds are: 120 held-out rows of Fair drift too, on the same thresholds.
+    counts = dict(zip(segments.table["value"], segments.table["predictions"], strict=True))
+    busy = [name for name, count in counts.items() if count >= 800]
+    assert len(busy) >= 3 and all(not segments.drift[name].drifted_count for name in busy)
+    assert all(counts[name] < 300 for name in segment_drift)
+
+    engine, shifted_sessions = other_log(registry_home, tmp_path)
+    try:
+        simulate_bulk(
+            registry_home, sessions=shifted_sessions, rows=4_000, days=1, shifts=(Shift.parse("carat=1.3"),), seed=11
+        )
+        shifted, shifted_drifted, _, _ = traffic_verdicts(registry_home, shifted_sessions)
+    finally:
+        engine.dispose()
+    # The shifted feature is what per-feature drift sees; carat no longer matching x, y, z breaks a relation too.
+    assert shifted_drifted == {"carat"}
+    assert shifted.drifted is True and shifted.mean_error is not None and shifted.mean_error > shifted.upper
+
+
+def test_traffic_is_whole_reference_rows_bootstrapped_from_the_profiles_sample(registry_home) -> None:
+    served, traffic, _ = champion_traffic(registry_home, rows=3_000, days=1, seed=2)
+    sample = sample_rows(served.profile)
+
+    assert sample is not None and len(sample) == served.profile.sample["rows"] <= SAMPLE_ROWS
+    assert served.profile.sample["of"] == served.profile.row_count
+    numeric = [name for name in sample.columns if is_numeric(sample[name])]
+    # every drawn row is one of the reference's rows, all its values together
+    known = set(map(tuple, sample.round(9).astype(str).to_numpy()))
+    drawn = traffic.drawn[list(sample.columns)].copy()
+    drawn[numeric] = drawn[numeric].astype(float)
+    assert set(map(tuple, drawn.round(9).astype(str).to_numpy())) <= known
+    assert traffic.drawn.duplicated().any()  # drawn with replacement: a bootstrap
+    # ... so carat keeps its relation with x: the correlation is the reference's, not ~0 as drawn feature by feature
+    assert traffic.drawn["carat"].corr(traffic.drawn["x"]) == pytest.approx(sample["carat"].corr(sample["x"]), abs=0.02)
+    assert traffic.drawn["carat"].corr(traffic.drawn["x"]) > 0.9
