@@ -16,6 +16,7 @@ before the challenger shadow-scores the answers (a second pass over the file, id
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -154,10 +155,13 @@ def score_file(
     try:
         with opened(source) as stream, partial.open("w", encoding="utf-8", newline="") as handle:
             reader = BatchReader(stream, schema=served.schema, first_bad=facts.first_bad)
+            done = 0.0
             for chunk in reader.chunks():
+                share = min(chunk.bytes_read / max(facts.size, 1), 1.0)
+                chunks.report = _between(progress, done, share)
                 chunks.score(chunk, rejections=rejections, handle=handle)
-                if progress is not None:
-                    progress(min(chunk.bytes_read / max(facts.size, 1), 1.0))
+                chunks.report(1.0)
+                done = share
             problem = reader.file_level_problem(served.schema, facts.first_bad)
             if problem is not None:
                 raise BatchFileError(problem)
@@ -225,6 +229,13 @@ def score_file(
     return outcome
 
 
+def _between(progress: Callable[[float], None] | None, start: float, end: float) -> Callable[[float], None]:
+    """A chunk's own progress (0 → 1) as the file's (``start`` → ``end``): the page's bar moves while a chunk is logged."""
+    if progress is None:
+        return lambda fraction: None
+    return lambda fraction: progress(start + (end - start) * fraction)
+
+
 class _ChunkScorer:
     """Scores chunks of one batch and appends their answers to the output (columns fixed by the first chunk)."""
 
@@ -238,6 +249,7 @@ class _ChunkScorer:
         self.preview: list[pd.DataFrame] = []
         self.previewed = 0
         self.scored = self.already_logged = self.ood_rows = 0
+        self.report: Callable[[float], None] = lambda fraction: None  # this chunk's progress, 0 → 1
 
     def output_columns(self, header: list[str]) -> list[str]:
         probabilities = [f"{PROBABILITY_PREFIX}{name}" for name in self.classes]
@@ -262,6 +274,7 @@ class _ChunkScorer:
         if fresh.any():
             started = time.perf_counter()
             answers = self.served.answer_rows(check.clean.iloc[np.flatnonzero(fresh)])
+            self.report(0.5)
             latency_ms = (time.perf_counter() - started) * 1000 / int(fresh.sum())
             ids = self._log(check, keys, fresh, answers, answer_position, latency_ms, logged)
         out = frame.loc[rows].copy()
@@ -334,7 +347,12 @@ class _ChunkScorer:
             }
             try:
                 with self.sessions.begin() as session:
-                    new_ids = log_prediction_frame(session, columns=columns, inputs=check.clean.iloc[positions])
+                    new_ids = log_prediction_frame(
+                        session,
+                        columns=columns,
+                        inputs=check.clean.iloc[positions],
+                        progress=functools.partial(self._logged_share, total=len(positions)),
+                    )
             except IntegrityError:
                 if attempt == MAX_ATTEMPTS:
                     raise
@@ -347,6 +365,9 @@ class _ChunkScorer:
                 continue
             return {int(rows[p]): prediction_id for p, prediction_id in zip(positions, new_ids, strict=True)}
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _logged_share(self, written: int, *, total: int) -> None:
+        self.report(0.5 + 0.5 * written / max(total, 1))
 
     def _fill_from_log(self, out: pd.DataFrame, position: int, answer: LoggedAnswer) -> None:
         shown = answer.label if answer.label is not None else answer.prediction
