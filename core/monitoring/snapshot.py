@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
+from sqlalchemy.orm import Session
 
 from core import mlflow_io
 from core.errors import LoupeError
@@ -185,6 +186,20 @@ def _rejections_of(rejections: pd.DataFrame, answered: pd.DataFrame, *, version:
     return int(by_version.get(version, 0)), unattributed, answered_count(mine)
 
 
+def _latency_by_kind(session: Session, *, model_name: str, window: Window) -> pd.DataFrame:
+    """Latency buckets per kind of request over the window (version, shadow flag, bucket, count, kind): one query."""
+    kinds = list(rollups.LATENCY_KIND_NAMES)
+    metrics = {rollups.latency_metric(kind): kind for kind in kinds}
+    found = rollups.metric_bucket_counts(
+        session, model_name=model_name, metrics=list(metrics), start=window.start, end=window.end
+    )
+    found["kind"] = found["metric"].map(metrics)
+    found = found.assign(_order=found["kind"].map(kinds.index)).sort_values(
+        ["_order", "model_version", "is_shadow", "bucket"], kind="stable"
+    )
+    return found[["model_version", "is_shadow", "bucket", "count", "kind"]].reset_index(drop=True)
+
+
 def snapshot(
     settings: Settings,
     *,
@@ -212,12 +227,7 @@ def snapshot(
             session, model_name=name, metric="residual", start=window.start, end=window.end
         )
         rejections = rollups.rejection_counts(session, model_name=name, start=previous_window.start, end=window.end)
-        by_kind = [
-            rollups.bucket_counts(
-                session, model_name=name, metric=rollups.latency_metric(kind), start=window.start, end=window.end
-            ).assign(kind=kind)
-            for kind in rollups.LATENCY_KIND_NAMES
-        ]
+        by_kind = _latency_by_kind(session, model_name=name, window=window)
         versions = rollups.logged_versions(session, model_name=name)
         totals = select_rows(totals_all, version=version, include_shadow=include_shadow)
         drift_version = version if version is not None else serving_version(in_window(totals, window))
@@ -314,9 +324,7 @@ def snapshot(
         refreshed=refreshed,
         classification=classified,
         estimated=estimated,
-        latency_by_kind=select_rows(
-            pd.concat(by_kind, ignore_index=True), version=version, include_shadow=include_shadow
-        ),
+        latency_by_kind=select_rows(by_kind, version=version, include_shadow=include_shadow),
         multivariate=multivariate,
         multivariate_by_hour=multivariate_by_hour,
         split_features=splits,

@@ -60,6 +60,7 @@ from storage.rollups.queries import (
     hour_totals,
     label_counts,
     logged_versions,
+    metric_bucket_counts,
     rejection_counts,
     score_counts,
 )
@@ -123,6 +124,7 @@ __all__ = [
     "latency_metric",
     "load_reference",
     "logged_versions",
+    "metric_bucket_counts",
     "rebuild_rollups",
     "refresh_rollups",
     "rejection_counts",

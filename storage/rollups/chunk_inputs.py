@@ -60,7 +60,7 @@ def read_chunk_inputs(session: Session, rows: pd.DataFrame, low: int, high: int,
     # Plain tuples from the DBAPI cursor (as read_frame does): SQLAlchemy's Row objects cost seconds a chunk.
     result = session.connection().execute(query)
     try:
-        found: list[Any] = result.cursor.fetchall() if result.cursor is not None else []
+        found: list[Any] = list(result.cursor.fetchall()) if result.cursor is not None else []
     finally:
         result.close()
     ids = np.fromiter((row[0] for row in found), dtype=np.int64, count=len(found))
@@ -138,7 +138,9 @@ def feature_rows(
 
 def logged_texts(column: pd.Series) -> np.ndarray:
     """Where text was logged (not a number, not missing)."""
-    if column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) == "string":
+    if isinstance(column.dtype, pd.StringDtype) or (
+        column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) == "string"
+    ):
         return column.notna().to_numpy()  # all text but the missing: no per-row type check needed
     values = column.to_numpy(dtype=object)
     return np.fromiter((type(value) is str for value in values), dtype=bool, count=len(values))

@@ -67,7 +67,8 @@ def bucket_counts(
     keys: list[Any] = [RollupBucket.model_version, RollupBucket.is_shadow, RollupBucket.bucket]
     if by_hour:
         keys.insert(0, RollupBucket.hour)
-    query = select(*keys, _total(RollupBucket.count)).where(
+    # By hour, each (hour, version, shadow, bucket) is one row already (the primary key): nothing to sum.
+    query = select(*keys, RollupBucket.count if by_hour else _total(RollupBucket.count)).where(
         RollupBucket.model_name == model_name,
         RollupBucket.metric == metric,
         RollupBucket.hour >= start,
@@ -75,8 +76,30 @@ def bucket_counts(
     )
     if model_version is not None:
         query = query.where(RollupBucket.model_version == model_version)
-    query = query.group_by(*keys)
+    if not by_hour:
+        query = query.group_by(*keys)
     return _with_hours(read_frame(session, query, [key.key for key in keys] + ["count"]))
+
+
+def metric_bucket_counts(
+    session: Session, *, model_name: str, metrics: list[str], start: datetime, end: datetime
+) -> pd.DataFrame:
+    """Histogram buckets of several metrics summed over ``[start, end)``: metric, version, shadow flag, bucket, count.
+
+    One query for all of them (the latency of each kind of request is a metric of its own).
+    """
+    keys: list[Any] = [RollupBucket.metric, RollupBucket.model_version, RollupBucket.is_shadow, RollupBucket.bucket]
+    query = (
+        select(*keys, _total(RollupBucket.count))
+        .where(
+            RollupBucket.model_name == model_name,
+            RollupBucket.metric.in_(metrics),
+            RollupBucket.hour >= start,
+            RollupBucket.hour < end,
+        )
+        .group_by(*keys)
+    )
+    return read_frame(session, query, [key.key for key in keys] + ["count"])
 
 
 def label_counts(

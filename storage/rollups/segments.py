@@ -62,7 +62,10 @@ def segment_values(values: pd.Series, known: frozenset[str]) -> np.ndarray:
     array = values.to_numpy(dtype=object)
     out = np.full(len(array), MISSING, dtype=object)
     present = pd.notna(values).to_numpy()
-    text = np.array([str(value) for value in array[present]], dtype=object)
+    if isinstance(values.dtype, pd.StringDtype):  # text already: no per-row str()
+        text = array[present]
+    else:
+        text = np.array([str(value) for value in array[present]], dtype=object)
     out[present] = np.where(np.isin(text, list(known)), text, OTHER) if len(text) else text
     return out
 
