@@ -12,11 +12,14 @@ so it runs offline and in a few minutes. Figures (seconds unless named otherwise
   ``window_read_10m_vs_1m`` their ratio; ``window_read_estimated_*`` whether estimated performance was in it;
 - ``multivariate_*``: the window's mean reconstruction error against the reference's band (carat +10 %
   also breaks carat's relation to x, y, z);
-- ``segment_rows_*`` / ``segment_bin_rows_*`` / ``multivariate_rows_*``: the sizes of the new roll-up tables.
+- ``segment_rows_*`` / ``segment_bin_rows_*`` / ``multivariate_rows_*``: the sizes of the new roll-up tables;
+- ``load_avg_*``: the machine's 1-minute load average right after the window read (a shared 2-core machine:
+  the times above are only comparable at similar load).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -41,6 +44,7 @@ def _window_read(settings, sessions, window: Window, *, scale: str) -> dict[str,
 
     view = read()
     figures: dict[str, float | int | str] = {f"window_read_{scale}_s": round(_timed(read, repeat=5), 4)}
+    figures[f"load_avg_{scale}"] = round(os.getloadavg()[0], 1)
     figures[f"window_read_estimated_{scale}"] = "yes" if getattr(view, "estimated", None) is not None else "no"
     figures[f"segments_{scale}"] = 0 if view.segments is None else len(view.segments.table)
     found = view.multivariate
