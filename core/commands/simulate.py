@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 HELP = (
-    "Generate traffic drawn from the champion's reference data through the serving path "
+    "Generate traffic of whole rows drawn from the champion's reference data through the serving path "
     "(spread over past days; optional drift and feedback)."
 )
 
@@ -81,6 +81,12 @@ def run(args: argparse.Namespace) -> int:
                 )
     except (ValueError, RegistryUnavailable, ServingError) as error:
         return fail(str(error))
+    if not result.whole_rows:
+        progress(
+            "note: this version's reference keeps no sample of its rows (attached before references did), so each "
+            "input was drawn on its own and relations between inputs are lost: multivariate and segment drift will "
+            "flag this traffic. Attach the reference again (python -m core reference) to draw whole rows."
+        )
     progress(
         f"done via {result.via}: {result.accepted:,} answered by v{result.model_version}, "
         f"{result.rejected_rows:,} rejected, {result.shadow_scored:,} shadow, {result.feedback:,} with feedback "

@@ -1,7 +1,10 @@
 """``python -m core simulate``: traffic through the serving path (or straight to the log with --bulk)."""
 
+from dataclasses import replace
+
 from sqlalchemy import func, select
 
+from core import mlflow_io
 from core.serving.model_cache import clear_memory_caches
 from storage.db import make_engine, make_sessionmaker
 from storage.prediction_log import Feedback, Prediction
@@ -40,6 +43,7 @@ def test_bulk_writes_straight_to_the_log_without_shadow(cli, registry_home) -> N
 
     assert ran.code == 0, ran.err
     assert "done via bulk: 300 answered by v1, 0 rejected, 0 shadow" in ran.out
+    assert "relations between inputs are lost" not in ran.out  # whole reference rows
     answers, shadows, feedback = counts(registry_home)
     assert (answers, shadows) == (300, 0) and f"{feedback:,} with feedback" in ran.out
 
@@ -53,3 +57,19 @@ def test_bad_options_are_refused_before_any_traffic(cli, registry_home) -> None:
     assert no_rows.code == 1 and "--rows and --days must be positive" in no_rows.err
     assert unknown_feature.code == 1 and "'weight' is not an input of this model" in unknown_feature.err
     assert counts(registry_home) == (0, 0, 0)
+
+
+def test_a_reference_without_a_row_sample_still_simulates_and_says_what_is_lost(cli, registry_home) -> None:
+    # A reference attached before references kept a sample of their rows: only per-feature summaries.
+    info = mlflow_io.get_version(registry_home, version=1)
+    profile = mlflow_io.load_version_profile(registry_home, run_id=info.run_id, reference_run=None)
+    assert profile is not None and profile.sample is not None
+    mlflow_io.attach_reference_profile(registry_home, version=1, profile=replace(profile, sample=None), note="old")
+    clear_memory_caches()
+    ran = cli("simulate", "--bulk", "--rows", "200", "--days", "1")
+    clear_memory_caches()
+
+    assert ran.code == 0, ran.err
+    assert "each input was drawn on its own and relations between inputs are lost" in ran.out
+    assert "Attach the reference again (python -m core reference)" in ran.out
+    assert counts(registry_home)[0] == 200
