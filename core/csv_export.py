@@ -36,9 +36,19 @@ def safe_cell(value: object) -> object:
 
 
 def _safe_values(values: pd.Series | pd.Index) -> pd.Series | pd.Index:
-    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
+        return values
+    try:  # only cells that start like a formula are looked at one by one: batch outputs are millions of cells
+        risky = values.str.startswith(FORMULA_STARTS, na=False)
+    except AttributeError:  # an object column holding no text at all
+        return values
+    if not risky.any():
+        return values
+    if isinstance(values, pd.Index):
         return values.map(safe_cell).astype(object)
-    return values
+    safe = values.astype(object)  # a copy: the caller's frame is left as it was
+    safe[risky] = safe[risky].map(safe_cell)
+    return safe
 
 
 def safe_frame(frame: pd.DataFrame, *, index: bool = False) -> pd.DataFrame:

@@ -112,8 +112,3 @@ def answers_first(accepted: pd.DataFrame) -> pd.DataFrame:
     answer = ["prediction", *[column for column in accepted.columns if str(column).startswith(PROBABILITY_PREFIX)]]
     present = [column for column in answer if column in accepted.columns]
     return accepted[present + [column for column in accepted.columns if column not in present]]
-
-
-def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """A frame as UTF-8 CSV bytes, for downloads."""
-    return frame.to_csv(index=False).encode("utf-8")

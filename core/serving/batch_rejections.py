@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.csv_export import write_csv_chunk
 from core.serving.batch_reader import LINE_RULE_FIELD, Malformed
 from storage.base import utcnow
 
@@ -95,7 +96,8 @@ class Rejections:
         path = output.with_name(f"{output.stem}.rejected.csv")
         partial = path.with_name(f".{path.name}.partial")
         try:
-            pd.concat([reasons, cells], axis=1).to_csv(partial, index=False)
+            with partial.open("w", encoding="utf-8", newline="") as handle:  # "w": a crashed run's leftover is replaced
+                write_csv_chunk(pd.concat([reasons, cells], axis=1), handle, header=True)
             os.replace(partial, path)
         finally:
             partial.unlink(missing_ok=True)

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.exc import IntegrityError
 
+from core.csv_export import write_csv_chunk
 from core.serving.answers import Answers
 from core.serving.batch_reader import MEGABYTE, BatchFileError, BatchReader, RawChunk, file_facts
 from core.serving.batch_rejections import Rejections
@@ -166,7 +167,7 @@ def score_file(
             if problem is not None:
                 raise BatchFileError(problem)
             if chunks.columns is None:  # no row scored: still a file with the header, so it reads as "no rows"
-                pd.DataFrame(columns=chunks.output_columns(reader.header)).to_csv(handle, index=False)
+                write_csv_chunk(pd.DataFrame(columns=chunks.output_columns(reader.header)), handle, header=True)
         os.replace(partial, output)
     finally:
         partial.unlink(missing_ok=True)
@@ -305,7 +306,7 @@ class _ChunkScorer:
         first = self.columns is None
         self.columns = self.columns or columns
         out = out.reindex(columns=self.columns)
-        out.to_csv(handle, header=first, index=False)
+        write_csv_chunk(out, handle, header=first)  # text from the file cannot run as a spreadsheet formula
         if self.previewed < PREVIEW_ROWS:
             self.preview.append(out.head(PREVIEW_ROWS - self.previewed))
             self.previewed += len(self.preview[-1])

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.csv_export import csv_text
 from core.profile import NumericProfile, TrainingProfile
 from core.serving.input_fields import NUMERIC_TYPES, FieldSpec, Problem, field_from, parse_datetime, truth_field
 from core.settings import get_settings
@@ -88,7 +89,7 @@ class InputSchema:
     def template_csv(self) -> str:
         """A CSV with the header and one row of defaults, to fill in and upload."""
         row = {spec.name: "" if spec.default is None else spec.default for spec in self.fields}
-        return pd.DataFrame([row], columns=self.names).to_csv(index=False)
+        return csv_text(pd.DataFrame([row], columns=self.names))
 
     def probe_frame(self, *, rows: int = 128, seed: int = 0) -> pd.DataFrame:
         """Rows spread uniformly over the training ranges and levels (defaults and ±1 without a profile).

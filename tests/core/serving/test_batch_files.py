@@ -232,3 +232,26 @@ def test_on_postgresql_two_runs_at_once_log_each_row_and_refusal_once(registry_h
     ids = [pd.read_csv(tmp_path / f"{n}.csv")["prediction_id"].tolist() for n in range(2)]
     assert ids[0] == ids[1] and len(set(ids[0])) == 2_999
     assert counts(pg_log) == {"answers": 2_999, "shadows": 0, "rejections": 1, "batches": 1}
+
+
+def test_text_from_the_file_cannot_run_as_a_formula_in_the_output_or_the_rejected_rows(
+    registry_home, log, tmp_path
+) -> None:
+    import csv
+
+    good = good_lines(3)
+    lines = [HEADER + ",=note", *(f'{line},=HYPERLINK("http://127.0.0.1/x")' for line in good)]
+    lines.append(with_cut(good[0], "@SUM(1)") + ",+cmd")  # an unknown cut: refused, its cells kept beside the reason
+    source = tmp_path / "formulas.csv"
+    source.write_text("\n".join(lines) + "\n")
+
+    outcome = score_file(
+        get_settings(), source, sessions=log, output=tmp_path / "out.csv", source_name="cli", shadow=False
+    )
+
+    assert outcome.scored == 3
+    written = [tmp_path / "out.csv", tmp_path / "out.rejected.csv"]
+    cells = [cell for path in written for row in csv.reader(path.open()) for cell in row]
+    assert '\'=HYPERLINK("http://127.0.0.1/x")' in cells and "'@SUM(1)" in cells
+    assert not [cell for cell in cells if cell[:1] in {"=", "+", "@"}]
+    assert "0.23" in cells  # numbers stay numbers (the first diamond's carat)
