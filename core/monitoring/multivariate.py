@@ -143,7 +143,7 @@ def reconstruction_errors(fit: Mapping[str, Any], frame: pd.DataFrame) -> np.nda
 
 @dataclass(frozen=True)
 class MultivariateDrift:
-    """A window's mean reconstruction error against the reference's band."""
+    """A window's mean reconstruction error against the reference's band, widened for a small window."""
 
     rows: int
     mean_error: float | None  # None: no rows in the window
@@ -152,28 +152,43 @@ class MultivariateDrift:
     upper: float
     components: int
     explained: float
+    min_rows: int = 1  # below this many rows there is no verdict (as per-feature drift: LOUPE_DRIFT_MIN_ROWS)
 
     @property
     def drifted(self) -> bool | None:
-        if self.mean_error is None:
+        if self.mean_error is None or self.rows < self.min_rows:
             return None
         return not (self.lower <= self.mean_error <= self.upper)
 
     @property
     def verdict(self) -> str:
-        if self.drifted is None:
+        if self.mean_error is None:
             return "no inputs"
+        if self.drifted is None:
+            return "not enough data"
         return "drifted" if self.drifted else "within the reference's band"
 
 
-def multivariate_drift(fit: Mapping[str, Any], *, rows: int, error_sum: float) -> MultivariateDrift:
-    """The verdict for a window from its summed errors (``rows`` of them)."""
+def multivariate_drift(fit: Mapping[str, Any], *, rows: int, error_sum: float, min_rows: int = 1) -> MultivariateDrift:
+    """The verdict for a window from its summed errors (``rows`` of them).
+
+    The reference's band is drawn from the spread of chunk means (a tenth of the reference each). A window's
+    mean over fewer rows varies more by chance, as 1/√rows: its band is widened by √(chunk rows / rows) so
+    a quiet hour of unchanged traffic is not flagged; a window of a chunk or more keeps NannyML's band.
+    """
+    reference = float(fit["reference_error"])
+    lower, upper = float(fit["lower"]), float(fit["upper"])
+    chunk_rows = float(fit.get("rows", 0)) / REFERENCE_CHUNKS
+    if rows and chunk_rows > rows:
+        widen = math.sqrt(chunk_rows / rows)
+        lower, upper = max(reference - (reference - lower) * widen, 0.0), reference + (upper - reference) * widen
     return MultivariateDrift(
         rows=int(rows),
         mean_error=float(error_sum) / rows if rows else None,
-        reference_error=float(fit["reference_error"]),
-        lower=float(fit["lower"]),
-        upper=float(fit["upper"]),
+        reference_error=reference,
+        lower=lower,
+        upper=upper,
         components=len(fit["components"]),
         explained=float(fit["explained"]),
+        min_rows=max(int(min_rows), 1),
     )

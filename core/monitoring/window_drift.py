@@ -72,9 +72,9 @@ def window_multivariate(
     hourly = sums.groupby("hour", as_index=False)[["rows", "error_sum"]].sum() if not sums.empty else sums
     rows = int(sums["rows"].sum()) if not sums.empty else 0
     error_sum = float(sums["error_sum"].sum()) if not sums.empty else 0.0
-    return multivariate_drift(profile.multivariate, rows=rows, error_sum=error_sum), hourly[
-        ["hour", "rows", "error_sum"]
-    ]
+    return multivariate_drift(
+        profile.multivariate, rows=rows, error_sum=error_sum, min_rows=settings.drift_min_rows
+    ), hourly[["hour", "rows", "error_sum"]]
 
 
 def current_from_rollups(profile: TrainingProfile, counts: pd.DataFrame) -> dict[str, Histogram | dict[str, float]]:

@@ -114,3 +114,16 @@ def test_the_band_comes_from_the_reference_and_too_little_data_fits_nothing(diam
     assert fit_reference_pca(reference.iloc[:10], profile.features) is None  # under 50 rows: no band
     # A version's inputs missing a feature still get an error (the reference mean stands in), never NaN.
     assert np.isfinite(reconstruction_errors(fit, reference.iloc[:100].drop(columns=["x"]))).all()
+
+
+def test_a_small_window_gets_a_wider_band_and_too_few_rows_no_verdict() -> None:
+    from core.monitoring.multivariate import multivariate_drift
+
+    fit = {"reference_error": 1.0, "lower": 0.9, "upper": 1.1, "rows": 10_000, "components": [[1.0]], "explained": 0.7}
+    chunk = multivariate_drift(fit, rows=1_000, error_sum=1_150.0)  # a tenth of the reference: NannyML's band
+    assert (chunk.lower, chunk.upper) == (0.9, 1.1) and chunk.drifted
+    small = multivariate_drift(fit, rows=250, error_sum=250 * 1.15, min_rows=100)  # a quarter of a chunk: band × 2
+    assert small.lower == pytest.approx(0.8) and small.upper == pytest.approx(1.2) and small.drifted is False
+    few = multivariate_drift(fit, rows=50, error_sum=50 * 3.0, min_rows=100)
+    assert few.drifted is None and few.verdict == "not enough data"
+    assert multivariate_drift(fit, rows=0, error_sum=0.0).verdict == "no inputs"
