@@ -68,7 +68,8 @@ class Feedback(Base):
     )
     actual: Mapped[float | None] = mapped_column(Float)  # a regressor's true value
     actual_label: Mapped[str | None] = mapped_column(String(256))  # a classifier's true class, as text
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Indexed (migration 0003): roll-up refreshes read the feedback that arrived since their watermark.
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     # 1 for a prediction's first true value; each replacement adds one, so roll-ups recount its hour.
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 

@@ -134,3 +134,16 @@ def _record() -> dict:
         "is_shadow": False,
         "shadow_of": None,
     }
+
+
+def test_the_migrated_schema_is_the_orm_schema(engine) -> None:
+    """Every table, column, index and constraint the ORM declares is what the migrations build, and nothing else."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from storage.base import Base
+
+    migrate(engine)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
