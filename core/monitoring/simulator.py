@@ -1,4 +1,7 @@
-"""Realistic traffic for demos and benchmarks: inputs drawn from the version's reference, optional drift and feedback.
+"""Realistic traffic for demos and benchmarks: whole rows drawn from the version's reference, optional drift, feedback.
+
+The rows come from :mod:`core.monitoring.champion_traffic` (a bootstrap of the reference's row sample, so the
+relations between inputs hold and only a requested shift shows as drift).
 
 Two ways in:
 
