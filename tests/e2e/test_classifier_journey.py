@@ -146,7 +146,7 @@ def test_classifier_journey(classifier_console: tuple[str, dict[str, str]], page
     page.mouse.move(5, 795)
     shoot(page, "classifier-batch")
 
-    # A day of traffic with mean_radius 50% larger and true labels for 30% of it, as README suggests.
+    # A day of traffic with mean_radius doubled and true labels for 30% of it, as README suggests.
     simulated = run_core(
         "simulate",
         "--model",
@@ -156,7 +156,7 @@ def test_classifier_journey(classifier_console: tuple[str, dict[str, str]], page
         "--days",
         "1",
         "--shift",
-        f"{SHIFTED}=1.5",
+        f"{SHIFTED}=2",
         "--label-share",
         "0.3",
         env=console_env,
