@@ -49,7 +49,7 @@ def test_downgrade_below_0015_removes_them_and_upgrade_brings_them_back(engine) 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
-    command.downgrade(config, "0014")
+    command.downgrade(config, "0013")
 
     assert not TABLES & set(table_names(engine))
 

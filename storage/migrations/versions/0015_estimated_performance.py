@@ -9,14 +9,14 @@
 Rows already rolled up get no estimates: estimates start with the rows rolled up after a version's estimator.
 
 Revision ID: 0015
-Revises: 0014
+Revises: 0013
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
