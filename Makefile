@@ -31,8 +31,8 @@ run: bootstrap ## Set everything up and serve the console on http://localhost:85
 serve: bootstrap ## Serve the model over HTTP, MLflow's scoring protocol, every request logged (ARGS="--port 5050 --workers 4")
 	$(BIN)/python -m core serve $(ARGS)
 
-test: $(STAMP) ## Run the whole test suite
-	$(BIN)/python -m pytest
+test: $(STAMP) ## Run the whole test suite (two workers; each test file stays on one)
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: $(STAMP) ## Run the tests not marked slow (small real models, no browser; a few minutes)
 	$(BIN)/python -m pytest -m "not slow" -n 2
