@@ -147,3 +147,31 @@ def test_the_migrated_schema_is_the_orm_schema(engine) -> None:
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
+
+
+# Each migration that adds tables: its downgrade removes exactly them and the upgrade brings them back.
+ADDED_TABLES = {
+    "0015": {"model_estimators", "rollup_estimates", "rollup_estimate_classes", "rollup_estimate_bins"},
+    "0016": {"rollup_multivariate", "rollup_segments", "rollup_segment_features"},
+    "0017": {"alert_incidents", "alert_deliveries"},
+}
+
+
+@pytest.mark.parametrize("revision", sorted(ADDED_TABLES))
+def test_a_downgrade_removes_the_tables_its_migration_added_and_upgrade_brings_them_back(engine, revision) -> None:
+    from alembic.script import ScriptDirectory
+
+    from storage.db import table_names
+
+    migrate(engine)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    below = ScriptDirectory.from_config(config).get_revision(revision).down_revision
+    tables = ADDED_TABLES[revision]
+    assert tables <= set(table_names(engine))
+
+    command.downgrade(config, str(below))
+    assert not tables & set(table_names(engine))
+    migrate(engine)
+    assert tables <= set(table_names(engine))
