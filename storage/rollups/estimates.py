@@ -103,8 +103,9 @@ def add_estimates(
 ) -> np.ndarray:
     """Add the estimates of a refresh chunk's predictions (``rows`` with ``group``, ``id``, ``prediction``, ``label``).
 
-    Returns each row's estimated absolute error (NaN: none), which the segments of the same rows sum too:
-    each version's estimator runs once per chunk.
+    Returns each row's estimate (NaN: none) — a regressor's estimated absolute error, a classifier's expected
+    correctness (the calibrated probability of its predicted class) — which the segments of the same rows sum
+    too: each version's estimator runs once per chunk.
     """
     estimated = np.full(len(rows), np.nan)
     versions = groups[["model_name", "model_version"]].drop_duplicates()
@@ -124,7 +125,17 @@ def add_estimates(
         _add_rows(session, part, groups, found)
         if found.abs_error is not None:
             estimated[at] = found.abs_error
+        elif found.calibrated is not None and found.predicted is not None:
+            estimated[at] = expected_correct(found)
     return estimated
+
+
+def expected_correct(found: RowEstimates) -> np.ndarray:
+    """A classifier's per-row expected correctness: the calibrated probability of the predicted class (NaN: none)."""
+    assert found.calibrated is not None and found.predicted is not None
+    known = found.predicted >= 0
+    picked = found.calibrated[np.arange(len(known)), np.maximum(found.predicted, 0)]
+    return np.where(known, picked, np.nan)
 
 
 def _add_rows(session: Session, part: pd.DataFrame, groups: pd.DataFrame, found: RowEstimates) -> None:
@@ -140,8 +151,7 @@ def _add_rows(session: Session, part: pd.DataFrame, groups: pd.DataFrame, found:
         }
     elif found.calibrated is not None and found.predicted is not None:
         known = found.predicted >= 0
-        index = np.arange(len(part))
-        correct = np.where(known, found.calibrated[index, np.maximum(found.predicted, 0)], 0.0)
+        correct = np.where(known, expected_correct(found), 0.0)
         sums = {"count": known.astype(float), "correct_sum": correct, "correct_var_sum": correct * (1 - correct)}
         _add_classes(session, group[known], groups, found, known)
     else:
@@ -260,6 +270,7 @@ __all__ = [
     "estimate_classes",
     "estimate_totals",
     "estimator_fitted_at",
+    "expected_correct",
     "load_estimator",
     "save_estimator",
 ]

@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from storage.rollups.sql import as_hours, read_frame
 from storage.rollups.tables import RollupMultivariate, RollupSegment, RollupSegmentFeature
 
-SEGMENT_COLUMNS = ["predictions", "feedback", "error_sum", "abs_error_sum", "sq_error_sum", "mv_rows", "mv_error_sum"]
-SEGMENT_COLUMNS += ["estimated_rows", "estimated_sum"]
-COUNTS = {"predictions", "feedback", "mv_rows", "estimated_rows", "rows", "count"}
+SEGMENT_COLUMNS = ["predictions", "feedback", "error_sum", "abs_error_sum", "sq_error_sum", "correct"]
+SEGMENT_COLUMNS += ["mv_rows", "mv_error_sum", "estimated_rows", "estimated_sum"]
+COUNTS = {"predictions", "feedback", "correct", "mv_rows", "estimated_rows", "rows", "count"}
 
 
 def _summed(column: Any, name: str) -> Any:

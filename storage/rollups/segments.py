@@ -7,7 +7,8 @@ feature bins), and with the true values received since the last refresh:
   it) summed per (model, hour, version, shadow);
 - ``rollup_segments``: per value of each split feature (a categorical with few reference levels; a value
   outside them counts as :data:`OTHER`, a missing one as :data:`MISSING`, so the table stays bounded):
-  predictions, true values and error sums, multivariate error sums, estimated sums;
+  predictions, true values and error sums (a classifier's: how many were right), multivariate error sums,
+  estimated sums (a regressor's estimated absolute error, a classifier's expected correctness);
 - ``rollup_segment_features``: per segment and UTC day, the feature bins of ``rollup_features``.
 
 Feedback that replaces an earlier value makes its hour's segment error sums be recounted from the raw
@@ -36,8 +37,9 @@ from storage.rollups.tables import RollupMultivariate, RollupSegment, RollupSegm
 
 OTHER = "(other)"  # a logged value the reference does not have
 MISSING = "(missing)"  # no value logged for the split feature
-SEGMENT_SUMS = ["predictions", "feedback", "error_sum", "abs_error_sum", "sq_error_sum", "mv_rows", "mv_error_sum"]
-SEGMENT_SUMS += ["estimated_rows", "estimated_sum"]
+SEGMENT_SUMS = ["predictions", "feedback", "error_sum", "abs_error_sum", "sq_error_sum", "correct"]
+SEGMENT_SUMS += ["mv_rows", "mv_error_sum", "estimated_rows", "estimated_sum"]
+REALISED_SUMS = ["feedback", "error_sum", "abs_error_sum", "sq_error_sum", "correct"]  # recounted on replacement
 KEYS = ["model_name", "hour", "model_version", "is_shadow"]
 
 
@@ -82,15 +84,16 @@ def add_input_rollups(
 ) -> None:
     """Roll up a chunk's inputs: ``wide`` (one row per logged input) belongs to ``rows.iloc[row_at]``.
 
-    ``estimated``: each of ``rows``' estimated absolute error, as the refresh's estimator gave it for the hour
-    sums (the same estimator: not run twice); without it the plan's own ``estimates`` computes them.
+    ``estimated``: each of ``rows``' estimate (a regressor's absolute error, a classifier's expected correctness),
+    as the refresh's estimator gave it for the hour sums (the same estimator: not run twice); without it the
+    plan's own ``estimates`` computes them.
     """
     chunk = rows.iloc[row_at].reset_index(drop=True)
     chunk["estimated"] = estimated[row_at] if estimated is not None else np.nan
     chunk["day"] = chunk["hour"].dt.floor("D")
-    chunk["actual"] = np.nan
+    chunk["actual"], chunk["actual_label"] = np.nan, None
     if feedback_seen is not None and chunk["is_shadow"].any():
-        chunk["actual"] = _shadow_actuals(session, chunk, feedback_seen)
+        chunk["actual"], chunk["actual_label"] = _shadow_actuals(session, chunk, feedback_seen)
     for (model_name, version), at in chunk.groupby(["model_name", "model_version"], sort=False).indices.items():
         plan = plan_for(str(model_name), int(version))
         if plan is None:
@@ -98,8 +101,10 @@ def add_input_rollups(
         mine, inputs = chunk.iloc[at].reset_index(drop=True), wide.iloc[at].reset_index(drop=True)
         mine["mv"] = plan.errors(inputs) if plan.errors is not None else np.nan
         mine["estimate"] = np.nan
-        if plan.estimates is not None:
-            mine["estimate"] = mine["estimated"] if estimated is not None else plan.estimates(mine, inputs)
+        if estimated is not None:
+            mine["estimate"] = mine["estimated"]
+        elif plan.estimates is not None:
+            mine["estimate"] = plan.estimates(mine, inputs)
         if plan.errors is not None:
             _add_multivariate(session, mine)
         binned = _binned(inputs, plan.binning) if plan.segments else {}
@@ -109,18 +114,27 @@ def add_input_rollups(
             _add_segment_bins(session, mine, binned, split)
 
 
-def _shadow_actuals(session: Session, chunk: pd.DataFrame, feedback_seen: datetime) -> np.ndarray:
-    # A shadow row logged after its answer's true value was rolled up is scored here (as the refresh does).
+def _shadow_actuals(session: Session, chunk: pd.DataFrame, feedback_seen: datetime) -> tuple[np.ndarray, np.ndarray]:
+    # A shadow row logged after its answer's true value was rolled up is scored here (as the refresh does):
+    # its true number (a regressor's) and true label (a classifier's).
     shadow_of = pd.to_numeric(chunk["shadow_of"], errors="coerce")
     wanted = [int(value) for value in shadow_of.dropna().unique()]
     known: dict[int, float] = {}
+    labels: dict[int, str] = {}
     for start in range(0, len(wanted), 5_000):
-        query = select(Feedback.prediction_id, Feedback.actual).where(
+        query = select(Feedback.prediction_id, Feedback.actual, Feedback.actual_label).where(
             Feedback.prediction_id.in_(wanted[start : start + 5_000]), Feedback.received_at <= feedback_seen
         )
-        known.update({int(key): value for key, value in session.execute(query) if value is not None})
-    actual = shadow_of.map(known).astype(float).to_numpy()
-    return np.where(chunk["is_shadow"].astype(bool).to_numpy(), actual, np.nan)
+        for key, value, text in session.execute(query):
+            if value is not None:
+                known[int(key)] = value
+            if text is not None:
+                labels[int(key)] = text
+    shadow = chunk["is_shadow"].astype(bool).to_numpy()
+    actual = np.where(shadow, shadow_of.map(known).astype(float).to_numpy(), np.nan)
+    truth = shadow_of.map(labels).to_numpy(dtype=object)
+    truth[~shadow] = None
+    return actual, truth
 
 
 def _add_multivariate(session: Session, mine: pd.DataFrame) -> None:
@@ -133,9 +147,18 @@ def _add_multivariate(session: Session, mine: pd.DataFrame) -> None:
 
 
 def _error_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per row: the sums a segment adds (prediction, error, multivariate and estimated columns)."""
+    """Per row: the sums a segment adds (prediction, error, multivariate and estimated columns).
+
+    A row is labelled when it has a true number and a predicted number (a regressor's: error sums) or a true
+    label and a predicted label (a classifier's: ``correct`` when they are equal).
+    """
     error = frame["actual"].astype(float) - frame["prediction"].astype(float)
-    labelled = error.notna()
+    predicted = frame["label"] if "label" in frame else pd.Series(None, index=frame.index, dtype=object)
+    truth = frame["actual_label"] if "actual_label" in frame else pd.Series(None, index=frame.index, dtype=object)
+    classified = predicted.notna() & truth.notna()
+    same = predicted.astype(object).where(classified, "").to_numpy() == truth.astype(object).where(classified, "")
+    right = classified & same
+    labelled = error.notna() | classified
     mv = frame["mv"].astype(float) if "mv" in frame else pd.Series(np.nan, index=frame.index)
     estimate = frame["estimate"].astype(float) if "estimate" in frame else pd.Series(np.nan, index=frame.index)
     return pd.DataFrame(
@@ -144,6 +167,7 @@ def _error_columns(frame: pd.DataFrame) -> pd.DataFrame:
             "error_sum": error.fillna(0.0),
             "abs_error_sum": error.abs().fillna(0.0),
             "sq_error_sum": (error**2).fillna(0.0),
+            "correct": right.astype(int),
             "mv_rows": mv.notna().astype(int),
             "mv_error_sum": mv.fillna(0.0),
             "estimated_rows": estimate.notna().astype(int),
@@ -260,7 +284,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         record["hour"] = record["hour"].to_pydatetime()
         record["model_version"] = int(record["model_version"])
         record["is_shadow"] = bool(record["is_shadow"])
-        for name in ("predictions", "feedback", "mv_rows", "estimated_rows", "rows"):
+        for name in ("predictions", "feedback", "correct", "mv_rows", "estimated_rows", "rows"):
             if name in record:
                 record[name] = int(record[name])
     return records
@@ -279,7 +303,8 @@ def _labelled_inputs(
     answer = table_of(Prediction)
     shadow = table_of(Prediction).alias("shadow")
     frames = []
-    columns = ["hour", "model_name", "model_version", "is_shadow", "prediction", "actual", "revision", "inputs"]
+    columns = ["hour", "model_name", "model_version", "is_shadow", "prediction", "actual", "label", "actual_label"]
+    columns += ["revision", "inputs"]
     for made, joined_on in ((answer, answer.c.id), (shadow, shadow.c.shadow_of)):
         query = (
             select(
@@ -289,12 +314,14 @@ def _labelled_inputs(
                 made.c.is_shadow,
                 made.c.prediction,
                 Feedback.actual,
+                made.c.label,
+                Feedback.actual_label,
                 Feedback.revision,
                 answer.c.inputs,
             )
             .select_from(Feedback)
             .join(made, joined_on == Feedback.prediction_id)
-            .where(Feedback.received_at <= until, Feedback.actual.is_not(None))
+            .where(Feedback.received_at <= until, Feedback.actual.is_not(None) | Feedback.actual_label.is_not(None))
         )
         if made is shadow:
             query = query.join(answer, answer.c.id == Feedback.prediction_id).where(shadow.c.id <= newest_prediction)
@@ -370,7 +397,7 @@ def recount_segment_errors(
     plan_for: Callable[[str, int], InputPlan | None],
 ) -> None:
     """Recount one hour's segment error sums from the raw log (its true values were replaced)."""
-    zeroed = {"feedback": 0, "error_sum": 0.0, "abs_error_sum": 0.0, "sq_error_sum": 0.0}
+    zeroed = {name: 0 for name in REALISED_SUMS}
     session.execute(
         update(RollupSegment).where(RollupSegment.model_name == model_name, RollupSegment.hour == hour).values(zeroed)
     )

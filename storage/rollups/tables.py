@@ -235,7 +235,14 @@ class RollupMultivariate(Base):
 
 class RollupSegment(Base):
     """One segment's (a categorical feature's value) hourly counts and sums: volume, realised error,
-    multivariate error, estimated performance."""
+    multivariate error, estimated performance.
+
+    ``feedback`` counts the labelled rows: a regressor's sum their error (``error_sum``, ``abs_error_sum``,
+    ``sq_error_sum``), a classifier's count ``correct`` when the predicted label equals the true one
+    (realised accuracy = correct / feedback). ``estimated_sum`` over ``estimated_rows``: for a regressor the
+    estimated absolute error (DLE), for a classifier the expected number correct (CBPE: each row's calibrated
+    probability of its predicted class), so estimated accuracy = estimated_sum / estimated_rows.
+    """
 
     __tablename__ = "rollup_segments"
 
@@ -250,6 +257,7 @@ class RollupSegment(Base):
     error_sum: Mapped[float] = mapped_column(Float, default=0.0)
     abs_error_sum: Mapped[float] = mapped_column(Float, default=0.0)
     sq_error_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    correct: Mapped[int] = mapped_column(BigId, default=0, server_default="0")
     mv_rows: Mapped[int] = mapped_column(BigId, default=0)
     mv_error_sum: Mapped[float] = mapped_column(Float, default=0.0)
     estimated_rows: Mapped[int] = mapped_column(BigId, default=0)

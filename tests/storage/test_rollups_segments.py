@@ -1,8 +1,10 @@
 """Segment and multivariate roll-ups equal a direct computation on the raw rows (SQLite and PostgreSQL),
-through shadow rows, late and replaced true values, refreshes in pieces and a rebuild."""
+through shadow rows, late and replaced true values, refreshes in pieces and a rebuild — for a regressor's
+errors and a classifier's correct and expected-correct counts."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -10,13 +12,17 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from core.monitoring.estimation import Estimator, fit_cbpe, per_row_estimates
+from core.monitoring.estimators import estimate_source
 from core.monitoring.simulator import bulk_log
 from storage.db import make_engine, make_sessionmaker, migrate
-from storage.log_writer import decode_inputs
-from storage.prediction_log import Feedback, Prediction, add_feedback
+from storage.log_writer import decode_inputs, encode_inputs
+from storage.prediction_log import Feedback, Prediction, add_feedback, log_predictions
 from storage.rollups import InputPlan, rebuild_rollups, refresh_rollups
+from storage.rollups.estimates import load_estimator, save_estimator
 from storage.rollups.segments import MISSING, OTHER
 from storage.rollups.tables import RollupMultivariate, RollupSegment, RollupSegmentFeature
+from tests.core.monitoring.classification_log import probabilities_for
 
 START = datetime(2026, 3, 1, 20, tzinfo=UTC)  # the log spans midnight: two UTC days of segment bins
 EDGES = {"size": np.array([-np.inf, 0.0, 1.0, 2.0, 5.0, np.inf]), "colour": None, "shape": None}
@@ -186,3 +192,119 @@ def test_without_a_plan_nothing_is_segmented(sessions) -> None:
         refresh_rollups(session, binning=binning)
         segments, bins, mv = stored(session)
     assert segments.empty and bins.empty and mv.empty
+
+
+CLASSES = ["no", "yes", "maybe"]
+
+
+def classifier_rows(rng, *, stamps: list[datetime], version: int, shadow_of: list[int] | None = None) -> list[dict]:
+    """A classifier's log rows (answers with inputs, or shadow rows of ``shadow_of`` without)."""
+    rows = len(stamps)
+    probabilities = probabilities_for(rng, rng.choice(CLASSES, rows), CLASSES, 0.3)
+    colour = rng.choice(["red", "blue", "teal"], rows).astype(object)
+    colour[::11] = None
+    return [
+        {
+            "created_at": stamps[index],
+            "model_name": "clf",
+            "model_version": version,
+            "alias": "champion" if shadow_of is None else "challenger",
+            "prediction": float(probabilities[index].max()),
+            "label": CLASSES[int(probabilities[index].argmax())],
+            "probabilities": json.dumps(dict(zip(CLASSES, probabilities[index].tolist(), strict=True))),
+            "latency_ms": 5.0,
+            "source": "batch",
+            "request_id": f"c{version}-{index}",
+            "is_ood": False,
+            "is_shadow": shadow_of is not None,
+            "shadow_of": None if shadow_of is None else shadow_of[index],
+            "inputs": None
+            if shadow_of is not None
+            else encode_inputs({"size": float(rng.lognormal(0.3, 0.8)), "colour": colour[index]}),
+        }
+        for index in range(rows)
+    ]
+
+
+def log_classified(sessions, *, rows: int, seed: int) -> tuple[list[int], list[datetime]]:
+    """Version 1 of a classifier (with a CBPE estimator) answering ``rows`` times, true labels for 60%."""
+    rng = np.random.default_rng(seed)
+    stamps = [START + timedelta(seconds=float(s)) for s in np.sort(rng.random(rows)) * 8 * 3600]
+    holdout = rng.choice(CLASSES, 600)
+    estimator = fit_cbpe(probabilities_for(rng, holdout, CLASSES, 0.3), CLASSES, list(holdout))
+    payload_json, model_bytes = estimator.to_record()
+    with sessions.begin() as session:
+        save_estimator(
+            session,
+            model_name="clf",
+            model_version=1,
+            method=estimator.method,
+            payload_json=payload_json,
+            model_bytes=model_bytes,
+            rows=int(estimator.payload["rows"]),
+        )
+        ids = log_predictions(session, records=classifier_rows(rng, stamps=stamps, version=1))
+        chosen = rng.random(rows) < 0.6
+        add_feedback(session, labels={ids[i]: str(rng.choice(CLASSES)) for i in range(rows) if chosen[i]})
+    return ids, stamps
+
+
+def classified_direct(session) -> pd.DataFrame:
+    """Per (hour, version, shadow, value): predictions, labelled rows, correct ones and CBPE's expected
+    correctness (version 1 has an estimator), recounted from the raw rows with the stored estimator."""
+    columns = [Prediction.id, Prediction.created_at, Prediction.model_version, Prediction.is_shadow]
+    columns += [Prediction.shadow_of, Prediction.label, Prediction.probabilities, Prediction.inputs]
+    raw = pd.DataFrame(list(session.execute(select(*columns))), columns=[column.key for column in columns])
+    answer = raw["shadow_of"].fillna(raw["id"]).astype(int)
+    truths = dict(session.execute(select(Feedback.prediction_id, Feedback.actual_label)).all())
+    raw["truth"] = answer.map(truths)
+    raw["hour"] = pd.to_datetime(raw["created_at"], utc=True).dt.floor("h")
+    inputs = raw.set_index("id")["inputs"]
+    colour = pd.Series([decode_inputs(inputs[key]).get("colour") for key in answer])
+    raw["value"] = np.where(colour.isna(), MISSING, np.where(colour.isin(["red", "blue"]), colour, OTHER))
+    stored_estimator = load_estimator(session, model_name="clf", model_version=1)
+    assert stored_estimator is not None
+    estimator = Estimator.from_record(stored_estimator.method, stored_estimator.payload_json, None)
+    found = per_row_estimates(estimator, raw)
+    assert found.calibrated is not None and found.predicted is not None
+    has_estimator = (raw["model_version"] == 1).to_numpy()
+    raw["estimated"] = has_estimator.astype(int)
+    raw["expected"] = np.where(has_estimator, found.calibrated[np.arange(len(raw)), found.predicted], 0.0)
+    raw["labelled"] = raw["truth"].notna()
+    raw["right"] = raw["labelled"] & (raw["truth"] == raw["label"])
+    grouped = raw.groupby(["hour", "model_version", "is_shadow", "value"])
+    return pd.DataFrame(
+        {
+            "predictions": grouped.size(),
+            "feedback": grouped["labelled"].sum(),
+            "correct": grouped["right"].sum(),
+            "estimated_rows": grouped["estimated"].sum(),
+            "estimated_sum": grouped["expected"].sum(),
+        }
+    ).sort_index()
+
+
+def test_classifier_segments_count_correct_and_expected_correct_as_the_raw_rows(sessions) -> None:
+    ids, stamps = log_classified(sessions, rows=1_200, seed=3)
+    with sessions.begin() as session:
+        refresh_rollups(session, binning=binning, plan=plan, chunk_rows=500, estimates=estimate_source(session))
+    with sessions.begin() as session:  # true labels replaced (moved to another class), late ones added
+        truths = dict(session.execute(select(Feedback.prediction_id, Feedback.actual_label)).all())
+        replaced = {key: CLASSES[(CLASSES.index(value) + 1) % 3] for key, value in list(truths.items())[:150]}
+        late = {key: "yes" for key in ids[-200:] if key not in truths}
+        add_feedback(session, labels={**replaced, **late})
+        # A challenger in shadow logged after the labels came: its rows are scored against them on roll-up.
+        rng = np.random.default_rng(4)
+        log_predictions(session, records=classifier_rows(rng, stamps=stamps[:400], version=2, shadow_of=ids[:400]))
+    with sessions.begin() as session:
+        refresh_rollups(session, binning=binning, plan=plan, estimates=estimate_source(session))
+        expected = classified_direct(session)
+        got, _, _ = stored(session)
+
+    pd.testing.assert_frame_equal(got[expected.columns], expected, check_dtype=False, rtol=1e-9)
+    assert set(got.index.get_level_values("value")) == {"red", "blue", OTHER, MISSING}
+    shadow = got.xs((2, True), level=["model_version", "is_shadow"])
+    assert 0 < shadow["correct"].sum() < shadow["feedback"].sum() < shadow["predictions"].sum() == 400
+    assert 0 < got["correct"].sum() < got["feedback"].sum() < got["predictions"].sum() == 1_600
+    assert got["estimated_rows"].sum() == 1_200 and got["estimated_sum"].sum() > 0
+    assert (got[["error_sum", "abs_error_sum", "sq_error_sum"]] == 0).all().all()  # no regression error

@@ -3,7 +3,8 @@
 - ``rollup_multivariate``: per (model, hour, version, shadow) the summed PCA reconstruction error of the
   rows (and its square), a window's mean read from the sums;
 - ``rollup_segments``: per (model, hour, version, shadow, feature, value) of a categorical feature with few
-  values: predictions, true values and their error sums, multivariate error sums, estimated sums;
+  values: predictions, true values and their error sums (a classifier's: its correct predictions),
+  multivariate error sums, estimated sums;
 - ``rollup_segment_features``: per segment and UTC day, the feature bins drift is measured on.
 
 The PCA itself is plain JSON in the version's reference profile (``rollup_references.profile_json``).
@@ -53,6 +54,7 @@ def upgrade() -> None:
         sa.Column("error_sum", sa.Float(), nullable=False),
         sa.Column("abs_error_sum", sa.Float(), nullable=False),
         sa.Column("sq_error_sum", sa.Float(), nullable=False),
+        sa.Column("correct", BIG, nullable=False, server_default="0"),
         sa.Column("mv_rows", BIG, nullable=False),
         sa.Column("mv_error_sum", sa.Float(), nullable=False),
         sa.Column("estimated_rows", BIG, nullable=False),
