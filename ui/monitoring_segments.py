@@ -33,7 +33,7 @@ def split_select(view: Snapshot) -> str | None:
 
 
 def segments_section(view: Snapshot) -> None:
-    """Volume, drift, realised and estimated error and multivariate error per segment."""
+    """Volume, drift, realised and estimated performance and multivariate error per segment."""
     if not view.split_features:
         st.info(
             "Segments need a reference: the version's reference data names the categorical features (and their "
@@ -53,10 +53,13 @@ def segments_section(view: Snapshot) -> None:
         "(missing). Drift per segment covers the whole UTC days the window touches."
     )
     table = segments.table.assign(drifted=segments.table["drifted"].map(", ".join))
+    # A classifier's performance is accuracy (realised and CBPE's estimate), a regressor's error: one or the other.
+    hidden = {"mae", "rmse", "estimated"} if segments.classifier else {"accuracy", "estimated_accuracy"}
     st.dataframe(
         table,
         hide_index=True,
         key="monitoring_segments_table",
+        column_order=[name for name in table.columns if name not in hidden],
         column_config={
             "value": st.column_config.TextColumn(segments.feature),
             "predictions": st.column_config.NumberColumn("predictions", format=COUNT_COLUMN_FORMAT),
@@ -66,6 +69,8 @@ def segments_section(view: Snapshot) -> None:
             "rmse": st.column_config.NumberColumn("RMSE", format=number_column_format(table["rmse"], view.unit)),
             "mv_error": st.column_config.NumberColumn("multivariate error", format="%.4f"),
             "estimated": st.column_config.NumberColumn("estimated error", format="%.4f"),
+            "accuracy": st.column_config.NumberColumn("accuracy", format="percent"),
+            "estimated_accuracy": st.column_config.NumberColumn("estimated accuracy", format="percent"),
             "drift_share": st.column_config.NumberColumn("drifted share", format="percent"),
             "drifted": st.column_config.TextColumn("drifted features"),
         },
@@ -74,12 +79,13 @@ def segments_section(view: Snapshot) -> None:
     left.plotly_chart(segment_figure(segments, "predictions"), key="monitoring_segment_volume")
     right.plotly_chart(segment_figure(segments, "drift_share"), key="monitoring_segment_drift")
     st.plotly_chart(segment_drift_heatmap(segments), key="monitoring_segment_heatmap")
+    realised, estimated = ("accuracy", "estimated_accuracy") if segments.classifier else ("mae", "estimated")
     left, right = st.columns(2)
-    if table["mae"].notna().any():
-        left.plotly_chart(segment_figure(segments, "mae", unit=view.unit), key="monitoring_segment_mae")
+    if table[realised].notna().any():
+        left.plotly_chart(segment_figure(segments, realised, unit=view.unit), key=f"monitoring_segment_{realised}")
     else:
-        left.info("No true values came back in this window: no realised error per segment.", icon="ℹ️")
+        left.info("No true values came back in this window: no realised performance per segment.", icon="ℹ️")
     if table["mv_error"].notna().any():
         right.plotly_chart(segment_figure(segments, "mv_error"), key="monitoring_segment_multivariate")
-    if table["estimated"].notna().any():
-        st.plotly_chart(segment_figure(segments, "estimated", unit=view.unit), key="monitoring_segment_estimated")
+    if table[estimated].notna().any():
+        st.plotly_chart(segment_figure(segments, estimated, unit=view.unit), key=f"monitoring_segment_{estimated}")

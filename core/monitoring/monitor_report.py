@@ -152,6 +152,8 @@ def _segments(view: Snapshot, segment: str | None) -> dict[str, Any]:
         if segment is not None:
             answer["empty"] = "no predictions in the window to split"
         return answer
+    # Rows worst first; a classifier's carry accuracy and estimated_accuracy, a regressor's mae, rmse, estimated.
+    answer["performance"] = "accuracy" if found.classifier else "error"
     answer["rows"] = found.table.to_dict(orient="records")
     return answer
 
@@ -212,8 +214,12 @@ def report_text(report: Mapping[str, Any]) -> str:
     if segments["feature"] is not None:
         lines.append(f"segments by {segments['feature']}: {len(segments['rows'])}")
         for row in segments["rows"]:
+            if segments.get("performance") == "accuracy":
+                performance = f"accuracy {_share(row.get('accuracy'))}, estimated accuracy {_share(row.get('estimated_accuracy'))}"
+            else:
+                performance = f"MAE {_number(row.get('mae'))}"
             lines.append(
-                f"  {row['value']}: {row['predictions']:,} predictions, MAE {_number(row.get('mae'))}, "
+                f"  {row['value']}: {row['predictions']:,} predictions, {performance}, "
                 f"drift share {_share(row.get('drift_share'))}"
             )
     elif segments["split_features"]:

@@ -21,6 +21,9 @@ SEGMENT_FIGURES = {
     "mae": ("Realised MAE per segment", "MAE", ",.4~g"),
     "mv_error": ("Multivariate error per segment", "mean reconstruction error", ".4~g"),
     "estimated": ("Estimated error per segment", "estimated error", ",.4~g"),
+    # A classifier's: the lowest accuracy is the worst segment (SegmentView.worst puts it first).
+    "accuracy": ("Realised accuracy per segment", "accuracy", ".1%"),
+    "estimated_accuracy": ("Estimated accuracy per segment (CBPE)", "estimated accuracy", ".1%"),
 }
 
 
@@ -38,7 +41,7 @@ def _layout(figure: go.Figure, *, title: str, x_title: str, y_title: str) -> go.
 
 
 def segment_figure(view: SegmentView, column: str, *, unit: str | None = None) -> go.Figure:
-    """One bar per segment of ``view`` on ``column``, the worst (largest) first and marked."""
+    """One bar per segment of ``view`` on ``column``, the worst (largest; an accuracy's smallest) first and marked."""
     title, y_title, tick = SEGMENT_FIGURES[column]
     rows = view.worst(column)
     rows = rows[rows[column].notna()]

@@ -6,11 +6,12 @@ reference's levels are the segments; a logged value outside them counts as ``(ot
 ``(missing)``, so the roll-ups stay bounded whatever is logged. A version without a reference has no
 segments (nothing bounds its values, and drift has nothing to compare with): the page says it needs one.
 
-Per segment, from :mod:`storage.rollups.segments`: volume (predictions and share), realised error (MAE,
-RMSE over the true values received), the mean multivariate reconstruction error, the estimated error
-when an estimator fills it, and input drift measured on the segment's own feature bins against the
-segment's own reference (:mod:`core.monitoring.segment_reference`; per UTC day: a window's segment drift
-covers the whole days it touches).
+Per segment, from :mod:`storage.rollups.segments`: volume (predictions and share), realised performance
+over the true values received (a regressor's MAE and RMSE, a classifier's accuracy), the mean multivariate
+reconstruction error, the estimated performance when an estimator fills it (a regressor's estimated
+absolute error, DLE; a classifier's estimated accuracy, CBPE), and input drift measured on the segment's
+own feature bins against the segment's own reference (:mod:`core.monitoring.segment_reference`; per UTC
+day: a window's segment drift covers the whole days it touches).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from core.monitoring.classification_view import is_classifier
 from core.monitoring.drift import DriftReport, DriftThresholds, drift_report
 from core.monitoring.drift_statistics import numeric_edges
 from core.monitoring.estimation import DLE, Estimator, per_row_estimates
@@ -48,8 +50,9 @@ def input_plan(
     """What the refresh rolls up from a version's inputs beyond feature bins (``None``: no reference).
 
     ``estimator``: the version's performance estimator; a regressor's (DLE) estimated absolute error is summed
-    per segment too. (A classifier's expected correctness needs its probabilities, which this pass does not
-    read: its segments show no estimate.)
+    per segment too. (A classifier's expected correctness needs its probabilities: the refresh's estimator pass
+    reads them and hands each row's expected correctness to the segments, see
+    :func:`storage.rollups.estimates.add_estimates`.)
     """
     if profile is None:
         return None
@@ -89,17 +92,21 @@ class SegmentView:
 
     feature: str
     drift_version: int | None
-    # value, predictions, share, feedback, mae, rmse, mv_error, estimated, drift_share, drifted (names)
+    # value, predictions, share, feedback, mae, rmse, accuracy, mv_error, estimated, estimated_accuracy,
+    # drift_share, drifted (names): a regressor fills mae, rmse and estimated; a classifier accuracy and
+    # estimated_accuracy.
     table: pd.DataFrame
     drift: dict[str, DriftReport]  # segment -> its drift report (segments with inputs of the drift version)
+    classifier: bool = False
 
     @property
     def is_empty(self) -> bool:
         return self.table.empty
 
     def worst(self, column: str) -> pd.DataFrame:
-        """The segments ordered worst first on ``column`` (a missing figure last)."""
-        return self.table.sort_values(column, ascending=False, na_position="last", kind="stable")
+        """The segments ordered worst first on ``column`` (lowest first for an accuracy; a missing figure last)."""
+        lowest = column in LOWER_IS_WORSE
+        return self.table.sort_values(column, ascending=lowest, na_position="last", kind="stable")
 
     def feature_statistics(self) -> pd.DataFrame:
         """Segment × feature drift statistic (rows: segments, worst drift share first), and its verdicts."""
@@ -155,15 +162,21 @@ def segment_view(
                 continue
             current = current_from_rollups(own, rows[["feature", "bucket", "count", "value_sum"]])
             drift[str(segment)] = drift_report(own, current, thresholds=thresholds)
-    table = _table(summed, drift)
-    return SegmentView(feature=feature, drift_version=drift_version, table=table, drift=drift)
+    classifier = is_classifier(session, model_name=name, window=window)
+    table = _table(summed, drift, classifier=classifier)
+    return SegmentView(feature=feature, drift_version=drift_version, table=table, drift=drift, classifier=classifier)
 
 
-TABLE_COLUMNS = ["value", "predictions", "share", "feedback", "mae", "rmse", "mv_error", "estimated"]
-TABLE_COLUMNS += ["drift_share", "drifted"]
+TABLE_COLUMNS = ["value", "predictions", "share", "feedback", "mae", "rmse", "accuracy", "mv_error", "estimated"]
+TABLE_COLUMNS += ["estimated_accuracy", "drift_share", "drifted"]
+LOWER_IS_WORSE = {"accuracy", "estimated_accuracy"}
 
 
-def _table(summed: pd.DataFrame | None, drift: dict[str, DriftReport]) -> pd.DataFrame:
+def _ratio(total: float, count: float) -> float | None:
+    return float(total) / float(count) if count else None
+
+
+def _table(summed: pd.DataFrame | None, drift: dict[str, DriftReport], *, classifier: bool) -> pd.DataFrame:
     if summed is None or summed.empty:
         return pd.DataFrame(columns=TABLE_COLUMNS)
     total = float(summed["predictions"].sum())
@@ -177,18 +190,29 @@ def _table(summed: pd.DataFrame | None, drift: dict[str, DriftReport]) -> pd.Dat
                 "predictions": int(sums["predictions"]),
                 "share": float(sums["predictions"]) / total if total else None,
                 "feedback": feedback,
-                "mae": float(sums["abs_error_sum"]) / feedback if feedback else None,
-                "rmse": math.sqrt(float(sums["sq_error_sum"]) / feedback) if feedback else None,
-                "mv_error": float(sums["mv_error_sum"]) / sums["mv_rows"] if sums["mv_rows"] else None,
-                "estimated": float(sums["estimated_sum"]) / sums["estimated_rows"] if sums["estimated_rows"] else None,
+                "mae": None if classifier else _ratio(sums["abs_error_sum"], feedback),
+                "rmse": math.sqrt(float(sums["sq_error_sum"]) / feedback) if feedback and not classifier else None,
+                "accuracy": _ratio(sums["correct"], feedback) if classifier else None,
+                "mv_error": _ratio(sums["mv_error_sum"], sums["mv_rows"]),
+                # The same sums: a regressor's estimated |error|, a classifier's expected number correct.
+                "estimated": None if classifier else _ratio(sums["estimated_sum"], sums["estimated_rows"]),
+                "estimated_accuracy": _ratio(sums["estimated_sum"], sums["estimated_rows"]) if classifier else None,
                 "drift_share": None if report is None else report.share,
                 "drifted": [] if report is None else [item.feature for item in report.judged if item.drifted],
             }
         )
     frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
-    # Worst first: the most drifted, then the largest realised error, then the busiest.
+    # Worst first: the most drifted, then the largest realised error (a classifier's: the lowest realised
+    # accuracy, then the lowest estimated one), then the busiest.
+    if classifier:
+        realised = 1.0 - frame["accuracy"].astype(float)
+        estimated = 1.0 - frame["estimated_accuracy"].astype(float)
+    else:
+        realised, estimated = frame["mae"].astype(float), pd.Series(0.0, index=frame.index)
     order = frame.assign(
-        _drift=frame["drift_share"].astype(float).fillna(-1.0), _mae=frame["mae"].astype(float).fillna(-1.0)
+        _drift=frame["drift_share"].astype(float).fillna(-1.0),
+        _realised=realised.fillna(-1.0),
+        _estimated=estimated.fillna(-1.0),
     )
-    order = order.sort_values(["_drift", "_mae", "predictions"], ascending=False, kind="stable")
-    return order.drop(columns=["_drift", "_mae"]).reset_index(drop=True)
+    order = order.sort_values(["_drift", "_realised", "_estimated", "predictions"], ascending=False, kind="stable")
+    return order.drop(columns=["_drift", "_realised", "_estimated"]).reset_index(drop=True)
