@@ -24,7 +24,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench.monitoring import DAYS, ROWS, SCALE_ROWS, SHIFT, _grow_log, _home, _say, _timed
+from bench.monitoring import DAYS, ROWS, SCALE_ROWS, _grow_log, _home, _say, _timed, champion_log
 from core.monitoring.references import refresh
 from core.monitoring.windows import Window
 
@@ -64,39 +64,13 @@ def _window_read(settings, sessions, window: Window, *, scale: str) -> dict[str,
 
 
 def run(workdir: Path) -> dict[str, float | int | str]:
-    from core import mlflow_io
-    from core.monitoring.simulator import simulate_bulk
-    from core.monitoring.traffic import Shift
     from core.settings import get_settings
-    from core.training.train import train
-    from storage.db import make_engine, make_sessionmaker, migrate
 
     figures: dict[str, float | int | str] = {}
     with _home(workdir):
         settings = get_settings()
         settings.ensure_home()
-        _say("training a champion (ridge)")
-        trained = train(settings, estimator="ridge")
-        mlflow_io.set_alias(settings, alias="champion", version=trained.version)  # train() no longer moves aliases
-        engine = make_engine(settings.database_url)
-        migrate(engine)
-        sessions = make_sessionmaker(engine)
-        started = time.perf_counter()
-        result = simulate_bulk(
-            settings,
-            sessions=sessions,
-            rows=ROWS,
-            days=DAYS,
-            shifts=(Shift.parse(SHIFT),),
-            label_share=0.3,
-            progress=lambda fraction, message: _say(message) if "000,000" in message or fraction < 0.3 else None,
-        )
-        figures["generate_1m_s"] = round(time.perf_counter() - started, 1)
-        figures["rows_1m"] = result.accepted
-        started = time.perf_counter()
-        refresh(settings, sessions=sessions)
-        figures["rollup_build_1m_s"] = round(time.perf_counter() - started, 1)
-        _say(f"1M rows logged in {figures['generate_1m_s']} s, rolled up in {figures['rollup_build_1m_s']} s")
+        engine, sessions = champion_log(settings, figures)
         window = Window.last(timedelta(days=DAYS))
         figures.update(_window_read(settings, sessions, window, scale="1m"))
 
