@@ -20,13 +20,14 @@ Figures (seconds unless named otherwise):
 from __future__ import annotations
 
 import os
-import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+
+from bench.monitoring import _timed  # one median-of-N timer for every benchmark
 
 ROWS = 1_000_000
 SCALE_ROWS = 10_000_000
@@ -55,15 +56,6 @@ def _home(workdir: Path) -> Iterator[None]:
         os.environ.clear()
         os.environ.update(saved)
         get_settings.cache_clear()
-
-
-def _timed(function: Callable[[], object], *, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def _register_classifier(settings) -> None:

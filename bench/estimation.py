@@ -27,14 +27,15 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+
+from bench.monitoring import _timed  # one median-of-N timer for every benchmark
 
 ROWS = int(os.environ.get("BENCH_ESTIMATION_ROWS", 1_000_000))
 SCALE_ROWS = int(os.environ.get("BENCH_ESTIMATION_SCALE_ROWS", 10_000_000))
@@ -67,15 +68,6 @@ def _home(workdir: Path, **variables: str) -> Iterator[None]:
         os.environ.clear()
         os.environ.update(saved)
         get_settings.cache_clear()
-
-
-def _timed(function: Callable[[], object], *, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def _ensure_nannyml() -> Path | None:
